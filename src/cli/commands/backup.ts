@@ -1,0 +1,70 @@
+import type { CAC } from "cac";
+import { relative } from "node:path";
+import { createBackup } from "../../core/backup.ts";
+import { ExitCode } from "../../core/errors.ts";
+import { loadContext, resolveDatabases, parseCompression, parseSeconds, type CommonFlags } from "../context.ts";
+import { color, formatBytes, formatDuration, printJson } from "../output.ts";
+
+interface BackupFlags extends CommonFlags {
+  name?: string;
+  compress: boolean;
+  compression?: string;
+  wait?: string;
+}
+
+export function registerBackup(cli: CAC): void {
+  cli
+    .command("backup [...databases]", "Back up DuckDB databases into one compressed tar archive")
+    .option("--name <name>", "Archive name stem instead of backup_YYYYMMDD_HHMMSS (UTC); never overwrites")
+    .option("--no-compress", "Write a plain .tar")
+    .option("--compression <codec>", "gzip (.tar.gz, default) or zstd (.tar.zst, faster)")
+    .option("--backup-dir <dir>", "Where archives go (default: backup_dir from the config, else data/backups)")
+    .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
+    .option("--wait <seconds>", "Wait up to this long for a database that a writer has open (default 0)")
+    .option("--json", "Print the result as JSON")
+    .example("duckbak backup                      # databases from duckbak.toml, else data/*.duckdb")
+    .example("duckbak backup data/a.duckdb --compression zstd --wait 60")
+    .action(async (databases: string[], flags: BackupFlags) => runBackup(databases, flags));
+}
+
+async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
+  const ctx = loadContext(flags);
+  const compression = parseCompression(flags.compression, flags.compress === false, ctx.config.compression);
+  const result = await createBackup({
+    databases: resolveDatabases(args, ctx.config),
+    backupDir: ctx.backupDir,
+    name: flags.name === undefined ? undefined : String(flags.name),
+    compression,
+    waitSeconds: parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0,
+  });
+  const failed = result.databases.filter((d) => !d.ok);
+  const code = failed.length === 0 ? ExitCode.OK : result.archive ? ExitCode.PARTIAL : ExitCode.ERROR;
+
+  if (flags.json) {
+    printJson({
+      ok: code === ExitCode.OK,
+      archive: result.archive,
+      archive_bytes: result.archiveBytes,
+      databases: result.databases.map((d) =>
+        d.ok ? { path: d.path, ok: true, entry: d.entry, bytes: d.bytes, duration_ms: d.durationMs } : { path: d.path, ok: false, error: d.error.message },
+      ),
+      manifest: result.manifest,
+    });
+    return code;
+  }
+  for (const d of result.databases) {
+    if (d.ok) {
+      const tables = result.manifest?.databases.find((m) => m.original_path === d.path)?.tables.length ?? 0;
+      console.log(`${color.green("ok")}      ${relative(process.cwd(), d.path) || d.path}  ${formatBytes(d.bytes)}, ${tables} tables, ${formatDuration(d.durationMs)}`);
+    } else {
+      console.error(`${color.red("FAILED")}  ${d.error.message}`);
+    }
+  }
+  if (result.archive) {
+    const n = result.databases.length - failed.length;
+    console.log(`Backup created: ${result.archive} (${formatBytes(result.archiveBytes)}, ${compression}, ${n} database${n === 1 ? "" : "s"})`);
+  } else {
+    console.error(color.red("No backup created: every database failed."));
+  }
+  return code;
+}

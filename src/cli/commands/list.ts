@@ -1,0 +1,52 @@
+import type { CAC } from "cac";
+import { listBackups } from "../../core/list.ts";
+import { loadContext, type CommonFlags } from "../context.ts";
+import { color, formatBytes, printJson } from "../output.ts";
+
+export function registerList(cli: CAC): void {
+  cli
+    .command("list", "List backups, newest first")
+    .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
+    .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
+    .option("--json", "Print the list as JSON")
+    .action(async (flags: CommonFlags) => runList(flags));
+}
+
+async function runList(flags: CommonFlags): Promise<number> {
+  const { backupDir } = loadContext(flags);
+  const backups = await listBackups(backupDir);
+  if (flags.json) {
+    printJson(
+      backups.map((b) => ({
+        name: b.name,
+        path: b.path,
+        created_at: b.manifest?.timestamp ?? null,
+        size_bytes: b.sizeBytes,
+        compression: b.compression,
+        databases: b.manifest?.databases.map((d) => d.name) ?? [],
+        failed: b.manifest?.failed.map((f) => f.path) ?? [],
+        error: b.error,
+      })),
+    );
+    return 0;
+  }
+  if (backups.length === 0) {
+    console.log(`No backups in ${backupDir}`);
+    return 0;
+  }
+  const rows = backups.map((b) => [
+    b.name,
+    b.createdAt ? b.createdAt.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "-",
+    formatBytes(b.sizeBytes),
+    b.compression,
+    b.manifest
+      ? b.manifest.databases.map((d) => d.name).join(", ") + (b.manifest.failed.length ? color.yellow(` (${b.manifest.failed.length} failed)`) : "")
+      : color.red(`UNREADABLE: ${b.error}`),
+  ]);
+  const header = ["NAME", "CREATED (UTC)", "SIZE", "COMPRESSION", "DATABASES"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (i < 4 ? r[i]!.length : 0))));
+  const line = (r: string[]) => r.map((c, i) => (i < 4 ? c.padEnd(widths[i]!) : c)).join("  ");
+  console.log(color.bold(line(header)));
+  for (const r of rows) console.log(line(r));
+  return 0;
+}

@@ -1,0 +1,60 @@
+import { readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { loadConfig, DEFAULT_BACKUP_DIR, DEFAULT_DATA_DIR, type Config } from "../core/config.ts";
+import { UsageError } from "../core/errors.ts";
+import { COMPRESSIONS, type Compression } from "../core/naming.ts";
+
+export interface CommonFlags {
+  config?: string;
+  backupDir?: string;
+  json?: boolean;
+}
+
+export interface Context {
+  config: Config;
+  backupDir: string;
+}
+
+/** Flags override duckbak.toml, which overrides the defaults (relative to the config's folder). */
+export function loadContext(flags: CommonFlags): Context {
+  const config = loadConfig(flags.config);
+  const backupDir = flags.backupDir ? resolve(flags.backupDir) : (config.backupDir ?? resolve(config.baseDir, DEFAULT_BACKUP_DIR));
+  return { config, backupDir };
+}
+
+/** Databases named on the command line, else the config's, else every *.duckdb in ./data. */
+export function resolveDatabases(args: string[], config: Config): string[] {
+  if (args.length > 0) return args.map((a) => resolve(a));
+  if (config.databases?.length) return config.databases;
+  const dataDir = resolve(config.baseDir, DEFAULT_DATA_DIR);
+  let names: string[] = [];
+  try {
+    names = readdirSync(dataDir).filter((n) => n.endsWith(".duckdb")).sort();
+  } catch {
+    // no ./data folder: handled below
+  }
+  if (names.length === 0)
+    throw new UsageError(`no databases given: name them, list them under 'databases' in duckbak.toml, or put *.duckdb files in ${dataDir}`);
+  return names.map((n) => join(dataDir, n));
+}
+
+export function parseCompression(value: unknown, noCompress: boolean, fallback: Compression | undefined): Compression {
+  if (noCompress) return "none";
+  if (value === undefined) return fallback ?? "gzip";
+  if (!COMPRESSIONS.includes(value as Compression) || value === "none")
+    throw new UsageError(`--compression must be gzip or zstd, not '${value}' (use --no-compress for a plain .tar)`);
+  return value as Compression;
+}
+
+export function parseSeconds(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number of seconds >= 0, not '${value}'`);
+  return n;
+}
+
+/** cac gives a string for one value and an array for repeated options; we want a list either way. */
+export function asList(value: unknown): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).map(String);
+}

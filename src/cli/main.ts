@@ -1,0 +1,36 @@
+#!/usr/bin/env bun
+import { cac } from "cac";
+import { DUCKBAK_VERSION } from "../core/version.ts";
+import { ExitCode, UsageError } from "../core/errors.ts";
+import { HOLDER_COMMAND, runSnapshotHolder } from "../core/duckdb/holder.ts";
+import { printError } from "./output.ts";
+import { registerBackup } from "./commands/backup.ts";
+import { registerList } from "./commands/list.ts";
+
+async function main(argv: string[]): Promise<number> {
+  // Internal: the child process that holds databases' read locks during a backup.
+  if (argv[0] === HOLDER_COMMAND) return runSnapshotHolder(argv.slice(2), Number(argv[1]));
+
+  const cli = cac("duckbak");
+  registerBackup(cli);
+  registerList(cli);
+  cli.help();
+  cli.version(DUCKBAK_VERSION);
+
+  try {
+    cli.parse(["duckbak", "duckbak", ...argv], { run: false });
+    if (cli.options.help || cli.options.version) return ExitCode.OK;
+    if (!cli.matchedCommand) {
+      if (cli.args[0]) throw new UsageError(`unknown command '${cli.args[0]}' (see duckbak --help)`);
+      cli.outputHelp();
+      return argv.length === 0 ? ExitCode.USAGE : ExitCode.OK;
+    }
+    return ((await cli.runMatchedCommand()) as number | undefined) ?? ExitCode.OK;
+  } catch (err) {
+    // cac reports unknown options and missing values as plain Errors named CACError.
+    if (err instanceof Error && err.name === "CACError") return printError(new UsageError(`${err.message} (see duckbak --help)`));
+    return printError(err);
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,39 @@
+import kleur from "kleur";
+import { DuckbakError, ExitCode } from "../core/errors.ts";
+
+kleur.enabled = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+export const color = kleur;
+
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+export function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+}
+
+/** One line on stderr; the message already names the file and the cause. */
+export function printError(err: unknown): ExitCode {
+  if (err instanceof DuckbakError) {
+    process.stderr.write(`${color.red("duckbak: error:")} ${err.message}\n`);
+    return err.exitCode;
+  }
+  const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`${color.red("duckbak: internal error:")} ${msg}\n`);
+  return ExitCode.ERROR;
+}
+
+export function printWarning(message: string): void {
+  process.stderr.write(`${color.yellow("duckbak: warning:")} ${message}\n`);
+}

@@ -1,0 +1,174 @@
+import { mkdir, access, constants } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { hostname } from "node:os";
+import { DuckbakError, UsageError, fsError } from "./errors.ts";
+import { removeStaleTemporaries } from "./fsutil.ts";
+import { archiveExtension, assignEntryNames, COMPRESSIONS, defaultStem, stemCandidates, validateStem, type Compression } from "./naming.ts";
+import { SHA256_PLACEHOLDER, serializeManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestDatabase } from "./manifest.ts";
+import { acquireSnapshots, type DatabaseSnapshot } from "./snapshot.ts";
+import { ArchiveWriter } from "./archive/writer.ts";
+import { CodecPool } from "./archive/codec-pool.ts";
+import { DUCKBAK_VERSION } from "./version.ts";
+
+export interface BackupOptions {
+  databases: string[];
+  backupDir: string;
+  /** Replaces the `backup_YYYYMMDD_HHMMSS` stem; an existing name is an error, never overwritten. */
+  name?: string;
+  compression?: Compression;
+  /** Seconds to wait for a database whose lock a writer holds. */
+  waitSeconds?: number;
+  now?: Date;
+  onEvent?: (e: BackupEvent) => void;
+}
+
+export type BackupEvent =
+  | { type: "database-start"; path: string; bytes: number }
+  | { type: "progress"; path: string; bytes: number }
+  | { type: "database-done"; path: string; bytes: number; durationMs: number }
+  | { type: "database-failed"; path: string; error: DuckbakError };
+
+export type DatabaseBackupResult =
+  | { path: string; ok: true; entry: string; bytes: number; durationMs: number }
+  | { path: string; ok: false; error: DuckbakError };
+
+export interface BackupResult {
+  /** The archive written, or null when no database could be backed up. */
+  archive: string | null;
+  archiveBytes: number;
+  manifest: Manifest | null;
+  databases: DatabaseBackupResult[];
+}
+
+function stemTaken(dir: string, stem: string): boolean {
+  return COMPRESSIONS.some((c) => existsSync(join(dir, stem + archiveExtension(c))));
+}
+
+function* archivePaths(dir: string, stem: string, ext: string, explicit: boolean): Generator<string> {
+  for (const s of explicit ? [stem] : stemCandidates(stem)) if (!stemTaken(dir, s)) yield join(dir, s + ext);
+}
+
+async function prepareBackupDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    throw fsError(err, dir, "prepare backup folder");
+  }
+  await removeStaleTemporaries(dir);
+}
+
+function describeSnapshot(s: DatabaseSnapshot, entry: string): ManifestDatabase {
+  const header = s.header;
+  return {
+    name: basename(s.path),
+    original_path: s.path,
+    size_bytes: s.files[0]!.size,
+    entry,
+    files: s.files.map((f) => ({
+      entry: f.role === "main" ? entry : entry + f.name.slice(basename(s.path).length),
+      role: f.role,
+      name: f.name,
+      size_bytes: f.size,
+      sha256: SHA256_PLACEHOLDER,
+    })),
+    duckdb: {
+      creator_version: header.creatorVersion,
+      storage_version: header.storageVersion,
+      block_alloc_size: header.active?.blockAllocSize ?? null,
+      reader_version: s.readerVersion,
+    },
+    tables: s.tables,
+    consistency: "read-lock",
+  };
+}
+
+/**
+ * Backs up databases into one archive in `backupDir`. A database that is missing, not DuckDB, or
+ * locked by a writer is reported as failed; the others are still backed up.
+ */
+export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
+  const now = opts.now ?? new Date();
+  const compression = opts.compression ?? "gzip";
+  const backupDir = resolve(opts.backupDir);
+  if (opts.name !== undefined) {
+    const problem = validateStem(opts.name);
+    if (problem) throw new UsageError(`--name '${opts.name}' ${problem}`);
+  }
+  const databases = [...new Set(opts.databases.map((d) => resolve(d)))];
+  if (databases.length === 0) throw new UsageError("no databases to back up");
+  await prepareBackupDir(backupDir);
+  const stem = opts.name ?? defaultStem(now);
+  const ext = archiveExtension(compression);
+  if (opts.name !== undefined && stemTaken(backupDir, stem))
+    throw new DuckbakError(`${join(backupDir, stem + ext)}: a backup named '${stem}' already exists; not overwritten`);
+
+  const emit = opts.onEvent ?? (() => {});
+  const set = await acquireSnapshots(databases, { waitSeconds: opts.waitSeconds });
+  const failed = new Map(set.failures.map((f) => [f.path, f.error]));
+  for (const f of set.failures) emit({ type: "database-failed", path: f.path, error: f.error });
+
+  const results = new Map<string, DatabaseBackupResult>();
+  let archive: string | null = null;
+  let archiveBytes = 0;
+  let manifest: Manifest | null = null;
+  const pool = compression === "none" || set.snapshots.length === 0 ? null : new CodecPool();
+  try {
+    if (set.snapshots.length > 0) {
+      const entries = assignEntryNames(set.snapshots.map((s) => basename(s.path)));
+      manifest = {
+        format: MANIFEST_FORMAT,
+        format_version: MANIFEST_FORMAT_VERSION,
+        timestamp: now.toISOString(),
+        duckbak_version: DUCKBAK_VERSION,
+        host: hostname(),
+        compression,
+        databases: set.snapshots.map((s, i) => describeSnapshot(s, entries[i]!)),
+        failed: set.failures.map((f) => ({ path: f.path, error: f.error.message })),
+      };
+      const writer = await ArchiveWriter.create(join(backupDir, stem + ext), compression, pool);
+      try {
+        await writer.addManifest(serializeManifest(manifest), now);
+        for (const [i, snap] of set.snapshots.entries()) {
+          const started = performance.now();
+          const db = manifest.databases[i]!;
+          const total = snap.files.reduce((n, f) => n + f.size, 0);
+          emit({ type: "database-start", path: snap.path, bytes: total });
+          for (const [j, file] of snap.files.entries()) {
+            const { sha256 } = await writer.addFile(db.files[j]!.entry, file.path, file.size, file.mtime, (n) =>
+              emit({ type: "progress", path: snap.path, bytes: n }),
+            );
+            db.files[j]!.sha256 = sha256;
+          }
+          const durationMs = Math.round(performance.now() - started);
+          results.set(snap.path, { path: snap.path, ok: true, entry: db.entry, bytes: total, durationMs });
+          emit({ type: "database-done", path: snap.path, bytes: total, durationMs });
+        }
+        const done = await writer.finish(serializeManifest(manifest), archivePaths(backupDir, stem, ext, opts.name !== undefined));
+        archive = done.path;
+        archiveBytes = done.size;
+      } catch (err) {
+        await writer.abort(err);
+        throw err;
+      }
+    }
+  } catch (err) {
+    // The archive as a whole failed (disk full, unreadable file): every database in it failed.
+    const error = err instanceof DuckbakError ? err : fsError(err, backupDir, "backup");
+    for (const s of set.snapshots) {
+      failed.set(s.path, error);
+      results.delete(s.path);
+    }
+    manifest = null;
+  } finally {
+    pool?.close();
+    await set.release();
+  }
+  return {
+    archive,
+    archiveBytes,
+    manifest,
+    databases: databases.map((p) => results.get(p) ?? { path: p, ok: false, error: failed.get(p)! }),
+  };
+}

@@ -1,0 +1,90 @@
+// The snapshot holder: a short-lived child process that opens one database read-only, which takes
+// DuckDB's shared (fcntl) read lock, reports what the parent needs for the manifest, and keeps
+// the lock until its stdin closes. It runs in its own process because POSIX drops a process's
+// locks when it closes ANY descriptor of the file: the parent, which reads the file to copy it,
+// must not be the lock holder.
+import { DuckDBInstance } from "@duckdb/node-api";
+import { quoteIdent } from "./sql.ts";
+
+export interface HolderTable {
+  schema: string;
+  name: string;
+  rows: number;
+}
+
+export type HolderResult =
+  | { path: string; ok: true; readerVersion: string; tables: HolderTable[] }
+  | { path: string; ok: false; error: string; locked: boolean };
+
+export const HOLDER_COMMAND = "__snapshot-holder";
+const POLL_MS = 250;
+
+// Module scope keeps the instances reachable: a collected DuckDBInstance closes and drops its lock.
+const held: DuckDBInstance[] = [];
+
+export async function openReadOnly(path: string): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(path, {
+    access_mode: "READ_ONLY",
+    autoinstall_known_extensions: "false",
+    autoload_known_extensions: "false",
+    threads: "2",
+  });
+}
+
+export function isLockError(message: string): boolean {
+  return /Could not set lock on file/i.test(message);
+}
+
+export async function describeDatabase(instance: DuckDBInstance): Promise<{ readerVersion: string; tables: HolderTable[] }> {
+  const con = await instance.connect();
+  try {
+    const version = String((await con.runAndReadAll("SELECT version()")).getRows()[0]![0]);
+    const list = (
+      await con.runAndReadAll(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary ORDER BY schema_name, table_name",
+      )
+    ).getRows();
+    const tables: HolderTable[] = [];
+    for (const [schema, name] of list) {
+      const rows = (await con.runAndReadAll(`SELECT count(*) FROM ${quoteIdent(String(schema))}.${quoteIdent(String(name))}`)).getRows();
+      tables.push({ schema: String(schema), name: String(name), rows: Number(rows[0]![0]) });
+    }
+    return { readerVersion: version, tables };
+  } finally {
+    con.closeSync();
+  }
+}
+
+async function openOne(path: string): Promise<HolderResult> {
+  try {
+    const instance = await openReadOnly(path);
+    held.push(instance);
+    return { path, ok: true, ...(await describeDatabase(instance)) };
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    return { path, ok: false, error, locked: isLockError(error) };
+  }
+}
+
+/**
+ * Entry point of the hidden CLI command: takes every database's lock (retrying the locked ones
+ * until `waitMs` has passed), prints one JSON line with a result per database, then holds the
+ * locks until stdin ends. One process serves a whole backup, so all databases in an archive are
+ * captured at one point in time.
+ */
+export async function runSnapshotHolder(paths: string[], waitMs: number): Promise<number> {
+  const deadline = Date.now() + waitMs;
+  const results = await Promise.all(paths.map(openOne));
+  for (;;) {
+    const locked = results.map((r, i) => (!r.ok && r.locked ? i : -1)).filter((i) => i >= 0);
+    if (locked.length === 0 || Date.now() >= deadline) break;
+    await Bun.sleep(Math.min(POLL_MS, deadline - Date.now()));
+    for (const i of locked) results[i] = await openOne(paths[i]!);
+  }
+  process.stdout.write(JSON.stringify(results) + "\n");
+  for await (const _ of Bun.stdin.stream()) {
+    // Nothing is expected on stdin; its end (the parent finished, or died) releases the locks.
+  }
+  for (const instance of held.splice(0)) instance.closeSync();
+  return 0;
+}

@@ -1,0 +1,162 @@
+import { open, link, rename, unlink, readdir, stat, type FileHandle } from "node:fs/promises";
+import { openSync, fsyncSync, closeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { hostname } from "node:os";
+import { DuckbakError, fsError } from "./errors.ts";
+
+// The one way duckbak writes a file: a temporary name in the destination folder, flushed, then
+// renamed (or hard-linked, when the final name must not be clobbered) into place. A crash at any
+// instant leaves the old state or the new one, plus at worst a temporary that the next run removes.
+
+const TMP_PREFIX = ".duckbak-tmp.";
+
+function tempName(finalPath: string): string {
+  const rand = Math.random().toString(36).slice(2, 10);
+  return join(dirname(finalPath), `${TMP_PREFIX}${hostname()}.${process.pid}.${rand}.${basename(finalPath)}`);
+}
+
+/** Flushes a folder's entry table so a rename in it survives a power cut. */
+export function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
+  } catch {
+    // Some file systems (and Windows) cannot fsync a folder; the rename itself is still atomic.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+export class AtomicFile {
+  private done = false;
+  private constructor(
+    readonly finalPath: string,
+    readonly tempPath: string,
+    readonly handle: FileHandle,
+  ) {}
+
+  static async create(finalPath: string, mode = 0o644): Promise<AtomicFile> {
+    const tmp = tempName(finalPath);
+    try {
+      return new AtomicFile(finalPath, tmp, await open(tmp, "wx", mode));
+    } catch (err) {
+      throw fsError(err, finalPath, "create");
+    }
+  }
+
+  async write(data: Uint8Array, position?: number): Promise<void> {
+    let off = 0;
+    while (off < data.length) {
+      const pos = position === undefined ? null : position + off;
+      const { bytesWritten } = await this.handle.write(data, off, data.length - off, pos);
+      off += bytesWritten;
+    }
+  }
+
+  /** Flushes and renames the file into place, replacing any file of the final name. */
+  async commit(): Promise<void> {
+    try {
+      await this.flushAndClose();
+      await rename(this.tempPath, this.finalPath);
+      this.done = true;
+      fsyncDir(dirname(this.finalPath));
+    } catch (err) {
+      await this.abort();
+      throw fsError(err, this.finalPath, "write");
+    }
+  }
+
+  /**
+   * Flushes and moves the file to the first of `candidates` (paths in the same folder) that does
+   * not exist yet; an existing file is never overwritten. Returns the path used.
+   */
+  async commitNew(candidates: Iterable<string>, maxTries = 1000): Promise<string> {
+    try {
+      await this.flushAndClose();
+      let tries = 0;
+      for (const path of candidates) {
+        if (++tries > maxTries) break;
+        if (await moveNoClobber(this.tempPath, path)) {
+          this.done = true;
+          fsyncDir(dirname(path));
+          return path;
+        }
+      }
+      throw new DuckbakError(`${this.finalPath}: already exists; not overwritten`);
+    } catch (err) {
+      await this.abort();
+      throw fsError(err, this.finalPath, "write");
+    }
+  }
+
+  private async flushAndClose(): Promise<void> {
+    await this.handle.sync();
+    await this.handle.close();
+  }
+
+  /** Removes the temporary; safe to call more than once and after a failed commit. */
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.handle.close().catch(() => {});
+    await unlink(this.tempPath).catch(() => {});
+  }
+}
+
+/** Moves `from` to `to` unless `to` exists; false when it does. */
+async function moveNoClobber(from: string, to: string): Promise<boolean> {
+  try {
+    await link(from, to);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return false;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
+    // File systems without hard links: a checked rename is the best available there.
+    if (await stat(to).then(() => true, () => false)) return false;
+    await rename(from, to);
+    return true;
+  }
+  await unlink(from);
+  return true;
+}
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const f = await AtomicFile.create(path, mode);
+  try {
+    await f.write(typeof data === "string" ? new TextEncoder().encode(data) : data);
+  } catch (err) {
+    await f.abort();
+    throw fsError(err, path, "write");
+  }
+  await f.commit();
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Removes temporaries left in `dir` by duckbak runs on this host that have died. */
+export async function removeStaleTemporaries(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const host = hostname();
+  for (const name of names) {
+    if (!name.startsWith(TMP_PREFIX)) continue;
+    const rest = name.slice(TMP_PREFIX.length);
+    if (!rest.startsWith(host + ".")) continue;
+    const pid = Number(rest.slice(host.length + 1).split(".")[0]);
+    if (!Number.isInteger(pid) || pidAlive(pid)) continue;
+    await unlink(join(dir, name)).then(() => removed.push(name), () => {});
+  }
+  return removed;
+}
+
+export function isTemporaryName(name: string): boolean {
+  return name.startsWith(TMP_PREFIX);
+}

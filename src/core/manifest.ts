@@ -1,0 +1,100 @@
+// backup_metadata.json: the seed's fields (timestamp, databases[].name/original_path/size_bytes)
+// plus what verify and restore need. Pure: building, serialising and validating.
+import type { Compression } from "./naming.ts";
+
+export const MANIFEST_FORMAT = "duckbak-backup";
+export const MANIFEST_FORMAT_VERSION = 1;
+
+export type FileRole = "main" | "wal";
+
+export interface ManifestFile {
+  /** Name of the entry at the archive root. */
+  entry: string;
+  role: FileRole;
+  /** Name of the file next to the database when restored (`results.duckdb.wal`). */
+  name: string;
+  size_bytes: number;
+  sha256: string;
+}
+
+export interface ManifestTable {
+  schema: string;
+  name: string;
+  rows: number;
+}
+
+export interface ManifestDatabase {
+  name: string;
+  original_path: string;
+  size_bytes: number;
+  entry: string;
+  files: ManifestFile[];
+  duckdb: {
+    creator_version: string;
+    storage_version: number;
+    block_alloc_size: number | null;
+    /** The DuckDB that read the row counts (the one embedded in duckbak). */
+    reader_version: string;
+  };
+  tables: ManifestTable[];
+  /**
+   * How the copy was made consistent. "read-lock": copied while a DuckDB read lock was held, so no
+   * writer could run or checkpoint during the copy.
+   */
+  consistency: "read-lock";
+}
+
+export interface ManifestFailure {
+  path: string;
+  error: string;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  format_version: number;
+  timestamp: string;
+  duckbak_version: string;
+  host: string;
+  compression: Compression;
+  databases: ManifestDatabase[];
+  /** Databases that were asked for but could not be backed up in this run. */
+  failed: ManifestFailure[];
+}
+
+/** sha256 stand-in of the same length, so the final manifest can be written over the first one. */
+export const SHA256_PLACEHOLDER = "0".repeat(64);
+
+export function serializeManifest(m: Manifest): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(m, null, 2) + "\n");
+}
+
+export class ManifestError extends Error {}
+
+/** Parses and checks the shape of a manifest read from an archive; throws ManifestError. */
+export function parseManifest(bytes: Uint8Array): Manifest {
+  let m: any;
+  try {
+    m = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw new ManifestError(`${"backup_metadata.json"} is not valid JSON: ${(err as Error).message}`);
+  }
+  const bad = (what: string): never => {
+    throw new ManifestError(`backup_metadata.json: ${what}`);
+  };
+  if (typeof m !== "object" || m === null) bad("not an object");
+  if (m.format !== MANIFEST_FORMAT) bad(`unknown format ${JSON.stringify(m.format)}`);
+  if (typeof m.format_version !== "number" || m.format_version > MANIFEST_FORMAT_VERSION)
+    bad(`format version ${m.format_version} is newer than this duckbak understands`);
+  if (typeof m.timestamp !== "string" || Number.isNaN(Date.parse(m.timestamp))) bad("missing or invalid timestamp");
+  if (!Array.isArray(m.databases)) bad("missing databases");
+  for (const db of m.databases) {
+    if (typeof db?.name !== "string" || typeof db.original_path !== "string" || !Array.isArray(db.files))
+      bad("a database lacks name, original_path or files");
+    for (const f of db.files) {
+      if (typeof f?.entry !== "string" || typeof f.size_bytes !== "number" || !/^[0-9a-f]{64}$/.test(f.sha256))
+        bad(`file ${JSON.stringify(f?.entry)} lacks entry, size_bytes or sha256`);
+    }
+  }
+  if (!Array.isArray(m.failed)) m.failed = [];
+  return m as Manifest;
+}

@@ -1,0 +1,62 @@
+// Archive and entry naming: pure functions, no I/O.
+
+export type Compression = "gzip" | "zstd" | "none";
+export const COMPRESSIONS: readonly Compression[] = ["gzip", "zstd", "none"];
+
+const EXTENSIONS: Record<Compression, string> = { gzip: ".tar.gz", zstd: ".tar.zst", none: ".tar" };
+export const MANIFEST_NAME = "backup_metadata.json";
+
+export function archiveExtension(c: Compression): string {
+  return EXTENSIONS[c];
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+
+/** The seed's name: backup_YYYYMMDD_HHMMSS, in UTC so that names sort the same on every host. */
+export function defaultStem(at: Date): string {
+  return (
+    `backup_${at.getUTCFullYear()}${pad(at.getUTCMonth() + 1)}${pad(at.getUTCDate())}` +
+    `_${pad(at.getUTCHours())}${pad(at.getUTCMinutes())}${pad(at.getUTCSeconds())}`
+  );
+}
+
+/** Stems tried in turn for a default name: a second backup in the same second gets `_2`, … */
+export function* stemCandidates(stem: string): Generator<string> {
+  yield stem;
+  for (let i = 2; ; i++) yield `${stem}_${i}`;
+}
+
+/** Splits an archive file name into stem and compression; null for files duckbak did not write. */
+export function parseArchiveName(file: string): { stem: string; compression: Compression } | null {
+  if (file.startsWith(".")) return null;
+  for (const c of COMPRESSIONS) {
+    const ext = EXTENSIONS[c];
+    if (file.endsWith(ext) && file.length > ext.length) return { stem: file.slice(0, -ext.length), compression: c };
+  }
+  return null;
+}
+
+/** A --name must be a plain file-name stem: it becomes part of a path in the backup folder. */
+export function validateStem(stem: string): string | null {
+  if (stem.length === 0) return "is empty";
+  if (stem.length > 200) return "is longer than 200 characters";
+  if (stem.startsWith(".")) return "must not start with a dot";
+  if (/[/\\\0]/.test(stem)) return "must not contain a slash, a backslash or NUL";
+  if (/[\x00-\x1f\x7f]/.test(stem)) return "must not contain control characters";
+  if (parseArchiveName(stem) !== null) return "must not end in .tar, .tar.gz or .tar.zst (give the stem only)";
+  return null;
+}
+
+/**
+ * Entry names for a set of database files: the file name when it is unique, otherwise a numbered
+ * prefix, so that `a/results.duckdb` and `b/results.duckdb` both fit at the archive root.
+ */
+export function assignEntryNames(baseNames: string[]): string[] {
+  const taken = new Set<string>([MANIFEST_NAME]);
+  return baseNames.map((base) => {
+    let name = base;
+    for (let i = 2; taken.has(name) || taken.has(`${name}.wal`); i++) name = `${i}-${base}`;
+    taken.add(name);
+    return name;
+  });
+}

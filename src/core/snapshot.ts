@@ -1,0 +1,171 @@
+// Lock-safe capture of databases' file sets: a holder process keeps DuckDB's read lock on every
+// database for the whole copy, so no writer can run or checkpoint meanwhile, and a database that
+// a writer holds is refused (or waited for) instead of being copied torn.
+import { open, readdir, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { DatabaseLockedError, DatabaseNotFoundError, DuckbakError, NotADuckDBError, fsError } from "./errors.ts";
+import { HOLDER_COMMAND, type HolderResult, type HolderTable } from "./duckdb/holder.ts";
+import { selfCommand } from "./self.ts";
+import type { FileRole } from "./manifest.ts";
+import { parseDuckDBHeader, NotADuckDBFileError, type DuckDBFileHeader } from "./duckdb/header.ts";
+
+export interface SnapshotFile {
+  role: FileRole;
+  path: string;
+  /** File name beside the database: `x.duckdb`, `x.duckdb.wal`. */
+  name: string;
+  size: number;
+  mtime: Date;
+}
+
+export interface DatabaseSnapshot {
+  path: string;
+  files: SnapshotFile[];
+  readerVersion: string;
+  tables: HolderTable[];
+  /** The main file's header (read under the lock, so it matches the copy). */
+  header: DuckDBFileHeader;
+}
+
+export interface SnapshotSet {
+  snapshots: DatabaseSnapshot[];
+  failures: { path: string; error: DuckbakError }[];
+  /** Ends the holder process, which releases every lock. */
+  release(): Promise<void>;
+}
+
+export const HEADER_BYTES = 12288;
+const DUCK_MAGIC = [0x44, 0x55, 0x43, 0x4b];
+
+/** Parses DuckDB's lock error: `Conflicting lock is held in /usr/bin/python3 (PID 1234)`. */
+export function parseLockHolder(message: string): { pid?: number; program?: string } {
+  const m = /Conflicting lock is held in (.*?) \(PID (\d+)\)/.exec(message);
+  return m ? { program: m[1], pid: Number(m[2]) } : {};
+}
+
+async function readHeader(path: string): Promise<Uint8Array> {
+  const handle = await open(path, "r").catch((err) => {
+    throw fsError(err, path, "open");
+  });
+  try {
+    const buf = new Uint8Array(HEADER_BYTES);
+    const { bytesRead } = await handle.read(buf, 0, HEADER_BYTES, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+function hasDuckMagic(header: Uint8Array): boolean {
+  return header.length >= 12 && DUCK_MAGIC.every((b, i) => header[8 + i] === b);
+}
+
+/** Checks what can be checked without DuckDB: the file exists and carries DuckDB's magic. */
+async function precheck(path: string): Promise<void> {
+  const st = await stat(path).catch((err) => {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new DatabaseNotFoundError(path);
+    throw fsError(err, path, "stat");
+  });
+  if (!st.isFile()) throw new DuckbakError(`${path}: not a regular file`);
+  if (!hasDuckMagic(await readHeader(path))) throw new NotADuckDBError(path);
+}
+
+function firstLine(s: string): string {
+  return s.split("\n")[0]!.trim();
+}
+
+/**
+ * Locks every database that passes the pre-checks, waiting up to `waitSeconds` for locks held by
+ * writers. Databases that fail are reported in `failures`; the others stay locked until `release`.
+ */
+export async function acquireSnapshots(dbPaths: string[], opts: { waitSeconds?: number } = {}): Promise<SnapshotSet> {
+  const failures: SnapshotSet["failures"] = [];
+  const candidates: string[] = [];
+  for (const p of dbPaths.map((d) => resolve(d))) {
+    try {
+      await precheck(p);
+      candidates.push(p);
+    } catch (err) {
+      failures.push({ path: p, error: err instanceof DuckbakError ? err : fsError(err, p, "read") });
+    }
+  }
+  if (candidates.length === 0) return { snapshots: [], failures, release: async () => {} };
+
+  const waitSeconds = opts.waitSeconds ?? 0;
+  const proc = Bun.spawn(selfCommand([HOLDER_COMMAND, String(Math.round(waitSeconds * 1000)), ...candidates]), {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const release = async () => {
+    try {
+      proc.stdin.end();
+    } catch {
+      // already closed
+    }
+    await proc.exited;
+  };
+  try {
+    const results = await readReport(proc);
+    const snapshots: DatabaseSnapshot[] = [];
+    for (const r of results) {
+      if (!r.ok) {
+        failures.push({
+          path: r.path,
+          error: r.locked
+            ? new DatabaseLockedError(r.path, parseLockHolder(r.error), waitSeconds)
+            : new DuckbakError(`${r.path}: cannot open with DuckDB: ${firstLine(r.error)}`),
+        });
+        continue;
+      }
+      // Read under the lock: the header and file set cannot change until release.
+      let header: DuckDBFileHeader;
+      try {
+        header = parseDuckDBHeader(await readHeader(r.path));
+      } catch (err) {
+        if (!(err instanceof NotADuckDBFileError)) throw err;
+        failures.push({ path: r.path, error: new NotADuckDBError(r.path, err.message) });
+        continue;
+      }
+      snapshots.push({ path: r.path, files: await fileSet(r.path), readerVersion: r.readerVersion, tables: r.tables, header });
+    }
+    return { snapshots, failures, release };
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+async function readReport(proc: Bun.Subprocess<"pipe", "pipe", "pipe">): Promise<HolderResult[]> {
+  const reader = proc.stdout.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  reader.releaseLock();
+  try {
+    return JSON.parse(text.split("\n")[0]!) as HolderResult[];
+  } catch {
+    proc.kill();
+    const stderr = (await new Response(proc.stderr).text()).trim().split("\n").pop() ?? "";
+    throw new DuckbakError(`snapshot helper failed: ${stderr || `exit code ${await proc.exited}`}`);
+  }
+}
+
+/** The main file and its `<db>.wal*` side files, as they are while the lock is held. */
+async function fileSet(path: string): Promise<SnapshotFile[]> {
+  const dir = dirname(path);
+  const base = basename(path);
+  const main = await stat(path);
+  const files: SnapshotFile[] = [{ role: "main", path, name: base, size: main.size, mtime: main.mtime }];
+  const names = (await readdir(dir)).filter((n) => n.startsWith(`${base}.wal`)).sort();
+  for (const name of names) {
+    const p = join(dir, name);
+    const st = await stat(p).catch(() => null);
+    if (st?.isFile()) files.push({ role: "wal", path: p, name, size: st.size, mtime: st.mtime });
+  }
+  return files;
+}

@@ -1,0 +1,51 @@
+import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig, parseConfig } from "../../src/core/config.ts";
+import { ConfigError, ExitCode } from "../../src/core/errors.ts";
+import { tempDir } from "../helpers.ts";
+
+describe("config", () => {
+  test("relative paths resolve against the config file's folder", () => {
+    const cfg = parseConfig(
+      { databases: ["data/a.duckdb", "/abs/b.duckdb"], backup_dir: "bk", log_file: "log/backup.log", compression: "zstd", wait: 30,
+        retention: { keep_days: 60, keep_minimum: 10, keep_yearly: "forever" } },
+      "/etc/duckbak/duckbak.toml",
+    );
+    expect(cfg.databases).toEqual(["/etc/duckbak/data/a.duckdb", "/abs/b.duckdb"]);
+    expect(cfg.backupDir).toBe("/etc/duckbak/bk");
+    expect(cfg.logFile).toBe("/etc/duckbak/log/backup.log");
+    expect(cfg.compression).toBe("zstd");
+    expect(cfg.waitSeconds).toBe(30);
+    expect(cfg.retention).toEqual({ keepDays: 60, keepMinimum: 10, keepYearly: "forever" });
+  });
+
+  test.each([
+    [{ databses: [] }, "unknown key 'databses'"],
+    [{ retention: { keep_dayz: 3 } }, "unknown key 'retention.keep_dayz'"],
+    [{ compression: "lz4" }, "'compression' must be one of gzip, zstd, none, not 'lz4'"],
+    [{ databases: "a.duckdb" }, "'databases' must be a list of file paths"],
+    [{ retention: { keep_days: -1 } }, "'retention.keep_days' must be a whole number >= 0"],
+    [{ wait: "soon" }, "'wait' must be a number of seconds >= 0"],
+  ])("rejects %p", (raw, message) => {
+    let err: unknown;
+    try {
+      parseConfig(raw as Record<string, unknown>, "/x/duckbak.toml");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toBe(`/x/duckbak.toml: ${message}`);
+    expect((err as ConfigError).exitCode).toBe(ExitCode.USAGE);
+  });
+
+  test("reads duckbak.toml from the working directory, and reports bad TOML with the file name", () => {
+    const dir = tempDir();
+    expect(loadConfig(undefined, dir).file).toBeNull();
+    writeFileSync(join(dir, "duckbak.toml"), 'databases = ["x.duckdb"]\nbackup_dir = "out"\n');
+    expect(loadConfig(undefined, dir).databases).toEqual([join(dir, "x.duckdb")]);
+    writeFileSync(join(dir, "bad.toml"), "databases = [\n");
+    expect(() => loadConfig("bad.toml", dir)).toThrow(join(dir, "bad.toml") + ": invalid TOML");
+    expect(() => loadConfig("missing.toml", dir)).toThrow(join(dir, "missing.toml") + ": config file not found");
+  });
+});

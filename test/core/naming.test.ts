@@ -1,0 +1,50 @@
+import { describe, expect, test } from "bun:test";
+import { assignEntryNames, defaultStem, parseArchiveName, stemCandidates, validateStem } from "../../src/core/naming.ts";
+
+describe("naming", () => {
+  test("default stem is the seed's backup_YYYYMMDD_HHMMSS in UTC", () => {
+    expect(defaultStem(new Date("2024-01-15T12:00:00Z"))).toBe("backup_20240115_120000");
+    expect(defaultStem(new Date("2024-12-31T23:59:59.999+02:00"))).toBe("backup_20241231_215959");
+  });
+
+  test("same-second candidates get numbered suffixes", () => {
+    const it = stemCandidates("backup_20240115_120000");
+    expect([it.next().value, it.next().value, it.next().value]).toEqual([
+      "backup_20240115_120000",
+      "backup_20240115_120000_2",
+      "backup_20240115_120000_3",
+    ]);
+  });
+
+  test.each([
+    ["backup_20240115_120000.tar.gz", { stem: "backup_20240115_120000", compression: "gzip" }],
+    ["nightly.tar.zst", { stem: "nightly", compression: "zstd" }],
+    ["x.tar", { stem: "x", compression: "none" }],
+    ["notes.txt", null],
+    [".tar.gz", null],
+    [".duckbak-tmp.host.1.abc.backup.tar.gz", null],
+  ])("parseArchiveName(%p)", (file, expected) => {
+    expect(parseArchiveName(file)).toEqual(expected as any);
+  });
+
+  test.each([
+    ["my_backup", null],
+    ["", "is empty"],
+    ["a/../evil", "must not contain a slash, a backslash or NUL"],
+    ["a\\b", "must not contain a slash, a backslash or NUL"],
+    [".hidden", "must not start with a dot"],
+    ["x.tar.gz", "must not end in .tar, .tar.gz or .tar.zst (give the stem only)"],
+  ])("validateStem(%p)", (stem, problem) => {
+    expect(validateStem(stem)).toBe(problem);
+  });
+
+  test("databases with the same file name get distinct entries, never the manifest's", () => {
+    expect(assignEntryNames(["results.duckdb", "results.duckdb", "tca.duckdb", "results.duckdb"])).toEqual([
+      "results.duckdb",
+      "2-results.duckdb",
+      "tca.duckdb",
+      "3-results.duckdb",
+    ]);
+    expect(assignEntryNames(["backup_metadata.json"])).toEqual(["2-backup_metadata.json"]);
+  });
+});

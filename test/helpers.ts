@@ -1,0 +1,79 @@
+import { afterAll } from "bun:test";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+
+export { runSql, createSampleDatabases } from "../scripts/sample-databases.ts";
+
+export const ROOT = resolve(import.meta.dir, "..");
+export const WRITER = join(ROOT, "test/fixtures/writer.ts");
+export const BINARY = join(ROOT, "dist", process.platform === "win32" ? "duckbak.exe" : "duckbak");
+
+/** A temporary folder removed after the test file. */
+export function tempDir(prefix = "duckbak-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the compiled binary (built by `npm test` before bun test starts). */
+export async function runBinary(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<RunResult> {
+  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run 'npm run build' (npm test does it)`);
+  const proc = Bun.spawn([BINARY, ...args], {
+    cwd: opts.cwd,
+    env: opts.env ?? { ...process.env, NO_COLOR: "1" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+/** Runs a query on a database opened read-only, returning plain rows. */
+export async function query(path: string, sql: string): Promise<unknown[][]> {
+  const instance = await DuckDBInstance.create(path, { access_mode: "READ_ONLY" });
+  const con = await instance.connect();
+  try {
+    return (await con.runAndReadAll(sql)).getRows();
+  } finally {
+    con.closeSync();
+    instance.closeSync();
+  }
+}
+
+/** Runs a command, failing the test with its stderr when it exits non-zero. */
+export async function sh(argv: string[], cwd?: string): Promise<string> {
+  const proc = Bun.spawn(argv, { cwd, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${err}`);
+  return out;
+}
+
+/** Starts test/fixtures/writer.ts holding `db` open read-write; resolves once it has the lock. */
+export async function startWriter(db: string, holdMs?: number): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const args = holdMs === undefined ? ["hold", db] : ["hold-ms", db, String(holdMs)];
+  const proc = Bun.spawn([process.execPath, WRITER, ...args], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const reader = proc.stdout.getReader();
+  const { value } = await reader.read();
+  if (!new TextDecoder().decode(value).includes("ready")) throw new Error("writer did not start");
+  reader.releaseLock();
+  return {
+    pid: proc.pid,
+    stop: async () => {
+      proc.stdin.end();
+      await proc.exited;
+    },
+  };
+}
+
+/** Tries to open `db` read-write from another process: "opened", or DuckDB's error. */
+export async function tryOpenReadWrite(db: string): Promise<string> {
+  return (await sh([process.execPath, WRITER, "try-open", db])).trim();
+}
