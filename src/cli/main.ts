@@ -6,6 +6,17 @@ import { HOLDER_COMMAND, runSnapshotHolder } from "../core/duckdb/holder.ts";
 import { printError } from "./output.ts";
 import { registerBackup } from "./commands/backup.ts";
 import { registerList } from "./commands/list.ts";
+import { registerVerify } from "./commands/verify.ts";
+import { registerRestore } from "./commands/restore.ts";
+import { registerCleanup } from "./commands/cleanup.ts";
+import { registerDaily } from "./commands/daily.ts";
+import { registerStatus } from "./commands/status.ts";
+import { registerUnlock } from "./commands/unlock.ts";
+import { registerSchedule } from "./commands/schedule.ts";
+import { registerExport } from "./commands/export.ts";
+import { registerImport } from "./commands/import.ts";
+import { registerDiff } from "./commands/diff.ts";
+import { registerInspect } from "./commands/inspect.ts";
 
 async function main(argv: string[]): Promise<number> {
   // Internal: the child process that holds databases' read locks during a backup.
@@ -14,6 +25,17 @@ async function main(argv: string[]): Promise<number> {
   const cli = cac("duckbak");
   registerBackup(cli);
   registerList(cli);
+  registerVerify(cli);
+  registerRestore(cli);
+  registerCleanup(cli);
+  registerDaily(cli);
+  registerStatus(cli);
+  registerUnlock(cli);
+  registerSchedule(cli);
+  registerExport(cli);
+  registerImport(cli);
+  registerDiff(cli);
+  registerInspect(cli);
   cli.help();
   cli.version(DUCKBAK_VERSION);
 

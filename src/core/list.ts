@@ -1,7 +1,8 @@
 import { readdir, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { fsError, DuckbakError } from "./errors.ts";
-import { parseArchiveName, type Compression } from "./naming.ts";
+import { basename, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { fsError, DuckbakError, ArchiveNotFoundError } from "./errors.ts";
+import { archiveExtension, COMPRESSIONS, parseArchiveName, type Compression } from "./naming.ts";
 import { readArchiveManifest } from "./archive/reader.ts";
 import type { Manifest } from "./manifest.ts";
 
@@ -52,4 +53,26 @@ export async function listBackups(backupDir: string): Promise<BackupInfo[]> {
   return out.sort(
     (a, b) => (b.createdAt?.getTime() ?? -Infinity) - (a.createdAt?.getTime() ?? -Infinity) || b.name.localeCompare(a.name),
   );
+}
+
+export interface ArchiveRef {
+  name: string;
+  path: string;
+  compression: Compression;
+}
+
+/**
+ * What `verify NAME`, `restore NAME` and `diff NAME` accept: a name shown by `list` (looked up in
+ * `backupDir`), or a path to an archive file.
+ */
+export function resolveBackupRef(ref: string, backupDir: string): ArchiveRef {
+  const asFile = parseArchiveName(basename(ref));
+  if (asFile && existsSync(ref)) return { name: asFile.stem, path: resolve(ref), compression: asFile.compression };
+  const dir = resolve(backupDir);
+  const matches = COMPRESSIONS.map((c) => ({ name: ref, path: join(dir, ref + archiveExtension(c)), compression: c })).filter((m) =>
+    existsSync(m.path),
+  );
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) throw new DuckbakError(`${ref}: ambiguous, several archives have that name: ${matches.map((m) => basename(m.path)).join(", ")}`);
+  throw new ArchiveNotFoundError(ref, dir);
 }
