@@ -2,7 +2,7 @@
 // library. `@duckdb/node-bindings` require()s every platform's package, which the bundler cannot
 // follow, so the build redirects it to a generated module that embeds this platform's addon and
 // libduckdb as file assets and loads them through src/core/duckdb/embedded-binding.ts.
-import { readdirSync, readFileSync, mkdirSync } from "node:fs";
+import { readdirSync, readFileSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
 const root = resolve(import.meta.dir, "..");
@@ -30,9 +30,11 @@ export default binding;
 `;
 
 mkdirSync(dirname(outfile), { recursive: true });
+// Built under a temporary name and renamed, so a running test never sees a half-written binary.
+const staging = `${outfile}.tmp-${process.pid}`;
 const result = await Bun.build({
   entrypoints: [join(root, "src/cli/main.ts"), join(root, "src/core/archive/codec-worker.ts")],
-  compile: { outfile },
+  compile: { outfile: staging },
   // Keep identifiers so that an internal error's stack trace stays readable.
   minify: { whitespace: true, syntax: true, identifiers: false },
   sourcemap: "none",
@@ -48,6 +50,8 @@ const result = await Bun.build({
 });
 if (!result.success) {
   for (const log of result.logs) console.error(log);
+  rmSync(staging, { force: true });
   process.exit(1);
 }
+renameSync(staging, outfile);
 console.log(`built ${outfile}`);

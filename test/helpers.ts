@@ -8,7 +8,8 @@ export { runSql, createSampleDatabases } from "../scripts/sample-databases.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
 export const WRITER = join(ROOT, "test/fixtures/writer.ts");
-export const BINARY = join(ROOT, "dist", process.platform === "win32" ? "duckbak.exe" : "duckbak");
+// DUCKBAK_BINARY lets a test run use a binary built elsewhere (DUCKBAK_OUTFILE of scripts/build.ts).
+export const BINARY = process.env.DUCKBAK_BINARY ?? join(ROOT, "dist", process.platform === "win32" ? "duckbak.exe" : "duckbak");
 
 /** A temporary folder removed after the test file. */
 export function tempDir(prefix = "duckbak-test-"): string {
