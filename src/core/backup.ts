@@ -149,7 +149,7 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
         archive = done.path;
         archiveBytes = done.size;
       } catch (err) {
-        await writer.abort(err);
+        await writer.abort();
         throw err;
       }
     }

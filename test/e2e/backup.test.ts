@@ -28,7 +28,7 @@ describe("duckbak backup", () => {
     expect(r.stdout).toContain(`Backup created: ${path}`);
 
     const listing = (await sh(["tar", "-tzf", path])).trim().split("\n");
-    expect(listing).toEqual(["backup_metadata.json", "audit_trail.duckdb", "results.duckdb", "tca.duckdb"]);
+    expect(listing).toEqual(["backup_metadata.json", "audit_trail.duckdb", "results.duckdb", "tca.duckdb", "backup_archive.sha256"]);
     const out = join(dir, "extracted");
     mkdirSync(out);
     await sh(["tar", "-xzf", path, "-C", out]);

@@ -25,7 +25,7 @@ describe("locking", () => {
       expect(result.manifest.databases.map((d: any) => d.name)).toEqual(["idle.duckdb"]);
       expect(result.manifest.failed).toEqual([{ path: busy, error: result.databases[0].error }]);
       const listing = (await sh(["tar", "-tzf", result.archive])).trim().split("\n");
-      expect(listing).toEqual(["backup_metadata.json", "idle.duckdb"]);
+      expect(listing).toEqual(["backup_metadata.json", "idle.duckdb", "backup_archive.sha256"]);
     } finally {
       await writer.stop();
     }
