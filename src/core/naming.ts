@@ -60,3 +60,18 @@ export function assignEntryNames(baseNames: string[]): string[] {
     return name;
   });
 }
+
+/**
+ * Archive entries duckbak accepts when reading: plain file names at the archive root. Anything
+ * with a path separator, `..`, a drive letter or a control character is refused, whatever the
+ * manifest says, so a crafted archive cannot point a write outside its target.
+ */
+export function isSafeEntryName(name: string): boolean {
+  return (
+    name.length > 0 &&
+    name.length <= 255 &&
+    name !== "." &&
+    name !== ".." &&
+    !/[/\\:\x00-\x1f\x7f]/.test(name)
+  );
+}

@@ -1,57 +1,259 @@
 import { createReadStream } from "node:fs";
+import { open, stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
 import { CorruptArchiveError, fsError } from "../errors.ts";
-import { MANIFEST_NAME, type Compression } from "../naming.ts";
-import { parseManifest, ManifestError, type Manifest } from "../manifest.ts";
+import { isSafeEntryName, MANIFEST_NAME, type Compression } from "../naming.ts";
+import { parseManifest, ManifestError, type Manifest, type ManifestDatabase, type ManifestFile } from "../manifest.ts";
+import { createBlockScanner, type BlockScanResult } from "../duckdb/blocks.ts";
+import type { ArchiveRef } from "../list.ts";
+import { encodeTrailer, firstMemberLength, parseTrailer, trailerLength, TRAILER_NAME, type ArchiveDigests } from "./integrity.ts";
 
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
-/** The archive's tar bytes, decompressed as they are read (gzip members and zstd frames alike). */
-export function tarByteStream(path: string, compression: Compression): ReadableStream<Uint8Array> {
+interface TarSource {
+  entries: ReadableStreamDefaultReader<ParsedTarEntry>;
+  /** The original error behind a failed read: Readable.toWeb turns it into a message-less TypeError. */
+  failure(): Error | null;
+  close(): Promise<void>;
+}
+
+/** Tar entries of an archive, decompressed as read (gzip members and zstd frames alike). */
+function openTar(path: string, compression: Compression, onRaw?: (chunk: Uint8Array) => void): TarSource {
   const file = createReadStream(path, { highWaterMark: 1024 * 1024 });
-  if (compression === "none") return Readable.toWeb(file) as ReadableStream<Uint8Array>;
-  const decoder = compression === "gzip" ? createGunzip() : (createZstdDecompress() as unknown as ReturnType<typeof createGunzip>);
-  file.on("error", (err) => decoder.destroy(err));
-  return Readable.toWeb(file.pipe(decoder)) as ReadableStream<Uint8Array>;
+  if (onRaw) file.on("data", (chunk) => onRaw(chunk as Buffer));
+  let failure: Error | null = null;
+  file.on("error", (err) => (failure ??= err));
+  let raw: Readable = file;
+  if (compression !== "none") {
+    const decoder = compression === "gzip" ? createGunzip() : (createZstdDecompress() as unknown as ReturnType<typeof createGunzip>);
+    file.on("error", (err) => decoder.destroy(err));
+    decoder.on("error", (err) => (failure ??= new Error(`${compression} decompression failed: ${err.message}`)));
+    raw = file.pipe(decoder);
+  }
+  // strict: header checksums are checked.
+  const entries = (Readable.toWeb(raw) as ReadableStream<Uint8Array>).pipeThrough(createTarDecoder({ strict: true })).getReader() as ReadableStreamDefaultReader<ParsedTarEntry>;
+  return {
+    entries,
+    failure: () => failure,
+    close: async () => {
+      await entries.cancel().catch(() => {});
+      file.destroy();
+    },
+  };
 }
 
-/** Tar entries of an archive; the decoder checks header checksums (strict mode). */
-export function tarEntries(path: string, compression: Compression): ReadableStream<ParsedTarEntry> {
-  return tarByteStream(path, compression).pipeThrough(createTarDecoder({ strict: true }));
-}
-
-export function describeReadError(path: string, err: unknown): CorruptArchiveError {
-  if (err instanceof CorruptArchiveError) return err;
+function isIoError(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException)?.code;
-  if (code === "ENOENT" || code === "EACCES" || code === "EISDIR") throw fsError(err, path, "read");
+  return code === "EACCES" || code === "EISDIR" || code === "ENOENT" || code === "EIO";
+}
+
+function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  return new CorruptArchiveError(path, `unreadable archive: ${msg}`);
+  return msg.split("\n")[0]!.replace(/^Error: /, "") || "unreadable";
 }
 
 /** Reads only the archive's head: the manifest, which duckbak always writes as the first entry. */
 export async function readArchiveManifest(path: string, compression: Compression): Promise<Manifest> {
-  const reader = tarEntries(path, compression).getReader();
+  const tar = openTar(path, compression);
   try {
-    const first = await reader.read();
+    const first = await tar.entries.read();
     if (first.done) throw new CorruptArchiveError(path, "empty archive");
     const { header, body } = first.value;
-    if (header.name !== MANIFEST_NAME) {
-      await body.cancel();
-      throw new CorruptArchiveError(path, `first entry is '${header.name}', not ${MANIFEST_NAME}: not a duckbak archive`);
-    }
+    if (header.name !== MANIFEST_NAME) throw new CorruptArchiveError(path, `first entry is '${header.name}', not ${MANIFEST_NAME}: not a duckbak archive`);
     if (header.size > MAX_MANIFEST_BYTES) throw new CorruptArchiveError(path, `${MANIFEST_NAME} is implausibly large`);
-    const bytes = new Uint8Array(await new Response(body).arrayBuffer());
-    try {
-      return parseManifest(bytes);
-    } catch (err) {
-      if (err instanceof ManifestError) throw new CorruptArchiveError(path, err.message);
-      throw err;
-    }
-  } catch (err) {
-    throw describeReadError(path, err);
+    return parseManifest(new Uint8Array(await new Response(body).arrayBuffer()));
+  } catch (caught) {
+    if (caught instanceof CorruptArchiveError) throw caught;
+    const err = tar.failure() ?? caught;
+    if (isIoError(err)) throw fsError(err, path, "read");
+    throw new CorruptArchiveError(path, caught instanceof ManifestError ? caught.message : `unreadable archive: ${firstLine(err)}`);
   } finally {
-    await reader.cancel().catch(() => {});
+    await tar.close();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Full read of an archive: every byte checked against the integrity trailer, every entry checked
+// against the manifest, and each database file's bytes handed to an optional sink as they stream.
+
+export interface EntrySink {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Random access to what was written so far (lets the block scanner follow backward pointers). */
+  readAt?(offset: number, length: number): Uint8Array;
+  close(): Promise<void>;
+}
+
+export interface FileScan {
+  file: ManifestFile;
+  db: ManifestDatabase;
+  /** sha256 of the entry as read; compare with file.sha256. */
+  sha256: string;
+  bytes: number;
+  blocks: BlockScanResult | null;
+  /** Why the block scan could not run (e.g. fewer bytes than a DuckDB header). */
+  blockError: string | null;
+}
+
+export interface ArchiveScan {
+  manifest: Manifest | null;
+  /** Damage that is not confined to one database file: the archive as a whole is not trustworthy. */
+  problems: string[];
+  files: Map<string, FileScan>;
+}
+
+export interface ScanOptions {
+  /** Run DuckDB's block checksums over main database files as they stream. */
+  blocks?: boolean;
+  /** Where to put a database file's bytes; null to only check them. Only called for manifest files. */
+  sink?: (file: ManifestFile, db: ManifestDatabase) => Promise<EntrySink | null>;
+}
+
+async function readHead(path: string, size: number): Promise<Uint8Array> {
+  const handle = await open(path, "r");
+  try {
+    let want = Math.min(size, 1 << 20);
+    for (;;) {
+      const buf = new Uint8Array(want);
+      const { bytesRead } = await handle.read(buf, 0, want, 0);
+      const head = buf.subarray(0, bytesRead);
+      if (want >= Math.min(size, MAX_MANIFEST_BYTES * 2) || bytesRead < want) return head;
+      want = Math.min(size, want * 8);
+      if (want === head.length) return head;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Hashes the raw archive bytes by region while passing them on to the decompressor. */
+function integrityTap(firstLength: number, trailerStart: number) {
+  const first = new Bun.CryptoHasher("sha256");
+  const body = new Bun.CryptoHasher("sha256");
+  const tail: Uint8Array[] = [];
+  let pos = 0;
+  const take = (chunk: Uint8Array) => {
+    const start = pos;
+    const end = pos + chunk.length;
+    const slice = (a: number, b: number) => chunk.subarray(Math.max(a, start) - start, Math.min(b, end) - start);
+    if (start < firstLength) first.update(slice(0, firstLength));
+    if (end > firstLength && start < trailerStart) body.update(slice(firstLength, trailerStart));
+    if (end > trailerStart) tail.push(slice(trailerStart, Infinity).slice());
+    pos = end;
+  };
+  return {
+    take,
+    result: () => ({ first: first.digest("hex"), body: body.digest("hex"), trailer: concat(tail), length: pos }),
+  };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * Reads the whole archive once. Never throws for damage: what is wrong is reported in `problems`
+ * (whole archive) or, per file, by a sha256 that differs from the manifest and by block results.
+ */
+export async function scanArchive(ref: ArchiveRef, opts: ScanOptions = {}): Promise<ArchiveScan> {
+  const { path, compression } = ref;
+  const result: ArchiveScan = { manifest: null, problems: [], files: new Map() };
+  const size = (await stat(path).catch((err) => {
+    throw fsError(err, path, "read");
+  })).size;
+  const firstLength = firstMemberLength(compression, await readHead(path, size));
+  const tLength = trailerLength(compression);
+  if (firstLength === null) {
+    result.problems.push("the archive does not start with a duckbak manifest member (damaged, or not written by duckbak)");
+    return result;
+  }
+  if (size < firstLength + tLength) {
+    result.problems.push(`the archive is truncated (${size} bytes, shorter than its own framing)`);
+    return result;
+  }
+  const tap = integrityTap(firstLength, size - tLength);
+  const tar = openTar(path, compression, tap.take);
+  const reader = tar.entries;
+
+  const expected = new Map<string, { file: ManifestFile; db: ManifestDatabase }>();
+  let trailer: ArchiveDigests | null = null;
+  try {
+    for (let index = 0; ; index++) {
+      const next = await reader.read();
+      if (next.done) break;
+      const { header, body } = next.value;
+      const name = header.name;
+      if (index === 0) {
+        if (name !== MANIFEST_NAME) throw new Error(`first entry is '${name}', not ${MANIFEST_NAME}`);
+        if (header.size > MAX_MANIFEST_BYTES) throw new Error(`${MANIFEST_NAME} is implausibly large`);
+        result.manifest = parseManifest(new Uint8Array(await new Response(body).arrayBuffer()));
+        for (const db of result.manifest.databases) for (const f of db.files) expected.set(f.entry, { file: f, db });
+        continue;
+      }
+      if (trailer) throw new Error(`unexpected entry '${name}' after ${TRAILER_NAME}`);
+      if (!isSafeEntryName(name)) throw new Error(`unsafe entry name ${JSON.stringify(name)} (paths, '..' and links are never extracted)`);
+      if ((header.type ?? "file") !== "file") throw new Error(`entry '${name}' is a ${header.type}, not a regular file`);
+      if (name === TRAILER_NAME) {
+        trailer = parseTrailer(new Uint8Array(await new Response(body).arrayBuffer()));
+        if (!trailer) throw new Error(`${TRAILER_NAME} is malformed`);
+        continue;
+      }
+      const want = expected.get(name);
+      if (!want) throw new Error(`entry '${name}' is not in the manifest`);
+      if (result.files.has(name)) throw new Error(`entry '${name}' appears twice`);
+      if (header.size !== want.file.size_bytes)
+        throw new Error(`entry '${name}' is ${header.size} bytes, the manifest says ${want.file.size_bytes}`);
+      result.files.set(name, await readEntry(body, want.file, want.db, opts));
+    }
+  } catch (caught) {
+    await tar.close();
+    const err = tar.failure() ?? caught;
+    if (isIoError(err)) throw fsError(err, path, "read");
+    result.problems.push(firstLine(err));
+    return result;
+  }
+  const read = tap.result();
+  if (read.length !== size) result.problems.push(`the archive changed while it was read (${size} bytes at start, ${read.length} read)`);
+  else if (!trailer) result.problems.push(`the archive has no ${TRAILER_NAME} entry (truncated, or not written by duckbak)`);
+  else {
+    if (trailer.firstMember !== read.first) result.problems.push("the manifest member's bytes differ from their recorded checksum");
+    if (trailer.body !== read.body) result.problems.push("the archive's bytes differ from their recorded checksum");
+    const rebuilt = encodeTrailer(compression, new Date(result.manifest!.timestamp), trailer);
+    if (Bun.hash(rebuilt) !== Bun.hash(read.trailer)) result.problems.push(`the archive's last ${tLength} bytes (integrity trailer) are damaged`);
+  }
+  return result;
+}
+
+async function readEntry(body: ReadableStream<Uint8Array>, file: ManifestFile, db: ManifestDatabase, opts: ScanOptions): Promise<FileScan> {
+  const hasher = new Bun.CryptoHasher("sha256");
+  const sink = opts.sink ? await opts.sink(file, db) : null;
+  const scanner = opts.blocks && file.role === "main" ? createBlockScanner({ readAt: sink?.readAt?.bind(sink) }) : null;
+  let bytes = 0;
+  try {
+    for await (const chunk of body) {
+      hasher.update(chunk);
+      scanner?.push(chunk);
+      if (sink) await sink.write(chunk);
+      bytes += chunk.length;
+    }
+  } finally {
+    await sink?.close();
+  }
+  let blocks: BlockScanResult | null = null;
+  let blockError: string | null = null;
+  if (scanner) {
+    try {
+      blocks = scanner.finish();
+    } catch (err) {
+      blockError = firstLine(err);
+    }
+  }
+  return { file, db, sha256: hasher.digest("hex"), bytes, blocks, blockError };
 }

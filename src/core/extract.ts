@@ -1,0 +1,43 @@
+// Writing database files out of an archive: temp files that are flushed before anyone trusts
+// them, named so that a database's WAL sits beside it under the name DuckDB looks for.
+import { closeSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { EntrySink } from "./archive/reader.ts";
+
+/** A file sink: synchronous writes keep the descriptor usable for the block scanner's readAt. */
+export function fileSink(path: string): EntrySink {
+  const fd = openSync(path, "wx", 0o600);
+  let closed = false;
+  return {
+    async write(chunk) {
+      let off = 0;
+      while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+    },
+    readAt(offset, length) {
+      const buf = new Uint8Array(length);
+      const n = readSync(fd, buf, 0, length, offset);
+      return buf.subarray(0, n);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
+}
+
+/** A private (0700) temporary folder, removed when `fn` is done whatever happens. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>, parent = tmpdir()): Promise<T> {
+  const dir = await mkdtemp(join(parent, "duckbak-"));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
