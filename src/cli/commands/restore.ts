@@ -1,4 +1,53 @@
 import type { CAC } from "cac";
+import { relative } from "node:path";
+import { restoreBackup } from "../../core/restore.ts";
+import { resolveBackupRef } from "../../core/list.ts";
+import { loadContext, asList, type CommonFlags } from "../context.ts";
+import { color, printJson } from "../output.ts";
 
-// Placeholder until the command lands; replaced by its owner.
-export function registerRestore(_cli: CAC): void {}
+interface RestoreFlags extends CommonFlags {
+  overwrite?: boolean;
+  restoreDir?: string;
+  only?: string | string[];
+  verify: boolean;
+}
+
+export function registerRestore(cli: CAC): void {
+  cli
+    .command("restore <name>", "Restore databases from a backup; the current files are kept as .bak.<timestamp>")
+    .option("--overwrite", "Replace the current files instead of keeping them as .bak files")
+    .option("--restore-dir <dir>", "Restore into this folder (created if needed) instead of each database's original path")
+    .option("--only <database>", "Restore only this database (file name as in the backup); repeatable")
+    .option("--no-verify", "Skip the checksum and block checks before writing (the restored files are still checked)")
+    .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
+    .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
+    .option("--json", "Print the result as JSON")
+    .example("duckbak restore backup_20240115_120000")
+    .example("duckbak restore backup_20240115_120000 --only results.duckdb --restore-dir /tmp/check")
+    .action(async (name: string, flags: RestoreFlags) => runRestore(name, flags));
+}
+
+async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
+  const { backupDir } = loadContext(flags);
+  const result = await restoreBackup(resolveBackupRef(name, backupDir), {
+    overwrite: flags.overwrite,
+    restoreDir: flags.restoreDir,
+    only: asList(flags.only),
+    verify: flags.verify !== false,
+  });
+  if (flags.json) {
+    printJson(result);
+    return 0;
+  }
+  const rel = (p: string) => {
+    const r = relative(process.cwd(), p);
+    return r && !r.startsWith("..") ? r : p;
+  };
+  for (const d of result.databases) {
+    console.log(`${color.green("restored")}  ${rel(d.target)}${d.files.length > 1 ? ` (+ ${d.files.length - 1} WAL file)` : ""}`);
+    for (const b of d.backups) console.log(`          previous file kept as ${rel(b)}`);
+    for (const r of d.replaced) console.log(`          replaced ${rel(r)} (--overwrite)`);
+  }
+  console.log(`Restored ${result.databases.length} database${result.databases.length === 1 ? "" : "s"} from ${result.name}.`);
+  return 0;
+}
