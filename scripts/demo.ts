@@ -32,4 +32,7 @@ console.log(`Sample databases created in ${join(demo, "data")}`);
 run(["backup"]);
 run(["backup", "--compression", "zstd", "--name", "before_schema_change"]);
 run(["list"]);
-console.log(`\nThe demo's files are in ${demo}; archives are standard: tar -tzf ${join("demo", "data", "backups", "backup_*.tar.gz")}`);
+run(["verify", "before_schema_change"]);
+run(["restore", "before_schema_change", "--restore-dir", "restored"]);
+console.log(`\nThe demo's files are in ${demo} (restored copies in ${join(demo, "restored")});`);
+console.log(`archives are standard tar: tar -tzf ${join("demo", "data", "backups", "backup_*.tar.gz")}`);

@@ -11,6 +11,8 @@ export const ExitCode = {
   PARTIAL: 3,
   /** A backup failed verification: it would not restore as it was taken. */
   VERIFY_FAILED: 4,
+  /** `diff`: the comparison ran and found differences between a backup and the current databases. */
+  DIFFERENT: 5,
   /** The named backup or archive does not exist. */
   NOT_FOUND: 10,
   /** The backup folder is locked by another duckbak run. */
@@ -54,18 +56,20 @@ export class NotADuckDBError extends DuckbakError {
   }
 }
 
-/** Another process holds DuckDB's lock on the file: copying now could produce a torn backup. */
+/**
+ * Another process holds DuckDB's lock on the file: copying now could produce a torn backup.
+ * `consequence` says what was not done, for commands other than backup.
+ */
 export class DatabaseLockedError extends DuckbakError {
   constructor(
     readonly path: string,
     readonly holder: { pid?: number; program?: string },
     waitedSeconds: number,
+    consequence = "not copied, because a copy taken while a writer runs can be torn",
   ) {
     const who = holder.pid ? `PID ${holder.pid}${holder.program ? ` (${holder.program})` : ""}` : "another process";
     const waited = waitedSeconds > 0 ? ` after waiting ${waitedSeconds}s` : "";
-    super(
-      `${path}: locked by ${who}${waited}; not copied, because a copy taken while a writer runs can be torn (stop the writer or retry with --wait SECONDS)`,
-    );
+    super(`${path}: locked by ${who}${waited}; ${consequence} (stop the writer or retry with --wait SECONDS)`);
   }
 }
 
@@ -76,7 +80,10 @@ export class ArchiveNotFoundError extends DuckbakError {
 }
 
 export class CorruptArchiveError extends DuckbakError {
-  constructor(readonly path: string, detail: string) {
+  constructor(
+    readonly path: string,
+    readonly detail: string,
+  ) {
     super(`${path}: ${detail}`, ExitCode.VERIFY_FAILED);
   }
 }

@@ -177,7 +177,9 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
     manifest = scan.manifest;
     assertScanOk(scan, selectDatabases(manifest, opts.only), ref.path, true, NOTHING_RESTORED);
   } else {
-    manifest = await readArchiveManifest(ref.path, ref.compression);
+    manifest = await readArchiveManifest(ref.path, ref.compression).catch((err) => {
+      throw err instanceof CorruptArchiveError ? new CorruptArchiveError(ref.path, `${err.detail}; ${NOTHING_RESTORED}`) : err;
+    });
   }
   const targets = planTargets(selectDatabases(manifest, opts.only), opts.restoreDir, ref.path);
   for (const { target } of targets) {
