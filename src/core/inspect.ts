@@ -1,0 +1,86 @@
+// inspect: what a database file's header says, read without DuckDB (so it works on a file that the
+// embedded DuckDB could not open, and never takes a lock): who wrote it, its storage format, which
+// DuckDB releases can open it, and whether it has a WAL beside it.
+import { open, stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { DatabaseNotFoundError, DuckbakError, NotADuckDBError, fsError } from "./errors.ts";
+import { BLOCKS_START, NotADuckDBFileError, parseDuckDBHeader, storageVersionCompatibility } from "./duckdb/header.ts";
+
+export interface InspectResult {
+  path: string;
+  sizeBytes: number;
+  /** Empty when the file was written by a DuckDB that did not record its version. */
+  creatorVersion: string;
+  sourceId: string;
+  storageVersion: number;
+  /** The active database header's serialization compatibility; null when encrypted. */
+  serializationCompatibility: number | null;
+  /** Which DuckDB releases can open the file, e.g. "v1.0.0 and later". */
+  opensWith: string;
+  encrypted: boolean;
+  /** The rest is from the active database header; null when encrypted or both headers are corrupt. */
+  blockAllocSize: number | null;
+  vectorSize: number | null;
+  /** Bumped by every checkpoint. */
+  checkpointIteration: number | null;
+  blockCount: number | null;
+  /** Header bytes plus blockCount blocks: a shorter file has been truncated. */
+  expectedMinSize: number | null;
+  truncated: boolean;
+  checksums: { main: boolean; databaseHeaders: [boolean, boolean] | null };
+  activeHeader: 1 | 2 | null;
+  /** `<file>.wal`: changes not yet checkpointed into the file. */
+  wal: { path: string; sizeBytes: number } | null;
+}
+
+export async function inspectDatabaseFile(file: string): Promise<InspectResult> {
+  const path = resolve(file);
+  const st = await stat(path).catch((err) => {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new DatabaseNotFoundError(path);
+    throw fsError(err, path, "stat");
+  });
+  if (!st.isFile()) throw new DuckbakError(`${path}: not a regular file`);
+  const bytes = new Uint8Array(BLOCKS_START);
+  const handle = await open(path, "r").catch((err) => {
+    throw fsError(err, path, "open");
+  });
+  let read: number;
+  try {
+    ({ bytesRead: read } = await handle.read(bytes, 0, BLOCKS_START, 0));
+  } finally {
+    await handle.close();
+  }
+  let h;
+  try {
+    h = parseDuckDBHeader(bytes.subarray(0, read));
+  } catch (err) {
+    if (err instanceof NotADuckDBFileError) throw new NotADuckDBError(path, err.message);
+    throw err;
+  }
+  const a = h.active;
+  const walStat = await stat(`${path}.wal`).catch(() => null);
+  const expectedMinSize = a ? BLOCKS_START + a.blockCount * a.blockAllocSize : null;
+  return {
+    path,
+    sizeBytes: st.size,
+    creatorVersion: h.creatorVersion,
+    sourceId: h.sourceId,
+    storageVersion: h.storageVersion,
+    serializationCompatibility: a?.serializationCompatibility ?? null,
+    opensWith: a
+      ? storageVersionCompatibility(h.storageVersion, a.serializationCompatibility)
+      : h.encrypted
+        ? `encrypted: needs a DuckDB with encryption support (v1.4.0 and later) and the key`
+        : "unknown: both database headers are corrupt",
+    encrypted: h.encrypted,
+    blockAllocSize: a?.blockAllocSize ?? null,
+    vectorSize: a?.vectorSize ?? null,
+    checkpointIteration: a?.iteration ?? null,
+    blockCount: a?.blockCount ?? null,
+    expectedMinSize,
+    truncated: expectedMinSize !== null && st.size < expectedMinSize,
+    checksums: { main: h.mainChecksumValid, databaseHeaders: h.headers ? [h.headers[0].checksumValid, h.headers[1].checksumValid] : null },
+    activeHeader: h.activeHeader === null ? null : ((h.activeHeader + 1) as 1 | 2),
+    wal: walStat?.isFile() ? { path: `${path}.wal`, sizeBytes: walStat.size } : null,
+  };
+}
