@@ -1,6 +1,6 @@
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { loadConfig, DEFAULT_BACKUP_DIR, DEFAULT_DATA_DIR, type Config } from "../core/config.ts";
+import { loadConfig, DEFAULT_BACKUP_DIR, DEFAULT_DATA_DIR, DEFAULT_LOG_FILE, type Config } from "../core/config.ts";
 import { UsageError } from "../core/errors.ts";
 import { COMPRESSIONS, type Compression } from "../core/naming.ts";
 
@@ -20,6 +20,11 @@ export function loadContext(flags: CommonFlags): Context {
   const config = loadConfig(flags.config);
   const backupDir = flags.backupDir ? resolve(flags.backupDir) : (config.backupDir ?? resolve(config.baseDir, DEFAULT_BACKUP_DIR));
   return { config, backupDir };
+}
+
+/** --log-file, else log_file from the config, else data/backup.log beside the config. */
+export function resolveLogFile(flag: unknown, config: Config): string {
+  return flag !== undefined ? resolve(String(flag)) : (config.logFile ?? resolve(config.baseDir, DEFAULT_LOG_FILE));
 }
 
 /** Databases named on the command line, else the config's, else every *.duckdb in ./data. */

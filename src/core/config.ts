@@ -29,6 +29,8 @@ export interface Config {
   logFile?: string;
   compression?: Compression;
   waitSeconds?: number;
+  /** Seconds to wait for another duckbak run's lock on the backup folder. */
+  lockWaitSeconds?: number;
   retention: RetentionSettings;
 }
 
@@ -41,7 +43,7 @@ const RETENTION_KEYS: Record<string, keyof RetentionSettings> = {
   keep_monthly: "keepMonthly",
   keep_yearly: "keepYearly",
 };
-const TOP_KEYS = new Set(["databases", "backup_dir", "log_file", "compression", "wait", "retention"]);
+const TOP_KEYS = new Set(["databases", "backup_dir", "log_file", "compression", "wait", "lock_wait", "retention"]);
 
 /**
  * Loads `explicit` (an error if missing), else ./duckbak.toml if present, else an empty config
@@ -99,10 +101,14 @@ export function parseConfig(raw: Record<string, unknown>, file: string): Config 
       fail(`'compression' must be one of ${COMPRESSIONS.join(", ")}, not '${compression}'`);
     cfg.compression = compression as Compression;
   }
-  if (raw.wait !== undefined) {
-    if (typeof raw.wait !== "number" || !(raw.wait >= 0)) fail("'wait' must be a number of seconds >= 0");
-    cfg.waitSeconds = raw.wait as number;
-  }
+  const seconds = (key: string): number | undefined => {
+    const v = raw[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== "number" || !(v >= 0)) fail(`'${key}' must be a number of seconds >= 0`);
+    return v as number;
+  };
+  cfg.waitSeconds = seconds("wait");
+  cfg.lockWaitSeconds = seconds("lock_wait");
   if (raw.retention !== undefined) {
     const r = raw.retention;
     if (typeof r !== "object" || r === null || Array.isArray(r)) fail("'retention' must be a table");

@@ -132,7 +132,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await f.commit();
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process of this host is alive (EPERM: alive, owned by another user). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -8,7 +8,7 @@ import { tempDir } from "../helpers.ts";
 describe("config", () => {
   test("relative paths resolve against the config file's folder", () => {
     const cfg = parseConfig(
-      { databases: ["data/a.duckdb", "/abs/b.duckdb"], backup_dir: "bk", log_file: "log/backup.log", compression: "zstd", wait: 30,
+      { databases: ["data/a.duckdb", "/abs/b.duckdb"], backup_dir: "bk", log_file: "log/backup.log", compression: "zstd", wait: 30, lock_wait: 600,
         retention: { keep_days: 60, keep_minimum: 10, keep_yearly: "forever" } },
       "/etc/duckbak/duckbak.toml",
     );
@@ -17,6 +17,7 @@ describe("config", () => {
     expect(cfg.logFile).toBe("/etc/duckbak/log/backup.log");
     expect(cfg.compression).toBe("zstd");
     expect(cfg.waitSeconds).toBe(30);
+    expect(cfg.lockWaitSeconds).toBe(600);
     expect(cfg.retention).toEqual({ keepDays: 60, keepMinimum: 10, keepYearly: "forever" });
   });
 
@@ -27,6 +28,7 @@ describe("config", () => {
     [{ databases: "a.duckdb" }, "'databases' must be a list of file paths"],
     [{ retention: { keep_days: -1 } }, "'retention.keep_days' must be a whole number >= 0"],
     [{ wait: "soon" }, "'wait' must be a number of seconds >= 0"],
+    [{ lock_wait: -5 }, "'lock_wait' must be a number of seconds >= 0"],
   ])("rejects %p", (raw, message) => {
     let err: unknown;
     try {

@@ -1,15 +1,18 @@
 import type { CAC } from "cac";
 import { relative } from "node:path";
-import { createBackup } from "../../core/backup.ts";
+import { createBackup, type BackupResult } from "../../core/backup.ts";
 import { ExitCode } from "../../core/errors.ts";
+import type { Compression } from "../../core/naming.ts";
 import { loadContext, resolveDatabases, parseCompression, parseSeconds, type CommonFlags } from "../context.ts";
-import { color, formatBytes, formatDuration, printJson } from "../output.ts";
+import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
+import { color, formatBytes, formatDuration, plural, printJson } from "../output.ts";
 
 interface BackupFlags extends CommonFlags {
   name?: string;
   compress: boolean;
   compression?: string;
   wait?: string;
+  lockWait?: string;
 }
 
 export function registerBackup(cli: CAC): void {
@@ -21,6 +24,7 @@ export function registerBackup(cli: CAC): void {
     .option("--backup-dir <dir>", "Where archives go (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
     .option("--wait <seconds>", "Wait up to this long for a database that a writer has open (default 0)")
+    .option(...LOCK_WAIT_OPTION)
     .option("--json", "Print the result as JSON")
     .example("duckbak backup                      # databases from duckbak.toml, else data/*.duckdb")
     .example("duckbak backup data/a.duckdb --compression zstd --wait 60")
@@ -30,13 +34,17 @@ export function registerBackup(cli: CAC): void {
 async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
   const ctx = loadContext(flags);
   const compression = parseCompression(flags.compression, flags.compress === false, ctx.config.compression);
-  const result = await createBackup({
-    databases: resolveDatabases(args, ctx.config),
-    backupDir: ctx.backupDir,
-    name: flags.name === undefined ? undefined : String(flags.name),
-    compression,
-    waitSeconds: parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0,
-  });
+  const databases = resolveDatabases(args, ctx.config);
+  const waitSeconds = parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0;
+  const result = await withRepoLock(ctx.backupDir, "backup", lockWaitSeconds(flags.lockWait, ctx.config), () =>
+    createBackup({
+      databases,
+      backupDir: ctx.backupDir,
+      name: flags.name === undefined ? undefined : String(flags.name),
+      compression,
+      waitSeconds,
+    }),
+  );
   const failed = result.databases.filter((d) => !d.ok);
   const code = failed.length === 0 ? ExitCode.OK : result.archive ? ExitCode.PARTIAL : ExitCode.ERROR;
 
@@ -52,19 +60,25 @@ async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
     });
     return code;
   }
+  printBackupResult(result, compression);
+  return code;
+}
+
+/** The human report of a backup: one line per database, then the archive (shared with `daily`). */
+export function printBackupResult(result: BackupResult, compression: Compression): void {
+  const failed = result.databases.filter((d) => !d.ok);
   for (const d of result.databases) {
     if (d.ok) {
       const tables = result.manifest?.databases.find((m) => m.original_path === d.path)?.tables.length ?? 0;
-      console.log(`${color.green("ok")}      ${relative(process.cwd(), d.path) || d.path}  ${formatBytes(d.bytes)}, ${tables} tables, ${formatDuration(d.durationMs)}`);
+      console.log(`${color.green("ok")}      ${relative(process.cwd(), d.path) || d.path}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}`);
     } else {
       console.error(`${color.red("FAILED")}  ${d.error.message}`);
     }
   }
   if (result.archive) {
     const n = result.databases.length - failed.length;
-    console.log(`Backup created: ${result.archive} (${formatBytes(result.archiveBytes)}, ${compression}, ${n} database${n === 1 ? "" : "s"})`);
+    console.log(`Backup created: ${result.archive} (${formatBytes(result.archiveBytes)}, ${compression}, ${plural(n, "database")})`);
   } else {
     console.error(color.red("No backup created: every database failed."));
   }
-  return code;
 }

@@ -1,4 +1,129 @@
 import type { CAC } from "cac";
+import { existsSync } from "node:fs";
+import { cleanupBackups, effectivePolicy, type CleanupResult } from "../../core/cleanup.ts";
+import { ExitCode, UsageError } from "../../core/errors.ts";
+import type { BackupInfo } from "../../core/list.ts";
+import { describePolicy, type RetentionPolicy } from "../../core/retention.ts";
+import { loadContext, type CommonFlags } from "../context.ts";
+import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
+import { color, formatBytes, formatTable, formatTimestamp, plural, printJson } from "../output.ts";
 
-// Placeholder until the command lands; replaced by its owner.
-export function registerCleanup(_cli: CAC): void {}
+interface CleanupFlags extends CommonFlags {
+  keepDays?: unknown;
+  keepMinimum?: unknown;
+  keepLast?: unknown;
+  keepDaily?: unknown;
+  keepWeekly?: unknown;
+  keepMonthly?: unknown;
+  keepYearly?: unknown;
+  dryRun?: boolean;
+  lockWait?: string;
+}
+
+export function registerCleanup(cli: CAC): void {
+  cli
+    .command("cleanup", "Delete old backups by the retention policy (default: older than 30 days, always keeping the 5 newest)")
+    .option("--keep-days <n>", "Keep backups from the last N days (default 30, unless only the rules below are set)")
+    .option("--keep-minimum <n>", "Always keep the N newest backups (default 5, unless only the rules below are set)")
+    .option("--keep-last <n>", "Keep the N newest backups")
+    .option("--keep-daily <n>", "Keep the newest backup of each of the last N days that have one")
+    .option("--keep-weekly <n>", "Same for the last N ISO weeks")
+    .option("--keep-monthly <n>", "Same for the last N months")
+    .option("--keep-yearly [n]", "Same for the last N years; without N, every year forever")
+    .option("--dry-run", "Print what would be deleted; change nothing")
+    .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
+    .option("--config <file>", "Config file (default: ./duckbak.toml when present); its [retention] is the base policy")
+    .option(...LOCK_WAIT_OPTION)
+    .option("--json", "Print the result as JSON")
+    .example("duckbak cleanup --dry-run                 # 30 days, at least the 5 newest")
+    .example("duckbak cleanup --keep-days 60 --keep-minimum 10")
+    .example("duckbak cleanup --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --keep-yearly")
+    .action(async (flags: CleanupFlags) => runCleanup(flags));
+}
+
+function parseCount(option: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0)
+    throw new UsageError(`${option} must be a whole number >= 0, not '${value}'`);
+  return value;
+}
+
+function policyFlags(flags: CleanupFlags): RetentionPolicy {
+  const yearly = flags.keepYearly === true || flags.keepYearly === "forever" ? "forever" : parseCount("--keep-yearly", flags.keepYearly);
+  return {
+    keepDays: parseCount("--keep-days", flags.keepDays),
+    keepMinimum: parseCount("--keep-minimum", flags.keepMinimum),
+    keepLast: parseCount("--keep-last", flags.keepLast),
+    keepDaily: parseCount("--keep-daily", flags.keepDaily),
+    keepWeekly: parseCount("--keep-weekly", flags.keepWeekly),
+    keepMonthly: parseCount("--keep-monthly", flags.keepMonthly),
+    keepYearly: yearly,
+  };
+}
+
+async function runCleanup(flags: CleanupFlags): Promise<number> {
+  const { config, backupDir } = loadContext(flags);
+  const policy = effectivePolicy(config.retention, policyFlags(flags));
+  const dryRun = flags.dryRun === true;
+  const cleanup = () => cleanupBackups({ backupDir, policy, dryRun });
+  // A dry run changes nothing, so it neither waits for nor blocks a running backup.
+  const result = dryRun || !existsSync(backupDir) ? await cleanup() : await withRepoLock(backupDir, "cleanup", lockWaitSeconds(flags.lockWait, config), cleanup);
+  if (flags.json) printJson(cleanupJson(result));
+  else printCleanup(result);
+  return result.errors.length > 0 ? ExitCode.ERROR : ExitCode.OK;
+}
+
+const backupJson = (b: BackupInfo) => ({
+  name: b.name,
+  file: b.file,
+  path: b.path,
+  created_at: b.createdAt?.toISOString() ?? null,
+  size_bytes: b.sizeBytes,
+});
+
+function cleanupJson(r: CleanupResult) {
+  return {
+    ok: r.errors.length === 0,
+    dry_run: r.dryRun,
+    backup_dir: r.backupDir,
+    // The config's key names: keep_days, keep_minimum, …
+    policy: Object.fromEntries(Object.entries(r.policy).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v])),
+    policy_text: describePolicy(r.policy),
+    kept: r.kept.map((k) => ({ ...backupJson(k.backup), reasons: k.reasons })),
+    deleted: r.deleted.map(backupJson),
+    bytes_freed: r.bytesFreed,
+    unreadable: r.unreadable.map((b) => ({ file: b.file, path: b.path, error: b.error })),
+    verified: r.verified,
+    removed_temporaries: r.temporaries,
+    errors: r.errors.map((e) => e.message),
+  };
+}
+
+/** Summary lines shared with `daily`. */
+export function cleanupSummary(r: CleanupResult): string {
+  const n = plural(r.deleted.length, "backup");
+  const kept = `kept ${r.kept.length}`;
+  const unreadable = r.unreadable.length > 0 ? `; ${plural(r.unreadable.length, "unreadable archive")} left alone` : "";
+  return r.dryRun
+    ? `Dry run: would delete ${n}, freeing ${formatBytes(r.bytesFreed)}; ${kept}${unreadable}. Nothing was changed.`
+    : `Deleted ${n}, freed ${formatBytes(r.bytesFreed)}; ${kept}${unreadable}.`;
+}
+
+function printCleanup(r: CleanupResult): void {
+  console.log(`Policy: ${describePolicy(r.policy)}`);
+  if (r.kept.length + r.deleted.length + r.unreadable.length === 0) {
+    console.log(`No backups in ${r.backupDir}`);
+    return;
+  }
+  const planned = [
+    ...r.kept.map((k) => ({ action: "keep", backup: k.backup, note: k.reasons.join(", ") })),
+    ...r.deleted.map((backup) => ({ action: r.dryRun ? "would delete" : "deleted", backup, note: "" })),
+  ].sort((a, b) => b.backup.createdAt!.getTime() - a.backup.createdAt!.getTime());
+  const rows = [
+    ...planned.map(({ action, backup: b, note }) => [action, b.file, formatTimestamp(b.createdAt!), formatBytes(b.sizeBytes), note]),
+    ...r.unreadable.map((b) => ["skip", b.file, "-", formatBytes(b.sizeBytes), `unreadable, not deleted: ${b.error}`]),
+  ];
+  for (const line of formatTable(rows)) console.log(line);
+  for (const e of r.errors) console.error(`${color.red("FAILED")}  ${e.message}`);
+  console.log(cleanupSummary(r));
+}

@@ -1,4 +1,144 @@
 import type { CAC } from "cac";
+import { mkdir } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { CONFIG_FILE_NAME, loadConfig } from "../../core/config.ts";
+import { DuckbakError, UsageError, fsError } from "../../core/errors.ts";
+import { readLogRecords, schedulerOutputFile } from "../../core/log.ts";
+import { selfExecutable } from "../../core/self.ts";
+import { lastDailyRun } from "../../core/status.ts";
+import { chooseMethod, install, remove, status, type InstallResult, type RemoveResult, type StatusResult } from "../../platform/schedule/index.ts";
+import { resolveLogFile } from "../context.ts";
+import { printJson } from "../output.ts";
 
-// Placeholder until the command lands; replaced by its owner.
-export function registerSchedule(_cli: CAC): void {}
+interface ScheduleFlags {
+  at?: string;
+  config?: string;
+  method: string;
+  system?: boolean;
+  dryRun?: boolean;
+  logFile?: string;
+  json?: boolean;
+}
+
+export const DEFAULT_TIME = "02:00";
+
+export function registerSchedule(cli: CAC): void {
+  cli
+    .command("schedule <install|remove|status>", "Install, remove or show the daily job that runs `duckbak daily` (cron, systemd timer, Windows Task Scheduler)")
+    .option("--at <HH:MM>", `install: time of day, in the scheduler's local time (default ${DEFAULT_TIME})`)
+    .option("--config <file>", `The config the job runs with (default ./${CONFIG_FILE_NAME}); it must exist`)
+    .option("--method <method>", "auto (Task Scheduler on Windows, cron elsewhere), cron, systemd or schtasks", { default: "auto" })
+    .option("--system", "systemd: system-wide units in /etc/systemd/system (root) instead of the user's")
+    .option("--dry-run", "install, remove: print what would be done; change nothing")
+    .option("--log-file <file>", "status: the backup log (default: log_file from the config, else data/backup.log)")
+    .option("--json", "Print the result as JSON")
+    .example("duckbak schedule install --at 02:30 --config /srv/app/duckbak.toml")
+    .example("duckbak schedule status")
+    .action(async (action: string, flags: ScheduleFlags) => {
+      if (action === "install") return runInstall(flags);
+      if (action === "remove") return runRemove(flags);
+      if (action === "status") return runStatus(flags);
+      throw new UsageError(`unknown schedule action '${action}': expected install, remove or status`);
+    });
+}
+
+function configAt(flags: ScheduleFlags) {
+  // Explicit, so that a missing ./duckbak.toml is an error naming it rather than an empty config.
+  return loadConfig(resolve(flags.config ?? CONFIG_FILE_NAME));
+}
+
+async function runInstall(flags: ScheduleFlags): Promise<number> {
+  const binary = selfExecutable();
+  if (!binary)
+    throw new DuckbakError("schedule install must be run from the built duckbak binary (npm run build makes dist/duckbak), not under bun: the job runs this program's path");
+  const config = configAt(flags);
+  const logFile = resolveLogFile(undefined, config);
+  const output = schedulerOutputFile(logFile);
+  const dryRun = flags.dryRun === true;
+  if (!dryRun) {
+    // The scheduler's redirection cannot create folders: without this the job would never start.
+    await mkdir(dirname(output), { recursive: true }).catch((err) => {
+      throw fsError(err, dirname(output), "create log folder");
+    });
+  }
+  const result = await install({
+    binary,
+    configPath: config.file!,
+    workDir: config.baseDir,
+    at: flags.at ?? DEFAULT_TIME,
+    logFile: output,
+    method: chooseMethod(flags.method),
+    dryRun,
+    system: flags.system,
+  });
+  const command = `${binary} daily --config ${config.file}`;
+  if (flags.json) printJson({ ...result, command, log_file: logFile, output_file: output });
+  else printInstall(result, flags.at ?? DEFAULT_TIME, command, logFile, output);
+  return 0;
+}
+
+function printInstall(r: InstallResult, at: string, command: string, logFile: string, output: string): void {
+  console.log(`${r.dryRun ? "Would install" : "Installed"} the daily job (${r.method}, ${at} local time): ${command}`);
+  if (r.method === "cron") console.log(`  crontab line${r.replaced ? " (replacing the earlier duckbak line)" : ""}:\n    ${r.entry}`);
+  if (r.method === "systemd") {
+    for (const u of r.units) console.log(`  ${u.path}:\n${u.content.replace(/^/gm, "    ")}`);
+    for (const argv of r.commands) console.log(`  then: ${argv.join(" ")}`);
+  }
+  if (r.method === "schtasks") console.log(`  ${r.argv.join(" ")}`);
+  console.log(`  backup log: ${logFile}; what the job prints: ${output}`);
+  if (r.dryRun) console.log("Dry run: nothing was changed.");
+}
+
+async function runRemove(flags: ScheduleFlags): Promise<number> {
+  const r = await remove({ method: chooseMethod(flags.method), dryRun: flags.dryRun === true, system: flags.system });
+  if (flags.json) printJson(r);
+  else printRemove(r);
+  return 0;
+}
+
+function scheduler(r: RemoveResult): string {
+  switch (r.method) {
+    case "cron":
+      return "the crontab";
+    case "systemd":
+      return `the ${r.scope} systemd units`;
+    case "schtasks":
+      return "the Task Scheduler";
+  }
+}
+
+function printRemove(r: RemoveResult): void {
+  const where = scheduler(r);
+  if (!r.removed) console.log(`No duckbak daily job in ${where}; nothing to remove.`);
+  else console.log(`${r.dryRun ? "Would remove" : "Removed"} the duckbak daily job from ${where}.`);
+  if (r.removed && r.method === "systemd") for (const u of r.units) console.log(`  ${u}`);
+  if (r.dryRun) console.log("Dry run: nothing was changed.");
+}
+
+const pad = (n: number) => String(n).padStart(2, "0");
+const formatLocal = (t: Date) => `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())} ${pad(t.getHours())}:${pad(t.getMinutes())} local time`;
+
+function nextRunText(s: StatusResult): string | null {
+  if (s.method === "schtasks") return s.nextRunText;
+  return s.nextRun ? formatLocal(s.nextRun) : null;
+}
+
+async function runStatus(flags: ScheduleFlags): Promise<number> {
+  const s = await status({ method: chooseMethod(flags.method), system: flags.system });
+  // Without a config the log is still found where `daily` writes it by default.
+  const config = flags.config ? configAt(flags) : loadConfig();
+  const logFile = resolveLogFile(flags.logFile, config);
+  const lastDaily = lastDailyRun(readLogRecords(logFile))?.lastLine ?? null;
+  if (flags.json) {
+    printJson({ ...s, next_run: nextRunText(s), log_file: logFile, last_daily: lastDaily });
+    return 0;
+  }
+  if (!s.installed) console.log(`Schedule: no duckbak daily job (${s.method})`);
+  else {
+    const entry = s.method === "cron" ? `: ${s.entry}` : s.method === "systemd" ? ` (${s.scope} timer)` : "";
+    console.log(`Schedule: installed (${s.method})${entry}`);
+    console.log(`Next run: ${nextRunText(s) ?? "unknown"}`);
+  }
+  console.log(lastDaily ? `Last daily run, from ${logFile}:\n  ${lastDaily}` : `Last daily run: none in ${logFile}`);
+  return 0;
+}

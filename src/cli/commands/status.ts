@@ -1,4 +1,101 @@
 import type { CAC } from "cac";
+import type { Config } from "../../core/config.ts";
+import { UsageError } from "../../core/errors.ts";
+import { describeHolder } from "../../core/lock.ts";
+import { checkStatus, DEFAULT_MAX_AGE, formatAge, parseDuration, type StatusReport } from "../../core/status.ts";
+import { loadContext, resolveDatabases, resolveLogFile, type CommonFlags } from "../context.ts";
+import { color, formatTable, formatTimestamp, printJson } from "../output.ts";
 
-// Placeholder until the command lands; replaced by its owner.
-export function registerStatus(_cli: CAC): void {}
+interface StatusFlags extends CommonFlags {
+  maxAge?: string;
+  logFile?: string;
+}
+
+export function registerStatus(cli: CAC): void {
+  cli
+    .command("status", "For monitoring: exit 12 when a database has no recent backup or the last daily run failed, else 0")
+    .option("--max-age <duration>", `Oldest acceptable newest backup, like 26h, 90m or 2d (default ${DEFAULT_MAX_AGE})`)
+    .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
+    .option("--config <file>", "Config file (default: ./duckbak.toml when present): the databases that must be backed up")
+    .option("--log-file <file>", "Backup log with the daily runs (default: log_file from the config, else data/backup.log)")
+    .option("--json", "Print the report as JSON")
+    .example("duckbak status --max-age 26h || alert 'duckbak backups are stale'")
+    .action(async (flags: StatusFlags) => runStatus(flags));
+}
+
+/** The databases `backup` would take; none when nothing is configured (then every one in the backups counts). */
+function expectedDatabases(config: Config): string[] {
+  try {
+    return resolveDatabases([], config);
+  } catch (err) {
+    if (err instanceof UsageError) return [];
+    throw err;
+  }
+}
+
+async function runStatus(flags: StatusFlags): Promise<number> {
+  const { config, backupDir } = loadContext(flags);
+  const maxAge = String(flags.maxAge ?? DEFAULT_MAX_AGE);
+  const report = await checkStatus({
+    backupDir,
+    databases: expectedDatabases(config),
+    logFile: resolveLogFile(flags.logFile, config),
+    maxAgeMs: parseDuration(maxAge),
+  });
+  if (flags.json) printJson(statusJson(report));
+  else printStatus(report, maxAge);
+  return report.exitCode;
+}
+
+function statusJson(r: StatusReport) {
+  const d = r.lastDaily;
+  return {
+    ok: r.problems.length === 0,
+    exit_code: r.exitCode,
+    max_age_seconds: r.maxAgeMs / 1000,
+    backup_dir: r.backupDir,
+    log_file: r.logFile,
+    databases: r.databases.map((db) => ({
+      path: db.path,
+      newest_backup: db.newest?.name ?? null,
+      created_at: db.newest?.createdAt.toISOString() ?? null,
+      age_seconds: db.ageMs === null ? null : Math.round(db.ageMs / 1000),
+      stale: db.stale,
+    })),
+    last_daily: d && {
+      run: d.run,
+      started_at: d.startedAt.toISOString(),
+      ended_at: d.endedAt?.toISOString() ?? null,
+      status: d.status,
+      exit_code: d.exitCode,
+      errors: d.errors,
+      line: d.lastLine,
+    },
+    problems: r.problems,
+    unreadable: r.unreadable.map((b) => ({ file: b.file, error: b.error })),
+    lock: r.lock && { holder: r.lock.holder, description: describeHolder(r.lock.holder) },
+  };
+}
+
+function printStatus(r: StatusReport, maxAge: string): void {
+  console.log(`Backups in ${r.backupDir} (maximum age ${maxAge}):`);
+  const rows = r.databases.map((d) => [
+    d.newest === null ? "MISSING" : d.stale ? "STALE" : "ok",
+    d.path,
+    d.newest?.name ?? "no backup",
+    d.newest ? `${formatTimestamp(d.newest.createdAt)}, ${formatAge(d.ageMs!)} ago` : "",
+  ]);
+  for (const line of formatTable(rows)) console.log(`  ${line}`);
+  const d = r.lastDaily;
+  if (d) {
+    const exit = d.exitCode === null ? "" : ` (exit ${d.exitCode})`;
+    console.log(`Last daily run: ${formatTimestamp(d.startedAt)}, ${d.status}${exit}; its last line in ${r.logFile}:`);
+    console.log(`  ${d.lastLine}`);
+  } else {
+    console.log(`Last daily run: none in ${r.logFile}`);
+  }
+  if (r.lock) console.log(`Backup folder locked by ${describeHolder(r.lock.holder)}`);
+  for (const b of r.unreadable) console.log(`Unreadable archive: ${b.error}`);
+  if (r.problems.length === 0) console.log(color.green("Status: OK"));
+  else console.log([color.red("Status: STALE"), ...r.problems.map((p) => `  - ${p}`)].join("\n"));
+}

@@ -1,0 +1,169 @@
+// `daily`: the scheduled routine. Under the backup folder's lock it backs up, then, if every database
+// was backed up, applies the retention policy, and records each step in the backup log (line format
+// in log.ts). Events, all with `run=<id>` so one run's lines can be picked out:
+//   start     command pid host version config backup_dir databases
+//   lock_wait (warn) holder;  lock_broken (warn) holder;  locked waited_ms
+//   database  status=ok path bytes duration_ms | status=failed (error) path error
+//   backup    archive archive_bytes databases_ok databases_failed (error when no archive)
+//   delete    file path bytes created_at;  unreadable (warn) path error
+//   cleanup   policy kept deleted freed_bytes unreadable | (warn) status=skipped reason
+//   error     (error) error
+//   end       status=ok|partial|failed exit_code duration_ms
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { createBackup, type BackupResult } from "./backup.ts";
+import { cleanupBackups, type CleanupResult } from "./cleanup.ts";
+import { DuckbakError, ExitCode } from "./errors.ts";
+import { acquireRepoLock, describeHolder, type AcquireOptions } from "./lock.ts";
+import type { BackupLog } from "./log.ts";
+import type { Compression } from "./naming.ts";
+import { describePolicy, validatePolicy, type RetentionPolicy } from "./retention.ts";
+import { DUCKBAK_VERSION } from "./version.ts";
+
+export interface DailyOptions {
+  databases: string[];
+  backupDir: string;
+  policy: RetentionPolicy;
+  log: BackupLog;
+  /** Recorded in the log's start line. */
+  configFile?: string | null;
+  compression?: Compression;
+  /** Seconds to wait for a database a writer holds. */
+  waitSeconds?: number;
+  /** Seconds to wait for another run's lock on the backup folder. */
+  lockWaitSeconds?: number;
+  onLockWait?: AcquireOptions["onWait"];
+  onLockBreak?: AcquireOptions["onBreak"];
+}
+
+export type DailyStatus = "ok" | "partial" | "failed";
+
+export interface DailyResult {
+  run: string;
+  status: DailyStatus;
+  exitCode: ExitCode;
+  /** null when the run stopped before backing up (folder locked, invalid policy). */
+  backup: BackupResult | null;
+  /** null when no cleanup ran: it is skipped unless every database was backed up. */
+  cleanup: CleanupResult | null;
+  /** Why cleanup was skipped after a backup, if it was. */
+  cleanupSkipped: string | null;
+  /** What failed beyond single databases: the lock, the backup folder, a deletion. */
+  errors: DuckbakError[];
+}
+
+/** From the result rather than createBackup's events, which miss databases lost with a failed archive. */
+function logBackup(log: BackupLog, run: string, backup: BackupResult): void {
+  for (const d of backup.databases) {
+    if (d.ok) log.write("info", "database", { run, status: "ok", path: d.path, bytes: d.bytes, duration_ms: d.durationMs });
+    else log.write("error", "database", { run, status: "failed", path: d.path, error: d.error.message });
+  }
+  const failed = backup.databases.filter((d) => !d.ok).length;
+  log.write(backup.archive ? "info" : "error", "backup", {
+    run,
+    archive: backup.archive,
+    archive_bytes: backup.archiveBytes,
+    databases_ok: backup.databases.length - failed,
+    databases_failed: failed,
+  });
+}
+
+function logCleanup(log: BackupLog, run: string, c: CleanupResult): void {
+  for (const b of c.deleted) log.write("info", "delete", { run, file: b.file, path: b.path, bytes: b.sizeBytes, created_at: b.createdAt?.toISOString() });
+  for (const b of c.unreadable) log.write("warn", "unreadable", { run, path: b.path, error: b.error });
+  for (const e of c.errors) log.write("error", "error", { run, error: e.message });
+  log.write("info", "cleanup", {
+    run,
+    policy: describePolicy(c.policy),
+    kept: c.kept.length,
+    deleted: c.deleted.length,
+    freed_bytes: c.bytesFreed,
+    unreadable: c.unreadable.length,
+  });
+}
+
+function exitCodeOf(backup: BackupResult | null, errors: DuckbakError[]): ExitCode {
+  if (errors.length > 0) return errors[0]!.exitCode;
+  if (!backup?.archive) return ExitCode.ERROR;
+  return backup.databases.every((d) => d.ok) ? ExitCode.OK : ExitCode.PARTIAL;
+}
+
+function dailyStatus(exitCode: ExitCode): DailyStatus {
+  return exitCode === ExitCode.OK ? "ok" : exitCode === ExitCode.PARTIAL ? "partial" : "failed";
+}
+
+/**
+ * Runs the daily routine. Failures are results, not exceptions (the log records them); only a log
+ * that cannot be written at the start throws, since nobody could see that run.
+ */
+export async function runDaily(opts: DailyOptions): Promise<DailyResult> {
+  const { log } = opts;
+  const run = randomBytes(4).toString("hex");
+  const started = performance.now();
+  const backupDir = resolve(opts.backupDir);
+  log.write("info", "start", {
+    run,
+    command: "daily",
+    pid: process.pid,
+    host: hostname(),
+    version: DUCKBAK_VERSION,
+    config: opts.configFile,
+    backup_dir: backupDir,
+    databases: opts.databases.length,
+  });
+  if (log.error) throw log.error;
+
+  let backup: BackupResult | null = null;
+  let cleanup: CleanupResult | null = null;
+  let cleanupSkipped: string | null = null;
+  const errors: DuckbakError[] = [];
+  let unexpected: unknown = null;
+  let lock = null;
+  try {
+    validatePolicy(opts.policy);
+    const waitStart = performance.now();
+    lock = await acquireRepoLock(backupDir, {
+      command: "daily",
+      waitSeconds: opts.lockWaitSeconds,
+      onWait: (holder) => {
+        log.write("warn", "lock_wait", { run, holder: describeHolder(holder) });
+        opts.onLockWait?.(holder);
+      },
+      onBreak: (holder) => {
+        log.write("warn", "lock_broken", { run, holder: describeHolder(holder) });
+        opts.onLockBreak?.(holder);
+      },
+    });
+    log.write("info", "locked", { run, waited_ms: Math.round(performance.now() - waitStart) });
+    backup = await createBackup({
+      databases: opts.databases,
+      backupDir,
+      compression: opts.compression,
+      waitSeconds: opts.waitSeconds,
+    });
+    logBackup(log, run, backup);
+    // While a database fails, old backups may hold its only copies: cleanup waits for a full backup.
+    const failed = backup.databases.filter((d) => !d.ok).length;
+    if (failed === 0) {
+      cleanup = await cleanupBackups({ backupDir, policy: opts.policy });
+      errors.push(...cleanup.errors);
+      logCleanup(log, run, cleanup);
+    } else {
+      cleanupSkipped = `${failed} of ${backup.databases.length} databases failed; no backup is deleted until all are backed up`;
+      log.write("warn", "cleanup", { run, status: "skipped", reason: cleanupSkipped });
+    }
+  } catch (err) {
+    if (err instanceof DuckbakError) errors.push(err);
+    else unexpected = err;
+    log.write("error", "error", { run, error: err instanceof Error ? err.message : String(err) });
+  } finally {
+    lock?.release();
+  }
+  const exitCode = unexpected ? ExitCode.ERROR : exitCodeOf(backup, errors);
+  const status = dailyStatus(exitCode);
+  log.write(exitCode === ExitCode.OK ? "info" : "error", "end", { run, status, exit_code: exitCode, duration_ms: Math.round(performance.now() - started) });
+  // A bug: logged as a failed run, then reported with its stack trace.
+  if (unexpected) throw unexpected;
+  return { run, status, exitCode, backup, cleanup, cleanupSkipped, errors };
+}

@@ -1,0 +1,145 @@
+// `status`, for monitoring: does every database have a recent backup, and did the last `daily`
+// succeed? The facts come from the archives' manifests and the backup log; the verdict is pure.
+import { hostname } from "node:os";
+import { ExitCode, UsageError } from "./errors.ts";
+import { pidAlive } from "./fsutil.ts";
+import { listBackups, type BackupInfo } from "./list.ts";
+import { readLock, type LockHolder } from "./lock.ts";
+import { readLogRecords, type LogRecord } from "./log.ts";
+
+export const DEFAULT_MAX_AGE = "26h";
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** "26h", "90m", "2d", "1d12h" in milliseconds. */
+export function parseDuration(text: string): number {
+  const parts = [...text.trim().matchAll(/(\d+(?:\.\d+)?)([smhdw])/g)];
+  const ms = parts.reduce((sum, m) => sum + Number(m[1]) * UNIT_MS[m[2]!]!, 0);
+  if (parts.length === 0 || parts.map((m) => m[0]).join("") !== text.trim() || !(ms > 0))
+    throw new UsageError(`invalid duration '${text}': expected a number and a unit (s, m, h, d, w), like 26h, 90m or 2d`);
+  return ms;
+}
+
+/** The largest two units: "3d 4h", "5h 12m", "42m", "9s". */
+export function formatAge(ms: number): string {
+  let rest = Math.max(0, Math.floor(ms / 1000));
+  const parts: string[] = [];
+  for (const [unit, size] of [["d", 86_400], ["h", 3600], ["m", 60], ["s", 1]] as const) {
+    if (parts.length > 0 || rest >= size || unit === "s") parts.push(`${Math.floor(rest / size)}${unit}`);
+    rest %= size;
+  }
+  return parts.slice(0, 2).join(" ");
+}
+
+export interface DatabaseStatus {
+  path: string;
+  /** The newest backup holding this database, or null when none does. */
+  newest: { name: string; file: string; createdAt: Date } | null;
+  ageMs: number | null;
+  stale: boolean;
+}
+
+export interface DailyRun {
+  run: string;
+  startedAt: Date;
+  endedAt: Date | null;
+  /** From the run's end line; "unfinished": no end line and its process is gone; "running": it is not. */
+  status: "ok" | "partial" | "failed" | "running" | "unfinished";
+  exitCode: number | null;
+  /** The run's error lines: failed databases, a locked folder, a failed deletion. */
+  errors: string[];
+  /** The run's last line in the log, as written. */
+  lastLine: string;
+  /** The process that ran it, from the start line. */
+  pid: number;
+  host: string;
+}
+
+export interface StatusReport {
+  exitCode: typeof ExitCode.OK | typeof ExitCode.STALE;
+  backupDir: string;
+  logFile: string;
+  maxAgeMs: number;
+  databases: DatabaseStatus[];
+  lastDaily: DailyRun | null;
+  /** One line per reason for a non-zero exit. */
+  problems: string[];
+  unreadable: BackupInfo[];
+  /** Who holds the backup folder's lock now. */
+  lock: { holder: LockHolder | null } | null;
+}
+
+/** The newest `daily` run in the log; a run without an end line is "unfinished". */
+export function lastDailyRun(records: LogRecord[]): DailyRun | null {
+  const start = records.findLast((r) => r.event === "start" && r.fields.command === "daily");
+  if (!start) return null;
+  const lines = records.filter((r) => r.fields.run === start.fields.run);
+  const end = lines.findLast((r) => r.event === "end");
+  const ended = end?.fields.status;
+  return {
+    run: start.fields.run ?? "",
+    startedAt: start.time,
+    endedAt: end?.time ?? null,
+    status: !end ? "unfinished" : ended === "ok" || ended === "partial" ? ended : "failed",
+    exitCode: end ? Number(end.fields.exit_code) : null,
+    errors: lines.filter((r) => r.level === "error" && r.fields.error).map((r) => r.fields.error!),
+    lastLine: lines.at(-1)!.line,
+    pid: Number(start.fields.pid),
+    host: start.fields.host ?? "",
+  };
+}
+
+/** Newest backup of each database, by manifest timestamp; `expected` empty means every database seen. */
+export function databaseStatuses(backups: BackupInfo[], expected: string[], maxAgeMs: number, now: Date): DatabaseStatus[] {
+  const newest = new Map<string, DatabaseStatus["newest"]>();
+  for (const b of backups) {
+    for (const d of b.manifest?.databases ?? []) {
+      if (!newest.has(d.original_path)) newest.set(d.original_path, { name: b.name, file: b.file, createdAt: b.createdAt! });
+    }
+  }
+  const paths = expected.length > 0 ? expected : [...newest.keys()].sort();
+  return paths.map((path) => {
+    const n = newest.get(path) ?? null;
+    const ageMs = n ? now.getTime() - n.createdAt.getTime() : null;
+    return { path, newest: n, ageMs, stale: ageMs === null || ageMs > maxAgeMs };
+  });
+}
+
+export interface StatusOptions {
+  backupDir: string;
+  /** Databases that must have a recent backup; empty: every database found in the backups. */
+  databases: string[];
+  logFile: string;
+  maxAgeMs: number;
+  now?: Date;
+}
+
+export async function checkStatus(opts: StatusOptions): Promise<StatusReport> {
+  const now = opts.now ?? new Date();
+  const backups = await listBackups(opts.backupDir);
+  const databases = databaseStatuses(backups, opts.databases, opts.maxAgeMs, now);
+  const lastDaily = lastDailyRun(readLogRecords(opts.logFile));
+  if (lastDaily?.status === "unfinished" && lastDaily.host === hostname() && pidAlive(lastDaily.pid)) lastDaily.status = "running";
+
+  const problems: string[] = [];
+  if (databases.length === 0) problems.push(`no backups in ${opts.backupDir}`);
+  for (const d of databases) {
+    if (d.newest === null) problems.push(`${d.path}: no backup`);
+    else if (d.stale) problems.push(`${d.path}: newest backup ${d.newest.name} is ${formatAge(d.ageMs!)} old, over the maximum of ${formatAge(opts.maxAgeMs)}`);
+  }
+  if (lastDaily && lastDaily.status !== "ok" && lastDaily.status !== "running") {
+    const why = lastDaily.status === "unfinished" ? "did not finish" : `failed (exit ${lastDaily.exitCode})`;
+    problems.push(`last daily run (${lastDaily.startedAt.toISOString()}) ${why}${lastDaily.errors.length ? `: ${lastDaily.errors.join("; ")}` : ""}`);
+  }
+  return {
+    exitCode: problems.length > 0 ? ExitCode.STALE : ExitCode.OK,
+    backupDir: opts.backupDir,
+    logFile: opts.logFile,
+    maxAgeMs: opts.maxAgeMs,
+    databases,
+    lastDaily,
+    problems,
+    unreadable: backups.filter((b) => b.createdAt === null),
+    lock: await readLock(opts.backupDir),
+  };
+}
