@@ -15,8 +15,25 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
 
+/** "1 table", "3 tables". */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 export function formatDuration(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** UTC to the second: 2024-01-15 02:00:00Z. */
+export function formatTimestamp(t: Date): string {
+  return t.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+}
+
+/** Rows as lines with every column but the last padded to its widest cell (cells without color codes). */
+export function formatTable(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i < row.length - 1 ? cell.padEnd(widths[i]!) : cell)).join("  ").trimEnd());
 }
 
 export function printJson(value: unknown): void {
@@ -32,6 +49,11 @@ export function printError(err: unknown): ExitCode {
   const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
   process.stderr.write(`${color.red("duckbak: internal error:")} ${msg}\n`);
   return ExitCode.ERROR;
+}
+
+/** Something the user should know that is not a problem, on stderr so that --json output stays clean. */
+export function printNote(message: string): void {
+  process.stderr.write(`duckbak: ${message}\n`);
 }
 
 export function printWarning(message: string): void {

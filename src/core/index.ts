@@ -1,8 +1,14 @@
 // The programmatic API. Nothing here prints; results are typed and failures are DuckbakErrors.
 import { resolve } from "node:path";
 import { createBackup, type BackupEvent, type BackupResult } from "./backup.ts";
-import { listBackups, type BackupInfo } from "./list.ts";
-import { DEFAULT_BACKUP_DIR } from "./config.ts";
+import { listBackups, resolveBackupRef, type BackupInfo } from "./list.ts";
+import { verifyBackup, type VerifyResult } from "./verify.ts";
+import { restoreBackup, withExtractedBackup, type RestoreOptions, type RestoreResult } from "./restore.ts";
+import { DEFAULT_BACKUP_DIR, DEFAULT_LOG_FILE } from "./config.ts";
+import { cleanupBackups, effectivePolicy, type CleanupResult } from "./cleanup.ts";
+import { runDaily, type DailyResult } from "./daily.ts";
+import { BackupLog } from "./log.ts";
+import type { RetentionPolicy } from "./retention.ts";
 import type { Compression } from "./naming.ts";
 
 export interface BackupManagerOptions {
@@ -43,9 +49,40 @@ export class BackupManager {
   listBackups(): Promise<BackupInfo[]> {
     return listBackups(this.backupDir);
   }
+
+  /** `name` as shown by listBackups, or a path to an archive. */
+  verifyBackup(name: string, opts: { quick?: boolean } = {}): Promise<VerifyResult> {
+    return verifyBackup(resolveBackupRef(name, this.backupDir), opts);
+  }
+
+  /** The seed's `restore_backup(name, overwrite)`, plus restoreDir, only and verify. */
+  restoreBackup(name: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
+    return restoreBackup(resolveBackupRef(name, this.backupDir), opts);
+  }
+
+  /**
+   * The seed's `cleanup_old_backups(keep_days=30, keep_minimum=5)`, plus GFS rules. Defaults
+   * apply as in `duckbak cleanup` (see effectivePolicy).
+   */
+  cleanupOldBackups(policy: RetentionPolicy = {}, opts: { dryRun?: boolean } = {}): Promise<CleanupResult> {
+    return cleanupBackups({ backupDir: this.backupDir, policy: effectivePolicy({}, policy), dryRun: opts.dryRun });
+  }
 }
 
-export { createBackup, listBackups };
-export type { BackupEvent, BackupResult, BackupInfo, Compression };
+/** The seed's `create_daily_backup`: backup, then cleanup, logged to `logFile` (default data/backup.log). */
+export function createDailyBackup(opts: BackupManagerOptions & { logFile?: string; policy?: RetentionPolicy } = {}): Promise<DailyResult> {
+  const manager = new BackupManager(opts);
+  return runDaily({
+    databases: manager.databases,
+    backupDir: manager.backupDir,
+    compression: manager.compression,
+    waitSeconds: manager.waitSeconds,
+    policy: effectivePolicy({}, opts.policy),
+    log: new BackupLog(resolve(opts.logFile ?? DEFAULT_LOG_FILE)),
+  });
+}
+
+export { createBackup, listBackups, resolveBackupRef, verifyBackup, restoreBackup, withExtractedBackup };
+export type { BackupEvent, BackupResult, BackupInfo, Compression, VerifyResult, RestoreOptions, RestoreResult, CleanupResult, DailyResult, RetentionPolicy };
 export * from "./errors.ts";
 export type { Manifest, ManifestDatabase, ManifestFile } from "./manifest.ts";

@@ -2,14 +2,17 @@ import type { CAC } from "cac";
 import { relative } from "node:path";
 import { restoreBackup } from "../../core/restore.ts";
 import { resolveBackupRef } from "../../core/list.ts";
+import { dirname } from "node:path";
 import { loadContext, asList, type CommonFlags } from "../context.ts";
-import { color, printJson } from "../output.ts";
+import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
+import { color, plural, printJson } from "../output.ts";
 
 interface RestoreFlags extends CommonFlags {
   overwrite?: boolean;
   restoreDir?: string;
   only?: string | string[];
   verify: boolean;
+  lockWait?: string;
 }
 
 export function registerRestore(cli: CAC): void {
@@ -21,6 +24,7 @@ export function registerRestore(cli: CAC): void {
     .option("--no-verify", "Skip the checksum and block checks before writing (the restored files are still checked)")
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
+    .option(...LOCK_WAIT_OPTION)
     .option("--json", "Print the result as JSON")
     .example("duckbak restore backup_20240115_120000")
     .example("duckbak restore backup_20240115_120000 --only results.duckdb --restore-dir /tmp/check")
@@ -28,13 +32,17 @@ export function registerRestore(cli: CAC): void {
 }
 
 async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
-  const { backupDir } = loadContext(flags);
-  const result = await restoreBackup(resolveBackupRef(name, backupDir), {
-    overwrite: flags.overwrite,
-    restoreDir: flags.restoreDir,
-    only: asList(flags.only),
-    verify: flags.verify !== false,
-  });
+  const { backupDir, config } = loadContext(flags);
+  const ref = resolveBackupRef(name, backupDir);
+  // The lock keeps a cleanup from deleting the archive while it is read.
+  const result = await withRepoLock(dirname(ref.path), "restore", lockWaitSeconds(flags.lockWait, config), () =>
+    restoreBackup(ref, {
+      overwrite: flags.overwrite,
+      restoreDir: flags.restoreDir,
+      only: asList(flags.only),
+      verify: flags.verify !== false,
+    }),
+  );
   if (flags.json) {
     printJson(result);
     return 0;
@@ -48,6 +56,6 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
     for (const b of d.backups) console.log(`          previous file kept as ${rel(b)}`);
     for (const r of d.replaced) console.log(`          replaced ${rel(r)} (--overwrite)`);
   }
-  console.log(`Restored ${result.databases.length} database${result.databases.length === 1 ? "" : "s"} from ${result.name}.`);
+  console.log(`Restored ${plural(result.databases.length, "database")} from ${result.name}.`);
   return 0;
 }

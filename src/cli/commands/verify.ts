@@ -3,7 +3,7 @@ import { verifyBackup } from "../../core/verify.ts";
 import { resolveBackupRef } from "../../core/list.ts";
 import { ExitCode } from "../../core/errors.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
-import { color, printJson } from "../output.ts";
+import { color, plural, printJson } from "../output.ts";
 
 interface VerifyFlags extends CommonFlags {
   quick?: boolean;
@@ -33,7 +33,7 @@ async function runVerify(name: string, flags: VerifyFlags): Promise<number> {
   for (const d of result.databases) {
     if (d.ok) {
       const rows = d.tables.reduce((n, t) => n + (t.rows ?? t.expectedRows), 0);
-      const how = result.quick ? "checksums" : `checksums, blocks, opened and read ${d.tables.length} tables (${rows} rows)`;
+      const how = result.quick ? "checksums" : `checksums, blocks, opened and read ${plural(d.tables.length, "table")} (${plural(rows, "row")})`;
       console.log(`${color.green("OK")}      ${d.name}: ${how}`);
     } else {
       for (const p of d.problems) console.error(`${color.red("FAILED")}  ${d.name}: ${p}`);

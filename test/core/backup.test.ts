@@ -1,0 +1,40 @@
+// The library as an application would use it: no CLI, no printing, typed results.
+import { describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { BackupManager, createBackup, DatabaseNotFoundError } from "../../src/core/index.ts";
+import { createSampleDatabases, query, tempDir } from "../helpers.ts";
+
+describe("library", () => {
+  test("two backups in the same second never overwrite each other", async () => {
+    const dir = tempDir();
+    const [db] = await createSampleDatabases(join(dir, "data"), { trades: 100 });
+    const now = new Date("2024-01-15T12:00:00Z");
+    const a = await createBackup({ databases: [db!], backupDir: join(dir, "bk"), now });
+    const b = await createBackup({ databases: [db!], backupDir: join(dir, "bk"), now, compression: "zstd" });
+    expect(a.archive).toBe(join(dir, "bk/backup_20240115_120000.tar.gz"));
+    expect(b.archive).toBe(join(dir, "bk/backup_20240115_120000_2.tar.zst"));
+    expect(readdirSync(join(dir, "bk")).sort()).toEqual(["backup_20240115_120000.tar.gz", "backup_20240115_120000_2.tar.zst"]);
+  });
+
+  test("BackupManager: create, list, verify, restore", async () => {
+    const dir = tempDir();
+    const dbs = await createSampleDatabases(join(dir, "data"), { trades: 500 });
+    const manager = new BackupManager({ backupDir: join(dir, "bk"), databases: [...dbs, join(dir, "data/missing.duckdb")] });
+    const created = await manager.createBackup({ name: "my_backup" });
+    expect(created.archive).toBe(join(dir, "bk/my_backup.tar.gz"));
+    const missing = created.databases.find((d) => !d.ok);
+    expect(missing && !missing.ok && missing.error).toBeInstanceOf(DatabaseNotFoundError);
+
+    const list = await manager.listBackups();
+    expect(list.map((b) => [b.name, b.manifest?.databases.length])).toEqual([["my_backup", 3]]);
+
+    const verified = await manager.verifyBackup("my_backup");
+    expect(verified.ok).toBe(true);
+    expect(verified.databases.map((d) => d.checks.open)).toEqual(["ok", "ok", "ok"]);
+
+    const restored = await manager.restoreBackup("my_backup", { restoreDir: join(dir, "out"), only: ["results.duckdb"] });
+    expect(restored.databases.map((d) => d.target)).toEqual([join(dir, "out/results.duckdb")]);
+    expect(await query(join(dir, "out/results.duckdb"), "SELECT count(*) FROM portfolio_trades")).toEqual([[500n]]);
+  });
+});
