@@ -5,6 +5,7 @@ import { storedMember, compressMember } from "../src/core/archive/codec.ts";
 import { encodeTrailer } from "../src/core/archive/integrity.ts";
 import { TAR_BLOCK, tarHeader, tarPadding } from "../src/core/archive/tar.ts";
 import { MANIFEST_NAME, type Compression } from "../src/core/naming.ts";
+import { concatBytes, sha256Hex } from "../src/core/bytes.ts";
 
 export interface ForgedEntry {
   name: string;
@@ -12,18 +13,6 @@ export interface ForgedEntry {
   /** Tar type flag: "0" file, "1" hard link, "2" symlink, "5" folder. */
   type?: "0" | "1" | "2" | "5";
   linkname?: string;
-}
-
-const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function entryBytes(e: ForgedEntry, mtime: Date): Uint8Array {
@@ -37,14 +26,14 @@ function entryBytes(e: ForgedEntry, mtime: Date): Uint8Array {
     const sum = h.reduce((n, b) => n + b, 0);
     h.set(new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
   }
-  return concat([header, data, tarPadding(data.length)]);
+  return concatBytes([header, data, tarPadding(data.length)]);
 }
 
 export function forgeArchive(codec: Compression, manifest: object, entries: ForgedEntry[]): Uint8Array {
   const timestamp = new Date((manifest as { timestamp: string }).timestamp);
   const json = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");
   const first = storedMember(codec, entryBytes({ name: MANIFEST_NAME, data: json }, timestamp));
-  const body = compressMember(codec, concat(entries.map((e) => entryBytes(e, timestamp))));
-  const trailer = encodeTrailer(codec, timestamp, { firstMember: sha256(first), body: sha256(body) });
-  return concat([first, body, trailer]);
+  const body = compressMember(codec, concatBytes(entries.map((e) => entryBytes(e, timestamp))));
+  const trailer = encodeTrailer(codec, timestamp, { firstMember: sha256Hex(first), body: sha256Hex(body) });
+  return concatBytes([first, body, trailer]);
 }

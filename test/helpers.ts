@@ -2,7 +2,8 @@ import { afterAll } from "bun:test";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { DuckDBInstance } from "@duckdb/node-api";
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { readFileSync } from "node:fs";
 
 export { runSql, createSampleDatabases } from "../scripts/sample-databases.ts";
 
@@ -77,4 +78,20 @@ export async function startWriter(db: string, holdMs?: number): Promise<{ pid: n
 /** Tries to open `db` read-write from another process: "opened", or DuckDB's error. */
 export async function tryOpenReadWrite(db: string): Promise<string> {
   return (await sh([process.execPath, WRITER, "try-open", db])).trim();
+}
+
+export function sha256File(path: string): string {
+  return new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
+}
+
+/** Opens `path` with `options`, runs `work` on a connection, and closes both. */
+export async function withDb<T>(path: string, options: Record<string, string>, work: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+  const instance = await DuckDBInstance.create(path, options);
+  const connection = await instance.connect();
+  try {
+    return await work(connection);
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
 }

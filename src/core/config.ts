@@ -2,21 +2,15 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { ConfigError } from "./errors.ts";
 import { COMPRESSIONS, type Compression } from "./naming.ts";
+import type { RetentionPolicy } from "./retention.ts";
 
 export const CONFIG_FILE_NAME = "duckbak.toml";
 export const DEFAULT_BACKUP_DIR = "data/backups";
 export const DEFAULT_LOG_FILE = "data/backup.log";
 export const DEFAULT_DATA_DIR = "data";
 
-export interface RetentionSettings {
-  keepDays?: number;
-  keepMinimum?: number;
-  keepLast?: number;
-  keepDaily?: number;
-  keepWeekly?: number;
-  keepMonthly?: number;
-  keepYearly?: number | "forever";
-}
+/** The [retention] table: the same fields as a retention policy. */
+export type RetentionSettings = RetentionPolicy;
 
 /** duckbak.toml, validated; relative paths are resolved against the config file's folder. */
 export interface Config {

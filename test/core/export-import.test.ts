@@ -7,9 +7,8 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { exportDatabase, type ExportFormat } from "../../src/core/export.ts";
 import { importExport, AlreadyImportedError, CorruptExportError } from "../../src/core/import.ts";
 import { DuckbakError, ExitCode } from "../../src/core/errors.ts";
-import { query, runSql, tempDir } from "../helpers.ts";
+import { query, runSql, tempDir, sha256File } from "../helpers.ts";
 
-const sha256 = (path: string) => new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
 
 /** Rows of `sql` run on a database opened with both files attached read-only as `a` and `b`. */
 async function compare(a: string, b: string, sql: string): Promise<unknown[][]> {
@@ -216,12 +215,12 @@ describe("export and import", () => {
     const appended = await importExport({ dir: inc.path, into: target, append: true });
     expect(appended.rows).toBe(15);
     expect(await rowDifferences(source, target, "daily_availability")).toBe(0);
-    const before = sha256(target);
+    const before = sha256File(target);
     let err: unknown;
     await importExport({ dir: inc.path, into: target, append: true }).catch((e) => (err = e));
     expect(err).toBeInstanceOf(AlreadyImportedError);
     expect((err as Error).message).toStartWith(`${target}: export ${inc.manifest.export_id} was already imported on `);
-    expect(sha256(target)).toBe(before);
+    expect(sha256File(target)).toBe(before);
     expect(await query(target, "SELECT mode, since, rows FROM _duckbak_imports ORDER BY imported_at")).toEqual([
       ["new", "2024-01-01", 180n],
       ["append", "2024-03-01", 15n],
@@ -252,10 +251,10 @@ describe("export and import", () => {
     const target = join(dir, "target.duckdb");
     await runSql(target, ["CREATE TABLE a (id INT PRIMARY KEY)", "CREATE TABLE b (id INT PRIMARY KEY)", "INSERT INTO b VALUES (1)"]);
     const exp = await exportDatabase({ database: source, out: join(dir, "exp") });
-    const before = sha256(target);
+    const before = sha256File(target);
     // Table a loads first and succeeds; b then violates its key.
     await expect(importExport({ dir: exp.path, into: target, append: true })).rejects.toThrow(`${target}: loading "main"."b" from data/0002_b.parquet failed: Constraint Error`);
-    expect(sha256(target)).toBe(before);
+    expect(sha256File(target)).toBe(before);
     expect(await query(target, "SELECT count(*) FROM a")).toEqual([[0n]]);
     expect(await query(target, "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_duckbak_imports'")).toEqual([[0n]]);
     expect(readdirSync(dir).sort()).toEqual(["exp", "src.duckdb", "target.duckdb"]);

@@ -2,9 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createSampleDatabases, query, runBinary, runSql, sh, tempDir, WRITER } from "../helpers.ts";
+import { createSampleDatabases, query, runBinary, runSql, sh, tempDir, WRITER, sha256File } from "../helpers.ts";
 
-const sha256 = (path: string) => new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
 
 async function project(): Promise<{ dir: string; dbs: string[] }> {
   const dir = tempDir();
@@ -32,7 +31,7 @@ describe("duckbak backup", () => {
     const out = join(dir, "extracted");
     mkdirSync(out);
     await sh(["tar", "-xzf", path, "-C", out]);
-    for (const db of dbs) expect(sha256(join(out, db.split("/").pop()!))).toBe(sha256(db));
+    for (const db of dbs) expect(sha256File(join(out, db.split("/").pop()!))).toBe(sha256File(db));
 
     const manifest = JSON.parse(readFileSync(join(out, "backup_metadata.json"), "utf8"));
     expect(Date.parse(manifest.timestamp)).toBeGreaterThan(Date.now() - 60_000);
@@ -40,7 +39,7 @@ describe("duckbak backup", () => {
     const results = manifest.databases.find((d: any) => d.name === "results.duckdb");
     expect(results.original_path).toBe(join(dir, "data/results.duckdb"));
     expect(results.size_bytes).toBe(readFileSync(dbs[0]!).length);
-    expect(results.files[0].sha256).toBe(sha256(dbs[0]!));
+    expect(results.files[0].sha256).toBe(sha256File(dbs[0]!));
     expect(results.consistency).toBe("read-lock");
     expect(results.duckdb.creator_version).toMatch(/^v\d+\.\d+\.\d+/);
     expect(results.duckdb.storage_version).toBeGreaterThan(0);
@@ -60,7 +59,7 @@ describe("duckbak backup", () => {
       const out = join(dir, `out-${file}`);
       mkdirSync(out);
       await sh(["tar", ...flags, join(dir, "data/backups", file), "-C", out]);
-      for (const db of dbs) expect(sha256(join(out, db.split("/").pop()!))).toBe(sha256(db));
+      for (const db of dbs) expect(sha256File(join(out, db.split("/").pop()!))).toBe(sha256File(db));
     }
   });
 
@@ -102,11 +101,11 @@ describe("duckbak backup", () => {
   test("an existing --name is refused and left untouched", async () => {
     const { dir } = await project();
     expect((await runBinary(["backup", "--name", "keep"], { cwd: dir })).code).toBe(0);
-    const before = sha256(join(dir, "data/backups/keep.tar.gz"));
+    const before = sha256File(join(dir, "data/backups/keep.tar.gz"));
     const r = await runBinary(["backup", "--name", "keep", "--compression", "zstd"], { cwd: dir });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("a backup named 'keep' already exists; not overwritten");
-    expect(sha256(join(dir, "data/backups/keep.tar.gz"))).toBe(before);
+    expect(sha256File(join(dir, "data/backups/keep.tar.gz"))).toBe(before);
     expect(archivesIn(join(dir, "data/backups"))).toEqual(["keep.tar.gz"]);
   });
 

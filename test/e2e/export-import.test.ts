@@ -4,9 +4,8 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { createSampleDatabases, query, runBinary, runSql, startWriter, tempDir } from "../helpers.ts";
+import { createSampleDatabases, query, runBinary, runSql, startWriter, tempDir, sha256File } from "../helpers.ts";
 
-const sha256 = (path: string) => new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
 
 async function sample(): Promise<{ dir: string; db: string }> {
   const dir = tempDir();
@@ -30,7 +29,7 @@ describe("duckbak export", () => {
     expect(m).toMatchObject({ format: "duckbak-export", file_format: "parquet", compression: "zstd", incremental: null, complete: true });
     expect(m.source.path).toBe(db);
     expect(m.tables.map((t: any) => [t.name, t.rows])).toEqual([["portfolio_equity", 365], ["portfolio_positions", 5], ["portfolio_trades", 5000]]);
-    for (const f of m.files) expect(sha256(join(out, f.path))).toBe(f.sha256);
+    for (const f of m.files) expect(sha256File(join(out, f.path))).toBe(f.sha256);
     expect(m.files.map((f: any) => f.path)).toEqual(["schema.sql", "load.sql", ...m.tables.map((t: any) => t.file)]);
     const parquet = await query(db, `SELECT DISTINCT compression FROM parquet_metadata('${join(out, m.tables[2].file)}') LIMIT 1`);
     expect(parquet).toEqual([["ZSTD"]]);
@@ -147,12 +146,12 @@ describe("duckbak import", () => {
     expect(exists.stderr).toContain(`${db}: already exists; import builds a new database (use --append to add the export's rows to it)`);
     const writer = await startWriter(db);
     try {
-      const before = sha256(db);
+      const before = sha256File(db);
       const locked = await runBinary(["import", out, "--into", db, "--append"]);
       expect(locked.code).toBe(1);
       expect(locked.stderr).toContain(`${db}: locked by PID ${writer.pid}`);
       expect(locked.stderr).toContain("; not imported into (stop the writer or retry with --wait SECONDS)");
-      expect(sha256(db)).toBe(before);
+      expect(sha256File(db)).toBe(before);
     } finally {
       await writer.stop();
     }

@@ -1,10 +1,9 @@
 // duckbak never copies a database while a writer can change it.
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { BINARY, runBinary, runSql, sh, startWriter, tempDir, tryOpenReadWrite } from "../helpers.ts";
+import { BINARY, runBinary, runSql, sh, startWriter, tempDir, tryOpenReadWrite, sha256File } from "../helpers.ts";
 
-const sha256 = (path: string) => new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
 
 describe("locking", () => {
   test("a database held by a writer is refused, naming its PID, while the others are backed up", async () => {
@@ -90,7 +89,7 @@ describe("locking", () => {
     const out = join(dir, "out");
     mkdirSync(out);
     await sh(["tar", "-xzf", join(bk, "held.tar.gz"), "-C", out]);
-    expect(sha256(join(out, "large.duckdb"))).toBe(sha256(db));
+    expect(sha256File(join(out, "large.duckdb"))).toBe(sha256File(db));
     // And once the backup is over, the lock is gone.
     expect(await tryOpenReadWrite(db)).toBe("opened");
   });

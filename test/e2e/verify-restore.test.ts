@@ -2,14 +2,13 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, copyFileSync, truncateSync } from "node:fs";
 import { join } from "node:path";
-import { createSampleDatabases, query, runBinary, runSql, sh, startWriter, tempDir, WRITER } from "../helpers.ts";
+import { createSampleDatabases, query, runBinary, runSql, sh, startWriter, tempDir, WRITER, sha256File } from "../helpers.ts";
 import { forgeArchive } from "../forge.ts";
 import { verifyBackup } from "../../src/core/verify.ts";
 import { restoreBackup } from "../../src/core/restore.ts";
 import { resolveBackupRef } from "../../src/core/list.ts";
 import { CorruptArchiveError } from "../../src/core/errors.ts";
 
-const sha256 = (path: string) => new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
 const codecs = [
   { codec: "gzip", flags: [], ext: ".tar.gz" },
   { codec: "zstd", flags: ["--compression", "zstd"], ext: ".tar.zst" },
@@ -168,24 +167,24 @@ describe("verify", () => {
 describe("restore", () => {
   test("restores to the original paths, keeping the current files as .bak.<timestamp>", async () => {
     const f = await fixture();
-    const before = f.dbs.map(sha256);
+    const before = f.dbs.map(sha256File);
     await runSql(f.dbs[0]!, ["DELETE FROM portfolio_trades"]);
-    const changed = sha256(f.dbs[0]!);
+    const changed = sha256File(f.dbs[0]!);
     const r = await runBinary(["restore", "b_gzip", "--json"], { cwd: f.dir });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const result = JSON.parse(r.stdout);
-    expect(f.dbs.map(sha256)).toEqual(before);
+    expect(f.dbs.map(sha256File)).toEqual(before);
     const bak = result.databases.find((d: any) => d.name === "results.duckdb").backups[0];
     expect(bak).toMatch(/results\.duckdb\.bak\.\d{8}_\d{6}$/);
-    expect(sha256(bak)).toBe(changed);
+    expect(sha256File(bak)).toBe(changed);
     expect(await query(f.dbs[0]!, "SELECT count(*) FROM portfolio_trades")).toEqual([[3000n]]);
     expect(readdirSync(join(f.dir, "data")).filter((n) => n.startsWith(".duckbak-tmp"))).toEqual([]);
   });
 
   test("damaged, truncated or forged archives are refused and the current database stays byte-for-byte unchanged", async () => {
     const f = await fixture(1000);
-    const current = f.dbs.map(sha256);
+    const current = f.dbs.map(sha256File);
     const bad: string[] = [];
     for (const c of codecs) {
       const size = readFileSync(f.archive(c.codec)).length;
@@ -204,7 +203,7 @@ describe("restore", () => {
         const r = await runBinary(["restore", archive, ...flags], { cwd: f.dir });
         expect(r.code).toBe(4);
         expect(r.stderr).toContain("nothing was restored");
-        expect(f.dbs.map(sha256)).toEqual(current);
+        expect(f.dbs.map(sha256File)).toEqual(current);
       }
     }
     expect(readdirSync(join(f.dir, "data")).filter((n) => !n.endsWith(".duckdb") && n !== "backups")).toEqual([]);
@@ -297,13 +296,13 @@ describe("restore", () => {
 
   test("--only and --restore-dir (created when missing) leave the originals alone", async () => {
     const f = await fixture(1000);
-    const before = f.dbs.map(sha256);
+    const before = f.dbs.map(sha256File);
     const out = join(f.dir, "restore/here");
     const r = await runBinary(["restore", "b_zstd", "--only", "results.duckdb", "--only", "tca.duckdb", "--restore-dir", out], { cwd: f.dir });
     expect(r.code).toBe(0);
     expect(readdirSync(out).sort()).toEqual(["results.duckdb", "tca.duckdb"]);
-    expect(sha256(join(out, "results.duckdb"))).toBe(before[0]!);
-    expect(f.dbs.map(sha256)).toEqual(before);
+    expect(sha256File(join(out, "results.duckdb"))).toBe(before[0]!);
+    expect(f.dbs.map(sha256File)).toEqual(before);
     const bad = await runBinary(["restore", "b_zstd", "--only", "nope.duckdb", "--restore-dir", out], { cwd: f.dir });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--only nope.duckdb: no such database in the backup");
@@ -326,13 +325,13 @@ describe("restore", () => {
       "COMMENT ON TABLE sales.orders IS 'every order'",
       "COMMENT ON COLUMN sales.customers.name IS 'full name'",
     ]);
-    const original = sha256(db);
+    const original = sha256File(db);
     expect((await runBinary(["backup", db, "--backup-dir", join(dir, "bk"), "--name", "rich"])).code).toBe(0);
     expect((await runBinary(["verify", "rich", "--backup-dir", join(dir, "bk")])).code).toBe(0);
     const out = join(dir, "out");
     expect((await runBinary(["restore", "rich", "--backup-dir", join(dir, "bk"), "--restore-dir", out])).code).toBe(0);
     const restored = join(out, "rich.duckdb");
-    expect(sha256(restored)).toBe(original);
+    expect(sha256File(restored)).toBe(original);
     expect(await query(restored, "SELECT count(*) FROM sales.big_orders")).toEqual([[2n]]);
     expect(await query(restored, "SELECT sales.with_tax(10)::INTEGER")).toEqual([[12]]);
     expect(await query(restored, "SELECT comment FROM duckdb_tables() WHERE table_name = 'orders'")).toEqual([["every order"]]);

@@ -8,6 +8,7 @@ import { isSafeEntryName, MANIFEST_NAME, type Compression } from "../naming.ts";
 import { parseManifest, ManifestError, type Manifest, type ManifestDatabase, type ManifestFile } from "../manifest.ts";
 import { createBlockScanner, type BlockScanResult } from "../duckdb/blocks.ts";
 import type { ArchiveRef } from "../list.ts";
+import { concatBytes } from "../bytes.ts";
 import { encodeTrailer, firstMemberLength, parseTrailer, trailerLength, TRAILER_NAME, type ArchiveDigests } from "./integrity.ts";
 
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
@@ -144,19 +145,10 @@ function integrityTap(firstLength: number, trailerStart: number) {
   };
   return {
     take,
-    result: () => ({ first: first.digest("hex"), body: body.digest("hex"), trailer: concat(tail), length: pos }),
+    result: () => ({ first: first.digest("hex"), body: body.digest("hex"), trailer: concatBytes(tail), length: pos }),
   };
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /**
  * Reads the whole archive once. Never throws for damage: what is wrong is reported in `problems`

@@ -6,12 +6,11 @@ import { storedMember } from "./codec.ts";
 import type { CodecPool } from "./codec-pool.ts";
 import { tarHeader, tarPadding } from "./tar.ts";
 import { encodeTrailer } from "./integrity.ts";
+import { sha256Hex } from "../bytes.ts";
 
 /** Uncompressed bytes per gzip member / zstd frame: big enough to compress well, small enough to bound memory. */
 const MEMBER_SIZE = 4 * 1024 * 1024;
 const READ_SIZE = 1024 * 1024;
-
-const sha256 = (data: Uint8Array) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
 
 /**
  * Streams a tar archive into a temporary file in the destination folder, compressed as
@@ -131,7 +130,7 @@ export class ArchiveWriter {
     firstRaw.set(manifest, firstRaw.length - manifest.length - tarPadding(manifest.length).length);
     const first = storedMember(this.compression, firstRaw);
     await this.writeAt(first, 0);
-    const trailer = encodeTrailer(this.compression, this.mtime, { firstMember: sha256(first), body: this.bodyHash.digest("hex") });
+    const trailer = encodeTrailer(this.compression, this.mtime, { firstMember: sha256Hex(first), body: this.bodyHash.digest("hex") });
     await this.writeAt(trailer, this.position);
     const path = await this.file.commitNew(names);
     return { path, size: this.position };

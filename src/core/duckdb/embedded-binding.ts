@@ -4,7 +4,7 @@
 // into a per-user cache folder named by their content hash, then loaded from there.
 import { closeSync, lstatSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 
 export interface EmbeddedFile {
   name: string;
@@ -29,32 +29,37 @@ function isIntact(dir: string, files: EmbeddedFile[]): boolean {
 function cacheRoots(): string[] {
   const roots: string[] = [];
   const xdg = process.env.XDG_CACHE_HOME;
-  if (xdg) roots.push(join(xdg, "duckbak"));
+  // A relative path would put a cache below every working directory; the XDG spec says to ignore it.
+  if (xdg && isAbsolute(xdg)) roots.push(join(xdg, "duckbak"));
   let home = "";
   try {
     home = process.env.HOME || homedir();
   } catch {
     // no home folder for this user
   }
-  if (home) roots.push(join(home, ".cache", "duckbak"));
+  if (home && isAbsolute(home)) roots.push(join(home, ".cache", "duckbak"));
   return roots;
 }
 
 /**
- * No usable home or cache folder (missing, read-only): a folder in the temp dir that only this
- * user can write, reused across runs; a fresh one when someone else's object has that name.
+ * No usable home or cache folder (missing, read-only, noexec): a folder in the temp dir that only
+ * this user can write, reused across runs. A name held by anything else (another user's folder, a
+ * symlink, a folder others can write) is skipped for the next one: a fresh random folder at each
+ * start would leave a copy of the library behind at each start, for each process.
  */
 function privateTempRoot(): string {
   const uid = process.getuid?.() ?? 0;
-  const root = join(tmpdir(), `duckbak-${uid}`);
-  try {
-    mkdirSync(root, { mode: 0o700 });
-  } catch {
-    // exists already: checked below
+  for (let i = 0; i < 10; i++) {
+    const root = join(tmpdir(), i === 0 ? `duckbak-${uid}` : `duckbak-${uid}-${i}`);
+    try {
+      mkdirSync(root, { mode: 0o700 });
+    } catch {
+      // exists already: checked below
+    }
+    const st = lstatSync(root, { throwIfNoEntry: false });
+    if (st?.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return root;
   }
-  const st = lstatSync(root, { throwIfNoEntry: false });
-  if (st?.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return root;
-  return mkdtempSync(join(tmpdir(), "duckbak-"));
+  throw new Error(`no private folder of duckbak's can be made in ${tmpdir()}`);
 }
 
 /** Writes the files into `<root>/<key>` atomically (a temp folder renamed into place). */
@@ -90,18 +95,20 @@ function extractInto(root: string, key: string, files: EmbeddedFile[]): string {
 
 export function loadEmbeddedBinding(files: EmbeddedFile[], addon: string): unknown {
   const key = contentHash(new TextEncoder().encode(files.map((f) => `${f.name}:${f.hash}`).join(",")));
-  let dir: string | null = null;
+  const roots = cacheRoots();
   const errors: string[] = [];
-  for (const root of cacheRoots()) {
+  // The next place is tried when a folder cannot be written, and also when the library cannot be
+  // loaded from it: a cache on a noexec mount is written fine, then fails in dlopen.
+  for (let i = 0; i <= roots.length; i++) {
+    let root = roots[i] ?? tmpdir();
     try {
-      dir = extractInto(root, key, files);
-      break;
+      root = roots[i] ?? privateTempRoot();
+      const mod = { exports: {} as unknown };
+      process.dlopen(mod, join(extractInto(root, key, files), addon));
+      return mod.exports;
     } catch (err) {
       errors.push(`${root}: ${(err as Error).message}`);
     }
   }
-  dir ??= extractInto(privateTempRoot(), key, files);
-  const mod = { exports: {} as unknown };
-  process.dlopen(mod, join(dir, addon));
-  return mod.exports;
+  throw new Error(`cannot load DuckDB's native library:\n  ${errors.join("\n  ")}`);
 }

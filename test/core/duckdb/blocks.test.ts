@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { withDb } from "../../helpers.ts";
 import {
   createBlockScanner,
   duckdbChecksum,
@@ -29,20 +29,6 @@ function randomBytes(n: number): Uint8Array {
   return out;
 }
 
-async function withDb<T>(
-  path: string,
-  options: Record<string, string>,
-  work: (c: DuckDBConnection) => Promise<T>,
-): Promise<T> {
-  const instance = await DuckDBInstance.create(path, options);
-  const connection = await instance.connect();
-  try {
-    return await work(connection);
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
-  }
-}
 
 async function rows(path: string, sql: string): Promise<unknown[][]> {
   return withDb(path, { access_mode: "READ_ONLY" }, async (c) => (await c.runAndReadAll(sql)).getRows());

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { withDb } from "../../helpers.ts";
 import {
   NotADuckDBFileError,
   parseDuckDBHeader,
@@ -11,20 +12,6 @@ import {
 
 let dir: string;
 
-async function withDb<T>(
-  path: string,
-  options: Record<string, string>,
-  work: (c: DuckDBConnection) => Promise<T>,
-): Promise<T> {
-  const instance = await DuckDBInstance.create(path, options);
-  const connection = await instance.connect();
-  try {
-    return await work(connection);
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
-  }
-}
 
 async function one(c: DuckDBConnection, sql: string): Promise<unknown[]> {
   return (await c.runAndReadAll(sql)).getRows()[0]!;
