@@ -3,8 +3,9 @@
 // a writer holds is refused (or waited for) instead of being copied torn.
 import { open, readdir, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { DatabaseLockedError, DatabaseNotFoundError, DuckbakError, NotADuckDBError, fsError } from "./errors.ts";
+import { DatabaseLockedError, DuckbakError, NotADuckDBError, fsError } from "./errors.ts";
 import { HOLDER_COMMAND, type HolderResult, type HolderTable } from "./duckdb/holder.ts";
+import { checkDatabaseFile, parseLockHolder } from "./duckdb/open.ts";
 import { selfCommand } from "./self.ts";
 import type { FileRole } from "./manifest.ts";
 import { parseDuckDBHeader, NotADuckDBFileError, type DuckDBFileHeader } from "./duckdb/header.ts";
@@ -35,13 +36,6 @@ export interface SnapshotSet {
 }
 
 export const HEADER_BYTES = 12288;
-const DUCK_MAGIC = [0x44, 0x55, 0x43, 0x4b];
-
-/** Parses DuckDB's lock error: `Conflicting lock is held in /usr/bin/python3 (PID 1234)`. */
-export function parseLockHolder(message: string): { pid?: number; program?: string } {
-  const m = /Conflicting lock is held in (.*?) \(PID (\d+)\)/.exec(message);
-  return m ? { program: m[1], pid: Number(m[2]) } : {};
-}
 
 async function readHeader(path: string): Promise<Uint8Array> {
   const handle = await open(path, "r").catch((err) => {
@@ -54,20 +48,6 @@ async function readHeader(path: string): Promise<Uint8Array> {
   } finally {
     await handle.close();
   }
-}
-
-function hasDuckMagic(header: Uint8Array): boolean {
-  return header.length >= 12 && DUCK_MAGIC.every((b, i) => header[8 + i] === b);
-}
-
-/** Checks what can be checked without DuckDB: the file exists and carries DuckDB's magic. */
-async function precheck(path: string): Promise<void> {
-  const st = await stat(path).catch((err) => {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new DatabaseNotFoundError(path);
-    throw fsError(err, path, "stat");
-  });
-  if (!st.isFile()) throw new DuckbakError(`${path}: not a regular file`);
-  if (!hasDuckMagic(await readHeader(path))) throw new NotADuckDBError(path);
 }
 
 function firstLine(s: string): string {
@@ -83,7 +63,7 @@ export async function acquireSnapshots(dbPaths: string[], opts: { waitSeconds?: 
   const candidates: string[] = [];
   for (const p of dbPaths.map((d) => resolve(d))) {
     try {
-      await precheck(p);
+      await checkDatabaseFile(p);
       candidates.push(p);
     } catch (err) {
       failures.push({ path: p, error: err instanceof DuckbakError ? err : fsError(err, p, "read") });

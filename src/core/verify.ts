@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { scanArchive, type ArchiveScan, type FileScan } from "./archive/reader.ts";
 import { fileSink, withTempDir } from "./extract.ts";
-import { openReadOnly } from "./duckdb/holder.ts";
+import { openReadOnly } from "./duckdb/open.ts";
 import { quoteIdent } from "./duckdb/sql.ts";
 import type { ArchiveRef } from "./list.ts";
 import type { Manifest, ManifestDatabase } from "./manifest.ts";

@@ -61,6 +61,13 @@ function expectExtracted(root: string): string {
   return dir;
 }
 
+/** An environment where neither the XDG nor the home cache folder can be made: both lie below a regular file. */
+function noCacheEnv(tmp: string): Record<string, string> {
+  const file = join(fresh("file"), "not-a-folder");
+  writeFileSync(file, "");
+  return { HOME: join(file, "home"), XDG_CACHE_HOME: join(file, "cache"), TMPDIR: tmp };
+}
+
 function expectPrivateFolder(path: string): void {
   const st = statSync(path);
   expect(st.isDirectory()).toBe(true);
@@ -100,11 +107,15 @@ describe("single binary", () => {
     expectExtracted(join(home, ".cache", "duckbak"));
   });
 
-  test("four first starts at once all succeed and leave one intact folder, no temporaries", async () => {
+  test("four first starts at once all succeed from the one cache folder, left intact and without temporaries", async () => {
     const cache = fresh("race");
-    const results = await Promise.all([1, 2, 3, 4].map(() => backup({ XDG_CACHE_HOME: cache })));
+    const tmp = fresh("tmp");
+    // Nowhere else to go: a run that found the cache half-written cannot fall back quietly.
+    const env = { ...noCacheEnv(tmp), XDG_CACHE_HOME: cache };
+    const results = await Promise.all([1, 2, 3, 4].map(() => backup(env)));
     for (const r of results) expectBackedUp(r);
     expectExtracted(join(cache, "duckbak"));
+    expect(readdirSync(tmp)).toEqual([]);
   });
 
   test("a damaged cache (truncated, or altered at the same size) is detected by hash and repaired", async () => {
@@ -133,13 +144,6 @@ describe("single binary", () => {
     for (const r of results) expectBackedUp(r);
     expectExtracted(join(cache, "duckbak"));
   });
-
-  /** An environment where neither the XDG nor the home cache folder can be made: both lie below a regular file. */
-  function noCacheEnv(tmp: string): Record<string, string> {
-    const file = join(fresh("file"), "not-a-folder");
-    writeFileSync(file, "");
-    return { HOME: join(file, "home"), XDG_CACHE_HOME: join(file, "cache"), TMPDIR: tmp };
-  }
 
   test("no usable cache folder (HOME and XDG_CACHE_HOME below a regular file): a private 0700 folder in the temp dir", async () => {
     const tmp = fresh("tmp");

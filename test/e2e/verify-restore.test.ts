@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, copyFileSync, truncateSync } from "node:fs";
 import { join } from "node:path";
+import { hostname } from "node:os";
 import { createSampleDatabases, query, runBinary, runSql, sh, startWriter, tempDir, WRITER, sha256File } from "../helpers.ts";
 import { forgeArchive } from "../forge.ts";
 import { verifyBackup } from "../../src/core/verify.ts";
@@ -292,6 +293,16 @@ describe("restore", () => {
     expect(r.databases[0].files).toEqual([db, `${db}.wal`]);
     expect(readdirSync(dir).sort()).toEqual(["bk", "w.duckdb", "w.duckdb.wal"]);
     expect(await query(db, "SELECT count(*) FROM t")).toEqual([[15n]]);
+  });
+
+  test("restore waits for, then gives up on, another duckbak run holding the backup folder (exit 11)", async () => {
+    const f = await fixture(1000);
+    const holder = { pid: process.pid, host: hostname(), started_at: new Date().toISOString(), command: "cleanup" };
+    writeFileSync(join(f.bk, ".duckbak.lock"), JSON.stringify(holder));
+    const r = await runBinary(["restore", "b_gzip", "--restore-dir", join(f.dir, "r"), "--lock-wait", "1"], { cwd: f.dir });
+    expect(r.code).toBe(11);
+    expect(r.stderr).toContain(`backup folder locked by duckbak cleanup (PID ${process.pid}`);
+    expect(existsSync(join(f.dir, "r"))).toBe(false);
   });
 
   test("--only and --restore-dir (created when missing) leave the originals alone", async () => {

@@ -3,8 +3,9 @@
 // the lock until its stdin closes. It runs in its own process because POSIX drops a process's
 // locks when it closes ANY descriptor of the file: the parent, which reads the file to copy it,
 // must not be the lock holder.
-import { DuckDBInstance } from "@duckdb/node-api";
+import type { DuckDBInstance } from "@duckdb/node-api";
 import { quoteIdent } from "./sql.ts";
+import { isLockError, openReadOnly } from "./open.ts";
 
 export interface HolderTable {
   schema: string;
@@ -21,19 +22,6 @@ const POLL_MS = 250;
 
 // Module scope keeps the instances reachable: a collected DuckDBInstance closes and drops its lock.
 const held: DuckDBInstance[] = [];
-
-export async function openReadOnly(path: string): Promise<DuckDBInstance> {
-  return DuckDBInstance.create(path, {
-    access_mode: "READ_ONLY",
-    autoinstall_known_extensions: "false",
-    autoload_known_extensions: "false",
-    threads: "2",
-  });
-}
-
-export function isLockError(message: string): boolean {
-  return /Could not set lock on file/i.test(message);
-}
 
 export async function describeDatabase(instance: DuckDBInstance): Promise<{ readerVersion: string; tables: HolderTable[] }> {
   const con = await instance.connect();

@@ -2,11 +2,9 @@
 // the file is checked with fs only BEFORE DuckDB opens it (closing any descriptor of a locked file
 // drops this process's lock), and the instance stays referenced until close (Bun would collect it
 // and close it, dropping the lock).
-import { open, stat } from "node:fs/promises";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { DatabaseLockedError, DatabaseNotFoundError, DuckbakError, NotADuckDBError, fsError } from "../errors.ts";
-import { parseLockHolder } from "../snapshot.ts";
-import { isLockError } from "./holder.ts";
+import { DatabaseLockedError, DuckbakError } from "../errors.ts";
+import { checkDatabaseFile, DUCKDB_OPTIONS, isLockError, parseLockHolder } from "./open.ts";
 
 const POLL_MS = 250;
 
@@ -18,12 +16,7 @@ export class DuckDBSession {
   ) {}
 
   static async open(path: string, config: Record<string, string>): Promise<DuckDBSession> {
-    const instance = await DuckDBInstance.create(path, {
-      autoinstall_known_extensions: "false",
-      autoload_known_extensions: "false",
-      threads: "2",
-      ...config,
-    });
+    const instance = await DuckDBInstance.create(path, { ...DUCKDB_OPTIONS, ...config });
     try {
       return new DuckDBSession(path, instance, await instance.connect());
     } catch (err) {
@@ -50,25 +43,6 @@ export class DuckDBSession {
     this.closed = true;
     this.con.closeSync();
     this.instance.closeSync();
-  }
-}
-
-/** Exists, is a regular file, and carries DuckDB's magic; read before DuckDB opens it. */
-export async function checkDatabaseFile(path: string): Promise<void> {
-  const st = await stat(path).catch((err) => {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new DatabaseNotFoundError(path);
-    throw fsError(err, path, "stat");
-  });
-  if (!st.isFile()) throw new DuckbakError(`${path}: not a regular file`);
-  const handle = await open(path, "r").catch((err) => {
-    throw fsError(err, path, "open");
-  });
-  try {
-    const magic = new Uint8Array(4);
-    await handle.read(magic, 0, 4, 8);
-    if (new TextDecoder().decode(magic) !== "DUCK") throw new NotADuckDBError(path);
-  } finally {
-    await handle.close();
   }
 }
 
