@@ -36,7 +36,8 @@ async function main(argv: string[]): Promise<number> {
   registerImport(cli);
   registerDiff(cli);
   registerInspect(cli);
-  cli.help();
+  // cac labels every --no-X flag "(default: true)", which reads as if the flag were on by default.
+  cli.help((sections) => sections.map((s) => ({ ...s, body: s.body.replace(/ \(default: true\)/g, "") })));
   cli.version(DUCKBAK_VERSION);
 
   try {
