@@ -2,8 +2,9 @@
 // library. `@duckdb/node-bindings` require()s every platform's package, which the bundler cannot
 // follow, so the build redirects it to a generated module that embeds this platform's addon and
 // libduckdb as file assets and loads them through src/core/duckdb/embedded-binding.ts.
-import { readdirSync, readFileSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { readdirSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { fileHash } from "../src/core/duckdb/embedded-binding.ts";
 
 const root = resolve(import.meta.dir, "..");
 const outfile = process.env.DUCKBAK_OUTFILE ?? join(root, "dist", process.platform === "win32" ? "duckbak.exe" : "duckbak");
@@ -21,7 +22,7 @@ if (!addon) throw new Error(`no .node addon in ${pkgDir}`);
 
 const imports = files.map((f, i) => `import asset${i} from ${JSON.stringify(join(pkgDir, f))} with { type: "file" };`).join("\n");
 const list = files
-  .map((f, i) => `{ name: ${JSON.stringify(f)}, asset: asset${i}, hash: ${JSON.stringify(Bun.hash(readFileSync(join(pkgDir, f))).toString(16))} }`)
+  .map((f, i) => `{ name: ${JSON.stringify(f)}, asset: asset${i}, hash: ${JSON.stringify(fileHash(join(pkgDir, f)))} }`)
   .join(", ");
 const loaderSource = `${imports}
 import { loadEmbeddedBinding } from ${JSON.stringify(join(root, "src/core/duckdb/embedded-binding.ts"))};

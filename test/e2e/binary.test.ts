@@ -1,11 +1,11 @@
 // The single-binary promise, against the compiled binary: it needs no environment, no particular
 // working directory and no node_modules. DuckDB's native files are extracted on first start into a
 // cache folder named by their hash, atomically, checked by hash at every start, and into a private
-// folder in the temp dir when no cache folder can be written. Every run here is a real `backup`:
-// DuckDB is loaded at CLI start and again in the lock-holder child, whose row counts land in the
-// manifest.
+// folder in the temp dir when no cache folder can be written. Every run here is a real `backup`,
+// whose lock-holder child loads DuckDB to open the database: the row counts it reports land in the
+// manifest, and are checked.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync, writeSync, closeSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { BINARY, ROOT, runSql, sh, tempDir, type RunResult } from "../helpers.ts";
 

@@ -2,7 +2,7 @@
 // import here). The native addon and libduckdb are embedded as file assets; a .node file can only
 // be loaded from a real file, and it finds libduckdb through RUNPATH=$ORIGIN, so both are written
 // into a per-user cache folder named by their content hash, then loaded from there.
-import { closeSync, lstatSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, lstatSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 
@@ -10,17 +10,38 @@ export interface EmbeddedFile {
   name: string;
   /** Path inside the binary's embedded file system. */
   asset: string;
-  /** Hex digest (Bun.hash, wyhash) of the content, computed at build time. */
+  /** `fileHash` of the content, computed at build time. */
   hash: string;
 }
 
-function contentHash(bytes: Uint8Array): string {
-  return Bun.hash(bytes).toString(16);
+const HASH_CHUNK = 1024 * 1024;
+
+/** Reads up to `buf.length` bytes at `pos`; fewer only at the end of the file. */
+function readFull(fd: number, buf: Uint8Array, pos: number): number {
+  let n = 0;
+  for (let r: number; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, pos + n)) > 0; ) n += r;
+  return n;
+}
+
+/**
+ * Bun.hash (wyhash) chained over 1 MiB chunks. Every start checks the 70 MB library with it, in
+ * each process that loads DuckDB: hashing it whole would hold it in memory (+70 MB RSS) to do so.
+ */
+export function fileHash(path: string): string {
+  const fd = openSync(path, "r");
+  const buf = new Uint8Array(HASH_CHUNK);
+  let hash: number | bigint = 0;
+  try {
+    for (let pos = 0, n: number; (n = readFull(fd, buf, pos)) > 0; pos += n) hash = Bun.hash(buf.subarray(0, n), hash);
+  } finally {
+    closeSync(fd);
+  }
+  return hash.toString(16);
 }
 
 function isIntact(dir: string, files: EmbeddedFile[]): boolean {
   try {
-    return files.every((f) => contentHash(readFileSync(join(dir, f.name))) === f.hash);
+    return files.every((f) => fileHash(join(dir, f.name)) === f.hash);
   } catch {
     return false;
   }
@@ -44,8 +65,8 @@ function cacheRoots(): string[] {
 /**
  * No usable home or cache folder (missing, read-only, noexec): a folder in the temp dir that only
  * this user can write, reused across runs. A name held by anything else (another user's folder, a
- * symlink, a folder others can write) is skipped for the next one: a fresh random folder at each
- * start would leave a copy of the library behind at each start, for each process.
+ * symlink, a folder others can write) is skipped for the next one, which is reused in turn: a
+ * random folder leaves a copy of the library behind at each start, so it is the last resort.
  */
 function privateTempRoot(): string {
   const uid = process.getuid?.() ?? 0;
@@ -59,7 +80,7 @@ function privateTempRoot(): string {
     const st = lstatSync(root, { throwIfNoEntry: false });
     if (st?.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return root;
   }
-  throw new Error(`no private folder of duckbak's can be made in ${tmpdir()}`);
+  return mkdtempSync(join(tmpdir(), "duckbak-"));
 }
 
 /** Writes the files into `<root>/<key>` atomically (a temp folder renamed into place). */
@@ -94,7 +115,7 @@ function extractInto(root: string, key: string, files: EmbeddedFile[]): string {
 }
 
 export function loadEmbeddedBinding(files: EmbeddedFile[], addon: string): unknown {
-  const key = contentHash(new TextEncoder().encode(files.map((f) => `${f.name}:${f.hash}`).join(",")));
+  const key = Bun.hash(files.map((f) => `${f.name}:${f.hash}`).join(",")).toString(16);
   const roots = cacheRoots();
   const errors: string[] = [];
   // The next place is tried when a folder cannot be written, and also when the library cannot be

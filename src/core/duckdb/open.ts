@@ -2,17 +2,28 @@
 // DuckDB's lock errors recognised, and the file checked with fs only BEFORE DuckDB opens it
 // (closing any descriptor of a file drops the locks this process holds on it).
 import { open, stat } from "node:fs/promises";
-import { DuckDBInstance } from "@duckdb/node-api";
+import type { DuckDBInstance } from "@duckdb/node-api";
 import { DatabaseNotFoundError, DuckbakError, NotADuckDBError, fsError } from "../errors.ts";
 
-export const DUCKDB_OPTIONS: Record<string, string> = {
+const DUCKDB_OPTIONS: Record<string, string> = {
   autoinstall_known_extensions: "false",
   autoload_known_extensions: "false",
   threads: "2",
+  // DuckDB's default is 80% of RAM; duckbak runs beside the application it backs up.
+  memory_limit: "512MB",
 };
 
+/**
+ * DuckDB is loaded on first use, so that commands which never open a database (list, cleanup,
+ * status, the parent of a backup) start without its 70 MB library.
+ */
+export async function createInstance(path: string, options: Record<string, string> = {}): Promise<DuckDBInstance> {
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  return DuckDBInstance.create(path, { ...DUCKDB_OPTIONS, ...options });
+}
+
 export function openReadOnly(path: string): Promise<DuckDBInstance> {
-  return DuckDBInstance.create(path, { ...DUCKDB_OPTIONS, access_mode: "READ_ONLY" });
+  return createInstance(path, { access_mode: "READ_ONLY" });
 }
 
 export function isLockError(message: string): boolean {

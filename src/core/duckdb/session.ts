@@ -2,9 +2,9 @@
 // the file is checked with fs only BEFORE DuckDB opens it (closing any descriptor of a locked file
 // drops this process's lock), and the instance stays referenced until close (Bun would collect it
 // and close it, dropping the lock).
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { DatabaseLockedError, DuckbakError } from "../errors.ts";
-import { checkDatabaseFile, DUCKDB_OPTIONS, isLockError, parseLockHolder } from "./open.ts";
+import { checkDatabaseFile, createInstance, isLockError, parseLockHolder } from "./open.ts";
 
 const POLL_MS = 250;
 
@@ -16,7 +16,7 @@ export class DuckDBSession {
   ) {}
 
   static async open(path: string, config: Record<string, string>): Promise<DuckDBSession> {
-    const instance = await DuckDBInstance.create(path, { ...DUCKDB_OPTIONS, ...config });
+    const instance = await createInstance(path, config);
     try {
       return new DuckDBSession(path, instance, await instance.connect());
     } catch (err) {
