@@ -22,7 +22,10 @@ const READ_SIZE = 1024 * 1024;
 export class ArchiveWriter {
   private member = new Uint8Array(MEMBER_SIZE);
   private fill = 0;
-  private writes: Promise<Uint8Array>[] = [];
+  /** Completion of each member's write, oldest first; at most maxInFlight are pending. */
+  private pending: Promise<void>[] = [];
+  /** The last member's write: each write starts when the one before it is done, so they land in order. */
+  private tail: Promise<void> = Promise.resolve();
   private position = 0;
   private readonly bodyHash = new Bun.CryptoHasher("sha256");
   private firstRaw: Uint8Array | null = null;
@@ -62,18 +65,25 @@ export class ArchiveWriter {
     });
     try {
       await this.push(tarHeader({ name: entry, size, mtime }));
-      let done = 0;
-      while (done < size) {
-        const chunk = new Uint8Array(Math.min(READ_SIZE, size - done));
-        const { bytesRead } = await handle.read(chunk, 0, chunk.length, done).catch((err) => {
+      const readAt = async (offset: number): Promise<Uint8Array> => {
+        const chunk = new Uint8Array(Math.min(READ_SIZE, size - offset));
+        const { bytesRead } = await handle.read(chunk, 0, chunk.length, offset).catch((err) => {
           throw fsError(err, path, "read");
         });
-        if (bytesRead === 0) throw new DuckbakError(`${path}: file shrank while being copied (expected ${size} bytes, got ${done})`);
-        const data = chunk.subarray(0, bytesRead);
+        if (bytesRead === 0) throw new DuckbakError(`${path}: file shrank while being copied (expected ${size} bytes, got ${offset})`);
+        return chunk.subarray(0, bytesRead);
+      };
+      let done = 0;
+      let next: Promise<Uint8Array> | null = size > 0 ? readAt(0) : null;
+      while (next) {
+        const data = await next;
+        done += data.length;
+        // Read ahead: the next chunk comes from disk while this one is hashed and packed.
+        next = done < size ? readAt(done) : null;
+        next?.catch(() => {});
         hasher.update(data);
         await this.push(data);
-        done += bytesRead;
-        onBytes?.(bytesRead);
+        onBytes?.(data.length);
       }
       await this.push(tarPadding(size));
     } finally {
@@ -100,15 +110,15 @@ export class ArchiveWriter {
     this.member = new Uint8Array(MEMBER_SIZE);
     this.fill = 0;
     const encoded = this.compression === "none" ? Promise.resolve(raw) : this.pool!.compress(this.compression, raw);
-    encoded.catch(() => {}); // awaited in order by flushOne; avoid an unhandled rejection meanwhile
-    this.writes.push(encoded);
-    while (this.writes.length > this.maxInFlight) await this.flushOne();
-  }
-
-  private async flushOne(): Promise<void> {
-    const data = await this.writes.shift()!;
-    this.bodyHash.update(data);
-    await this.writeAt(data, this.position);
+    encoded.catch(() => {}); // awaited in order below; avoid an unhandled rejection meanwhile
+    this.tail = this.tail.then(async () => {
+      const data = await encoded;
+      this.bodyHash.update(data);
+      await this.writeAt(data, this.position);
+    });
+    this.tail.catch(() => {});
+    this.pending.push(this.tail);
+    while (this.pending.length > this.maxInFlight) await this.pending.shift();
   }
 
   private async writeAt(data: Uint8Array, position: number): Promise<void> {
@@ -125,7 +135,8 @@ export class ArchiveWriter {
   async finish(manifest: Uint8Array, names: Iterable<string>): Promise<{ path: string; size: number }> {
     if (manifest.length !== this.manifestLength) throw new Error("final manifest differs in length from its placeholder");
     await this.cutMember();
-    while (this.writes.length) await this.flushOne();
+    await this.tail;
+    this.pending = [];
     const firstRaw = this.firstRaw!.slice();
     firstRaw.set(manifest, firstRaw.length - manifest.length - tarPadding(manifest.length).length);
     const first = storedMember(this.compression, firstRaw);
@@ -137,7 +148,8 @@ export class ArchiveWriter {
   }
 
   async abort(): Promise<void> {
-    this.writes = [];
+    await this.tail.catch(() => {});
+    this.pending = [];
     await this.file.abort();
   }
 }
