@@ -157,7 +157,3 @@ export async function removeStaleTemporaries(dir: string): Promise<string[]> {
   }
   return removed;
 }
-
-export function isTemporaryName(name: string): boolean {
-  return name.startsWith(TMP_PREFIX);
-}

@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { BackupManager, createBackup, DatabaseNotFoundError } from "../../src/core/index.ts";
+import { readFileSync } from "node:fs";
+import { BackupManager, createBackup, createDailyBackup, DatabaseNotFoundError } from "../../src/core/index.ts";
 import { createSampleDatabases, query, tempDir } from "../helpers.ts";
 
 describe("library", () => {
@@ -36,5 +37,25 @@ describe("library", () => {
     const restored = await manager.restoreBackup("my_backup", { restoreDir: join(dir, "out"), only: ["results.duckdb"] });
     expect(restored.databases.map((d) => d.target)).toEqual([join(dir, "out/results.duckdb")]);
     expect(await query(join(dir, "out/results.duckdb"), "SELECT count(*) FROM portfolio_trades")).toEqual([[500n]]);
+  });
+
+  test("createDailyBackup backs up, cleans up by the seed's policy and logs; cleanupOldBackups keeps the minimum", async () => {
+    const dir = tempDir();
+    const dbs = await createSampleDatabases(join(dir, "data"), { trades: 100 });
+    const backupDir = join(dir, "bk");
+    for (let day = 1; day <= 7; day++)
+      await createBackup({ databases: dbs, backupDir, now: new Date(`2020-01-0${day}T02:00:00Z`) });
+    const daily = await createDailyBackup({ backupDir, databases: dbs, logFile: join(dir, "backup.log") });
+    expect(daily.exitCode).toBe(0);
+    // Default policy: older than 30 days goes, but the 5 newest stay: today's and four from 2020.
+    expect(daily.cleanup?.deleted.map((b) => b.name)).toEqual(["backup_20200103_020000", "backup_20200102_020000", "backup_20200101_020000"]);
+    const log = readFileSync(join(dir, "backup.log"), "utf8");
+    expect(log).toContain("event=start");
+    expect(log).toMatch(/event=end .*status=ok/);
+
+    const manager = new BackupManager({ backupDir });
+    const dry = await manager.cleanupOldBackups({ keepDays: 0, keepMinimum: 2 }, { dryRun: true });
+    expect(dry.deleted.length).toBe(3);
+    expect(readdirSync(backupDir).filter((n) => n.endsWith(".tar.gz")).length).toBe(5);
   });
 });
