@@ -10,7 +10,14 @@ export interface CodecRequest {
 export interface CodecResponse {
   id: number;
   data?: Uint8Array;
+  /** The request's data, handed back for reuse. */
+  input?: Uint8Array;
   error?: string;
+}
+
+export interface Compressed {
+  data: Uint8Array;
+  input: Uint8Array;
 }
 
 /** Worker threads running Bun's native codecs (libdeflate, zstd); results come back per call. */
@@ -19,7 +26,7 @@ export class CodecPool {
   private workers: Worker[] = [];
   private idle: Worker[] = [];
   private queue: CodecRequest[] = [];
-  private pending = new Map<number, { resolve: (d: Uint8Array) => void; reject: (e: Error) => void }>();
+  private pending = new Map<number, { resolve: (c: Compressed) => void; reject: (e: Error) => void }>();
   private nextId = 0;
 
   constructor(size = Math.max(1, availableParallelism())) {
@@ -32,7 +39,7 @@ export class CodecPool {
       const p = this.pending.get(e.data.id);
       this.pending.delete(e.data.id);
       if (e.data.error !== undefined) p?.reject(new Error(`compression failed: ${e.data.error}`));
-      else p?.resolve(e.data.data!);
+      else p?.resolve({ data: e.data.data!, input: e.data.input! });
       this.dispatch(w);
     };
     w.onerror = (e) => {
@@ -52,12 +59,12 @@ export class CodecPool {
     w.postMessage(job, [job.data.buffer as ArrayBuffer]);
   }
 
-  /** Compresses `data`, which is transferred to the worker and must not be used afterwards. */
-  compress(codec: Compression, data: Uint8Array): Promise<Uint8Array> {
+  /** Compresses `data`, which is transferred to the worker and comes back as `input` with the result. */
+  compress(codec: Compression, data: Uint8Array): Promise<Compressed> {
     const id = this.nextId++;
     // A view into a larger buffer cannot be transferred alone: copy it into its own.
     const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
-    const promise = new Promise<Uint8Array>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const promise = new Promise<Compressed>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     this.queue.push({ id, codec, data: own });
     const w = this.idle.pop() ?? (this.workers.length < this.size ? this.spawn() : undefined);
     if (w) this.dispatch(w);

@@ -9,9 +9,10 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
   let reply: CodecResponse;
   try {
     const out = compressMember(codec, data);
-    reply = { id, data: out };
+    reply = { id, data: out, input: data };
   } catch (err) {
     reply = { id, error: err instanceof Error ? err.message : String(err) };
   }
-  self.postMessage(reply, reply.data ? [reply.data.buffer as ArrayBuffer] : []);
+  // The input goes back too, so the writer can fill it again instead of allocating a new one.
+  self.postMessage(reply, reply.data ? [reply.data.buffer as ArrayBuffer, data.buffer as ArrayBuffer] : []);
 };

@@ -22,6 +22,10 @@ const READ_SIZE = 1024 * 1024;
 export class ArchiveWriter {
   private member = new Uint8Array(MEMBER_SIZE);
   private fill = 0;
+  /** Member buffers back from the pool or the disk, refilled rather than allocated anew. */
+  private spare: Uint8Array<ArrayBuffer>[] = [];
+  /** Two read buffers in turn: one is read into while the other is hashed and copied. */
+  private readonly readBuffers = [new Uint8Array(READ_SIZE), new Uint8Array(READ_SIZE)];
   /** Completion of each member's write, oldest first; at most maxInFlight are pending. */
   private pending: Promise<void>[] = [];
   /** The last member's write: each write starts when the one before it is done, so they land in order. */
@@ -65,8 +69,9 @@ export class ArchiveWriter {
     });
     try {
       await this.push(tarHeader({ name: entry, size, mtime }));
+      let reads = 0;
       const readAt = async (offset: number): Promise<Uint8Array> => {
-        const chunk = new Uint8Array(Math.min(READ_SIZE, size - offset));
+        const chunk = this.readBuffers[reads++ % 2]!.subarray(0, Math.min(READ_SIZE, size - offset));
         const { bytesRead } = await handle.read(chunk, 0, chunk.length, offset).catch((err) => {
           throw fsError(err, path, "read");
         });
@@ -107,14 +112,24 @@ export class ArchiveWriter {
   private async cutMember(): Promise<void> {
     if (this.fill === 0) return;
     const raw = this.member.subarray(0, this.fill);
-    this.member = new Uint8Array(MEMBER_SIZE);
+    this.member = this.spare.pop() ?? new Uint8Array(MEMBER_SIZE);
     this.fill = 0;
-    const encoded = this.compression === "none" ? Promise.resolve(raw) : this.pool!.compress(this.compression, raw);
+    const recycle = (buf: Uint8Array) => {
+      if (buf.length === MEMBER_SIZE) this.spare.push(buf as Uint8Array<ArrayBuffer>); // never shared memory
+    };
+    const encoded =
+      this.compression === "none"
+        ? Promise.resolve(raw)
+        : this.pool!.compress(this.compression, raw).then((c) => {
+            recycle(c.input);
+            return c.data;
+          });
     encoded.catch(() => {}); // awaited in order below; avoid an unhandled rejection meanwhile
     this.tail = this.tail.then(async () => {
       const data = await encoded;
       this.bodyHash.update(data);
       await this.writeAt(data, this.position);
+      if (this.compression === "none") recycle(data);
     });
     this.tail.catch(() => {});
     this.pending.push(this.tail);
