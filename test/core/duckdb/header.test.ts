@@ -44,7 +44,7 @@ afterAll(async () => {
 describe("parseDuckDBHeader", () => {
   test("reads the main header of a file written by this DuckDB", async () => {
     const h = parseDuckDBHeader(await headOf(defaultPath));
-    expect(version).toBe("v1.5.6");
+    expect(version).toMatch(/^v\d+\.\d+\.\d+$/);
     expect(h.magicOk).toBe(true);
     expect(h.creatorVersion).toBe(version);
     expect(h.sourceId).toBe(sourceId);
