@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { dailyJob, install, remove, ScheduleError, status, type RunResult } from "../../../src/platform/schedule/index.ts";
 import { createArgv, parseNextRun, taskCommand, windowsQuote } from "../../../src/platform/schedule/schtasks.ts";
+import { recorder } from "./recorder.ts";
 
 const options = {
   binary: "C:\\Program Files\\duckbak\\duckbak.exe",
@@ -26,14 +27,6 @@ Status:                               Ready
 Task To Run:                          ${COMMAND}
 `;
 
-function recorder(respond: (argv: string[]) => Partial<RunResult> = () => ({})) {
-  const calls: string[][] = [];
-  const run = async (argv: readonly string[]): Promise<RunResult> => {
-    calls.push([...argv]);
-    return { exitCode: 0, stdout: "", stderr: "", ...respond([...argv]) };
-  };
-  return { calls, run };
-}
 
 const notFound = () => ({ exitCode: 1, stderr: "ERROR: The system cannot find the file specified.\r\n" });
 

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dailyJob, install, remove, ScheduleError, status, type RunResult } from "../../../src/platform/schedule/index.ts";
 import { execWord, parseNextElapse, serviceUnit, timerUnit, unitDirectory } from "../../../src/platform/schedule/systemd.ts";
+import { recorder } from "./recorder.ts";
 
 const options = {
   binary: "/opt/duck bak/duckbak",
@@ -41,14 +42,6 @@ Persistent=true
 WantedBy=timers.target
 `;
 
-function recorder(respond: (argv: string[]) => Partial<RunResult> = () => ({})) {
-  const calls: string[][] = [];
-  const run = async (argv: readonly string[]): Promise<RunResult> => {
-    calls.push([...argv]);
-    return { exitCode: 0, stdout: "", stderr: "", ...respond([...argv]) };
-  };
-  return { calls, run };
-}
 
 describe("unit text", () => {
   test("service: oneshot, working folder, absolute ExecStart, output appended to the log", () => {
