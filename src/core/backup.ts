@@ -1,10 +1,10 @@
 import { mkdir, access, constants } from "node:fs/promises";
-import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { hostname } from "node:os";
 import { DuckbakError, UsageError, fsError } from "./errors.ts";
 import { removeStaleTemporaries } from "./fsutil.ts";
-import { archiveExtension, assignEntryNames, COMPRESSIONS, defaultStem, stemCandidates, validateStem, type Compression } from "./naming.ts";
+import { archiveExtension, assignEntryNames, defaultStem, stemCandidates, validateStem, type Compression } from "./naming.ts";
+import { archivesOfStem } from "./list.ts";
 import { SHA256_PLACEHOLDER, serializeManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestDatabase } from "./manifest.ts";
 import { acquireSnapshots, type DatabaseSnapshot } from "./snapshot.ts";
 import { ArchiveWriter } from "./archive/writer.ts";
@@ -42,7 +42,7 @@ export interface BackupResult {
 }
 
 function stemTaken(dir: string, stem: string): boolean {
-  return COMPRESSIONS.some((c) => existsSync(join(dir, stem + archiveExtension(c))));
+  return archivesOfStem(dir, stem).length > 0;
 }
 
 function* archivePaths(dir: string, stem: string, ext: string, explicit: boolean): Generator<string> {
@@ -155,6 +155,7 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
     }
   } catch (err) {
     // The archive as a whole failed (disk full, unreadable file): every database in it failed.
+    if (!(err instanceof DuckbakError) && !(err as NodeJS.ErrnoException)?.code) throw err; // a bug, not a failure to report
     const error = err instanceof DuckbakError ? err : fsError(err, backupDir, "backup");
     for (const s of set.snapshots) {
       failed.set(s.path, error);

@@ -83,6 +83,24 @@ export async function cleanupBackups(opts: CleanupOptions): Promise<CleanupResul
     { timeZone: opts.timeZone },
   );
 
+  // Retention counts archives: an archive of some databases only must never push out the last
+  // backup of the others, so each database's newest archive is kept whatever the policy says.
+  const seen = new Set<string>();
+  const lastOf = new Map<string, string[]>(); // archive file -> databases whose newest archive it is
+  for (const b of readable) {
+    for (const db of b.manifest!.databases) {
+      if (seen.has(db.original_path)) continue;
+      seen.add(db.original_path);
+      lastOf.set(b.file, [...(lastOf.get(b.file) ?? []), db.name]);
+    }
+  }
+  for (const r of [...plan.remove]) {
+    const dbs = lastOf.get(r.name);
+    if (!dbs) continue;
+    plan.remove.splice(plan.remove.indexOf(r), 1);
+    plan.keep.push({ backup: r, reasons: dbs.map((d) => `last backup of ${d}`) });
+  }
+  plan.keep.sort((a, b) => b.backup.timestamp.getTime() - a.backup.timestamp.getTime());
   const planned = plan.remove.map((r) => byFile.get(r.name)!);
   const deleted: BackupInfo[] = dryRun ? planned : [];
   const errors: DuckbakError[] = [];

@@ -107,7 +107,7 @@ export function parseConfig(raw: Record<string, unknown>, file: string): Config 
     const r = raw.retention;
     if (typeof r !== "object" || r === null || Array.isArray(r)) fail("'retention' must be a table");
     for (const [key, value] of Object.entries(r as Record<string, unknown>)) {
-      const field = RETENTION_KEYS[key] ?? fail(`unknown key 'retention.${key}'`);
+      const field = Object.hasOwn(RETENTION_KEYS, key) ? RETENTION_KEYS[key]! : fail(`unknown key 'retention.${key}'`);
       if (field === "keepYearly" && value === "forever") cfg.retention.keepYearly = "forever";
       else if (typeof value === "number" && Number.isInteger(value) && value >= 0) cfg.retention[field] = value;
       else fail(`'retention.${key}' must be a whole number >= 0${field === "keepYearly" ? ' or "forever"' : ""}`);

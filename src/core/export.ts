@@ -6,11 +6,12 @@ import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { hostname } from "node:os";
 import { DuckbakError, UsageError, fsError } from "./errors.ts";
-import { fsyncDir, writeFileAtomic } from "./fsutil.ts";
-import { stemCandidates } from "./naming.ts";
+import { fsyncDir, tempPath, writeFileAtomic } from "./fsutil.ts";
+import { stemCandidates, utcStamp } from "./naming.ts";
 import { DUCKBAK_VERSION } from "./version.ts";
 import { quoteIdent, quoteLiteral } from "./duckdb/sql.ts";
-import { DuckDBSession, duckdbMessage, openDatabase } from "./duckdb/session.ts";
+import { DuckDBSession, openDatabase } from "./duckdb/session.ts";
+import { duckdbMessage } from "./duckdb/open.ts";
 import { readSchema, SchemaError, type SchemaStatement, type SchemaTable } from "./duckdb/schema.ts";
 
 export type ExportFormat = "parquet" | "csv";
@@ -142,13 +143,6 @@ function copyOptions(format: ExportFormat, compression: ExportCompression): stri
   return `FORMAT CSV, HEADER, DELIMITER ',', QUOTE '"', ESCAPE '"', COMPRESSION ${compression === "none" ? "NONE" : compression.toUpperCase()}`;
 }
 
-const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, "").replace("T", "_").slice(0, 15);
-
-/** A temporary sibling of `finalPath`, named like fsutil's temporaries. */
-export function siblingTemp(finalPath: string): string {
-  const rand = Math.random().toString(36).slice(2, 10);
-  return join(dirname(finalPath), `.duckbak-tmp.${hostname()}.${process.pid}.${rand}.${basename(finalPath)}`);
-}
 
 async function isEmptyDir(path: string): Promise<boolean | null> {
   const st = await stat(path).catch(() => null);
@@ -163,7 +157,7 @@ async function chooseOut(opts: ExportOptions, now: Date): Promise<string> {
     if ((await isEmptyDir(out)) === false) throw new DuckbakError(`${out}: already exists and is not an empty folder; not overwritten`);
     return out;
   }
-  const stem = `${basename(opts.database).replace(/\.[^.]*$/, "")}_export_${stamp(now)}`;
+  const stem = `${basename(opts.database).replace(/\.[^.]*$/, "")}_export_${utcStamp(now)}`;
   for (const name of stemCandidates(stem)) if ((await isEmptyDir(name)) !== false) return resolve(name);
   throw new Error("unreachable");
 }
@@ -223,7 +217,7 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
   });
 
   const session = await openDatabase(database, { readOnly: true, waitSeconds: opts.waitSeconds, lockedConsequence: "not exported" });
-  const tmp = siblingTemp(out);
+  const tmp = tempPath(out);
   try {
     await mkdir(join(tmp, "data"), { recursive: true }).catch((err) => {
       throw fsError(err, tmp, "create folder");

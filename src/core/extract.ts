@@ -5,15 +5,25 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EntrySink } from "./archive/reader.ts";
+import { fsError } from "./errors.ts";
 
 /** A file sink: synchronous writes keep the descriptor usable for the block scanner's readAt. */
 export function fileSink(path: string): EntrySink {
-  const fd = openSync(path, "wx", 0o600);
+  let fd: number;
+  try {
+    fd = openSync(path, "wx", 0o600);
+  } catch (err) {
+    throw fsError(err, path, "create");
+  }
   let closed = false;
   return {
     async write(chunk) {
-      let off = 0;
-      while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+      try {
+        let off = 0;
+        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+      } catch (err) {
+        throw fsError(err, path, "write");
+      }
     },
     readAt(offset, length) {
       const buf = new Uint8Array(length);
@@ -25,6 +35,8 @@ export function fileSink(path: string): EntrySink {
       closed = true;
       try {
         fsyncSync(fd);
+      } catch (err) {
+        throw fsError(err, path, "write");
       } finally {
         closeSync(fd);
       }

@@ -10,7 +10,8 @@ import { DuckbakError, fsError } from "./errors.ts";
 
 const TMP_PREFIX = ".duckbak-tmp.";
 
-function tempName(finalPath: string): string {
+/** A temporary name beside `finalPath`; removeStaleTemporaries recognises it once its process is gone. */
+export function tempPath(finalPath: string): string {
   const rand = Math.random().toString(36).slice(2, 10);
   return join(dirname(finalPath), `${TMP_PREFIX}${hostname()}.${process.pid}.${rand}.${basename(finalPath)}`);
 }
@@ -37,7 +38,7 @@ export class AtomicFile {
   ) {}
 
   static async create(finalPath: string, mode = 0o644): Promise<AtomicFile> {
-    const tmp = tempName(finalPath);
+    const tmp = tempPath(finalPath);
     try {
       return new AtomicFile(finalPath, tmp, await open(tmp, "wx", mode));
     } catch (err) {

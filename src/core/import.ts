@@ -7,10 +7,11 @@ import { link, mkdir, open, readFile, rm, stat, unlink } from "node:fs/promises"
 import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DuckbakError, ExitCode, fsError } from "./errors.ts";
-import { fsyncDir } from "./fsutil.ts";
+import { fsyncDir, tempPath } from "./fsutil.ts";
 import { quoteIdent } from "./duckdb/sql.ts";
 import { splitStatements } from "./duckdb/sqltext.ts";
-import { DuckDBSession, duckdbMessage, openDatabase } from "./duckdb/session.ts";
+import { DuckDBSession, openDatabase } from "./duckdb/session.ts";
+import { duckdbMessage } from "./duckdb/open.ts";
 import {
   EXPORT_MANIFEST_FORMAT,
   EXPORT_MANIFEST_FORMAT_VERSION,
@@ -18,7 +19,6 @@ import {
   loadStatement,
   readFileSql,
   sha256File,
-  siblingTemp,
   type ExportManifest,
   type ExportTable,
 } from "./export.ts";
@@ -218,7 +218,7 @@ async function buildNew(target: string, dir: string, m: ExportManifest): Promise
   await mkdir(dirname(target), { recursive: true }).catch((err) => {
     throw fsError(err, dirname(target), "create folder");
   });
-  const tmp = siblingTemp(target);
+  const tmp = tempPath(target);
   const removeTemp = () => Promise.all([rm(tmp, { force: true }), rm(`${tmp}.wal`, { force: true })]);
   // The source's storage version keeps what it allowed (typed macro parameters need v1.4.0+).
   const storage = /^v\d+\.\d+\.\d+/.exec(m.source.storage_version ?? "")?.[0];

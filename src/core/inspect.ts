@@ -1,10 +1,11 @@
 // inspect: what a database file's header says, read without DuckDB (so it works on a file that the
 // embedded DuckDB could not open, and never takes a lock): who wrote it, its storage format, which
 // DuckDB releases can open it, and whether it has a WAL beside it.
-import { open, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { DatabaseNotFoundError, DuckbakError, NotADuckDBError, fsError } from "./errors.ts";
-import { BLOCKS_START, NotADuckDBFileError, parseDuckDBHeader, storageVersionCompatibility } from "./duckdb/header.ts";
+import { DatabaseNotFoundError, DuckbakError, fsError } from "./errors.ts";
+import { BLOCKS_START, storageVersionCompatibility } from "./duckdb/header.ts";
+import { readDuckDBHeader } from "./duckdb/open.ts";
 
 export interface InspectResult {
   path: string;
@@ -40,23 +41,7 @@ export async function inspectDatabaseFile(file: string): Promise<InspectResult> 
     throw fsError(err, path, "stat");
   });
   if (!st.isFile()) throw new DuckbakError(`${path}: not a regular file`);
-  const bytes = new Uint8Array(BLOCKS_START);
-  const handle = await open(path, "r").catch((err) => {
-    throw fsError(err, path, "open");
-  });
-  let read: number;
-  try {
-    ({ bytesRead: read } = await handle.read(bytes, 0, BLOCKS_START, 0));
-  } finally {
-    await handle.close();
-  }
-  let h;
-  try {
-    h = parseDuckDBHeader(bytes.subarray(0, read));
-  } catch (err) {
-    if (err instanceof NotADuckDBFileError) throw new NotADuckDBError(path, err.message);
-    throw err;
-  }
+  const h = await readDuckDBHeader(path);
   const a = h.active;
   const walStat = await stat(`${path}.wal`).catch(() => null);
   const expectedMinSize = a ? BLOCKS_START + a.blockCount * a.blockAllocSize : null;

@@ -61,6 +61,11 @@ export interface ArchiveRef {
   compression: Compression;
 }
 
+/** The archives named `<stem>.tar[.gz|.zst]` in `dir`. */
+export function archivesOfStem(dir: string, stem: string): ArchiveRef[] {
+  return COMPRESSIONS.map((c) => ({ name: stem, path: join(dir, stem + archiveExtension(c)), compression: c })).filter((m) => existsSync(m.path));
+}
+
 /**
  * What `verify NAME`, `restore NAME` and `diff NAME` accept: a name shown by `list` (looked up in
  * `backupDir`), or a path to an archive file.
@@ -69,9 +74,7 @@ export function resolveBackupRef(ref: string, backupDir: string): ArchiveRef {
   const asFile = parseArchiveName(basename(ref));
   if (asFile && existsSync(ref)) return { name: asFile.stem, path: resolve(ref), compression: asFile.compression };
   const dir = resolve(backupDir);
-  const matches = COMPRESSIONS.map((c) => ({ name: ref, path: join(dir, ref + archiveExtension(c)), compression: c })).filter((m) =>
-    existsSync(m.path),
-  );
+  const matches = archivesOfStem(dir, ref);
   if (matches.length === 1) return matches[0]!;
   if (matches.length > 1) throw new DuckbakError(`${ref}: ambiguous, several archives have that name: ${matches.map((m) => basename(m.path)).join(", ")}`);
   throw new ArchiveNotFoundError(ref, dir);

@@ -71,9 +71,15 @@ export async function readLock(backupDir: string): Promise<{ holder: LockHolder 
   return raw === null ? null : { holder: parseHolder(raw) };
 }
 
-/** A lock left by a run of this host that has died; a lock of another host is never judged. */
-export function isStale(holder: LockHolder): boolean {
-  return holder.host === hostname() && holder.pid !== process.pid && !pidAlive(holder.pid);
+/**
+ * A lock left by a run of this host that has died; a lock of another host is never judged. One
+ * with this process's PID that this process does not hold was left by an earlier process that had
+ * the same PID (PIDs repeat, in containers especially, after a kill).
+ */
+function isStale(holder: LockHolder, raw: string): boolean {
+  if (holder.host !== hostname()) return false;
+  if (holder.pid === process.pid) return ![...held].some((lock) => lock.raw === raw);
+  return !pidAlive(holder.pid);
 }
 
 /** Creates `path` holding `content` unless it exists; false when it does. */
@@ -154,7 +160,7 @@ export class RepoLock {
   constructor(
     readonly path: string,
     readonly holder: LockHolder,
-    private readonly raw: string,
+    readonly raw: string,
   ) {
     held.add(this);
   }
@@ -194,7 +200,7 @@ export async function acquireRepoLock(backupDir: string, opts: AcquireOptions): 
     const otherRaw = await readRaw(path);
     if (otherRaw === null) continue;
     const other = parseHolder(otherRaw);
-    if (other && isStale(other)) {
+    if (other && isStale(other, otherRaw)) {
       if (await breakStale(path, otherRaw)) opts.onBreak?.(other);
       continue;
     }

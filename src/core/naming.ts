@@ -12,12 +12,26 @@ export function archiveExtension(c: Compression): string {
 
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 
-/** The seed's name: backup_YYYYMMDD_HHMMSS, in UTC so that names sort the same on every host. */
-export function defaultStem(at: Date): string {
+/** YYYYMMDD_HHMMSS in UTC, so that names sort the same on every host. */
+export function utcStamp(at: Date): string {
   return (
-    `backup_${at.getUTCFullYear()}${pad(at.getUTCMonth() + 1)}${pad(at.getUTCDate())}` +
+    `${at.getUTCFullYear()}${pad(at.getUTCMonth() + 1)}${pad(at.getUTCDate())}` +
     `_${pad(at.getUTCHours())}${pad(at.getUTCMinutes())}${pad(at.getUTCSeconds())}`
   );
+}
+
+/** The seed's name: backup_YYYYMMDD_HHMMSS. */
+export function defaultStem(at: Date): string {
+  return `backup_${utcStamp(at)}`;
+}
+
+/**
+ * Whether `name` is a WAL file of the database file `base` (`x.duckdb.wal`, `x.duckdb.wal.…`),
+ * and not one of restore's `.bak.<timestamp>` copies, which must never be taken for a live WAL.
+ */
+export function isWalFile(name: string, base: string): boolean {
+  if (name === `${base}.wal`) return true;
+  return name.startsWith(`${base}.wal.`) && !/\.bak\.\d{8}_\d{6}/.test(name.slice(base.length));
 }
 
 /** Stems tried in turn for a default name: a second backup in the same second gets `_2`, … */

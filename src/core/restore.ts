@@ -2,16 +2,15 @@
 // Each database is written to temporary names in its target folder, flushed, checked (sha256 and
 // an open in DuckDB), and only then moved into place; the current files are kept as
 // `<file>.bak.<YYYYMMDD_HHMMSS>` unless --overwrite.
-import { chmod, link, readdir, rename, rm, stat, unlink, copyFile, mkdir, constants } from "node:fs/promises";
+import { chmod, link, open, readdir, rename, rm, stat, unlink, copyFile, mkdir, constants } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
-import { hostname } from "node:os";
 import { scanArchive, readArchiveManifest, type ArchiveScan } from "./archive/reader.ts";
 import { judgeDatabase } from "./verify.ts";
 import { fileSink, withTempDir } from "./extract.ts";
-import { openReadOnly, isLockError, parseLockHolder } from "./duckdb/open.ts";
-import { fsyncDir } from "./fsutil.ts";
-import { CorruptArchiveError, DatabaseLockedError, DuckbakError, UsageError, fsError } from "./errors.ts";
-import { isSafeEntryName } from "./naming.ts";
+import { duckdbMessage, openReadOnly, isLockError, parseLockHolder } from "./duckdb/open.ts";
+import { fsyncDir, removeStaleTemporaries, tempPath } from "./fsutil.ts";
+import { CorruptArchiveError, DatabaseLockedError, DuckbakError, ExitCode, UsageError, fsError } from "./errors.ts";
+import { isSafeEntryName, isWalFile, utcStamp } from "./naming.ts";
 import type { ArchiveRef } from "./list.ts";
 import type { Manifest, ManifestDatabase, ManifestFile } from "./manifest.ts";
 
@@ -51,7 +50,6 @@ interface Plan {
   temps: Map<string, string>;
 }
 
-const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, "").replace("T", "_").slice(0, 15);
 
 /** Picks databases for --only; every name given must match. */
 export function selectDatabases(manifest: Manifest, only: string[] | undefined): ManifestDatabase[] {
@@ -106,7 +104,7 @@ async function currentFiles(target: string): Promise<string[]> {
   const dir = dirname(target);
   const name = basename(target);
   const names = await readdir(dir).catch(() => [] as string[]);
-  return names.filter((n) => n === name || n.startsWith(`${name}.wal`)).sort().map((n) => join(dir, n));
+  return names.filter((n) => n === name || isWalFile(n, name)).sort().map((n) => join(dir, n));
 }
 
 async function keepAsBak(file: string, ts: string): Promise<string> {
@@ -119,9 +117,11 @@ async function keepAsBak(file: string, ts: string): Promise<string> {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "EEXIST") continue;
       if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw fsError(err, file, "keep as .bak");
-      // No hard links here: a copy keeps the current file in place until it is replaced.
+      // No hard links here: a copy, flushed, keeps the current file in place until it is replaced.
       try {
         await copyFile(file, bak, constants.COPYFILE_EXCL);
+        const h = await open(bak, "r+");
+        await h.sync().finally(() => h.close());
         return bak;
       } catch (copyErr) {
         if ((copyErr as NodeJS.ErrnoException).code === "EEXIST") continue;
@@ -167,7 +167,7 @@ function assertScanOk(scan: ArchiveScan, dbs: ManifestDatabase[], archive: strin
 const NOTHING_RESTORED = "nothing was restored";
 
 export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}): Promise<RestoreResult> {
-  const ts = stamp(opts.now ?? new Date());
+  const ts = utcStamp(opts.now ?? new Date());
   let manifest: Manifest;
   if (opts.verify ?? true) {
     // Checks 1–2 of verify, before anything is written anywhere.
@@ -183,13 +183,15 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
   const targets = planTargets(selectDatabases(manifest, opts.only), opts.restoreDir, ref.path);
   for (const { target } of targets) {
     await mkdir(dirname(target), { recursive: true }).catch((err) => { throw fsError(err, dirname(target), "create folder"); });
+    // Temporaries of an earlier restore that was killed (they can be as big as the database).
+    await removeStaleTemporaries(dirname(target));
     const st = await stat(target).catch(() => null);
     if (st && !st.isFile()) throw new DuckbakError(`${target}: exists and is not a regular file; not replaced`);
     await assertNotLocked(target);
   }
 
   const plans: Plan[] = targets.map(({ db, target }) => {
-    const base = join(dirname(target), `.duckbak-tmp.${hostname()}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.${basename(target)}`);
+    const base = tempPath(target);
     return { db, target, temps: new Map(db.files.map((f) => [f.entry, tempFor(db, f, base)])) };
   });
   const temps = new Map(plans.flatMap((p) => [...p.temps.entries()]));
@@ -207,7 +209,7 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
       try {
         (await openReadOnly(main)).closeSync();
       } catch (err) {
-        throw new CorruptArchiveError(ref.path, `${p.db.name}: DuckDB cannot open the restored file: ${(err as Error).message.split("\n")[0]}; ${NOTHING_RESTORED}`);
+        throw new CorruptArchiveError(ref.path, `${p.db.name}: DuckDB cannot open the restored file: ${duckdbMessage(err)}; ${NOTHING_RESTORED}`);
       }
     }
   } catch (err) {
@@ -217,6 +219,11 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
   const databases: RestoredDatabase[] = [];
   try {
     for (const p of plans) databases.push(await commit(p, { overwrite: opts.overwrite ?? false, ts }));
+  } catch (err) {
+    if (databases.length === 0) throw err;
+    // Some databases are already in place: say which, and where their previous files went.
+    const done = databases.map((d) => `${d.target}${d.backups.length ? ` (previous kept as ${d.backups[0]})` : ""}`).join(", ");
+    throw new DuckbakError(`${(err as Error).message}; already restored: ${done}`, ExitCode.PARTIAL, { cause: err });
   } finally {
     await removeTemps();
   }

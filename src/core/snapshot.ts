@@ -1,14 +1,15 @@
 // Lock-safe capture of databases' file sets: a holder process keeps DuckDB's read lock on every
 // database for the whole copy, so no writer can run or checkpoint meanwhile, and a database that
 // a writer holds is refused (or waited for) instead of being copied torn.
-import { open, readdir, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { DatabaseLockedError, DuckbakError, NotADuckDBError, fsError } from "./errors.ts";
+import { DatabaseLockedError, DuckbakError, fsError } from "./errors.ts";
 import { HOLDER_COMMAND, type HolderResult, type HolderTable } from "./duckdb/holder.ts";
-import { checkDatabaseFile, parseLockHolder } from "./duckdb/open.ts";
+import { checkDatabaseFile, duckdbMessage, parseLockHolder, readDuckDBHeader } from "./duckdb/open.ts";
+import { isWalFile } from "./naming.ts";
 import { selfCommand } from "./self.ts";
 import type { FileRole } from "./manifest.ts";
-import { parseDuckDBHeader, NotADuckDBFileError, type DuckDBFileHeader } from "./duckdb/header.ts";
+import type { DuckDBFileHeader } from "./duckdb/header.ts";
 
 export interface SnapshotFile {
   role: FileRole;
@@ -35,24 +36,6 @@ export interface SnapshotSet {
   release(): Promise<void>;
 }
 
-export const HEADER_BYTES = 12288;
-
-async function readHeader(path: string): Promise<Uint8Array> {
-  const handle = await open(path, "r").catch((err) => {
-    throw fsError(err, path, "open");
-  });
-  try {
-    const buf = new Uint8Array(HEADER_BYTES);
-    const { bytesRead } = await handle.read(buf, 0, HEADER_BYTES, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
-
-function firstLine(s: string): string {
-  return s.split("\n")[0]!.trim();
-}
 
 /**
  * Locks every database that passes the pre-checks, waiting up to `waitSeconds` for locks held by
@@ -77,6 +60,8 @@ export async function acquireSnapshots(dbPaths: string[], opts: { waitSeconds?: 
     stdout: "pipe",
     stderr: "pipe",
   });
+  // Drained from the start: a helper that writes more than a pipe holds must not block.
+  const stderr = new Response(proc.stderr).text();
   const release = async () => {
     try {
       proc.stdin.end();
@@ -86,7 +71,7 @@ export async function acquireSnapshots(dbPaths: string[], opts: { waitSeconds?: 
     await proc.exited;
   };
   try {
-    const results = await readReport(proc);
+    const results = await readReport(proc, stderr);
     const snapshots: DatabaseSnapshot[] = [];
     for (const r of results) {
       if (!r.ok) {
@@ -94,20 +79,17 @@ export async function acquireSnapshots(dbPaths: string[], opts: { waitSeconds?: 
           path: r.path,
           error: r.locked
             ? new DatabaseLockedError(r.path, parseLockHolder(r.error), waitSeconds)
-            : new DuckbakError(`${r.path}: cannot open with DuckDB: ${firstLine(r.error)}`),
+            : new DuckbakError(`${r.path}: cannot open with DuckDB: ${duckdbMessage(r.error)}`),
         });
         continue;
       }
       // Read under the lock: the header and file set cannot change until release.
-      let header: DuckDBFileHeader;
       try {
-        header = parseDuckDBHeader(await readHeader(r.path));
+        const header = await readDuckDBHeader(r.path);
+        snapshots.push({ path: r.path, files: await fileSet(r.path), readerVersion: r.readerVersion, tables: r.tables, header });
       } catch (err) {
-        if (!(err instanceof NotADuckDBFileError)) throw err;
-        failures.push({ path: r.path, error: new NotADuckDBError(r.path, err.message) });
-        continue;
+        failures.push({ path: r.path, error: err instanceof DuckbakError ? err : fsError(err, r.path, "read") });
       }
-      snapshots.push({ path: r.path, files: await fileSet(r.path), readerVersion: r.readerVersion, tables: r.tables, header });
     }
     return { snapshots, failures, release };
   } catch (err) {
@@ -116,7 +98,7 @@ export async function acquireSnapshots(dbPaths: string[], opts: { waitSeconds?: 
   }
 }
 
-async function readReport(proc: Bun.Subprocess<"pipe", "pipe", "pipe">): Promise<HolderResult[]> {
+async function readReport(proc: Bun.Subprocess<"pipe", "pipe", "pipe">, stderr: Promise<string>): Promise<HolderResult[]> {
   const reader = proc.stdout.getReader();
   const decoder = new TextDecoder();
   let text = "";
@@ -130,8 +112,8 @@ async function readReport(proc: Bun.Subprocess<"pipe", "pipe", "pipe">): Promise
     return JSON.parse(text.split("\n")[0]!) as HolderResult[];
   } catch {
     proc.kill();
-    const stderr = (await new Response(proc.stderr).text()).trim().split("\n").pop() ?? "";
-    throw new DuckbakError(`snapshot helper failed: ${stderr || `exit code ${await proc.exited}`}`);
+    const last = (await stderr).trim().split("\n").pop() ?? "";
+    throw new DuckbakError(`snapshot helper failed: ${last || `exit code ${await proc.exited}`}`);
   }
 }
 
@@ -141,7 +123,7 @@ async function fileSet(path: string): Promise<SnapshotFile[]> {
   const base = basename(path);
   const main = await stat(path);
   const files: SnapshotFile[] = [{ role: "main", path, name: base, size: main.size, mtime: main.mtime }];
-  const names = (await readdir(dir)).filter((n) => n.startsWith(`${base}.wal`)).sort();
+  const names = (await readdir(dir)).filter((n) => isWalFile(n, base)).sort();
   for (const name of names) {
     const p = join(dir, name);
     const st = await stat(p).catch(() => null);

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { scanArchive, type ArchiveScan, type FileScan } from "./archive/reader.ts";
 import { fileSink, withTempDir } from "./extract.ts";
-import { openReadOnly } from "./duckdb/open.ts";
+import { duckdbMessage, openReadOnly } from "./duckdb/open.ts";
 import { quoteIdent } from "./duckdb/sql.ts";
 import type { ArchiveRef } from "./list.ts";
 import type { Manifest, ManifestDatabase } from "./manifest.ts";
@@ -80,15 +80,17 @@ export function judgeDatabase(scan: ArchiveScan, db: ManifestDatabase, blocks: b
 /** Check 3: open the restored copy read-only and read every column of every table. */
 async function openAndRead(path: string, r: DatabaseVerifyResult): Promise<void> {
   let instance;
+  let con;
   try {
     instance = await openReadOnly(path);
+    con = await instance.connect();
   } catch (err) {
+    instance?.closeSync();
     r.ok = false;
     r.checks.open = "failed";
-    r.problems.push(`${r.entry}: DuckDB cannot open the restored copy: ${(err as Error).message.split("\n")[0]}`);
+    r.problems.push(`${r.entry}: DuckDB cannot open the restored copy: ${duckdbMessage(err)}`);
     return;
   }
-  const con = await instance.connect();
   try {
     const present = (
       await con.runAndReadAll("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary")
@@ -102,7 +104,7 @@ async function openAndRead(path: string, r: DatabaseVerifyResult): Promise<void>
         t.rows = Number(rows[0]![0]);
         if (t.rows !== t.expectedRows) r.problems.push(`${r.entry}: ${t.schema}.${t.name} has ${t.rows} rows, the manifest says ${t.expectedRows}`);
       } catch (err) {
-        r.problems.push(`${r.entry}: reading ${t.schema}.${t.name} failed: ${(err as Error).message.split("\n")[0]}`);
+        r.problems.push(`${r.entry}: reading ${t.schema}.${t.name} failed: ${duckdbMessage(err)}`);
       }
     }
   } finally {

@@ -58,4 +58,17 @@ describe("library", () => {
     expect(dry.deleted.length).toBe(3);
     expect(readdirSync(backupDir).filter((n) => n.endsWith(".tar.gz")).length).toBe(5);
   });
+
+  test("cleanup never deletes the last backup of a database, whatever the policy counts", async () => {
+    const dir = tempDir();
+    const [a, b] = await createSampleDatabases(join(dir, "data"), { trades: 100 });
+    const backupDir = join(dir, "bk");
+    await createBackup({ databases: [b!], backupDir, now: new Date("2020-01-01T00:00:00Z"), name: "only_b" });
+    for (let day = 2; day <= 4; day++) await createBackup({ databases: [a!], backupDir, now: new Date(`2020-01-0${day}T00:00:00Z`) });
+    const manager = new BackupManager({ backupDir });
+    const r = await manager.cleanupOldBackups({ keepDays: 1, keepMinimum: 1 });
+    expect(r.deleted.map((d) => d.name)).toEqual(["backup_20200103_000000", "backup_20200102_000000"]);
+    expect(r.kept.find((k) => k.backup.name === "only_b")?.reasons).toEqual(["last backup of audit_trail.duckdb"]);
+  });
 });
+

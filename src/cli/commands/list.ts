@@ -1,7 +1,7 @@
 import type { CAC } from "cac";
 import { listBackups } from "../../core/list.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
-import { color, formatBytes, printJson } from "../output.ts";
+import { color, formatBytes, formatTable, formatTimestamp, printJson } from "../output.ts";
 
 export function registerList(cli: CAC): void {
   cli
@@ -36,17 +36,16 @@ async function runList(flags: CommonFlags): Promise<number> {
   }
   const rows = backups.map((b) => [
     b.name,
-    b.createdAt ? b.createdAt.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "-",
+    b.createdAt ? formatTimestamp(b.createdAt) : "-",
     formatBytes(b.sizeBytes),
     b.compression,
     b.manifest
       ? b.manifest.databases.map((d) => d.name).join(", ") + (b.manifest.failed.length ? color.yellow(` (${b.manifest.failed.length} failed)`) : "")
       : color.red(`UNREADABLE: ${b.error}`),
   ]);
-  const header = ["NAME", "CREATED (UTC)", "SIZE", "COMPRESSION", "DATABASES"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (i < 4 ? r[i]!.length : 0))));
-  const line = (r: string[]) => r.map((c, i) => (i < 4 ? c.padEnd(widths[i]!) : c)).join("  ");
-  console.log(color.bold(line(header)));
-  for (const r of rows) console.log(line(r));
+  // The last column carries colour codes; formatTable pads every column but the last.
+  const [head, ...lines] = formatTable([["NAME", "CREATED (UTC)", "SIZE", "COMPRESSION", "DATABASES"], ...rows]);
+  console.log(color.bold(head!));
+  for (const l of lines) console.log(l);
   return 0;
 }

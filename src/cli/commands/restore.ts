@@ -34,15 +34,12 @@ export function registerRestore(cli: CAC): void {
 async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
   const { backupDir, config } = loadContext(flags);
   const ref = resolveBackupRef(name, backupDir);
-  // The lock keeps a cleanup from deleting the archive while it is read.
-  const result = await withRepoLock(dirname(ref.path), "restore", lockWaitSeconds(flags.lockWait, config), () =>
-    restoreBackup(ref, {
-      overwrite: flags.overwrite,
-      restoreDir: flags.restoreDir,
-      only: asList(flags.only),
-      verify: flags.verify !== false,
-    }),
-  );
+  const restore = () =>
+    restoreBackup(ref, { overwrite: flags.overwrite, restoreDir: flags.restoreDir, only: asList(flags.only), verify: flags.verify !== false });
+  // The lock keeps a cleanup from deleting the archive while it is read. An archive elsewhere (a
+  // mounted off-site copy, maybe read-only) is no backup folder of ours to lock.
+  const result =
+    dirname(ref.path) === backupDir ? await withRepoLock(backupDir, "restore", lockWaitSeconds(flags.lockWait, config), restore) : await restore();
   if (flags.json) {
     printJson(result);
     return 0;

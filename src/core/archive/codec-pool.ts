@@ -29,7 +29,8 @@ export class CodecPool {
   private pending = new Map<number, { resolve: (c: Compressed) => void; reject: (e: Error) => void }>();
   private nextId = 0;
 
-  constructor(size = Math.max(1, availableParallelism())) {
+  // Each worker keeps two 4 MiB members in flight: capped so that memory stays bounded on big hosts.
+  constructor(size = Math.min(8, Math.max(1, availableParallelism()))) {
     this.size = size;
   }
 

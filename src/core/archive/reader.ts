@@ -3,7 +3,7 @@ import { open, stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
-import { CorruptArchiveError, fsError } from "../errors.ts";
+import { CorruptArchiveError, DuckbakError, fsError } from "../errors.ts";
 import { isSafeEntryName, MANIFEST_NAME, type Compression } from "../naming.ts";
 import { parseManifest, ManifestError, type Manifest, type ManifestDatabase, type ManifestFile } from "../manifest.ts";
 import { createBlockScanner, type BlockScanResult } from "../duckdb/blocks.ts";
@@ -55,16 +55,20 @@ function firstLine(err: unknown): string {
   return msg.split("\n")[0]!.replace(/^Error: /, "") || "unreadable";
 }
 
+/** The first entry, which must be the manifest; throws ManifestError. */
+async function readManifestEntry({ header, body }: ParsedTarEntry): Promise<Manifest> {
+  if (header.name !== MANIFEST_NAME) throw new ManifestError(`first entry is '${header.name}', not ${MANIFEST_NAME}: not a duckbak archive`);
+  if (header.size > MAX_MANIFEST_BYTES) throw new ManifestError(`${MANIFEST_NAME} is implausibly large`);
+  return parseManifest(new Uint8Array(await new Response(body).arrayBuffer()));
+}
+
 /** Reads only the archive's head: the manifest, which duckbak always writes as the first entry. */
 export async function readArchiveManifest(path: string, compression: Compression): Promise<Manifest> {
   const tar = openTar(path, compression);
   try {
     const first = await tar.entries.read();
     if (first.done) throw new CorruptArchiveError(path, "empty archive");
-    const { header, body } = first.value;
-    if (header.name !== MANIFEST_NAME) throw new CorruptArchiveError(path, `first entry is '${header.name}', not ${MANIFEST_NAME}: not a duckbak archive`);
-    if (header.size > MAX_MANIFEST_BYTES) throw new CorruptArchiveError(path, `${MANIFEST_NAME} is implausibly large`);
-    return parseManifest(new Uint8Array(await new Response(body).arrayBuffer()));
+    return await readManifestEntry(first.value);
   } catch (caught) {
     if (caught instanceof CorruptArchiveError) throw caught;
     const err = tar.failure() ?? caught;
@@ -183,9 +187,7 @@ export async function scanArchive(ref: ArchiveRef, opts: ScanOptions = {}): Prom
       const { header, body } = next.value;
       const name = header.name;
       if (index === 0) {
-        if (name !== MANIFEST_NAME) throw new Error(`first entry is '${name}', not ${MANIFEST_NAME}`);
-        if (header.size > MAX_MANIFEST_BYTES) throw new Error(`${MANIFEST_NAME} is implausibly large`);
-        result.manifest = parseManifest(new Uint8Array(await new Response(body).arrayBuffer()));
+        result.manifest = await readManifestEntry(next.value);
         for (const db of result.manifest.databases) for (const f of db.files) expected.set(f.entry, { file: f, db });
         continue;
       }
@@ -206,11 +208,14 @@ export async function scanArchive(ref: ArchiveRef, opts: ScanOptions = {}): Prom
     }
   } catch (caught) {
     await tar.close();
+    // A sink's own failure (disk full where the files are extracted) is not damage to the archive.
+    if (caught instanceof DuckbakError) throw caught;
     const err = tar.failure() ?? caught;
     if (isIoError(err)) throw fsError(err, path, "read");
     result.problems.push(firstLine(err));
     return result;
   }
+  await tar.close();
   const read = tap.result();
   if (read.length !== size) result.problems.push(`the archive changed while it was read (${size} bytes at start, ${read.length} read)`);
   else if (!trailer) result.problems.push(`the archive has no ${TRAILER_NAME} entry (truncated, or not written by duckbak)`);

@@ -4,6 +4,7 @@
 import { open, stat } from "node:fs/promises";
 import type { DuckDBInstance } from "@duckdb/node-api";
 import { DatabaseNotFoundError, DuckbakError, NotADuckDBError, fsError } from "../errors.ts";
+import { BLOCKS_START, NotADuckDBFileError, parseDuckDBHeader, type DuckDBFileHeader } from "./header.ts";
 
 const DUCKDB_OPTIONS: Record<string, string> = {
   autoinstall_known_extensions: "false",
@@ -24,6 +25,11 @@ export async function createInstance(path: string, options: Record<string, strin
 
 export function openReadOnly(path: string): Promise<DuckDBInstance> {
   return createInstance(path, { access_mode: "READ_ONLY" });
+}
+
+/** The first line of DuckDB's error text (the rest points into the SQL). */
+export function duckdbMessage(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split("\n")[0]!.trim();
 }
 
 export function isLockError(message: string): boolean {
@@ -52,5 +58,25 @@ export async function checkDatabaseFile(path: string): Promise<void> {
     if (new TextDecoder().decode(magic) !== "DUCK") throw new NotADuckDBError(path);
   } finally {
     await handle.close();
+  }
+}
+
+/** The file header and both database headers, parsed; a file that is not DuckDB's says so, naming it. */
+export async function readDuckDBHeader(path: string): Promise<DuckDBFileHeader> {
+  const handle = await open(path, "r").catch((err) => {
+    throw fsError(err, path, "open");
+  });
+  const bytes = new Uint8Array(BLOCKS_START);
+  let read: number;
+  try {
+    ({ bytesRead: read } = await handle.read(bytes, 0, BLOCKS_START, 0));
+  } finally {
+    await handle.close();
+  }
+  try {
+    return parseDuckDBHeader(bytes.subarray(0, read));
+  } catch (err) {
+    if (err instanceof NotADuckDBFileError) throw new NotADuckDBError(path, err.message);
+    throw err;
   }
 }

@@ -8,7 +8,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { quoteIdent, quoteLiteral } from "./sql.ts";
 import { leadingListItems, leadingName, splitStatements, topLevelWords } from "./sqltext.ts";
-import { DuckDBSession, duckdbMessage } from "./session.ts";
+import { DuckDBSession } from "./session.ts";
+import { duckdbMessage } from "./open.ts";
 
 export interface SchemaColumn {
   name: string;

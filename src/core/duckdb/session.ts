@@ -4,7 +4,7 @@
 // and close it, dropping the lock).
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { DatabaseLockedError, DuckbakError } from "../errors.ts";
-import { checkDatabaseFile, createInstance, isLockError, parseLockHolder } from "./open.ts";
+import { checkDatabaseFile, createInstance, duckdbMessage, isLockError, parseLockHolder } from "./open.ts";
 
 const POLL_MS = 250;
 
@@ -71,9 +71,4 @@ export async function openDatabase(path: string, opts: OpenOptions): Promise<Duc
       await Bun.sleep(Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
     }
   }
-}
-
-/** The first line of DuckDB's error text (the rest points into the SQL). */
-export function duckdbMessage(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split("\n")[0]!.trim();
 }
