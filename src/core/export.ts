@@ -6,7 +6,7 @@ import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { hostname } from "node:os";
 import { DuckbakError, UsageError, fsError } from "./errors.ts";
-import { fsyncDir, tempPath, writeFileAtomic } from "./fsutil.ts";
+import { fsyncDir, removeStaleTemporaries, tempPath, writeFileAtomic } from "./fsutil.ts";
 import { stemCandidates, utcStamp } from "./naming.ts";
 import { DUCKBAK_VERSION } from "./version.ts";
 import { quoteIdent, quoteLiteral } from "./duckdb/sql.ts";
@@ -217,6 +217,7 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
   });
 
   const session = await openDatabase(database, { readOnly: true, waitSeconds: opts.waitSeconds, lockedConsequence: "not exported" });
+  await removeStaleTemporaries(dirname(out));
   const tmp = tempPath(out);
   try {
     await mkdir(join(tmp, "data"), { recursive: true }).catch((err) => {

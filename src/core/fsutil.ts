@@ -1,4 +1,4 @@
-import { open, link, rename, unlink, readdir, stat, type FileHandle } from "node:fs/promises";
+import { open, link, rename, rm, unlink, readdir, stat, type FileHandle } from "node:fs/promises";
 import { openSync, fsyncSync, closeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { hostname } from "node:os";
@@ -106,7 +106,7 @@ export class AtomicFile {
 }
 
 /** Moves `from` to `to` unless `to` exists; false when it does. */
-async function moveNoClobber(from: string, to: string): Promise<boolean> {
+export async function moveNoClobber(from: string, to: string): Promise<boolean> {
   try {
     await link(from, to);
   } catch (err) {
@@ -154,7 +154,8 @@ export async function removeStaleTemporaries(dir: string): Promise<string[]> {
     if (!rest.startsWith(host + ".")) continue;
     const pid = Number(rest.slice(host.length + 1).split(".")[0]);
     if (!Number.isInteger(pid) || pidAlive(pid)) continue;
-    await unlink(join(dir, name)).then(() => removed.push(name), () => {});
+    // Folders too: export builds its output folder under a temporary name.
+    await rm(join(dir, name), { recursive: true, force: true }).then(() => removed.push(name), () => {});
   }
   return removed;
 }

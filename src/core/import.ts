@@ -3,11 +3,11 @@
 // all of the loading is one transaction: a failure leaves no new database, or the existing one as
 // it was. Each import is recorded in the target's `_duckbak_imports` table, and an export that is
 // recorded there already is refused, so an incremental export appended twice does not double rows.
-import { link, mkdir, open, readFile, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DuckbakError, ExitCode, fsError } from "./errors.ts";
-import { fsyncDir, tempPath } from "./fsutil.ts";
+import { fsyncDir, moveNoClobber, removeStaleTemporaries, tempPath } from "./fsutil.ts";
 import { quoteIdent } from "./duckdb/sql.ts";
 import { splitStatements } from "./duckdb/sqltext.ts";
 import { DuckDBSession, openDatabase } from "./duckdb/session.ts";
@@ -123,10 +123,18 @@ export async function importExport(opts: ImportOptions): Promise<ImportResult> {
 
 type Loaded = ImportResult["tables"];
 
+/**
+ * The tables whose rows an import adds. An append leaves out the source's own import history: it
+ * would record in the target exports that were never imported into it.
+ */
+function tablesToLoad(m: ExportManifest, mode: ImportResult["mode"]): ExportManifest["tables"] {
+  return mode === "append" ? m.tables.filter((t) => !(t.schema === "main" && t.name === IMPORTS_TABLE)) : m.tables;
+}
+
 /** Loads every table, then records the import; the caller owns the transaction. */
 async function load(s: DuckDBSession, target: string, dir: string, m: ExportManifest, mode: ImportResult["mode"], failure: string): Promise<Loaded> {
   const loaded: Loaded = [];
-  for (const t of m.tables) {
+  for (const t of tablesToLoad(m, mode)) {
     let rows: number;
     try {
       const selfKeys = await selfForeignKeys(s, t);
@@ -218,6 +226,7 @@ async function buildNew(target: string, dir: string, m: ExportManifest): Promise
   await mkdir(dirname(target), { recursive: true }).catch((err) => {
     throw fsError(err, dirname(target), "create folder");
   });
+  await removeStaleTemporaries(dirname(target));
   const tmp = tempPath(target);
   const removeTemp = () => Promise.all([rm(tmp, { force: true }), rm(`${tmp}.wal`, { force: true })]);
   // The source's storage version keeps what it allowed (typed macro parameters need v1.4.0+).
@@ -230,7 +239,7 @@ async function buildNew(target: string, dir: string, m: ExportManifest): Promise
     await s.run("BEGIN TRANSACTION");
     for (const sql of splitStatements(await readFile(join(dir, m.schema_file), "utf8"))) {
       await s.run(sql).catch((err) => {
-        throw new DuckbakError(`${target}: ${m.schema_file}: ${duckdbMessage(err)} in: ${sql.slice(0, 120)}; ${failure}`);
+        throw new DuckbakError(`${target}: ${m.schema_file}: ${duckdbMessage(err)} in: ${sql.replace(/\s+/g, " ").slice(0, 120)}; ${failure}`);
       });
     }
     await s.run(IMPORTS_DDL);
@@ -256,13 +265,10 @@ async function commitNew(tmp: string, target: string): Promise<void> {
   } finally {
     await h.close();
   }
-  try {
-    await link(tmp, target);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new DuckbakError(`${target}: appeared while importing; not overwritten`);
+  const moved = await moveNoClobber(tmp, target).catch((err) => {
     throw fsError(err, target, "move into place");
-  }
-  await unlink(tmp);
+  });
+  if (!moved) throw new DuckbakError(`${target}: appeared while importing; not overwritten`);
   fsyncDir(dirname(target));
 }
 
@@ -290,7 +296,7 @@ async function appendInto(target: string, dir: string, m: ExportManifest, waitSe
 
 /** Every exported column must exist in the target's table (types may differ: rows are cast). */
 async function checkColumns(s: DuckDBSession, target: string, m: ExportManifest, failure: string): Promise<void> {
-  for (const t of m.tables) {
+  for (const t of tablesToLoad(m, "append")) {
     const have = new Set(
       (
         await s.rows<{ c: string }>(

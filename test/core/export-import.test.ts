@@ -302,4 +302,18 @@ describe("export and import", () => {
       console.log(`1M-row table, ${format}/${exported.manifest.compression}: ${exported.bytes} bytes, export ${exported.durationMs} ms, import ${imported.durationMs} ms`);
     }
   }, 120_000);
+
+  test("an append does not bring the source's own import history into the target", async () => {
+    const dir = tempDir();
+    const source = join(dir, "source.duckdb");
+    await runSql(source, ["CREATE TABLE t AS SELECT range AS x FROM range(3)"]);
+    const e1 = await exportDatabase({ database: source, out: join(dir, "e1") });
+    await importExport({ dir: e1.path, into: join(dir, "a.duckdb") }); // a records e1
+    const e2 = await exportDatabase({ database: join(dir, "a.duckdb"), out: join(dir, "e2") }); // holds a's history
+    await importExport({ dir: e1.path, into: join(dir, "b.duckdb") }); // b records e1 too
+    await importExport({ dir: e2.path, into: join(dir, "b.duckdb"), append: true });
+    expect(await query(join(dir, "b.duckdb"), "SELECT mode FROM _duckbak_imports ORDER BY mode")).toEqual([["append"], ["new"]]);
+    expect(await query(join(dir, "b.duckdb"), "SELECT count(*) FROM t")).toEqual([[6n]]);
+  });
 });
+

@@ -3,7 +3,7 @@ import { diffBackup, type TableDiff } from "../../core/diff.ts";
 import { resolveBackupRef } from "../../core/list.ts";
 import { ExitCode } from "../../core/errors.ts";
 import { loadContext, parseSeconds, type CommonFlags } from "../context.ts";
-import { color, printJson } from "../output.ts";
+import { color, plural, printJson } from "../output.ts";
 
 interface DiffFlags extends CommonFlags {
   wait?: string;
@@ -53,7 +53,7 @@ async function runDiff(name: string, databases: string[], flags: DiffFlags): Pro
     console.log(d.identical ? `  ${color.green("identical")}` : `  ${color.yellow("differs")}`);
   }
   const differing = result.databases.filter((d) => d.ok && !d.identical).length;
-  if (!failed) console.log(result.identical ? "No differences." : `Differences found in ${differing} of ${result.databases.length} database${result.databases.length === 1 ? "" : "s"}.`);
+  if (!failed) console.log(result.identical ? "No differences." : `Differences found in ${differing} of ${plural(result.databases.length, "database")}.`);
   return code;
 }
 

@@ -1,7 +1,7 @@
 import type { CAC } from "cac";
 import { exportDatabase, type ExportCompression, type ExportFormat } from "../../core/export.ts";
 import { asList, parseSeconds } from "../context.ts";
-import { color, formatBytes, formatDuration, printJson, printNote, printWarning } from "../output.ts";
+import { color, formatBytes, formatDuration, plural, printJson, printNote, printWarning } from "../output.ts";
 
 interface ExportFlags {
   format?: string;
@@ -58,7 +58,7 @@ async function runExport(database: string, flags: ExportFlags): Promise<number> 
   const rows = m.tables.reduce((n, t) => n + t.rows, 0);
   const what = m.incremental ? `incremental since ${m.incremental.since}` : m.complete ? "full" : "partial";
   console.log(
-    `Export created: ${result.path} (${what}, ${m.file_format}/${m.compression}, ${m.tables.length} table${m.tables.length === 1 ? "" : "s"}, ` +
+    `Export created: ${result.path} (${what}, ${m.file_format}/${m.compression}, ${plural(m.tables.length, "table")}, ` +
       `${rows.toLocaleString("en-US")} rows, ${formatBytes(result.bytes)}, ${formatDuration(result.durationMs)})`,
   );
   return 0;

@@ -2,7 +2,7 @@ import type { CAC } from "cac";
 import { importExport } from "../../core/import.ts";
 import { UsageError } from "../../core/errors.ts";
 import { parseSeconds } from "../context.ts";
-import { color, formatDuration, printJson, printNote } from "../output.ts";
+import { color, formatDuration, plural, printJson, printNote } from "../output.ts";
 
 interface ImportFlags {
   into?: string;
@@ -32,7 +32,7 @@ async function runImport(dir: string, flags: ImportFlags): Promise<number> {
   }
   for (const t of result.tables) console.log(`${color.green("ok")}  ${t.schema}.${t.name}  ${t.rows.toLocaleString("en-US")} rows`);
   const how = result.mode === "new" ? "Database created" : "Rows appended";
-  console.log(`${how}: ${result.target} (${result.tables.length} tables, ${result.rows.toLocaleString("en-US")} rows, ${formatDuration(result.durationMs)})`);
+  console.log(`${how}: ${result.target} (${plural(result.tables.length, "table")}, ${result.rows.toLocaleString("en-US")} rows, ${formatDuration(result.durationMs)})`);
   if (result.mode === "new" && !result.complete) printNote("the export holds only some tables or rows; tables it does not hold were created empty");
   return 0;
 }
