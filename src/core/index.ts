@@ -1,5 +1,6 @@
 // The programmatic API. Nothing here prints; results are typed and failures are DuckbakErrors.
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
+import { acquireRepoLock, DEFAULT_LOCK_WAIT_SECONDS } from "./lock.ts";
 import { createBackup, type BackupEvent, type BackupResult } from "./backup.ts";
 import { listBackups, resolveBackupRef, type BackupInfo } from "./list.ts";
 import { verifyBackup, type VerifyResult } from "./verify.ts";
@@ -19,6 +20,8 @@ export interface BackupManagerOptions {
   compression?: Compression;
   /** Seconds to wait for a database locked by a writer. */
   waitSeconds?: number;
+  /** Seconds to wait for another duckbak run holding the backup folder (default 60). */
+  lockWaitSeconds?: number;
 }
 
 export class BackupManager {
@@ -26,24 +29,38 @@ export class BackupManager {
   readonly databases: string[];
   readonly compression: Compression;
   readonly waitSeconds: number;
+  readonly lockWaitSeconds: number;
 
   constructor(opts: BackupManagerOptions = {}) {
     this.backupDir = resolve(opts.backupDir ?? DEFAULT_BACKUP_DIR);
     this.databases = (opts.databases ?? []).map((d) => resolve(d));
     this.compression = opts.compression ?? "gzip";
     this.waitSeconds = opts.waitSeconds ?? 0;
+    this.lockWaitSeconds = opts.lockWaitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS;
+  }
+
+  /** Runs `fn` holding the backup folder's lock, as the CLI's commands do (a scheduled daily may run meanwhile). */
+  private async locked<T>(command: string, fn: () => Promise<T>): Promise<T> {
+    const lock = await acquireRepoLock(this.backupDir, { command, waitSeconds: this.lockWaitSeconds });
+    try {
+      return await fn();
+    } finally {
+      lock.release();
+    }
   }
 
   /** The seed's `create_backup(backup_name, compress)`. */
   createBackup(opts: { name?: string; compression?: Compression; databases?: string[]; onEvent?: (e: BackupEvent) => void } = {}): Promise<BackupResult> {
-    return createBackup({
-      databases: opts.databases ?? this.databases,
-      backupDir: this.backupDir,
-      name: opts.name,
-      compression: opts.compression ?? this.compression,
-      waitSeconds: this.waitSeconds,
-      onEvent: opts.onEvent,
-    });
+    return this.locked("backup", () =>
+      createBackup({
+        databases: opts.databases ?? this.databases,
+        backupDir: this.backupDir,
+        name: opts.name,
+        compression: opts.compression ?? this.compression,
+        waitSeconds: this.waitSeconds,
+        onEvent: opts.onEvent,
+      }),
+    );
   }
 
   listBackups(): Promise<BackupInfo[]> {
@@ -57,7 +74,8 @@ export class BackupManager {
 
   /** The seed's `restore_backup(name, overwrite)`, plus restoreDir, only and verify. */
   restoreBackup(name: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
-    return restoreBackup(resolveBackupRef(name, this.backupDir), opts);
+    const ref = resolveBackupRef(name, this.backupDir);
+    return dirname(ref.path) === this.backupDir ? this.locked("restore", () => restoreBackup(ref, opts)) : restoreBackup(ref, opts);
   }
 
   /**
@@ -65,7 +83,8 @@ export class BackupManager {
    * apply as in `duckbak cleanup` (see effectivePolicy).
    */
   cleanupOldBackups(policy: RetentionPolicy = {}, opts: { dryRun?: boolean } = {}): Promise<CleanupResult> {
-    return cleanupBackups({ backupDir: this.backupDir, policy: effectivePolicy({}, policy), dryRun: opts.dryRun });
+    const run = () => cleanupBackups({ backupDir: this.backupDir, policy: effectivePolicy({}, policy), dryRun: opts.dryRun });
+    return opts.dryRun ? run() : this.locked("cleanup", run);
   }
 }
 

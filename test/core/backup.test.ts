@@ -1,8 +1,9 @@
 // The library as an application would use it: no CLI, no printing, typed results.
 import { describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { RepoLockedError } from "../../src/core/lock.ts";
 import { BackupManager, createBackup, createDailyBackup, DatabaseNotFoundError } from "../../src/core/index.ts";
 import { createSampleDatabases, query, tempDir } from "../helpers.ts";
 
@@ -69,6 +70,23 @@ describe("library", () => {
     const r = await manager.cleanupOldBackups({ keepDays: 1, keepMinimum: 1 });
     expect(r.deleted.map((d) => d.name)).toEqual(["backup_20200103_000000", "backup_20200102_000000"]);
     expect(r.kept.find((k) => k.backup.name === "only_b")?.reasons).toEqual(["last backup of audit_trail.duckdb"]);
+  });
+
+  test("BackupManager takes the backup folder's lock, as the CLI does", async () => {
+    const dir = tempDir();
+    const dbs = await createSampleDatabases(join(dir, "data"), { trades: 100 });
+    const backupDir = join(dir, "bk");
+    mkdirSync(backupDir);
+    const other = Bun.spawn(["sleep", "30"]);
+    try {
+      const holder = { pid: other.pid, host: hostname(), started_at: new Date().toISOString(), command: "daily" };
+      writeFileSync(join(backupDir, ".duckbak.lock"), JSON.stringify(holder) + "\n");
+      const manager = new BackupManager({ backupDir, databases: dbs, lockWaitSeconds: 0.3 });
+      await expect(manager.createBackup()).rejects.toBeInstanceOf(RepoLockedError);
+      expect(readdirSync(backupDir)).toEqual([".duckbak.lock"]);
+    } finally {
+      other.kill();
+    }
   });
 });
 
