@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { createSampleDatabases, query, runBinary, runSql, startWriter, tempDir, sha256File } from "../helpers.ts";
+import { createSampleDatabases, query, runBinary, runSql, sh, startWriter, tempDir, sha256File } from "../helpers.ts";
 
 
 async function sample(): Promise<{ dir: string; db: string }> {
@@ -159,4 +159,23 @@ describe("duckbak import", () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("--into DATABASE is required");
   });
+
+  test("a full disk fails the export with one line naming the file, and leaves nothing behind", async () => {
+    const dir = tempDir();
+    const db = join(dir, "big.duckdb");
+    await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(100000)"]);
+    const mnt = join(dir, "small");
+    mkdirSync(mnt);
+    await sh(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", mnt]);
+    try {
+      const r = await runBinary(["export", db, "--format", "csv", "--out", join(mnt, "exp")]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toContain("No space left on device");
+      expect(readdirSync(mnt)).toEqual([]);
+    } finally {
+      await sh(["umount", mnt]);
+    }
+  });
 });
+

@@ -3,7 +3,7 @@
 // (closing any descriptor of a file drops the locks this process holds on it).
 import { open, stat } from "node:fs/promises";
 import type { DuckDBInstance } from "@duckdb/node-api";
-import { DatabaseNotFoundError, DuckbakError, NotADuckDBError, fsError } from "../errors.ts";
+import { DatabaseNotFoundError, DuckbakError, ExitCode, NotADuckDBError, fsError } from "../errors.ts";
 import { BLOCKS_START, NotADuckDBFileError, parseDuckDBHeader, type DuckDBFileHeader } from "./header.ts";
 
 const DUCKDB_OPTIONS: Record<string, string> = {
@@ -27,8 +27,20 @@ export function openReadOnly(path: string): Promise<DuckDBInstance> {
   return createInstance(path, { access_mode: "READ_ONLY" });
 }
 
+/** A statement failed on the database at `path` (disk full, a constraint); `detail` is DuckDB's first line. */
+export class DuckDBQueryError extends DuckbakError {
+  constructor(
+    readonly path: string,
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${path}: ${detail}`, ExitCode.ERROR, options);
+  }
+}
+
 /** The first line of DuckDB's error text (the rest points into the SQL). */
 export function duckdbMessage(err: unknown): string {
+  if (err instanceof DuckDBQueryError) return err.detail;
   return (err instanceof Error ? err.message : String(err)).split("\n")[0]!.trim();
 }
 

@@ -174,7 +174,7 @@ async function readTables(s: DuckDBSession): Promise<TableInfo[]> {
     try {
       defs = leadingListItems(t.sql, cols.length);
     } catch (err) {
-      throw new SchemaError(`table ${name}: cannot read its definition: ${(err as Error).message}`);
+      throw new SchemaError(`table ${name}: cannot read its definition: ${duckdbMessage(err)}`);
     }
     const words = defs.map((d) => ` ${topLevelWords(d)} `);
     const parts = [...defs];

@@ -4,7 +4,7 @@
 // and close it, dropping the lock).
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { DatabaseLockedError, DuckbakError } from "../errors.ts";
-import { checkDatabaseFile, createInstance, duckdbMessage, isLockError, parseLockHolder } from "./open.ts";
+import { checkDatabaseFile, createInstance, DuckDBQueryError, duckdbMessage, isLockError, parseLockHolder } from "./open.ts";
 
 const POLL_MS = 250;
 
@@ -27,12 +27,21 @@ export class DuckDBSession {
 
   /** Rows as JSON-friendly objects (BIGINT as string, lists as arrays). */
   async rows<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]> {
-    const reader = await this.con.runAndReadAll(sql, params as never);
-    return reader.getRowObjectsJson() as T[];
+    try {
+      const reader = await this.con.runAndReadAll(sql, params as never);
+      return reader.getRowObjectsJson() as T[];
+    } catch (err) {
+      throw new DuckDBQueryError(this.path, duckdbMessage(err), { cause: err });
+    }
   }
 
+  /** Failures become one line naming the database (a full disk mid-COPY is not an internal error). */
   async run(sql: string): Promise<void> {
-    await this.con.run(sql);
+    try {
+      await this.con.run(sql);
+    } catch (err) {
+      throw new DuckDBQueryError(this.path, duckdbMessage(err), { cause: err });
+    }
   }
 
   private closed = false;
