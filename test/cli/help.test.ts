@@ -8,7 +8,14 @@ test.each([
   ["status", ["--max-age", "--backup-dir", "--config", "--log-file", "--json"]],
   ["unlock", ["--backup-dir", "--config"]],
   ["schedule", ["--at", "--config", "--method", "--system", "--dry-run", "--json"]],
-  ["backup", ["--lock-wait"]],
+  ["backup", ["--name", "--no-compress", "--compression", "--backup-dir", "--config", "--wait", "--lock-wait", "--json"]],
+  ["list", ["--backup-dir", "--config", "--json"]],
+  ["verify", ["--quick", "--backup-dir", "--json"]],
+  ["restore", ["--overwrite", "--restore-dir", "--only", "--no-verify", "--lock-wait", "--json"]],
+  ["export", ["--format", "--compression", "--table", "--since", "--date-column", "--out", "--wait", "--json"]],
+  ["import", ["--into", "--append", "--json"]],
+  ["diff", ["--backup-dir", "--config", "--json"]],
+  ["inspect", ["--json"]],
 ])("%s --help", async (command, options) => {
   const r = await runBinary([command, "--help"]);
   expect(r.code).toBe(0);

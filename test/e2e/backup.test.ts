@@ -215,12 +215,3 @@ describe("duckbak list", () => {
     expect(r.stdout).toContain("No backups in");
   });
 });
-
-describe("help", () => {
-  test.each(["backup", "list"])("%s --help explains the command", async (cmd) => {
-    const r = await runBinary([cmd, "--help"]);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`duckbak ${cmd}`);
-    expect(r.stdout).toContain("--backup-dir");
-  });
-});
