@@ -1,5 +1,5 @@
 import { afterAll } from "bun:test";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
@@ -93,5 +93,17 @@ export async function withDb<T>(path: string, options: Record<string, string>, w
   } finally {
     connection.closeSync();
     instance.closeSync();
+  }
+}
+
+/** Runs `fn` on a folder of a `size` tmpfs (a disk that fills up), unmounted afterwards. Needs root. */
+export async function withSmallDisk<T>(parent: string, size: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const mnt = join(parent, "small-disk");
+  mkdirSync(mnt);
+  await sh(["mount", "-t", "tmpfs", "-o", `size=${size}`, "tmpfs", mnt]);
+  try {
+    return await fn(mnt);
+  } finally {
+    await sh(["umount", mnt]);
   }
 }

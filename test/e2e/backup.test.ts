@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createSampleDatabases, query, runBinary, runSql, sh, tempDir, WRITER, sha256File } from "../helpers.ts";
+import { createSampleDatabases, query, runBinary, runSql, sh, tempDir, withSmallDisk, WRITER, sha256File } from "../helpers.ts";
 
 
 async function project(): Promise<{ dir: string; dbs: string[] }> {
@@ -165,18 +165,13 @@ describe("errors: one line naming the file, non-zero exit, no partial archive", 
     const dir = tempDir();
     const db = join(dir, "big.duckdb");
     await runSql(db, ["CREATE TABLE t AS SELECT md5(range::VARCHAR) || md5((range * 7)::VARCHAR) AS s FROM range(200000)"]);
-    const mnt = join(dir, "small");
-    mkdirSync(mnt);
-    await sh(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt]);
-    try {
+    await withSmallDisk(dir, "1m", async (mnt) => {
       const r = await runBinary(["backup", db, "--backup-dir", mnt, "--no-compress"]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`no space left on device`);
       expect(r.stderr).toContain(mnt);
       expect(readdirSync(mnt)).toEqual([]);
-    } finally {
-      await sh(["umount", mnt]);
-    }
+    });
   });
 });
 

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { createSampleDatabases, query, runBinary, runSql, sh, startWriter, tempDir, sha256File } from "../helpers.ts";
+import { createSampleDatabases, query, runBinary, runSql, startWriter, tempDir, withSmallDisk, sha256File } from "../helpers.ts";
 
 
 async function sample(): Promise<{ dir: string; db: string }> {
@@ -164,18 +164,12 @@ describe("duckbak import", () => {
     const dir = tempDir();
     const db = join(dir, "big.duckdb");
     await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(100000)"]);
-    const mnt = join(dir, "small");
-    mkdirSync(mnt);
-    await sh(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", mnt]);
-    try {
+    await withSmallDisk(dir, "300k", async (mnt) => {
       const r = await runBinary(["export", db, "--format", "csv", "--out", join(mnt, "exp")]);
       expect(r.code).toBe(1);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(r.stderr).toContain("No space left on device");
       expect(readdirSync(mnt)).toEqual([]);
-    } finally {
-      await sh(["umount", mnt]);
-    }
+    });
   });
 });
-
