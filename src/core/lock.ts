@@ -2,7 +2,7 @@
 // restore). The lock is a small JSON file naming its holder, created atomically: it is written
 // under a temporary name and hard-linked into place, which fails if a lock exists, so no run ever
 // sees a half-written lock.
-import { link, mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { link, mkdir, open, readFile, stat, unlink } from "node:fs/promises";
 import { readFileSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -120,27 +120,32 @@ async function createWithoutLinks(path: string, content: string): Promise<boolea
   return true;
 }
 
+/** A breaker that died mid-break leaves its marker; after this long it is no longer respected. */
+const BREAK_MARKER_MAX_AGE_MS = 30_000;
+
 /**
- * Removes the lock if it still holds exactly `staleRaw`. The lock is first moved aside
- * atomically, so that if another waiter broke the same dead lock and took the folder in between,
- * its fresh lock is recognised and put back rather than deleted.
+ * Removes the lock if it still holds exactly `staleRaw`. Breakers take turns through an
+ * exclusive marker file: while one holds it, the lock can only be removed by that breaker (its
+ * dead owner never will) and no new lock can appear before it is removed, so the comparison and
+ * the removal cannot be split by another run taking the folder.
  */
 async function breakStale(path: string, staleRaw: string): Promise<boolean> {
-  // A temporary name of fsutil's, so a crash right here leaves nothing the next backup keeps.
-  const aside = await AtomicFile.create(path);
-  await aside.handle.close();
-  try {
-    await rename(path, aside.tempPath);
-  } catch (err) {
-    await aside.abort();
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw fsError(err, path, "break stale lock");
+  const marker = `${path}.break`;
+  if (!(await createExclusive(marker, `${process.pid}\n`))) {
+    const age = await stat(marker).then((st) => Date.now() - st.mtimeMs, () => 0);
+    if (age > BREAK_MARKER_MAX_AGE_MS) await unlink(marker).catch(() => {});
+    return false;
   }
-  const taken = await readFile(aside.tempPath, "utf8");
-  if (taken !== staleRaw) await link(aside.tempPath, path).catch(() => {});
-  await aside.abort();
-  fsyncDir(dirname(path));
-  return taken === staleRaw;
+  try {
+    if ((await readRaw(path)) !== staleRaw) return false;
+    await unlink(path).catch((err) => {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, path, "break stale lock");
+    });
+    fsyncDir(dirname(path));
+    return true;
+  } finally {
+    await unlink(marker).catch(() => {});
+  }
 }
 
 export interface AcquireOptions {
@@ -202,6 +207,7 @@ export async function acquireRepoLock(backupDir: string, opts: AcquireOptions): 
     const other = parseHolder(otherRaw);
     if (other && isStale(other, otherRaw)) {
       if (await breakStale(path, otherRaw)) opts.onBreak?.(other);
+      else await Bun.sleep(POLL_MS / 4); // another run is breaking it
       continue;
     }
     const left = deadline - Date.now();

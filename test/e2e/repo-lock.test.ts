@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { LOCK_FILE_NAME } from "../../src/core/lock.ts";
-import { BINARY, runBinary, runSql, startWriter, tempDir } from "../helpers.ts";
+import { BINARY, ROOT, runBinary, runSql, startWriter, tempDir } from "../helpers.ts";
 
 /**
  * A `duckbak backup` that holds the folder's lock while it waits for a database a writer holds;
@@ -96,4 +96,26 @@ describe("backup folder lock", () => {
       await writer.stop();
     }
   });
+
+  test("runs in separate processes that all find a dead run's lock hold the folder one at a time", async () => {
+    const dir = tempDir();
+    const dead = Bun.spawn(["true"]);
+    await dead.exited;
+    const stale = { pid: dead.pid, host: hostname(), started_at: new Date().toISOString(), command: "daily" };
+    writeFileSync(join(dir, LOCK_FILE_NAME), JSON.stringify(stale) + "\n");
+    const log = join(dir, "holds.log");
+    const runs = Array.from({ length: 6 }, () => Bun.spawn([process.execPath, join(ROOT, "test/fixtures/locker.ts"), dir, log], { stderr: "inherit" }));
+    await Bun.sleep(500); // all started and polling
+    writeFileSync(join(dir, "go"), "");
+    expect(await Promise.all(runs.map((r) => r.exited))).toEqual(Array(6).fill(0));
+    const events = readFileSync(log, "utf8").trim().split("\n").map((l) => l.split(" "));
+    expect(events.length).toBe(12);
+    // Strictly alternating enter/exit of the same process: never two holders at once.
+    for (let i = 0; i < events.length; i += 2) {
+      expect([events[i]![0], events[i + 1]![0]]).toEqual(["enter", "exit"]);
+      expect(events[i]![1]).toBe(events[i + 1]![1]);
+    }
+    expect(existsSync(join(dir, LOCK_FILE_NAME))).toBe(false);
+  });
 });
+
