@@ -143,6 +143,11 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** Whether the process `pid` of host `host` is known to be running: only this host's can be checked. */
+export function runningHere(host: string, pid: number): boolean {
+  return host === hostname() && pidAlive(pid);
+}
+
 /** Removes temporaries left in `dir` by duckbak runs on this host that have died. */
 export async function removeStaleTemporaries(dir: string): Promise<string[]> {
   const removed: string[] = [];

@@ -1,8 +1,7 @@
 // `status`, for monitoring: does every database have a recent backup, and did the last `daily`
 // succeed? The facts come from the archives' manifests and the backup log; the verdict is pure.
-import { hostname } from "node:os";
 import { ExitCode, UsageError } from "./errors.ts";
-import { pidAlive } from "./fsutil.ts";
+import { runningHere } from "./fsutil.ts";
 import { listBackups, type BackupInfo } from "./list.ts";
 import { readLock, type LockHolder } from "./lock.ts";
 import { readLogRecords, type LogRecord } from "./log.ts";
@@ -119,7 +118,7 @@ export async function checkStatus(opts: StatusOptions): Promise<StatusReport> {
   const backups = await listBackups(opts.backupDir);
   const databases = databaseStatuses(backups, opts.databases, opts.maxAgeMs, now);
   const lastDaily = lastDailyRun(readLogRecords(opts.logFile));
-  if (lastDaily?.status === "unfinished" && lastDaily.host === hostname() && pidAlive(lastDaily.pid)) lastDaily.status = "running";
+  if (lastDaily?.status === "unfinished" && runningHere(lastDaily.host, lastDaily.pid)) lastDaily.status = "running";
 
   const problems: string[] = [];
   if (databases.length === 0) problems.push(`no backups in ${opts.backupDir}`);

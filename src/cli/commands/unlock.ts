@@ -1,6 +1,5 @@
 import type { CAC } from "cac";
-import { hostname } from "node:os";
-import { pidAlive } from "../../core/fsutil.ts";
+import { runningHere } from "../../core/fsutil.ts";
 import { describeHolder, lockPath, removeRepoLock } from "../../core/lock.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
 import { printWarning } from "../output.ts";
@@ -22,7 +21,7 @@ async function runUnlock(flags: Omit<CommonFlags, "json">): Promise<number> {
   }
   const { holder } = removed;
   console.log(`Removed ${lockPath(backupDir)}, the lock of ${describeHolder(holder)}`);
-  if (holder && holder.host === hostname() && pidAlive(holder.pid))
+  if (holder && runningHere(holder.host, holder.pid))
     printWarning(`PID ${holder.pid} is still running: it and the next duckbak run may now change the folder at the same time`);
   return 0;
 }
