@@ -78,7 +78,7 @@ export async function readLock(backupDir: string): Promise<{ holder: LockHolder 
  */
 function isStale(holder: LockHolder, raw: string): boolean {
   if (holder.host !== hostname()) return false;
-  if (holder.pid === process.pid) return ![...held].some((lock) => lock.raw === raw);
+  if (holder.pid === process.pid) return !claimed.has(raw);
   return !pidAlive(holder.pid);
 }
 
@@ -160,6 +160,8 @@ export interface AcquireOptions {
 }
 
 const held = new Set<RepoLock>();
+/** Lock contents this process has written or is writing: a lock is ours from before its link lands. */
+const claimed = new Set<string>();
 
 export class RepoLock {
   constructor(
@@ -173,6 +175,7 @@ export class RepoLock {
   /** Removes the lock if it is still ours (`duckbak unlock` may have removed it meanwhile). */
   release(): void {
     held.delete(this);
+    claimed.delete(this.raw);
     try {
       if (readFileSync(this.path, "utf8") === this.raw) unlinkSync(this.path);
     } catch {
@@ -196,12 +199,19 @@ export async function acquireRepoLock(backupDir: string, opts: AcquireOptions): 
   }
   const path = join(dir, LOCK_FILE_NAME);
   const holder: LockHolder = { pid: process.pid, host: hostname(), started_at: new Date().toISOString(), command: opts.command };
-  const raw = JSON.stringify(holder) + "\n";
+  // The nonce tells apart two locks of one process taken in the same millisecond.
+  const raw = JSON.stringify({ ...holder, nonce: Math.random().toString(36).slice(2, 10) }) + "\n";
   const waitSeconds = opts.waitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS;
   const deadline = Date.now() + waitSeconds * 1000;
   let waiting = false;
   for (;;) {
-    if (await createExclusive(path, raw)) return new RepoLock(path, holder, raw);
+    claimed.add(raw);
+    const created = await createExclusive(path, raw).catch((err) => {
+      claimed.delete(raw);
+      throw err;
+    });
+    if (created) return new RepoLock(path, holder, raw);
+    claimed.delete(raw);
     const otherRaw = await readRaw(path);
     if (otherRaw === null) continue;
     const other = parseHolder(otherRaw);
