@@ -13,6 +13,12 @@ export const ExitCode = {
   VERIFY_FAILED: 4,
   /** `diff`: the comparison ran and found differences between a backup and the current databases. */
   DIFFERENT: 5,
+  /** Repository: the password opens none of the repository's keys. */
+  WRONG_PASSWORD: 6,
+  /** `backup`: the backup was made, but a source database failed its own block checksums. */
+  SOURCE_DAMAGED: 7,
+  /** A remote store (S3) refused or failed: credentials, bucket, permissions, network after retries. */
+  STORE_ERROR: 8,
   /** The named backup or archive does not exist. */
   NOT_FOUND: 10,
   /** The backup folder is locked by another duckbak run. */

@@ -1,0 +1,31 @@
+// Where a repository's bytes live, behind one small interface: a local folder (local.ts) or an
+// S3 bucket prefix (s3.ts). The repository (src/core/repo/) only ever names files by relative
+// keys such as "config", "keys/<id>", "data/ab/<id>", "index/<id>", "snapshots/<id>", "locks/<id>";
+// every file is written once under its final name and never modified, so a store needs no
+// read-modify-write and no rename of its own beyond making each put atomic.
+
+export interface StoreEntry {
+  /** Relative key, '/'-separated, e.g. "data/ab/ab12…". */
+  key: string;
+  size: number;
+}
+
+export interface Store {
+  /** What to show users: a folder path or s3://bucket/prefix. Never contains credentials. */
+  readonly location: string;
+  /**
+   * Writes `data` under `key`, atomically: a reader (and a crash at any instant) sees the whole
+   * object or none. Overwrites an existing key (callers write content-addressed names only).
+   */
+  put(key: string, data: Uint8Array): Promise<void>;
+  /** The whole object; throws StoreNotFoundError when the key does not exist. */
+  get(key: string): Promise<Uint8Array>;
+  /** `length` bytes from `offset`; throws StoreNotFoundError, or a store error if short. */
+  getRange(key: string, offset: number, length: number): Promise<Uint8Array>;
+  /** Size of the object, or null when absent. */
+  stat(key: string): Promise<{ size: number } | null>;
+  /** Every key under `prefix` (e.g. "snapshots/"), in no particular order. */
+  list(prefix: string): AsyncIterable<StoreEntry>;
+  /** Removes `key`; absent keys are not an error. */
+  delete(key: string): Promise<void>;
+}
