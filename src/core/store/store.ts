@@ -1,3 +1,5 @@
+import { DuckbakError, ExitCode } from "../errors.ts";
+
 // Where a repository's bytes live, behind one small interface: a local folder (local.ts) or an
 // S3 bucket prefix (s3.ts). The repository (src/core/repo/) only ever names files by relative
 // keys such as "config", "keys/<id>", "data/ab/<id>", "index/<id>", "snapshots/<id>", "locks/<id>";
@@ -28,4 +30,18 @@ export interface Store {
   list(prefix: string): AsyncIterable<StoreEntry>;
   /** Removes `key`; absent keys are not an error. */
   delete(key: string): Promise<void>;
+}
+
+/** The key does not exist in the store. */
+export class StoreNotFoundError extends DuckbakError {
+  constructor(readonly location: string, readonly key: string) {
+    super(`${location}: ${key}: not found`, ExitCode.NOT_FOUND);
+  }
+}
+
+/** A store refused or failed an operation (remote stores: after their retries). */
+export class StoreError extends DuckbakError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, ExitCode.STORE_ERROR, options);
+  }
 }
