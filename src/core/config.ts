@@ -12,13 +12,37 @@ export const DEFAULT_DATA_DIR = "data";
 /** The [retention] table: the same fields as a retention policy. */
 export type RetentionSettings = RetentionPolicy;
 
+/** Default seconds a before_backup / after_backup command may run before it is killed. */
+export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
+
+/**
+ * One database's own settings: a `[[database]]` table (`path` plus any of the keys below), merged
+ * with the global defaults by `databaseSettings`. New per-database keys go in DATABASE_KEYS.
+ */
+export interface DatabaseSettings {
+  path: string;
+  /** Shell command run before this database is copied (the global one when unset; "" for none). */
+  beforeBackup?: string;
+  /** Shell command run after the copy, always once the before command ran. */
+  afterBackup?: string;
+  /** Copy it while a writer holds it open, by the hot-copy protocol (backup --hot). */
+  hot?: boolean;
+}
+
 /** duckbak.toml, validated; relative paths are resolved against the config file's folder. */
 export interface Config {
   /** The file it was read from, or null when none exists. */
   file: string | null;
   /** Folder that relative paths are resolved against. */
   baseDir: string;
+  /** Every configured database: `databases = [...]`, then the paths of `[[database]]` tables. */
   databases?: string[];
+  /** `[[database]]` tables by resolved path. */
+  database: Record<string, DatabaseSettings>;
+  /** Global before_backup / after_backup, the default of every database. */
+  beforeBackup?: string;
+  afterBackup?: string;
+  hookTimeoutSeconds?: number;
   backupDir?: string;
   logFile?: string;
   compression?: Compression;
@@ -37,7 +61,54 @@ const RETENTION_KEYS: Record<string, keyof RetentionSettings> = {
   keep_monthly: "keepMonthly",
   keep_yearly: "keepYearly",
 };
-const TOP_KEYS = new Set(["databases", "backup_dir", "log_file", "compression", "wait", "lock_wait", "retention"]);
+const TOP_KEYS = new Set([
+  "databases", "database", "backup_dir", "log_file", "compression", "wait", "lock_wait", "retention",
+  "before_backup", "after_backup", "hook_timeout",
+]);
+
+type Fail = (msg: string) => never;
+type DatabaseKey = (db: DatabaseSettings, value: unknown, ctx: { key: string; baseDir: string; fail: Fail }) => void;
+
+const hookCommand: (field: "beforeBackup" | "afterBackup") => DatabaseKey = (field) => (db, v, { key, fail }) => {
+  // "" is allowed here: it switches the global hook off for this database.
+  if (typeof v !== "string") fail(`'${key}' must be a shell command (a string)`);
+  db[field] = v as string;
+};
+
+/** The keys of a `[[database]]` table: the one place per-database settings are parsed. */
+const DATABASE_KEYS: Record<string, DatabaseKey> = {
+  path: (db, v, { key, baseDir, fail }) => {
+    if (typeof v !== "string" || v === "") fail(`'${key}' must be a non-empty string`);
+    db.path = resolve(baseDir, v as string);
+  },
+  before_backup: hookCommand("beforeBackup"),
+  after_backup: hookCommand("afterBackup"),
+  hot: (db, v, { key, fail }) => {
+    if (typeof v !== "boolean") fail(`'${key}' must be true or false`);
+    db.hot = v as boolean;
+  },
+};
+
+function parseDatabaseTables(raw: unknown, baseDir: string, fail: Fail): DatabaseSettings[] {
+  if (!Array.isArray(raw)) fail("'database' must be an array of tables ([[database]] with a path)");
+  return (raw as unknown[]).map((t, i) => {
+    const where = `database[${i + 1}]`;
+    if (typeof t !== "object" || t === null || Array.isArray(t)) fail(`'${where}' must be a table`);
+    const db = { path: "" } as DatabaseSettings;
+    for (const [key, value] of Object.entries(t as Record<string, unknown>)) {
+      const parse = Object.hasOwn(DATABASE_KEYS, key) ? DATABASE_KEYS[key]! : fail(`unknown key '${where}.${key}'`);
+      parse(db, value, { key: `${where}.${key}`, baseDir, fail });
+    }
+    if (!db.path) fail(`'${where}' needs a 'path'`);
+    return db;
+  });
+}
+
+/** The settings that apply to `path`: its [[database]] table over the global defaults. */
+export function databaseSettings(config: Config, path: string): DatabaseSettings {
+  const own = Object.hasOwn(config.database, path) ? config.database[path]! : { path };
+  return { beforeBackup: config.beforeBackup, afterBackup: config.afterBackup, ...own };
+}
 
 /**
  * Loads `explicit` (an error if missing), else ./duckbak.toml if present, else an empty config
@@ -47,7 +118,7 @@ export function loadConfig(explicit?: string, cwd = process.cwd()): Config {
   const file = explicit ? resolve(cwd, explicit) : resolve(cwd, CONFIG_FILE_NAME);
   if (!existsSync(file)) {
     if (explicit) throw new ConfigError(file, "config file not found");
-    return { file: null, baseDir: cwd, retention: {} };
+    return { file: null, baseDir: cwd, database: {}, retention: {} };
   }
   let text: string;
   try {
@@ -67,8 +138,8 @@ export function loadConfig(explicit?: string, cwd = process.cwd()): Config {
 /** Validates parsed TOML; pure apart from path resolution. */
 export function parseConfig(raw: Record<string, unknown>, file: string): Config {
   const baseDir = dirname(file);
-  const cfg: Config = { file, baseDir, retention: {} };
-  const fail = (msg: string): never => {
+  const cfg: Config = { file, baseDir, database: {}, retention: {} };
+  const fail: Fail = (msg: string): never => {
     throw new ConfigError(file, msg);
   };
   for (const key of Object.keys(raw)) if (!TOP_KEYS.has(key)) fail(`unknown key '${key}'`);
@@ -84,6 +155,18 @@ export function parseConfig(raw: Record<string, unknown>, file: string): Config 
     if (!Array.isArray(dbs) || dbs.some((d) => typeof d !== "string" || d === ""))
       fail("'databases' must be a list of file paths");
     cfg.databases = (dbs as string[]).map((d) => resolve(baseDir, d));
+  }
+  if (raw.database !== undefined) {
+    for (const db of parseDatabaseTables(raw.database, baseDir, fail)) {
+      if (Object.hasOwn(cfg.database, db.path)) fail(`database ${db.path} has two [[database]] tables`);
+      cfg.database[db.path] = db;
+      cfg.databases ??= [];
+      if (!cfg.databases.includes(db.path)) cfg.databases.push(db.path);
+    }
+  }
+  for (const [key, field] of [["before_backup", "beforeBackup"], ["after_backup", "afterBackup"]] as const) {
+    const cmd = str(key);
+    if (cmd !== undefined) cfg[field] = cmd;
   }
   const backupDir = str("backup_dir");
   if (backupDir) cfg.backupDir = resolve(baseDir, backupDir);
@@ -103,6 +186,7 @@ export function parseConfig(raw: Record<string, unknown>, file: string): Config 
   };
   cfg.waitSeconds = seconds("wait");
   cfg.lockWaitSeconds = seconds("lock_wait");
+  cfg.hookTimeoutSeconds = seconds("hook_timeout");
   if (raw.retention !== undefined) {
     const r = raw.retention;
     if (typeof r !== "object" || r === null || Array.isArray(r)) fail("'retention' must be a table");

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadConfig, parseConfig } from "../../src/core/config.ts";
+import { databaseSettings, loadConfig, parseConfig } from "../../src/core/config.ts";
 import { ConfigError, ExitCode } from "../../src/core/errors.ts";
 import { tempDir } from "../helpers.ts";
 
@@ -21,7 +21,37 @@ describe("config", () => {
     expect(cfg.retention).toEqual({ keepDays: 60, keepMinimum: 10, keepYearly: "forever" });
   });
 
+  test("[[database]] tables add databases with their own hooks and hot setting over the global ones", () => {
+    const cfg = parseConfig(
+      {
+        databases: ["a.duckdb"],
+        before_backup: "systemctl stop app",
+        after_backup: "systemctl start app",
+        hook_timeout: 60,
+        database: [
+          { path: "a.duckdb", hot: true },
+          { path: "/srv/b.duckdb", before_backup: "", after_backup: "echo done" },
+        ],
+      },
+      "/etc/duckbak/duckbak.toml",
+    );
+    expect(cfg.databases).toEqual(["/etc/duckbak/a.duckdb", "/srv/b.duckdb"]);
+    expect(cfg.hookTimeoutSeconds).toBe(60);
+    expect(databaseSettings(cfg, "/etc/duckbak/a.duckdb")).toEqual({
+      path: "/etc/duckbak/a.duckdb", hot: true, beforeBackup: "systemctl stop app", afterBackup: "systemctl start app",
+    });
+    expect(databaseSettings(cfg, "/srv/b.duckdb")).toEqual({ path: "/srv/b.duckdb", beforeBackup: "", afterBackup: "echo done" });
+    expect(databaseSettings(cfg, "/other.duckdb").beforeBackup).toBe("systemctl stop app");
+  });
+
   test.each([
+    [{ database: { path: "a" } }, "'database' must be an array of tables ([[database]] with a path)"],
+    [{ database: [{ hot: true }] }, "'database[1]' needs a 'path'"],
+    [{ database: [{ path: "a", hot: "yes" }] }, "'database[1].hot' must be true or false"],
+    [{ database: [{ path: "a", befor_backup: "x" }] }, "unknown key 'database[1].befor_backup'"],
+    [{ database: [{ path: "a" }, { path: "./a" }] }, "database /x/a has two [[database]] tables"],
+    [{ before_backup: 3 }, "'before_backup' must be a non-empty string"],
+    [{ hook_timeout: -1 }, "'hook_timeout' must be a number of seconds >= 0"],
     [{ databses: [] }, "unknown key 'databses'"],
     [{ retention: { keep_dayz: 3 } }, "unknown key 'retention.keep_dayz'"],
     [{ compression: "lz4" }, "'compression' must be one of gzip, zstd, none, not 'lz4'"],
