@@ -2,6 +2,7 @@ import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadConfig, DEFAULT_BACKUP_DIR, DEFAULT_DATA_DIR, DEFAULT_LOG_FILE, type Config } from "../core/config.ts";
 import { UsageError } from "../core/errors.ts";
+import { umaskFor } from "../core/fsutil.ts";
 import { COMPRESSIONS, type Compression } from "../core/naming.ts";
 
 export interface CommonFlags {
@@ -18,6 +19,7 @@ export interface Context {
 /** Flags override duckbak.toml, which overrides the defaults (relative to the config's folder). */
 export function loadContext(flags: CommonFlags): Context {
   const config = loadConfig(flags.config);
+  if (config.fileMode !== undefined) process.umask(umaskFor(config.fileMode));
   const backupDir = flags.backupDir ? resolve(flags.backupDir) : (config.backupDir ?? resolve(config.baseDir, DEFAULT_BACKUP_DIR));
   return { config, backupDir };
 }
@@ -41,6 +43,16 @@ export function resolveDatabases(args: string[], config: Config): string[] {
   if (names.length === 0)
     throw new UsageError(`no databases given: name them, list them under 'databases' in duckbak.toml, or put *.duckdb files in ${dataDir}`);
   return names.map((n) => join(dataDir, n));
+}
+
+/** The databases `backup` would take; none when nothing is configured. */
+export function configuredDatabases(config: Config): string[] {
+  try {
+    return resolveDatabases([], config);
+  } catch (err) {
+    if (err instanceof UsageError) return [];
+    throw err;
+  }
 }
 
 export function parseCompression(value: unknown, noCompress: boolean, fallback: Compression | undefined): Compression {

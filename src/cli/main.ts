@@ -4,6 +4,7 @@ import { DUCKBAK_VERSION } from "../core/version.ts";
 import { ExitCode, UsageError } from "../core/errors.ts";
 import { HOLDER_COMMAND, runSnapshotHolder } from "../core/duckdb/holder.ts";
 import { printError } from "./output.ts";
+import { DEFAULT_FILE_MODE, umaskFor } from "../core/fsutil.ts";
 import { registerBackup } from "./commands/backup.ts";
 import { registerList } from "./commands/list.ts";
 import { registerVerify } from "./commands/verify.ts";
@@ -19,6 +20,8 @@ import { registerDiff } from "./commands/diff.ts";
 import { registerInspect } from "./commands/inspect.ts";
 
 async function main(argv: string[]): Promise<number> {
+  // Private until a config's file_mode says otherwise (loadContext): covers temporaries made before it is read.
+  process.umask(umaskFor(DEFAULT_FILE_MODE));
   // Internal: the child process that holds databases' read locks during a backup.
   if (argv[0] === HOLDER_COMMAND) return runSnapshotHolder(argv.slice(2), Number(argv[1]));
 

@@ -1,5 +1,6 @@
 import kleur from "kleur";
 import { DuckbakError, ExitCode } from "../core/errors.ts";
+import type { BakFile } from "../core/bakfiles.ts";
 
 kleur.enabled = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
 export const color = kleur;
@@ -59,3 +60,6 @@ export function printNote(message: string): void {
 export function printWarning(message: string): void {
   process.stderr.write(`${color.yellow("duckbak: warning:")} ${message}\n`);
 }
+
+/** A .bak file restore kept, as status and cleanup print it in JSON. */
+export const bakJson = (b: BakFile) => ({ path: b.path, of: b.of, created_at: b.createdAt.toISOString(), size_bytes: b.sizeBytes });

@@ -5,7 +5,8 @@ import { DuckbakError, UsageError, fsError } from "./errors.ts";
 import { removeStaleTemporaries } from "./fsutil.ts";
 import { archiveExtension, assignEntryNames, defaultStem, stemCandidates, validateStem, type Compression } from "./naming.ts";
 import { archivesOfStem } from "./list.ts";
-import { SHA256_PLACEHOLDER, serializeManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestDatabase } from "./manifest.ts";
+import { ownershipOf } from "./owners.ts";
+import { SHA256_PLACEHOLDER, formatMode, serializeManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestDatabase } from "./manifest.ts";
 import { acquireSnapshots, type DatabaseSnapshot } from "./snapshot.ts";
 import { ArchiveWriter } from "./archive/writer.ts";
 import { CodecPool } from "./archive/codec-pool.ts";
@@ -72,6 +73,8 @@ function describeSnapshot(s: DatabaseSnapshot, entry: string): ManifestDatabase 
       name: f.name,
       size_bytes: f.size,
       sha256: SHA256_PLACEHOLDER,
+      mode: formatMode(f.mode),
+      ...ownershipOf(f.uid, f.gid),
     })),
     duckdb: {
       creator_version: header.creatorVersion,
@@ -136,7 +139,8 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
           const total = snap.files.reduce((n, f) => n + f.size, 0);
           emit({ type: "database-start", path: snap.path, bytes: total });
           for (const [j, file] of snap.files.entries()) {
-            const { sha256 } = await writer.addFile(db.files[j]!.entry, file.path, file.size, file.mtime, (n) =>
+            const meta = { mode: file.mode, uid: file.uid, gid: file.gid, owner: db.files[j]!.owner, group: db.files[j]!.group };
+            const { sha256 } = await writer.addFile(db.files[j]!.entry, file.path, file.size, file.mtime, meta, (n) =>
               emit({ type: "progress", path: snap.path, bytes: n }),
             );
             db.files[j]!.sha256 = sha256;

@@ -9,6 +9,7 @@ import { fsyncDir, removeStaleTemporaries } from "./fsutil.ts";
 import { listBackups, type BackupInfo } from "./list.ts";
 import { DEFAULT_POLICY, planRetention, validatePolicy, type RetentionPolicy } from "./retention.ts";
 import { verifyBackup } from "./verify.ts";
+import { bakSearchDatabases, findBakFiles, removeOldBakFiles, type BakFile } from "./bakfiles.ts";
 
 /**
  * The policy in force: the config's [retention] with the command line's flags over it, key by key.
@@ -32,6 +33,10 @@ export interface CleanupOptions {
   now?: Date;
   /** IANA zone of the calendar days, weeks, months and years of GFS rules; default the local zone. */
   timeZone?: string;
+  /** Also remove restore's .bak files set aside longer ago than this. */
+  bakOlderThanMs?: number;
+  /** Databases whose folders are searched for .bak files, besides those in the backups. */
+  databases?: string[];
 }
 
 /** The quick verification: the archive reads to its end and every entry's sha256 matches the manifest. */
@@ -57,6 +62,8 @@ export interface CleanupResult {
   temporaries: string[];
   /** Deletions that failed; the others went ahead. */
   errors: DuckbakError[];
+  /** .bak files removed (dry run: to be removed); null without bakOlderThanMs. */
+  bakFiles: BakFile[] | null;
 }
 
 export async function cleanupBackups(opts: CleanupOptions): Promise<CleanupResult> {
@@ -116,6 +123,13 @@ export async function cleanupBackups(opts: CleanupOptions): Promise<CleanupResul
     }
     if (deleted.length > 0) fsyncDir(backupDir);
   }
+  let bakFiles: BakFile[] | null = null;
+  if (opts.bakOlderThanMs !== undefined) {
+    const found = await findBakFiles(bakSearchDatabases(all, opts.databases ?? []));
+    const baks = await removeOldBakFiles(found, opts.bakOlderThanMs, opts.now ?? new Date(), dryRun);
+    bakFiles = baks.removed;
+    errors.push(...baks.errors);
+  }
   return {
     backupDir,
     policy: opts.policy,
@@ -127,5 +141,6 @@ export async function cleanupBackups(opts: CleanupOptions): Promise<CleanupResul
     verified,
     temporaries,
     errors,
+    bakFiles,
   };
 }

@@ -49,6 +49,8 @@ export interface Config {
   waitSeconds?: number;
   /** Seconds to wait for another duckbak run's lock on the backup folder. */
   lockWaitSeconds?: number;
+  /** Permissions of the files duckbak creates (folders get x where r is set); default 0600 / 0700. */
+  fileMode?: number;
   retention: RetentionSettings;
 }
 
@@ -63,7 +65,7 @@ const RETENTION_KEYS: Record<string, keyof RetentionSettings> = {
 };
 const TOP_KEYS = new Set([
   "databases", "database", "backup_dir", "log_file", "compression", "wait", "lock_wait", "retention",
-  "before_backup", "after_backup", "hook_timeout",
+  "before_backup", "after_backup", "hook_timeout", "file_mode",
 ]);
 
 type Fail = (msg: string) => never;
@@ -187,6 +189,14 @@ export function parseConfig(raw: Record<string, unknown>, file: string): Config 
   cfg.waitSeconds = seconds("wait");
   cfg.lockWaitSeconds = seconds("lock_wait");
   cfg.hookTimeoutSeconds = seconds("hook_timeout");
+  if (raw.file_mode !== undefined) {
+    // "0640" as a string, or TOML's octal integer 0o640.
+    const v = raw.file_mode;
+    const mode = typeof v === "string" && /^0?[0-7]{3}$/.test(v) ? parseInt(v, 8) : typeof v === "number" && Number.isInteger(v) ? v : -1;
+    if (mode < 0 || mode > 0o666 || (mode & 0o111) !== 0 || (mode & 0o600) !== 0o600)
+      fail(`'file_mode' must be an octal mode like "0600" or "0640" (owner read-write, no execute bits), not ${JSON.stringify(v)}`);
+    cfg.fileMode = mode;
+  }
   if (raw.retention !== undefined) {
     const r = raw.retention;
     if (typeof r !== "object" || r === null || Array.isArray(r)) fail("'retention' must be a table");

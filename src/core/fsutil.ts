@@ -10,6 +10,19 @@ import { DuckbakError, fsError } from "./errors.ts";
 
 const TMP_PREFIX = ".duckbak-tmp.";
 
+/** Files duckbak creates are private unless the config's file_mode says otherwise. */
+export const DEFAULT_FILE_MODE = 0o600;
+
+/**
+ * The umask that gives new files `fileMode` and new folders the same plus x where r is set
+ * (0600 -> 0700, 0640 -> 0750). Files are created 0666 and folders 0777 through it, so archives,
+ * logs, exports, temporaries and files DuckDB itself creates all get the same permissions.
+ */
+export function umaskFor(fileMode: number): number {
+  const folderMode = fileMode | ((fileMode & 0o444) >> 2);
+  return 0o777 & ~folderMode;
+}
+
 /** A temporary name beside `finalPath`; removeStaleTemporaries recognises it once its process is gone. */
 export function tempPath(finalPath: string): string {
   const rand = Math.random().toString(36).slice(2, 10);
@@ -37,7 +50,8 @@ export class AtomicFile {
     readonly handle: FileHandle,
   ) {}
 
-  static async create(finalPath: string, mode = 0o644): Promise<AtomicFile> {
+  /** `mode` before the umask (see umaskFor). */
+  static async create(finalPath: string, mode = 0o666): Promise<AtomicFile> {
     const tmp = tempPath(finalPath);
     try {
       return new AtomicFile(finalPath, tmp, await open(tmp, "wx", mode));
@@ -122,7 +136,7 @@ export async function moveNoClobber(from: string, to: string): Promise<boolean> 
   return true;
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o666): Promise<void> {
   const f = await AtomicFile.create(path, mode);
   try {
     await f.write(typeof data === "string" ? new TextEncoder().encode(data) : data);

@@ -106,7 +106,7 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
 async function createWithoutLinks(path: string, content: string): Promise<boolean> {
   let handle;
   try {
-    handle = await open(path, "wx", 0o644);
+    handle = await open(path, "wx");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
     throw fsError(err, path, "create lock");

@@ -15,6 +15,12 @@ export interface ManifestFile {
   name: string;
   size_bytes: number;
   sha256: string;
+  /** Permission bits as octal text ("0600"), owner and group as on the host that made the backup; absent in older manifests. */
+  mode?: string;
+  uid?: number;
+  gid?: number;
+  owner?: string;
+  group?: string;
 }
 
 export interface ManifestTable {
@@ -70,6 +76,10 @@ export function serializeManifest(m: Manifest): Uint8Array {
 
 export class ManifestError extends Error {}
 
+/** "0640" <-> 0o640. */
+export const formatMode = (mode: number): string => "0" + (mode & 0o7777).toString(8).padStart(3, "0");
+export const parseMode = (text: string): number => parseInt(text, 8);
+
 /** Parses and checks the shape of a manifest read from an archive; throws ManifestError. */
 export function parseManifest(bytes: Uint8Array): Manifest {
   let m: any;
@@ -93,6 +103,7 @@ export function parseManifest(bytes: Uint8Array): Manifest {
     for (const f of db.files) {
       if (typeof f?.entry !== "string" || typeof f.size_bytes !== "number" || !/^[0-9a-f]{64}$/.test(f.sha256))
         bad(`file ${JSON.stringify(f?.entry)} lacks entry, size_bytes or sha256`);
+      if (f.mode !== undefined && !(typeof f.mode === "string" && /^0[0-7]{3,4}$/.test(f.mode))) bad(`file ${JSON.stringify(f.entry)} has an invalid mode`);
     }
   }
   if (!Array.isArray(m.failed)) m.failed = [];

@@ -2,7 +2,7 @@
 // Each database is written to temporary names in its target folder, flushed, checked (sha256 and
 // an open in DuckDB), and only then moved into place; the current files are kept as
 // `<file>.bak.<YYYYMMDD_HHMMSS>` unless --overwrite.
-import { chmod, link, open, readdir, rename, rm, stat, unlink, copyFile, mkdir, constants } from "node:fs/promises";
+import { chmod, chown, link, open, readdir, rename, rm, stat, unlink, copyFile, mkdir, constants } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { scanArchive, readArchiveManifest, type ArchiveScan } from "./archive/reader.ts";
 import { judgeDatabase } from "./verify.ts";
@@ -12,7 +12,8 @@ import { fsyncDir, removeStaleTemporaries, tempPath } from "./fsutil.ts";
 import { CorruptArchiveError, DatabaseLockedError, DuckbakError, ExitCode, UsageError, fsError } from "./errors.ts";
 import { isSafeEntryName, isWalFile, utcStamp } from "./naming.ts";
 import type { ArchiveRef } from "./list.ts";
-import type { Manifest, ManifestDatabase, ManifestFile } from "./manifest.ts";
+import { parseMode, type Manifest, type ManifestDatabase, type ManifestFile } from "./manifest.ts";
+import { localIds } from "./owners.ts";
 
 export interface RestoreOptions {
   /** Replace current files instead of keeping them as .bak files. */
@@ -131,6 +132,14 @@ async function keepAsBak(file: string, ts: string): Promise<string> {
   }
 }
 
+/** The archived file's mode, and its owner when running as root (only root can give files away). */
+async function applyRecordedOwnership(temp: string, f: ManifestFile, fallbackMode: number): Promise<void> {
+  await chmod(temp, f.mode !== undefined ? parseMode(f.mode) : fallbackMode).catch((err) => { throw fsError(err, temp, "set mode"); });
+  if (f.uid === undefined || f.gid === undefined || process.getuid?.() !== 0) return;
+  const { uid, gid } = localIds({ uid: f.uid, gid: f.gid, owner: f.owner ?? "", group: f.group ?? "" });
+  await chown(temp, uid, gid).catch((err) => { throw fsError(err, temp, "set owner"); });
+}
+
 /**
  * Moves a checked database into place. Old WAL files go first: a crash then leaves the old
  * database at its last checkpoint (its WAL kept as .bak unless --overwrite), never the restored
@@ -139,8 +148,8 @@ async function keepAsBak(file: string, ts: string): Promise<string> {
 async function commit(plan: Plan, opts: { overwrite: boolean; ts: string }): Promise<RestoredDatabase> {
   const result: RestoredDatabase = { name: plan.db.name, target: plan.target, files: [], backups: [], replaced: [] };
   const existing = await currentFiles(plan.target);
-  // The restored files take the current database's permissions, else the usual rw-r--r--.
-  const mode = ((await stat(plan.target).catch(() => null))?.mode ?? 0o644) & 0o777;
+  // Backups made before modes were recorded: the current database's permissions, else private.
+  const fallbackMode = ((await stat(plan.target).catch(() => null))?.mode ?? 0o600) & 0o777;
   if (!opts.overwrite) for (const f of existing) result.backups.push(await keepAsBak(f, opts.ts));
   else result.replaced.push(...existing);
   for (const f of existing) if (f !== plan.target) await unlink(f).catch((err) => { throw fsError(err, f, "remove stale WAL"); });
@@ -148,7 +157,7 @@ async function commit(plan: Plan, opts: { overwrite: boolean; ts: string }): Pro
   const ordered = [main, ...plan.db.files.filter((f) => f.role !== "main")];
   for (const f of ordered) {
     const finalPath = f.role === "main" ? plan.target : plan.target + f.name.slice(plan.db.name.length);
-    await chmod(plan.temps.get(f.entry)!, mode);
+    await applyRecordedOwnership(plan.temps.get(f.entry)!, f, fallbackMode);
     await rename(plan.temps.get(f.entry)!, finalPath).catch((err) => { throw fsError(err, finalPath, "move into place"); });
     result.files.push(finalPath);
   }

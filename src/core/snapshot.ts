@@ -2,6 +2,7 @@
 // database for the whole copy, so no writer can run or checkpoint meanwhile, and a database that
 // a writer holds is refused (or waited for) instead of being copied torn.
 import { readdir, stat } from "node:fs/promises";
+import type { Stats } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { DatabaseLockedError, DuckbakError, fsError } from "./errors.ts";
 import { HOLDER_COMMAND, type HolderResult, type HolderTable } from "./duckdb/holder.ts";
@@ -18,6 +19,10 @@ export interface SnapshotFile {
   name: string;
   size: number;
   mtime: Date;
+  /** Permission bits (mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
 }
 
 export interface DatabaseSnapshot {
@@ -122,12 +127,13 @@ async function fileSet(path: string): Promise<SnapshotFile[]> {
   const dir = dirname(path);
   const base = basename(path);
   const main = await stat(path);
-  const files: SnapshotFile[] = [{ role: "main", path, name: base, size: main.size, mtime: main.mtime }];
+  const meta = (st: Stats) => ({ size: st.size, mtime: st.mtime, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+  const files: SnapshotFile[] = [{ role: "main", path, name: base, ...meta(main) }];
   const names = (await readdir(dir)).filter((n) => isWalFile(n, base)).sort();
   for (const name of names) {
     const p = join(dir, name);
     const st = await stat(p).catch(() => null);
-    if (st?.isFile()) files.push({ role: "wal", path: p, name, size: st.size, mtime: st.mtime });
+    if (st?.isFile()) files.push({ role: "wal", path: p, name, ...meta(st) });
   }
   return files;
 }

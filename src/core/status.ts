@@ -5,6 +5,7 @@ import { runningHere } from "./fsutil.ts";
 import { listBackups, type BackupInfo } from "./list.ts";
 import { readLock, type LockHolder } from "./lock.ts";
 import { readLogRecords, type LogRecord } from "./log.ts";
+import { bakSearchDatabases, findBakFiles, type BakFile } from "./bakfiles.ts";
 
 export const DEFAULT_MAX_AGE = "26h";
 
@@ -66,6 +67,8 @@ export interface StatusReport {
   unreadable: BackupInfo[];
   /** Who holds the backup folder's lock now. */
   lock: { holder: LockHolder | null } | null;
+  /** Copies restore set aside beside the databases (.bak.<timestamp>), oldest first. */
+  bakFiles: BakFile[];
 }
 
 /** The newest `daily` run in the log; a run without an end line is "unfinished". */
@@ -140,5 +143,6 @@ export async function checkStatus(opts: StatusOptions): Promise<StatusReport> {
     problems,
     unreadable: backups.filter((b) => b.createdAt === null),
     lock: await readLock(opts.backupDir),
+    bakFiles: await findBakFiles(bakSearchDatabases(backups, opts.databases)),
   };
 }

@@ -4,9 +4,10 @@ import { cleanupBackups, effectivePolicy, type CleanupResult } from "../../core/
 import { ExitCode, UsageError } from "../../core/errors.ts";
 import type { BackupInfo } from "../../core/list.ts";
 import { describePolicy, type RetentionPolicy } from "../../core/retention.ts";
-import { loadContext, type CommonFlags } from "../context.ts";
+import { configuredDatabases, loadContext, type CommonFlags } from "../context.ts";
+import { parseDuration } from "../../core/status.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
-import { color, formatBytes, formatTable, formatTimestamp, plural, printJson } from "../output.ts";
+import { bakJson, color, formatBytes, formatTable, formatTimestamp, plural, printJson } from "../output.ts";
 
 interface CleanupFlags extends CommonFlags {
   keepDays?: unknown;
@@ -18,6 +19,7 @@ interface CleanupFlags extends CommonFlags {
   keepYearly?: unknown;
   dryRun?: boolean;
   lockWait?: string;
+  bakOlderThan?: string;
 }
 
 export function registerCleanup(cli: CAC): void {
@@ -31,6 +33,7 @@ export function registerCleanup(cli: CAC): void {
     .option("--keep-monthly <n>", "Same for the last N months")
     .option("--keep-yearly [n]", "Same for the last N years; without N, every year forever")
     .option("--dry-run", "Print what would be deleted; change nothing")
+    .option("--bak-older-than <duration>", "Also delete the .bak.<timestamp> files restore kept beside the databases, when older than this (like 7d)")
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present); its [retention] is the base policy")
     .option(...LOCK_WAIT_OPTION)
@@ -65,7 +68,8 @@ async function runCleanup(flags: CleanupFlags): Promise<number> {
   const { config, backupDir } = loadContext(flags);
   const policy = effectivePolicy(config.retention, policyFlags(flags));
   const dryRun = flags.dryRun === true;
-  const cleanup = () => cleanupBackups({ backupDir, policy, dryRun });
+  const bakOlderThanMs = flags.bakOlderThan === undefined ? undefined : parseDuration(String(flags.bakOlderThan));
+  const cleanup = () => cleanupBackups({ backupDir, policy, dryRun, bakOlderThanMs, databases: configuredDatabases(config) });
   // A dry run changes nothing, so it neither waits for nor blocks a running backup.
   const result = dryRun || !existsSync(backupDir) ? await cleanup() : await withRepoLock(backupDir, "cleanup", lockWaitSeconds(flags.lockWait, config), cleanup);
   if (flags.json) printJson(cleanupJson(result));
@@ -95,6 +99,7 @@ function cleanupJson(r: CleanupResult) {
     unreadable: r.unreadable.map((b) => ({ file: b.file, path: b.path, error: b.error })),
     verified: r.verified,
     removed_temporaries: r.temporaries,
+    bak_files_deleted: r.bakFiles?.map(bakJson) ?? null,
     errors: r.errors.map((e) => e.message),
   };
 }
@@ -111,10 +116,18 @@ export function cleanupSummary(r: CleanupResult): string {
 
 function printCleanup(r: CleanupResult): void {
   console.log(`Policy: ${describePolicy(r.policy)}`);
-  if (r.kept.length + r.deleted.length + r.unreadable.length === 0) {
-    console.log(`No backups in ${r.backupDir}`);
-    return;
+  if (r.kept.length + r.deleted.length + r.unreadable.length === 0) console.log(`No backups in ${r.backupDir}`);
+  else printRetention(r);
+  for (const e of r.errors) console.error(`${color.red("FAILED")}  ${e.message}`);
+  if (r.bakFiles) {
+    const verb = r.dryRun ? "would delete" : "deleted";
+    for (const b of r.bakFiles) console.log(`${verb}  ${b.path}  ${formatBytes(b.sizeBytes)}`);
+    const bytes = r.bakFiles.reduce((n, b) => n + b.sizeBytes, 0);
+    console.log(`${r.dryRun ? "Dry run: would delete" : "Deleted"} ${plural(r.bakFiles.length, ".bak file")} kept by restore, ${formatBytes(bytes)}.`);
   }
+}
+
+function printRetention(r: CleanupResult): void {
   const planned = [
     ...r.kept.map((k) => ({ action: "keep", backup: k.backup, note: k.reasons.join(", ") })),
     ...r.deleted.map((backup) => ({ action: r.dryRun ? "would delete" : "deleted", backup, note: "" })),
@@ -124,6 +137,5 @@ function printCleanup(r: CleanupResult): void {
     ...r.unreadable.map((b) => ["skip", b.file, "-", formatBytes(b.sizeBytes), `unreadable, not deleted: ${b.error}`]),
   ];
   for (const line of formatTable(rows)) console.log(line);
-  for (const e of r.errors) console.error(`${color.red("FAILED")}  ${e.message}`);
   console.log(cleanupSummary(r));
 }

@@ -1,10 +1,8 @@
 import type { CAC } from "cac";
-import type { Config } from "../../core/config.ts";
-import { UsageError } from "../../core/errors.ts";
 import { describeHolder } from "../../core/lock.ts";
 import { checkStatus, DEFAULT_MAX_AGE, formatAge, parseDuration, type StatusReport } from "../../core/status.ts";
-import { loadContext, resolveDatabases, resolveLogFile, type CommonFlags } from "../context.ts";
-import { color, formatTable, formatTimestamp, printJson } from "../output.ts";
+import { configuredDatabases, loadContext, resolveLogFile, type CommonFlags } from "../context.ts";
+import { bakJson, color, formatBytes, formatTable, formatTimestamp, printJson } from "../output.ts";
 
 interface StatusFlags extends CommonFlags {
   maxAge?: string;
@@ -23,22 +21,12 @@ export function registerStatus(cli: CAC): void {
     .action(async (flags: StatusFlags) => runStatus(flags));
 }
 
-/** The databases `backup` would take; none when nothing is configured (then every one in the backups counts). */
-function expectedDatabases(config: Config): string[] {
-  try {
-    return resolveDatabases([], config);
-  } catch (err) {
-    if (err instanceof UsageError) return [];
-    throw err;
-  }
-}
-
 async function runStatus(flags: StatusFlags): Promise<number> {
   const { config, backupDir } = loadContext(flags);
   const maxAge = String(flags.maxAge ?? DEFAULT_MAX_AGE);
   const report = await checkStatus({
     backupDir,
-    databases: expectedDatabases(config),
+    databases: configuredDatabases(config),
     logFile: resolveLogFile(flags.logFile, config),
     maxAgeMs: parseDuration(maxAge),
   });
@@ -74,6 +62,7 @@ function statusJson(r: StatusReport) {
     problems: r.problems,
     unreadable: r.unreadable.map((b) => ({ file: b.file, error: b.error })),
     lock: r.lock && { holder: r.lock.holder, description: describeHolder(r.lock.holder) },
+    bak_files: r.bakFiles.map(bakJson),
   };
 }
 
@@ -96,6 +85,12 @@ function printStatus(r: StatusReport, maxAge: string): void {
   }
   if (r.lock) console.log(`Backup folder locked by ${describeHolder(r.lock.holder)}`);
   for (const b of r.unreadable) console.log(`Unreadable archive: ${b.error}`);
+  if (r.bakFiles.length > 0) {
+    const total = r.bakFiles.reduce((n, b) => n + b.sizeBytes, 0);
+    console.log(`Previous files kept by restore (${formatBytes(total)}; remove old ones with duckbak cleanup --bak-older-than 7d):`);
+    for (const line of formatTable(r.bakFiles.map((b) => [b.path, formatBytes(b.sizeBytes), `${formatAge(Date.now() - b.createdAt.getTime())} old`])))
+      console.log(`  ${line}`);
+  }
   if (r.problems.length === 0) console.log(color.green("Status: OK"));
   else console.log([color.red("Status: STALE"), ...r.problems.map((p) => `  - ${p}`)].join("\n"));
 }

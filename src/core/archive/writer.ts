@@ -4,7 +4,7 @@ import { DuckbakError, fsError } from "../errors.ts";
 import { MANIFEST_NAME, type Compression } from "../naming.ts";
 import { storedMember } from "./codec.ts";
 import type { CodecPool } from "./codec-pool.ts";
-import { tarHeader, tarPadding } from "./tar.ts";
+import { tarHeader, tarPadding, type TarFileMeta } from "./tar.ts";
 import { encodeTrailer } from "./integrity.ts";
 import { sha256Hex } from "../bytes.ts";
 
@@ -62,13 +62,13 @@ export class ArchiveWriter {
   }
 
   /** Streams `size` bytes of `path` into the archive as `entry`, hashing them on the way. */
-  async addFile(entry: string, path: string, size: number, mtime: Date, onBytes?: (n: number) => void): Promise<{ sha256: string }> {
+  async addFile(entry: string, path: string, size: number, mtime: Date, meta: TarFileMeta, onBytes?: (n: number) => void): Promise<{ sha256: string }> {
     const hasher = new Bun.CryptoHasher("sha256");
     const handle = await open(path, "r").catch((err) => {
       throw fsError(err, path, "open");
     });
     try {
-      await this.push(tarHeader({ name: entry, size, mtime }));
+      await this.push(tarHeader({ name: entry, size, mtime, ...meta }));
       let reads = 0;
       const readAt = async (offset: number): Promise<Uint8Array> => {
         const chunk = this.readBuffers[reads++ % 2]!.subarray(0, Math.min(READ_SIZE, size - offset));
