@@ -1,6 +1,6 @@
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { loadConfig, DEFAULT_BACKUP_DIR, DEFAULT_DATA_DIR, DEFAULT_LOG_FILE, type Config } from "../core/config.ts";
+import { databaseSettings, loadConfig, DEFAULT_BACKUP_DIR, DEFAULT_DATA_DIR, DEFAULT_LOG_FILE, type Config } from "../core/config.ts";
 import { UsageError } from "../core/errors.ts";
 import { umaskFor } from "../core/fsutil.ts";
 import { COMPRESSIONS, type Compression } from "../core/naming.ts";
@@ -74,4 +74,9 @@ export function parseSeconds(name: string, value: unknown): number | undefined {
 export function asList(value: unknown): string[] {
   if (value === undefined) return [];
   return (Array.isArray(value) ? value : [value]).map(String);
+}
+
+/** Each database's settings (hooks, hot) from the config, for createBackup and runDaily. */
+export function settingsFrom(config: Config) {
+  return (path: string) => databaseSettings(config, path);
 }

@@ -3,6 +3,7 @@
 // run's lock is said on stderr.
 import type { Config } from "../core/config.ts";
 import { ExitCode } from "../core/errors.ts";
+import { runInterruptedHooks } from "../core/hooks.ts";
 import { acquireRepoLock, DEFAULT_LOCK_WAIT_SECONDS, describeHolder, releaseHeldLocks, type LockHolder } from "../core/lock.ts";
 import { parseSeconds } from "./context.ts";
 import { printNote, printWarning } from "./output.ts";
@@ -22,12 +23,16 @@ export function lockNotices(waitSeconds: number) {
 
 let handlersInstalled = false;
 
-/** An interrupted run removes its lock rather than leave it for the next run to break. */
+/**
+ * An interrupted run first ends its hooks and runs every owed after_backup hook (the application
+ * must not stay stopped), then removes its lock rather than leave it for the next run to break.
+ */
 export function releaseLocksOnSignal(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
   for (const [signal, code] of [["SIGINT", ExitCode.INTERRUPTED], ["SIGTERM", 143]] as const) {
     process.on(signal, () => {
+      runInterruptedHooks();
       releaseHeldLocks();
       process.exit(code);
     });

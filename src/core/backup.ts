@@ -7,7 +7,8 @@ import { archiveExtension, assignEntryNames, defaultStem, stemCandidates, valida
 import { archivesOfStem } from "./list.ts";
 import { ownershipOf } from "./owners.ts";
 import { SHA256_PLACEHOLDER, formatMode, serializeManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestDatabase } from "./manifest.ts";
-import { acquireSnapshots, type DatabaseSnapshot } from "./snapshot.ts";
+import { acquireSnapshots, type DatabaseSnapshot, type SnapshotOptions } from "./snapshot.ts";
+import type { HookRun } from "./hooks.ts";
 import { ArchiveWriter } from "./archive/writer.ts";
 import { CodecPool } from "./archive/codec-pool.ts";
 import { DUCKBAK_VERSION } from "./version.ts";
@@ -20,6 +21,9 @@ export interface BackupOptions {
   compression?: Compression;
   /** Seconds to wait for a database whose lock a writer holds. */
   waitSeconds?: number;
+  /** Each database's hooks; see SnapshotOptions. */
+  settings?: SnapshotOptions["settings"];
+  hookTimeoutSeconds?: number;
   now?: Date;
   onEvent?: (e: BackupEvent) => void;
 }
@@ -28,10 +32,11 @@ export type BackupEvent =
   | { type: "database-start"; path: string; bytes: number }
   | { type: "progress"; path: string; bytes: number }
   | { type: "database-done"; path: string; bytes: number; durationMs: number }
-  | { type: "database-failed"; path: string; error: DuckbakError };
+  | { type: "database-failed"; path: string; error: DuckbakError }
+  | { type: "hook"; run: HookRun };
 
 export type DatabaseBackupResult =
-  | { path: string; ok: true; entry: string; bytes: number; durationMs: number }
+  | { path: string; ok: true; entry: string; bytes: number; durationMs: number; pausedMs?: number }
   | { path: string; ok: false; error: DuckbakError };
 
 export interface BackupResult {
@@ -108,7 +113,14 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
     throw new DuckbakError(`${join(backupDir, stem + ext)}: a backup named '${stem}' already exists; not overwritten`);
 
   const emit = opts.onEvent ?? (() => {});
-  const set = await acquireSnapshots(databases, { waitSeconds: opts.waitSeconds });
+  const set = await acquireSnapshots(databases, {
+    waitSeconds: opts.waitSeconds,
+    settings: opts.settings,
+    hookTimeoutSeconds: opts.hookTimeoutSeconds,
+    backup: join(backupDir, stem + ext),
+    tempDir: backupDir,
+    onHook: (run) => emit({ type: "hook", run }),
+  });
   const failed = new Map(set.failures.map((f) => [f.path, f.error]));
   for (const f of set.failures) emit({ type: "database-failed", path: f.path, error: f.error });
 
@@ -146,7 +158,7 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
             db.files[j]!.sha256 = sha256;
           }
           const durationMs = Math.round(performance.now() - started);
-          results.set(snap.path, { path: snap.path, ok: true, entry: db.entry, bytes: total, durationMs });
+          results.set(snap.path, { path: snap.path, ok: true, entry: db.entry, bytes: total, durationMs, pausedMs: snap.pausedMs });
           emit({ type: "database-done", path: snap.path, bytes: total, durationMs });
         }
         const done = await writer.finish(serializeManifest(manifest), archivePaths(backupDir, stem, ext, opts.name !== undefined));

@@ -3,7 +3,9 @@
 // in log.ts). Events, all with `run=<id>` so one run's lines can be picked out:
 //   start     command pid host version config backup_dir databases
 //   lock_wait (warn) holder;  lock_broken (warn) holder;  locked waited_ms
-//   database  status=ok path bytes duration_ms | status=failed (error) path error
+//   hook      hook=before_backup|after_backup path status=ok|failed|timeout exit_code duration_ms
+//             ((error) when not ok);  hook_output  hook path line  (one per line the hook printed)
+//   database  status=ok path bytes duration_ms [paused_ms] | status=failed (error) path error
 //   backup    archive archive_bytes databases_ok databases_failed (error when no archive)
 //   delete    file path bytes created_at;  unreadable (warn) path error
 //   cleanup   policy kept deleted freed_bytes unreadable | (warn) status=skipped reason
@@ -17,6 +19,8 @@ import { cleanupBackups, type CleanupResult } from "./cleanup.ts";
 import { DuckbakError, ExitCode } from "./errors.ts";
 import { acquireRepoLock, describeHolder, type AcquireOptions } from "./lock.ts";
 import type { BackupLog } from "./log.ts";
+import type { HookRun } from "./hooks.ts";
+import type { SnapshotOptions } from "./snapshot.ts";
 import type { Compression } from "./naming.ts";
 import { describePolicy, validatePolicy, type RetentionPolicy } from "./retention.ts";
 import { DUCKBAK_VERSION } from "./version.ts";
@@ -31,6 +35,9 @@ export interface DailyOptions {
   compression?: Compression;
   /** Seconds to wait for a database a writer holds. */
   waitSeconds?: number;
+  /** Each database's hooks; see SnapshotOptions. */
+  settings?: SnapshotOptions["settings"];
+  hookTimeoutSeconds?: number;
   /** Seconds to wait for another run's lock on the backup folder. */
   lockWaitSeconds?: number;
   onLockWait?: AcquireOptions["onWait"];
@@ -56,7 +63,7 @@ export interface DailyResult {
 /** From the result rather than createBackup's events, which miss databases lost with a failed archive. */
 function logBackup(log: BackupLog, run: string, backup: BackupResult): void {
   for (const d of backup.databases) {
-    if (d.ok) log.write("info", "database", { run, status: "ok", path: d.path, bytes: d.bytes, duration_ms: d.durationMs });
+    if (d.ok) log.write("info", "database", { run, status: "ok", path: d.path, bytes: d.bytes, duration_ms: d.durationMs, paused_ms: d.pausedMs });
     else log.write("error", "database", { run, status: "failed", path: d.path, error: d.error.message });
   }
   const failed = backup.databases.filter((d) => !d.ok).length;
@@ -66,6 +73,19 @@ function logBackup(log: BackupLog, run: string, backup: BackupResult): void {
     archive_bytes: backup.archiveBytes,
     databases_ok: backup.databases.length - failed,
     databases_failed: failed,
+  });
+}
+
+/** A hook's result and everything it printed; sync, so an interrupted run's after hook is logged too. */
+export function logHook(log: BackupLog, run: string, h: HookRun): void {
+  for (const line of h.output) log.write("info", "hook_output", { run, hook: h.hook, path: h.database, line });
+  log.write(h.ok ? "info" : "error", "hook", {
+    run,
+    hook: h.hook,
+    path: h.database,
+    status: h.ok ? "ok" : h.timedOut ? "timeout" : "failed",
+    exit_code: h.exitCode,
+    duration_ms: h.durationMs,
   });
 }
 
@@ -141,6 +161,11 @@ export async function runDaily(opts: DailyOptions): Promise<DailyResult> {
       backupDir,
       compression: opts.compression,
       waitSeconds: opts.waitSeconds,
+      settings: opts.settings,
+      hookTimeoutSeconds: opts.hookTimeoutSeconds,
+      onEvent: (e) => {
+        if (e.type === "hook") logHook(log, run, e.run);
+      },
     });
     logBackup(log, run, backup);
     // While a database fails, old backups may hold its only copies: cleanup waits for a full backup.

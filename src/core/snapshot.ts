@@ -1,19 +1,30 @@
 // Lock-safe capture of databases' file sets: a holder process keeps DuckDB's read lock on every
 // database for the whole copy, so no writer can run or checkpoint meanwhile, and a database that
 // a writer holds is refused (or waited for) instead of being copied torn.
-import { readdir, stat } from "node:fs/promises";
+//
+// A database with before_backup / after_backup hooks is captured on its own, first: its before
+// hook runs, its lock is taken, its files are copied into a private folder, the lock is released
+// and its after hook runs; the archive or repository is then written from that copy. So the
+// application is paused for the length of a file copy only, not for compression of other
+// databases, upload or cleanup.
+import { copyFile, mkdir, readdir, rm, stat, utimes } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import type { Stats } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { DatabaseLockedError, DuckbakError, fsError } from "./errors.ts";
 import { HOLDER_COMMAND, type HolderResult, type HolderTable } from "./duckdb/holder.ts";
 import { checkDatabaseFile, duckdbMessage, parseLockHolder, readDuckDBHeader } from "./duckdb/open.ts";
 import { isWalFile } from "./naming.ts";
+import { tempPath } from "./fsutil.ts";
 import { selfCommand } from "./self.ts";
 import type { FileRole } from "./manifest.ts";
 import type { DuckDBFileHeader } from "./duckdb/header.ts";
+import { DEFAULT_HOOK_TIMEOUT_SECONDS, type DatabaseSettings } from "./config.ts";
+import { withHooks, type HookRun } from "./hooks.ts";
 
 export interface SnapshotFile {
   role: FileRole;
+  /** Where to read it: the database's own file, or its private copy. */
   path: string;
   /** File name beside the database: `x.duckdb`, `x.duckdb.wal`. */
   name: string;
@@ -32,35 +43,39 @@ export interface DatabaseSnapshot {
   tables: HolderTable[];
   /** The main file's header (read under the lock, so it matches the copy). */
   header: DuckDBFileHeader;
+  /** For a database captured between hooks: how long the lock-holding copy took (the application's pause). */
+  pausedMs?: number;
+}
+
+export interface SnapshotOptions {
+  /** Seconds to wait for a database whose lock a writer holds. */
+  waitSeconds?: number;
+  /** Each database's hooks (and other settings); none by default. */
+  settings?: (path: string) => Omit<DatabaseSettings, "path">;
+  hookTimeoutSeconds?: number;
+  /** DUCKBAK_BACKUP for hooks: the archive or snapshot being made. */
+  backup?: string;
+  /** Where private copies are made (default: the system's temporary folder). */
+  tempDir?: string;
+  /** Every hook that ran, for the log. */
+  onHook?: (run: HookRun) => void;
 }
 
 export interface SnapshotSet {
   snapshots: DatabaseSnapshot[];
   failures: { path: string; error: DuckbakError }[];
-  /** Ends the holder process, which releases every lock. */
+  /** Ends the holder process, which releases every lock, and removes private copies. */
   release(): Promise<void>;
 }
 
+interface Held {
+  results: HolderResult[];
+  release(): Promise<void>;
+}
 
-/**
- * Locks every database that passes the pre-checks, waiting up to `waitSeconds` for locks held by
- * writers. Databases that fail are reported in `failures`; the others stay locked until `release`.
- */
-export async function acquireSnapshots(dbPaths: string[], opts: { waitSeconds?: number } = {}): Promise<SnapshotSet> {
-  const failures: SnapshotSet["failures"] = [];
-  const candidates: string[] = [];
-  for (const p of dbPaths.map((d) => resolve(d))) {
-    try {
-      await checkDatabaseFile(p);
-      candidates.push(p);
-    } catch (err) {
-      failures.push({ path: p, error: err instanceof DuckbakError ? err : fsError(err, p, "read") });
-    }
-  }
-  if (candidates.length === 0) return { snapshots: [], failures, release: async () => {} };
-
-  const waitSeconds = opts.waitSeconds ?? 0;
-  const proc = Bun.spawn(selfCommand([HOLDER_COMMAND, String(Math.round(waitSeconds * 1000)), ...candidates]), {
+/** Starts a holder process on `paths` and reads its report; the locks stay until `release`. */
+async function holdDatabases(paths: string[], waitSeconds: number): Promise<Held> {
+  const proc = Bun.spawn(selfCommand([HOLDER_COMMAND, String(Math.round(waitSeconds * 1000)), ...paths]), {
     stdin: "pipe",
     stdout: "pipe",
     stderr: "pipe",
@@ -76,31 +91,129 @@ export async function acquireSnapshots(dbPaths: string[], opts: { waitSeconds?: 
     await proc.exited;
   };
   try {
-    const results = await readReport(proc, stderr);
-    const snapshots: DatabaseSnapshot[] = [];
-    for (const r of results) {
-      if (!r.ok) {
-        failures.push({
-          path: r.path,
-          error: r.locked
-            ? new DatabaseLockedError(r.path, parseLockHolder(r.error), waitSeconds)
-            : new DuckbakError(`${r.path}: cannot open with DuckDB: ${duckdbMessage(r.error)}`),
-        });
-        continue;
-      }
-      // Read under the lock: the header and file set cannot change until release.
-      try {
-        const header = await readDuckDBHeader(r.path);
-        snapshots.push({ path: r.path, files: await fileSet(r.path), readerVersion: r.readerVersion, tables: r.tables, header });
-      } catch (err) {
-        failures.push({ path: r.path, error: err instanceof DuckbakError ? err : fsError(err, r.path, "read") });
-      }
-    }
-    return { snapshots, failures, release };
+    return { results: await readReport(proc, stderr), release };
   } catch (err) {
     await release();
     throw err;
   }
+}
+
+function holderFailure(r: Extract<HolderResult, { ok: false }>, waitSeconds: number): DuckbakError {
+  return r.locked
+    ? new DatabaseLockedError(r.path, parseLockHolder(r.error), waitSeconds)
+    : new DuckbakError(`${r.path}: cannot open with DuckDB: ${duckdbMessage(r.error)}`);
+}
+
+const asError = (err: unknown, path: string) => (err instanceof DuckbakError ? err : fsError(err, path, "read"));
+
+/** Copies a file set into `dir`, keeping names and modification times. */
+async function copyFiles(files: SnapshotFile[], dir: string): Promise<SnapshotFile[]> {
+  await mkdir(dir, { mode: 0o700 });
+  const copies: SnapshotFile[] = [];
+  for (const f of files) {
+    const to = join(dir, f.name);
+    await copyFile(f.path, to).catch((err) => {
+      throw fsError(err, f.path, "copy");
+    });
+    await utimes(to, f.mtime, f.mtime);
+    const size = (await stat(to)).size;
+    // Under the lock nothing may change a file; a size that did is a bug worth stopping for.
+    if (size !== f.size) throw new DuckbakError(`${f.path}: changed size while locked (${f.size} -> ${size}); not backed up`);
+    copies.push({ ...f, path: to });
+  }
+  return copies;
+}
+
+/** One database between its hooks: locked, copied into `dir`, released. */
+async function captureDatabase(path: string, dir: string, settings: Omit<DatabaseSettings, "path">, opts: SnapshotOptions): Promise<DatabaseSnapshot> {
+  const waitSeconds = opts.waitSeconds ?? 0;
+  const hooks = {
+    beforeBackup: settings.beforeBackup,
+    afterBackup: settings.afterBackup,
+    timeoutSeconds: opts.hookTimeoutSeconds ?? DEFAULT_HOOK_TIMEOUT_SECONDS,
+  };
+  return withHooks(hooks, path, opts.backup ?? "", opts.onHook ?? (() => {}), async () => {
+    const started = performance.now();
+    const held = await holdDatabases([path], waitSeconds);
+    try {
+      const r = held.results[0]!;
+      if (!r.ok) throw holderFailure(r, waitSeconds);
+      const header = await readDuckDBHeader(path);
+      const files = await copyFiles(await fileSet(path), dir);
+      return { path, files, readerVersion: r.readerVersion, tables: r.tables, header, pausedMs: Math.round(performance.now() - started) };
+    } finally {
+      await held.release();
+    }
+  });
+}
+
+
+/**
+ * Locks every database that passes the pre-checks, waiting up to `waitSeconds` for locks held by
+ * writers. Databases that fail are reported in `failures`; the others stay locked (or, with hooks,
+ * copied) until `release`.
+ */
+export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions = {}): Promise<SnapshotSet> {
+  const failures: SnapshotSet["failures"] = [];
+  const plain: string[] = [];
+  const captured: { path: string; settings: Omit<DatabaseSettings, "path"> }[] = [];
+  const order = dbPaths.map((d) => resolve(d));
+  for (const p of order) {
+    try {
+      await checkDatabaseFile(p);
+      const settings = opts.settings?.(p) ?? {};
+      if (settings.beforeBackup || settings.afterBackup) captured.push({ path: p, settings });
+      else plain.push(p);
+    } catch (err) {
+      failures.push({ path: p, error: asError(err, p) });
+    }
+  }
+  const snapshots: DatabaseSnapshot[] = [];
+  let copies: string | null = null;
+  let held: Held | null = null;
+  const release = async () => {
+    await held?.release();
+    if (copies) await rm(copies, { recursive: true, force: true });
+  };
+  try {
+    // Hooked databases first, one at a time, while no other lock is held.
+    if (captured.length > 0) {
+      // A temporary name that the next run's removeStaleTemporaries clears after a crash.
+      copies = tempPath(join(opts.tempDir ?? tmpdir(), "copies"));
+      await mkdir(copies, { mode: 0o700 });
+    }
+    for (const [i, { path, settings }] of captured.entries()) {
+      try {
+        snapshots.push(await captureDatabase(path, join(copies!, String(i)), settings, opts));
+      } catch (err) {
+        failures.push({ path, error: asError(err, path) });
+      }
+    }
+    if (plain.length > 0) {
+      const waitSeconds = opts.waitSeconds ?? 0;
+      held = await holdDatabases(plain, waitSeconds);
+      for (const r of held.results) {
+        if (!r.ok) {
+          failures.push({ path: r.path, error: holderFailure(r, waitSeconds) });
+          continue;
+        }
+        // Read under the lock: the header and file set cannot change until release.
+        try {
+          const header = await readDuckDBHeader(r.path);
+          snapshots.push({ path: r.path, files: await fileSet(r.path), readerVersion: r.readerVersion, tables: r.tables, header });
+        } catch (err) {
+          failures.push({ path: r.path, error: asError(err, r.path) });
+        }
+      }
+    }
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  const rank = (p: string) => order.indexOf(p);
+  snapshots.sort((a, b) => rank(a.path) - rank(b.path));
+  failures.sort((a, b) => rank(a.path) - rank(b.path));
+  return { snapshots, failures, release };
 }
 
 async function readReport(proc: Bun.Subprocess<"pipe", "pipe", "pipe">, stderr: Promise<string>): Promise<HolderResult[]> {

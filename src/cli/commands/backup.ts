@@ -3,7 +3,8 @@ import { relative } from "node:path";
 import { createBackup, type BackupResult } from "../../core/backup.ts";
 import { ExitCode } from "../../core/errors.ts";
 import type { Compression } from "../../core/naming.ts";
-import { loadContext, resolveDatabases, parseCompression, parseSeconds, type CommonFlags } from "../context.ts";
+import { loadContext, resolveDatabases, parseCompression, parseSeconds, settingsFrom, type CommonFlags } from "../context.ts";
+import type { HookRun } from "../../core/hooks.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { color, formatBytes, formatDuration, plural, printJson } from "../output.ts";
 
@@ -43,6 +44,11 @@ async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
       name: flags.name === undefined ? undefined : String(flags.name),
       compression,
       waitSeconds,
+      settings: settingsFrom(ctx.config),
+      hookTimeoutSeconds: ctx.config.hookTimeoutSeconds,
+      onEvent: (e) => {
+        if (e.type === "hook") printHook(e.run);
+      },
     }),
   );
   const failed = result.databases.filter((d) => !d.ok);
@@ -54,7 +60,9 @@ async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
       archive: result.archive,
       archive_bytes: result.archiveBytes,
       databases: result.databases.map((d) =>
-        d.ok ? { path: d.path, ok: true, entry: d.entry, bytes: d.bytes, duration_ms: d.durationMs } : { path: d.path, ok: false, error: d.error.message },
+        d.ok
+          ? { path: d.path, ok: true, entry: d.entry, bytes: d.bytes, duration_ms: d.durationMs, paused_ms: d.pausedMs }
+          : { path: d.path, ok: false, error: d.error.message },
       ),
       manifest: result.manifest,
     });
@@ -64,13 +72,22 @@ async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
   return code;
 }
 
+/** A hook's result and output, on stderr (stdout may carry --json). */
+function printHook(run: HookRun): void {
+  const where = relative(process.cwd(), run.database) || run.database;
+  for (const line of run.output) console.error(color.dim(`  ${run.hook} | ${line}`));
+  const status = run.ok ? color.green("ok") : color.red(run.timedOut ? "TIMED OUT" : `FAILED (exit ${run.exitCode})`);
+  console.error(`hook    ${run.hook} ${where}: ${status}, ${formatDuration(run.durationMs)}`);
+}
+
 /** The human report of a backup: one line per database, then the archive (shared with `daily`). */
 export function printBackupResult(result: BackupResult, compression: Compression): void {
   const failed = result.databases.filter((d) => !d.ok);
   for (const d of result.databases) {
     if (d.ok) {
       const tables = result.manifest?.databases.find((m) => m.original_path === d.path)?.tables.length ?? 0;
-      console.log(`${color.green("ok")}      ${relative(process.cwd(), d.path) || d.path}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}`);
+      const paused = d.pausedMs === undefined ? "" : `, paused ${formatDuration(d.pausedMs)} between hooks`;
+      console.log(`${color.green("ok")}      ${relative(process.cwd(), d.path) || d.path}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}${paused}`);
     } else {
       console.error(`${color.red("FAILED")}  ${d.error.message}`);
     }

@@ -2,7 +2,9 @@ import type { CAC } from "cac";
 import { effectivePolicy } from "../../core/cleanup.ts";
 import { runDaily } from "../../core/daily.ts";
 import { BackupLog } from "../../core/log.ts";
-import { loadContext, parseSeconds, resolveDatabases, resolveLogFile, type CommonFlags } from "../context.ts";
+import { loadContext, parseSeconds, resolveDatabases, resolveLogFile, settingsFrom, type CommonFlags, type Context } from "../context.ts";
+import { databaseSettings, DEFAULT_HOOK_TIMEOUT_SECONDS } from "../../core/config.ts";
+import { describePolicy } from "../../core/retention.ts";
 import { LOCK_WAIT_OPTION, lockNotices, lockWaitSeconds, releaseLocksOnSignal } from "../lock.ts";
 import { printError, printWarning } from "../output.ts";
 import { printBackupResult } from "./backup.ts";
@@ -12,6 +14,7 @@ interface DailyFlags extends Omit<CommonFlags, "json"> {
   logFile?: string;
   wait?: string;
   lockWait?: string;
+  dryRun?: boolean;
 }
 
 export function registerDaily(cli: CAC): void {
@@ -22,12 +25,30 @@ export function registerDaily(cli: CAC): void {
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--wait <seconds>", "Wait up to this long for a database that a writer has open (default: wait from the config, else 0)")
     .option(...LOCK_WAIT_OPTION)
+    .option("--dry-run", "Show what the run would do (databases, hooks, retention) without doing it")
     .example("duckbak daily --config /srv/app/duckbak.toml   # what `duckbak schedule install` runs")
     .action(async (flags: DailyFlags) => runDailyCommand(flags));
 }
 
+/** What `daily` would do, hooks included, without running anything or writing the log. */
+function printDryRun({ config, backupDir }: Context, logFile: string): number {
+  const timeout = config.hookTimeoutSeconds ?? DEFAULT_HOOK_TIMEOUT_SECONDS;
+  console.log(`Dry run: nothing is backed up, run or deleted.`);
+  console.log(`Config: ${config.file ?? "(none)"}; backup folder: ${backupDir}; log: ${logFile}`);
+  for (const path of resolveDatabases([], config)) {
+    const s = databaseSettings(config, path);
+    console.log(`would back up ${path}`);
+    if (s.beforeBackup) console.log(`  before_backup (timeout ${timeout}s): ${s.beforeBackup}`);
+    if (s.afterBackup) console.log(`  after_backup  (timeout ${timeout}s, runs whatever happens once before_backup ran): ${s.afterBackup}`);
+  }
+  console.log(`then, if every database was backed up, delete old backups by: ${describePolicy(effectivePolicy(config.retention))}`);
+  return 0;
+}
+
 async function runDailyCommand(flags: DailyFlags): Promise<number> {
-  const { config, backupDir } = loadContext(flags);
+  const ctx = loadContext(flags);
+  if (flags.dryRun) return printDryRun(ctx, resolveLogFile(flags.logFile, ctx.config));
+  const { config, backupDir } = ctx;
   const lockWait = lockWaitSeconds(flags.lockWait, config);
   const log = new BackupLog(resolveLogFile(flags.logFile, config));
   releaseLocksOnSignal();
@@ -40,6 +61,8 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
     configFile: config.file,
     compression: config.compression,
     waitSeconds: parseSeconds("--wait", flags.wait) ?? config.waitSeconds ?? 0,
+    settings: settingsFrom(config),
+    hookTimeoutSeconds: config.hookTimeoutSeconds,
     lockWaitSeconds: lockWait,
     onLockWait: notices.onWait,
     onLockBreak: notices.onBreak,
