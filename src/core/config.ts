@@ -52,6 +52,60 @@ export interface Config {
   /** Permissions of the files duckbak creates (folders get x where r is set); default 0600 / 0700. */
   fileMode?: number;
   retention: RetentionSettings;
+  /** The [s3] table: how to reach s3:// repositories (AWS variables fill what it leaves out). */
+  s3?: S3Config;
+  /** `offsite`: a second repository (typically s3://...) that `daily` copies each new snapshot to. */
+  offsite?: string;
+}
+
+/** The [s3] table. Secrets read from here are never printed. */
+export interface S3Config {
+  endpoint?: string;
+  region?: string;
+  /** Path-style (https://host/bucket/key, MinIO/Ceph) or virtual-hosted (https://bucket.host/key). */
+  pathStyle?: boolean;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** An AWS shared-credentials file (INI) holding them, resolved against the config's folder. */
+  credentialsFile?: string;
+  /** Its section; default AWS_PROFILE, else "default". */
+  profile?: string;
+  /** Attempts after the first for transient failures. */
+  retries?: number;
+}
+
+const S3_STRING_KEYS = {
+  endpoint: "endpoint",
+  region: "region",
+  access_key_id: "accessKeyId",
+  secret_access_key: "secretAccessKey",
+  credentials_file: "credentialsFile",
+  profile: "profile",
+} as const;
+
+function parseS3Table(raw: unknown, baseDir: string, fail: Fail): S3Config {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail("'s3' must be a table");
+  const out: S3Config = {};
+  for (const [key, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (Object.hasOwn(S3_STRING_KEYS, key)) {
+      if (typeof v !== "string" || v === "") fail(`'s3.${key}' must be a non-empty string`);
+      out[S3_STRING_KEYS[key as keyof typeof S3_STRING_KEYS]] = v as string;
+    } else if (key === "path_style") {
+      if (typeof v !== "boolean") fail("'s3.path_style' must be true or false");
+      out.pathStyle = v as boolean;
+    } else if (key === "retries") {
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 30) fail("'s3.retries' must be a whole number from 0 to 30");
+      out.retries = v as number;
+    } else fail(`unknown key 's3.${key}'`);
+  }
+  if (out.endpoint !== undefined && !/^https?:\/\/[^/]+/.test(out.endpoint)) fail("'s3.endpoint' must be an http(s):// URL");
+  if ((out.accessKeyId === undefined) !== (out.secretAccessKey === undefined))
+    fail("'s3.access_key_id' and 's3.secret_access_key' go together");
+  if (out.credentialsFile !== undefined) {
+    if (out.accessKeyId !== undefined) fail("'s3.credentials_file' and 's3.access_key_id' exclude each other");
+    out.credentialsFile = resolve(baseDir, out.credentialsFile);
+  }
+  return out;
 }
 
 const RETENTION_KEYS: Record<string, keyof RetentionSettings> = {
@@ -65,7 +119,7 @@ const RETENTION_KEYS: Record<string, keyof RetentionSettings> = {
 };
 const TOP_KEYS = new Set([
   "databases", "database", "backup_dir", "log_file", "compression", "wait", "lock_wait", "retention",
-  "before_backup", "after_backup", "hook_timeout", "file_mode",
+  "before_backup", "after_backup", "hook_timeout", "file_mode", "s3", "offsite",
 ]);
 
 type Fail = (msg: string) => never;
@@ -197,6 +251,9 @@ export function parseConfig(raw: Record<string, unknown>, file: string): Config 
       fail(`'file_mode' must be an octal mode like "0600" or "0640" (owner read-write, no execute bits), not ${JSON.stringify(v)}`);
     cfg.fileMode = mode;
   }
+  if (raw.s3 !== undefined) cfg.s3 = parseS3Table(raw.s3, baseDir, fail);
+  const offsite = str("offsite");
+  if (offsite) cfg.offsite = offsite.startsWith("s3://") ? offsite : resolve(baseDir, offsite);
   if (raw.retention !== undefined) {
     const r = raw.retention;
     if (typeof r !== "object" || r === null || Array.isArray(r)) fail("'retention' must be a table");

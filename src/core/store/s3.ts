@@ -4,8 +4,12 @@
 // written once under its final name, and an S3 PUT (or a completed multipart upload) is atomic,
 // so a reader never sees half an object and an interrupted upload leaves nothing under the name.
 
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { backOff } from "exponential-backoff";
-import { DuckbakError, ExitCode } from "../errors.ts";
+import type { S3Config } from "../config.ts";
+import { ConfigError, DuckbakError, ExitCode } from "../errors.ts";
 import { StoreError, StoreNotFoundError, type Store, type StoreEntry } from "./store.ts";
 
 /** Objects above this size go up in a multipart upload (retried part by part by Bun's client). */
@@ -54,6 +58,78 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
 
 export function isS3Url(location: string): boolean {
   return location.startsWith("s3://");
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Settings for `url` (s3://bucket/prefix): each from the [s3] table when set there, else from the
+ * standard AWS variables; credentials from [s3] (keys or credentials_file), else AWS_ACCESS_KEY_ID /
+ * AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), else the shared credentials file
+ * (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, section AWS_PROFILE or "default").
+ */
+export function resolveS3Settings(url: string, cfg: S3Config = {}, env: Env = process.env): S3Settings {
+  const { bucket, prefix } = parseS3Url(url);
+  const endpoint = cfg.endpoint ?? (env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined);
+  const region = cfg.region ?? (env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1");
+  // Self-hosted stores (MinIO, Ceph) want path-style; AWS prefers virtual-hosted buckets.
+  const pathStyle = cfg.pathStyle ?? endpoint !== undefined;
+  const profile = cfg.profile ?? (env.AWS_PROFILE || "default");
+  let creds: { accessKeyId?: string; secretAccessKey?: string; sessionToken?: string } = {};
+  if (cfg.accessKeyId) creds = { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey };
+  else if (cfg.credentialsFile) creds = readCredentialsFile(cfg.credentialsFile, profile, true);
+  else if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY)
+    creds = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN || undefined };
+  else {
+    const home = env.HOME || homedir();
+    creds = readCredentialsFile(env.AWS_SHARED_CREDENTIALS_FILE || join(home, ".aws", "credentials"), profile, false);
+  }
+  if (!creds.accessKeyId || !creds.secretAccessKey)
+    throw new StoreError(
+      `${url}: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key_id and secret_access_key or credentials_file in the [s3] table of duckbak.toml)`,
+    );
+  return {
+    bucket,
+    prefix,
+    endpoint,
+    region,
+    pathStyle,
+    accessKeyId: creds.accessKeyId,
+    secretAccessKey: creds.secretAccessKey,
+    sessionToken: creds.sessionToken,
+    retries: cfg.retries,
+  };
+}
+
+/** The `profile` section of an AWS shared-credentials (INI) file; {} when absent and not `required`. */
+function readCredentialsFile(file: string, profile: string, required: boolean) {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    if (!required) return {};
+    throw new ConfigError(file, `cannot read the S3 credentials file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const values: Record<string, string> = {};
+  let section = "";
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
+    const head = /^\[\s*(?:profile\s+)?([^\]]+?)\s*\]$/.exec(line);
+    if (head) section = head[1]!;
+    else if (section === profile) {
+      const kv = /^([A-Za-z_]+)\s*=\s*(.*)$/.exec(line);
+      if (kv) values[kv[1]!.toLowerCase()] = kv[2]!.trim();
+    }
+  }
+  const creds = {
+    accessKeyId: values.aws_access_key_id,
+    secretAccessKey: values.aws_secret_access_key,
+    sessionToken: values.aws_session_token,
+  };
+  if (required && (!creds.accessKeyId || !creds.secretAccessKey))
+    throw new ConfigError(file, `no aws_access_key_id and aws_secret_access_key in section [${profile}]`);
+  return creds;
 }
 
 // Transient by nature: the same request may succeed later. UnknownError is Bun's name for an
@@ -108,7 +184,7 @@ export class S3Store implements Store {
     this.location = `s3://${s.bucket}${s.prefix ? `/${s.prefix}` : ""}`;
     this.base = s.prefix ? `${s.prefix}/` : "";
     let endpoint = s.endpoint;
-    if (endpoint && !s.pathStyle) {
+    if (endpoint && !s.pathStyle && !new URL(endpoint).hostname.startsWith(`${s.bucket}.`)) {
       // Bun's virtual-hosted mode takes the bucket's own host as the endpoint.
       const u = new URL(endpoint);
       u.hostname = `${s.bucket}.${u.hostname}`;
