@@ -107,3 +107,27 @@ export async function withSmallDisk<T>(parent: string, size: string, fn: (dir: s
     await sh(["umount", mnt]);
   }
 }
+
+/**
+ * Runs the binary with DUCKBAK_TEST_PAUSE=`point` (src/core/pause.ts), waits until it stops there
+ * and kills it with SIGKILL: a crash at exactly that instant. Throws if it ends without pausing.
+ */
+export async function killAtPause(args: string[], point: string, opts: { cwd?: string } = {}): Promise<void> {
+  const proc = Bun.spawn([BINARY, ...args], {
+    cwd: opts.cwd,
+    env: { ...process.env, NO_COLOR: "1", DUCKBAK_TEST_PAUSE: point },
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const decoder = new TextDecoder();
+  let err = "";
+  for await (const chunk of proc.stderr) {
+    err += decoder.decode(chunk, { stream: true });
+    if (err.includes(`duckbak-test-paused ${point}\n`)) {
+      proc.kill("SIGKILL");
+      await proc.exited;
+      return;
+    }
+  }
+  throw new Error(`duckbak ${args.join(" ")} ended (exit ${await proc.exited}) without reaching ${point}: ${err.trim()}`);
+}

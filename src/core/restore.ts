@@ -2,15 +2,17 @@
 // Each database is written to temporary names in its target folder, flushed, checked (sha256 and
 // an open in DuckDB), and only then moved into place; the current files are kept as
 // `<file>.bak.<YYYYMMDD_HHMMSS>` unless --overwrite.
-import { chmod, chown, link, open, readdir, rename, rm, stat, unlink, copyFile, mkdir, constants } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, realpath, rm, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { scanArchive, readArchiveManifest, type ArchiveScan } from "./archive/reader.ts";
 import { judgeDatabase } from "./verify.ts";
 import { fileSink, withTempDir } from "./extract.ts";
 import { duckdbMessage, openReadOnly, isLockError, parseLockHolder } from "./duckdb/open.ts";
-import { fsyncDir, removeStaleTemporaries, tempPath } from "./fsutil.ts";
+import { removeStaleTemporaries, tempPath } from "./fsutil.ts";
+import { commitDatabase, foldWal } from "./restore/commit.ts";
+import { pausePoint } from "./pause.ts";
 import { CorruptArchiveError, DatabaseLockedError, DuckbakError, ExitCode, UsageError, fsError } from "./errors.ts";
-import { isSafeEntryName, isWalFile, utcStamp } from "./naming.ts";
+import { isSafeEntryName, utcStamp } from "./naming.ts";
 import type { ArchiveRef } from "./list.ts";
 import { parseMode, type Manifest, type ManifestDatabase, type ManifestFile } from "./manifest.ts";
 import { localIds } from "./owners.ts";
@@ -30,8 +32,12 @@ export interface RestoreOptions {
 export interface RestoredDatabase {
   name: string;
   target: string;
-  /** Files written: the database and its WAL files. */
+  /** Files written: the database alone (a WAL from the backup is folded into it). */
   files: string[];
+  /** The backup's WAL entries whose transactions were folded into the restored file. */
+  folded_from_backup: string[];
+  /** The target's WAL files folded into the current database before it was replaced (or kept as .bak). */
+  folded_at_target: string[];
   /** Where the files that were there before went. */
   backups: string[];
   /** Files that were replaced or removed without a .bak (--overwrite), stale WAL files included. */
@@ -100,69 +106,24 @@ function tempFor(db: ManifestDatabase, file: ManifestFile, base: string): string
   return file.role === "main" ? base : base + file.name.slice(db.name.length);
 }
 
-/** Files that belong to a database at `target`: the file itself and its `<name>.wal*` files. */
-async function currentFiles(target: string): Promise<string[]> {
-  const dir = dirname(target);
-  const name = basename(target);
-  const names = await readdir(dir).catch(() => [] as string[]);
-  return names.filter((n) => n === name || isWalFile(n, name)).sort().map((n) => join(dir, n));
-}
-
-async function keepAsBak(file: string, ts: string): Promise<string> {
-  for (let i = 1; ; i++) {
-    const bak = `${file}.bak.${ts}${i > 1 ? `_${i}` : ""}`;
-    try {
-      await link(file, bak);
-      return bak;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EEXIST") continue;
-      if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw fsError(err, file, "keep as .bak");
-      // No hard links here: a copy, flushed, keeps the current file in place until it is replaced.
-      try {
-        await copyFile(file, bak, constants.COPYFILE_EXCL);
-        const h = await open(bak, "r+");
-        await h.sync().finally(() => h.close());
-        return bak;
-      } catch (copyErr) {
-        if ((copyErr as NodeJS.ErrnoException).code === "EEXIST") continue;
-        throw fsError(copyErr, file, "keep as .bak");
-      }
-    }
-  }
-}
-
 /** The archived file's mode, and its owner when running as root (only root can give files away). */
-async function applyRecordedOwnership(temp: string, f: ManifestFile, fallbackMode: number): Promise<void> {
-  await chmod(temp, f.mode !== undefined ? parseMode(f.mode) : fallbackMode).catch((err) => { throw fsError(err, temp, "set mode"); });
+async function applyRecordedOwnership(temp: string, target: string, f: ManifestFile, fallbackMode: number): Promise<void> {
+  await chmod(temp, f.mode !== undefined ? parseMode(f.mode) : fallbackMode).catch((err) => { throw fsError(err, target, "set mode"); });
   if (f.uid === undefined || f.gid === undefined || process.getuid?.() !== 0) return;
   const { uid, gid } = localIds({ uid: f.uid, gid: f.gid, owner: f.owner ?? "", group: f.group ?? "" });
-  await chown(temp, uid, gid).catch((err) => { throw fsError(err, temp, "set owner"); });
+  await chown(temp, uid, gid).catch((err) => { throw fsError(err, target, "set owner"); });
 }
 
 /**
- * Moves a checked database into place. Old WAL files go first: a crash then leaves the old
- * database at its last checkpoint (its WAL kept as .bak unless --overwrite), never the restored
- * database with a stale WAL that DuckDB would replay onto it.
+ * A target that is a symbolic link is restored into the file it points to (the application opens
+ * the link, so that file is its database); the link itself is left as it is.
  */
-async function commit(plan: Plan, opts: { overwrite: boolean; ts: string }): Promise<RestoredDatabase> {
-  const result: RestoredDatabase = { name: plan.db.name, target: plan.target, files: [], backups: [], replaced: [] };
-  const existing = await currentFiles(plan.target);
-  // Backups made before modes were recorded: the current database's permissions, else private.
-  const fallbackMode = ((await stat(plan.target).catch(() => null))?.mode ?? 0o600) & 0o777;
-  if (!opts.overwrite) for (const f of existing) result.backups.push(await keepAsBak(f, opts.ts));
-  else result.replaced.push(...existing);
-  for (const f of existing) if (f !== plan.target) await unlink(f).catch((err) => { throw fsError(err, f, "remove stale WAL"); });
-  const main = plan.db.files.find((f) => f.role === "main")!;
-  const ordered = [main, ...plan.db.files.filter((f) => f.role !== "main")];
-  for (const f of ordered) {
-    const finalPath = f.role === "main" ? plan.target : plan.target + f.name.slice(plan.db.name.length);
-    await applyRecordedOwnership(plan.temps.get(f.entry)!, f, fallbackMode);
-    await rename(plan.temps.get(f.entry)!, finalPath).catch((err) => { throw fsError(err, finalPath, "move into place"); });
-    result.files.push(finalPath);
-  }
-  fsyncDir(dirname(plan.target));
-  return result;
+async function followLink(target: string): Promise<string> {
+  const st = await lstat(target).catch(() => null);
+  if (!st?.isSymbolicLink()) return target;
+  return realpath(target).catch(() => {
+    throw new DuckbakError(`${target}: is a symbolic link to a missing file; not restored through it (remove the link, or use --restore-dir)`);
+  });
 }
 
 function assertScanOk(scan: ArchiveScan, dbs: ManifestDatabase[], archive: string, blocks: boolean, consequence: string): void {
@@ -190,13 +151,14 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
     });
   }
   const targets = planTargets(selectDatabases(manifest, opts.only), opts.restoreDir, ref.path);
-  for (const { target } of targets) {
-    await mkdir(dirname(target), { recursive: true }).catch((err) => { throw fsError(err, dirname(target), "create folder"); });
+  for (const t of targets) {
+    await mkdir(dirname(t.target), { recursive: true }).catch((err) => { throw fsError(err, dirname(t.target), "create folder"); });
+    if (!opts.restoreDir) t.target = await followLink(t.target);
     // Temporaries of an earlier restore that was killed (they can be as big as the database).
-    await removeStaleTemporaries(dirname(target));
-    const st = await stat(target).catch(() => null);
-    if (st && !st.isFile()) throw new DuckbakError(`${target}: exists and is not a regular file; not replaced`);
-    await assertNotLocked(target);
+    await removeStaleTemporaries(dirname(t.target));
+    const st = await lstat(t.target).catch(() => null);
+    if (st && !st.isFile()) throw new DuckbakError(`${t.target}: exists and is not a regular file; not replaced`);
+    await assertNotLocked(t.target);
   }
 
   const plans: Plan[] = targets.map(({ db, target }) => {
@@ -215,6 +177,11 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
     assertScanOk(scan, plans.map((p) => p.db), ref.path, false, NOTHING_RESTORED);
     for (const p of plans) {
       const main = p.temps.get(p.db.entry)!;
+      // One file to move into place: the backup's WAL goes into it (content identical, bytes not).
+      await pausePoint("restore:fold-copy");
+      await foldWal(main, `${p.target} (restored copy)`).catch((err) => {
+        throw err instanceof DuckbakError ? new DuckbakError(`${err.message}; ${NOTHING_RESTORED}`, err.exitCode, { cause: err }) : err;
+      });
       try {
         (await openReadOnly(main)).closeSync();
       } catch (err) {
@@ -227,7 +194,21 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
   }
   const databases: RestoredDatabase[] = [];
   try {
-    for (const p of plans) databases.push(await commit(p, { overwrite: opts.overwrite ?? false, ts }));
+    for (const p of plans) {
+      // Backups made before modes were recorded: the current database's permissions, else private.
+      const fallbackMode = ((await stat(p.target).catch(() => null))?.mode ?? 0o600) & 0o777;
+      await applyRecordedOwnership(p.temps.get(p.db.entry)!, p.target, p.db.files.find((f) => f.role === "main")!, fallbackMode);
+      const done = await commitDatabase(p.temps.get(p.db.entry)!, p.target, { overwrite: opts.overwrite ?? false, stamp: ts });
+      databases.push({
+        name: p.db.name,
+        target: p.target,
+        files: [p.target],
+        backups: done.backups,
+        replaced: done.replaced,
+        folded_from_backup: p.db.files.filter((f) => f.name === `${p.db.name}.wal`).map((f) => f.entry),
+        folded_at_target: done.folded,
+      });
+    }
   } catch (err) {
     if (databases.length === 0) throw err;
     // Some databases are already in place: say which, and where their previous files went.

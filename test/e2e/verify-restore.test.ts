@@ -263,25 +263,25 @@ describe("restore", () => {
     expect(readdirSync(join(f.dir, "data")).filter((n) => n.includes(".bak.") || n.startsWith(".duckbak-tmp"))).toEqual([]);
   });
 
-  test("a stale WAL at the target is moved aside with its database, never replayed onto the restored one", async () => {
+  test("the target's pending WAL is folded into the current database (kept whole as .bak), never replayed onto the restored one", async () => {
     const f = await fixture(1000);
     const db = f.dbs[2]!; // tca.duckdb: 1000 rows in the backup
     await sh([process.execPath, WRITER, "leave-wal", db]);
     expect(existsSync(`${db}.wal`)).toBe(true);
     const r = JSON.parse((await runBinary(["restore", "b_gzip", "--only", "tca.duckdb", "--json"], { cwd: f.dir })).stdout);
-    expect(r.databases[0].backups.map((b: string) => b.replace(/\.bak\.\d{8}_\d{6}$/, ".bak"))).toEqual([`${db}.bak`, `${db}.wal.bak`]);
+    expect(r.databases[0].folded_at_target).toEqual([`${db}.wal`]);
+    expect(r.databases[0].backups.map((b: string) => b.replace(/\.bak\.\d{8}_\d{6}$/, ".bak"))).toEqual([`${db}.bak`]);
     expect(existsSync(`${db}.wal`)).toBe(false);
     expect(await query(db, "SELECT count(*) FROM tca_fills")).toEqual([[1000n]]);
     expect(await query(db, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'")).toEqual([[0n]]);
-    // The old database and its WAL, both kept, still open together.
+    // The .bak alone holds the old database with its WAL's transactions (10 checkpointed + 5).
     const bakDir = join(f.dir, "bak");
     mkdirSync(bakDir);
     copyFileSync(r.databases[0].backups[0], join(bakDir, "tca.duckdb"));
-    copyFileSync(r.databases[0].backups[1], join(bakDir, "tca.duckdb.wal"));
     expect(await query(join(bakDir, "tca.duckdb"), "SELECT count(*) FROM t")).toEqual([[15n]]);
   });
 
-  test("--overwrite replaces without .bak and removes a stale WAL; a backup's own WAL is restored beside its database", async () => {
+  test("--overwrite replaces without .bak and removes stray WAL-named files; a backup's own WAL is folded into the restored file", async () => {
     const dir = tempDir();
     const db = join(dir, "w.duckdb");
     await sh([process.execPath, WRITER, "leave-wal", db]);
@@ -290,8 +290,9 @@ describe("restore", () => {
     writeFileSync(`${db}.wal.stale`, "left over");
     const r = JSON.parse((await runBinary(["restore", "w", "--overwrite", "--backup-dir", join(dir, "bk"), "--json"])).stdout);
     expect(r.databases[0].backups).toEqual([]);
-    expect(r.databases[0].files).toEqual([db, `${db}.wal`]);
-    expect(readdirSync(dir).sort()).toEqual(["bk", "w.duckdb", "w.duckdb.wal"]);
+    expect(r.databases[0].files).toEqual([db]);
+    expect(r.databases[0].folded_from_backup).toEqual(["w.duckdb.wal"]);
+    expect(readdirSync(dir).sort()).toEqual(["bk", "w.duckdb"]);
     expect(await query(db, "SELECT count(*) FROM t")).toEqual([[15n]]);
   });
 

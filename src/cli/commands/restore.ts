@@ -49,7 +49,8 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
     return r && !r.startsWith("..") ? r : p;
   };
   for (const d of result.databases) {
-    console.log(`${color.green("restored")}  ${rel(d.target)}${d.files.length > 1 ? ` (+ ${d.files.length - 1} WAL file)` : ""}`);
+    console.log(`${color.green("restored")}  ${rel(d.target)}${d.folded_from_backup.length ? " (the backup's WAL folded in: same content, other bytes)" : ""}`);
+    for (const f of d.folded_at_target) console.log(`          ${rel(f)}: its transactions were folded into the current database first`);
     for (const b of d.backups) console.log(`          previous file kept as ${rel(b)}`);
     for (const r of d.replaced) console.log(`          replaced ${rel(r)} (--overwrite)`);
   }
