@@ -11,6 +11,7 @@ import { acquireSnapshots, type DatabaseSnapshot, type SnapshotOptions } from ".
 import type { HookRun } from "./hooks.ts";
 import { ArchiveWriter } from "./archive/writer.ts";
 import { CodecPool } from "./archive/codec-pool.ts";
+import type { ProgressSink } from "./progress.ts";
 import { DUCKBAK_VERSION } from "./version.ts";
 
 export interface BackupOptions {
@@ -26,6 +27,8 @@ export interface BackupOptions {
   hookTimeoutSeconds?: number;
   now?: Date;
   onEvent?: (e: BackupEvent) => void;
+  /** Told the bytes of every file to copy, then each chunk copied. */
+  progress?: ProgressSink;
 }
 
 export type BackupEvent =
@@ -145,6 +148,7 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
       const writer = await ArchiveWriter.create(join(backupDir, stem + ext), compression, pool);
       try {
         await writer.addManifest(serializeManifest(manifest), now);
+        opts.progress?.start(set.snapshots.reduce((n, s) => n + s.files.reduce((m, f) => m + f.size, 0), 0), "backing up");
         for (const [i, snap] of set.snapshots.entries()) {
           const started = performance.now();
           const db = manifest.databases[i]!;
@@ -152,9 +156,10 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
           emit({ type: "database-start", path: snap.path, bytes: total });
           for (const [j, file] of snap.files.entries()) {
             const meta = { mode: file.mode, uid: file.uid, gid: file.gid, owner: db.files[j]!.owner, group: db.files[j]!.group };
-            const { sha256 } = await writer.addFile(db.files[j]!.entry, file.path, file.size, file.mtime, meta, (n) =>
-              emit({ type: "progress", path: snap.path, bytes: n }),
-            );
+            const { sha256 } = await writer.addFile(db.files[j]!.entry, file.path, file.size, file.mtime, meta, (n) => {
+              opts.progress?.advance(n);
+              emit({ type: "progress", path: snap.path, bytes: n });
+            });
             db.files[j]!.sha256 = sha256;
           }
           const durationMs = Math.round(performance.now() - started);

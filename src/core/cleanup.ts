@@ -9,6 +9,7 @@ import { fsyncDir, removeStaleTemporaries } from "./fsutil.ts";
 import { listBackups, type BackupInfo } from "./list.ts";
 import { DEFAULT_POLICY, planRetention, validatePolicy, type RetentionPolicy } from "./retention.ts";
 import { verifyBackup } from "./verify.ts";
+import type { ProgressSink } from "./progress.ts";
 import { bakSearchDatabases, findBakFiles, removeOldBakFiles, type BakFile } from "./bakfiles.ts";
 
 /**
@@ -33,6 +34,8 @@ export interface CleanupOptions {
   now?: Date;
   /** IANA zone of the calendar days, weeks, months and years of GFS rules; default the local zone. */
   timeZone?: string;
+  /** Shown the quick verification of the newest backups, the one slow step. */
+  progress?: ProgressSink;
   /** Also remove restore's .bak files set aside longer ago than this. */
   bakOlderThanMs?: number;
   /** Databases whose folders are searched for .bak files, besides those in the backups. */
@@ -40,8 +43,8 @@ export interface CleanupOptions {
 }
 
 /** The quick verification: the archive reads to its end and every entry's sha256 matches the manifest. */
-async function verifies(b: BackupInfo): Promise<boolean> {
-  const result = await verifyBackup({ name: b.name, path: b.path, compression: b.compression }, { quick: true }).catch(() => null);
+async function verifies(b: BackupInfo, progress: ProgressSink | undefined): Promise<boolean> {
+  const result = await verifyBackup({ name: b.name, path: b.path, compression: b.compression }, { quick: true, progress }).catch(() => null);
   return result?.ok === true;
 }
 
@@ -76,7 +79,7 @@ export async function cleanupBackups(opts: CleanupOptions): Promise<CleanupResul
   // The newest backup that verifies is never deleted, whatever the policy.
   const verified: CleanupResult["verified"] = [];
   for (const b of readable) {
-    const ok = await verifies(b);
+    const ok = await verifies(b, opts.progress);
     verified.push({ file: b.file, ok });
     if (ok) break;
   }

@@ -2,6 +2,7 @@
 // CSV files, plus the schema as SQL and a manifest with row counts and checksums, so that `import`
 // can rebuild the database. All tables come from one read-only open of the database, which keeps
 // writers out for the whole export, and their rows from one transaction.
+import type { ProgressSink } from "./progress.ts";
 import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { hostname } from "node:os";
@@ -78,6 +79,8 @@ export interface ExportManifest {
 
 export interface ExportOptions {
   database: string;
+  /** Told the rows to export, then each table's rows once written. */
+  progress?: ProgressSink;
   /** The folder to create; must not exist or be empty. Default `<db stem>_export_<UTC time>` in cwd. */
   out?: string;
   format?: ExportFormat;
@@ -237,7 +240,7 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
       throw new UsageError(`--date-column '${incremental.date_column}': no such column in ${skipped.map((t) => `${t.schema}.${t.name}`).join(", ")}`);
     const tables = chosen.filter((t) => !skipped.includes(t));
     if (incremental && tables.length === 0) throw new UsageError(`--date-column '${incremental.date_column}': no table has that column`);
-    const exported = await writeData(session, tables, tmp, format, compression, incremental);
+    const exported = await writeData(session, tables, tmp, format, compression, incremental, opts.progress);
     const [{ v: duckdbVersion }] = (await session.rows<{ v: string }>("SELECT version() AS v")) as [{ v: string }];
     session.close(); // releases the database before the checksums are computed
 
@@ -283,10 +286,17 @@ async function writeData(
   format: ExportFormat,
   compression: ExportCompression,
   incremental: ExportManifest["incremental"],
+  progress: ProgressSink | undefined,
 ): Promise<ExportTable[]> {
   const out: ExportTable[] = [];
   await s.run("BEGIN TRANSACTION");
   try {
+    if (progress) {
+      // Rows are the measure here (DuckDB writes the files); an incremental export may end short of 100%.
+      let total = 0;
+      for (const t of tables) total += Number((await s.rows<{ n: string }>(`SELECT count(*)::VARCHAR AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`))[0]!.n);
+      progress.start(total, "exporting", "rows");
+    }
     for (const [i, t] of tables.entries()) {
       const name = `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
       const columns: ExportColumn[] = t.columns.map((c) => {
@@ -308,6 +318,7 @@ async function writeData(
       const file = dataFileName(i, t, format, compression);
       const [copied] = await s.rows<{ Count: string }>(`COPY (SELECT ${select} FROM ${name}${where}) TO ${quoteLiteral(join(dir, file))} (${copyOptions(format, compression)})`);
       const table: ExportTable = { schema: t.schema, name: t.name, file, columns, rows: Number(copied!.Count) };
+      progress?.advance(table.rows);
       if (col) {
         const [r] = await s.rows<{ min: string | null; max: string | null }>(
           `SELECT CAST(min(${quoteIdent(col.name)}) AS VARCHAR) AS min, CAST(max(${quoteIdent(col.name)}) AS VARCHAR) AS max FROM ${name}${where}`,

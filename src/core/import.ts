@@ -3,6 +3,7 @@
 // all of the loading is one transaction: a failure leaves no new database, or the existing one as
 // it was. Each import is recorded in the target's `_duckbak_imports` table, and an export that is
 // recorded there already is refused, so an incremental export appended twice does not double rows.
+import type { ProgressSink } from "./progress.ts";
 import { mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
@@ -33,6 +34,8 @@ export interface ImportOptions {
   append?: boolean;
   /** Seconds to wait for a writer to release the target (append only). */
   waitSeconds?: number;
+  /** Told the rows to load, then each table's rows once loaded. */
+  progress?: ProgressSink;
 }
 
 export interface ImportResult {
@@ -109,7 +112,7 @@ export async function importExport(opts: ImportOptions): Promise<ImportResult> {
   const target = resolve(opts.into);
   const manifest = await readExportManifest(dir);
   await verifyExportFiles(dir, manifest);
-  const tables = opts.append ? await appendInto(target, dir, manifest, opts.waitSeconds) : await buildNew(target, dir, manifest);
+  const tables = opts.append ? await appendInto(target, dir, manifest, opts.progress, opts.waitSeconds) : await buildNew(target, dir, manifest, opts.progress);
   return {
     target,
     mode: opts.append ? "append" : "new",
@@ -132,8 +135,9 @@ function tablesToLoad(m: ExportManifest, mode: ImportResult["mode"]): ExportMani
 }
 
 /** Loads every table, then records the import; the caller owns the transaction. */
-async function load(s: DuckDBSession, target: string, dir: string, m: ExportManifest, mode: ImportResult["mode"], failure: string): Promise<Loaded> {
+async function load(s: DuckDBSession, target: string, dir: string, m: ExportManifest, mode: ImportResult["mode"], failure: string, progress?: ProgressSink): Promise<Loaded> {
   const loaded: Loaded = [];
+  progress?.start(tablesToLoad(m, mode).reduce((n, t) => n + t.rows, 0), "importing", "rows");
   for (const t of tablesToLoad(m, mode)) {
     let rows: number;
     try {
@@ -144,6 +148,7 @@ async function load(s: DuckDBSession, target: string, dir: string, m: ExportMani
     }
     if (rows !== t.rows) throw new DuckbakError(`${target}: ${t.file} gave ${rows} rows, the manifest says ${t.rows}; ${failure}`);
     loaded.push({ schema: t.schema, name: t.name, rows });
+    progress?.advance(rows);
   }
   await s.rows(
     `INSERT INTO main.${quoteIdent(IMPORTS_TABLE)} VALUES (?, now(), ?, ?, CAST(? AS TIMESTAMPTZ), ?, ?, ?)`,
@@ -219,7 +224,7 @@ const IMPORTS_DDL = `CREATE TABLE IF NOT EXISTS main.${quoteIdent(IMPORTS_TABLE)
 )`;
 
 /** Builds the database under a temporary name in the target's folder, then moves it into place. */
-async function buildNew(target: string, dir: string, m: ExportManifest): Promise<Loaded> {
+async function buildNew(target: string, dir: string, m: ExportManifest, progress?: ProgressSink): Promise<Loaded> {
   const failure = "no database created";
   if (existsSync(target) || existsSync(`${target}.wal`))
     throw new DuckbakError(`${target}: already exists; import builds a new database (use --append to add the export's rows to it)`);
@@ -243,7 +248,7 @@ async function buildNew(target: string, dir: string, m: ExportManifest): Promise
       });
     }
     await s.run(IMPORTS_DDL);
-    const loaded = await load(s, target, dir, m, "new", failure);
+    const loaded = await load(s, target, dir, m, "new", failure, progress);
     await s.run("COMMIT");
     await s.run("CHECKPOINT");
     s.close();
@@ -272,7 +277,7 @@ async function commitNew(tmp: string, target: string): Promise<void> {
   fsyncDir(dirname(target));
 }
 
-async function appendInto(target: string, dir: string, m: ExportManifest, waitSeconds?: number): Promise<Loaded> {
+async function appendInto(target: string, dir: string, m: ExportManifest, progress?: ProgressSink, waitSeconds?: number): Promise<Loaded> {
   const failure = "nothing imported (the database is unchanged)";
   const s = await openDatabase(target, { readOnly: false, waitSeconds, lockedConsequence: "not imported into" });
   try {
@@ -282,7 +287,7 @@ async function appendInto(target: string, dir: string, m: ExportManifest, waitSe
       const [prior] = await s.rows<{ at: string }>(`SELECT CAST(imported_at AS VARCHAR) AS at FROM main.${quoteIdent(IMPORTS_TABLE)} WHERE export_id = ?`, [m.export_id]);
       if (prior) throw new AlreadyImportedError(target, m.export_id, prior.at);
       await checkColumns(s, target, m, failure);
-      const loaded = await load(s, target, dir, m, "append", failure);
+      const loaded = await load(s, target, dir, m, "append", failure, progress);
       await s.run("COMMIT");
       return loaded;
     } catch (err) {

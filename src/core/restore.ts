@@ -6,6 +6,7 @@ import { chmod, chown, lstat, mkdir, realpath, rm, stat } from "node:fs/promises
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { scanArchive, readArchiveManifest, type ArchiveScan } from "./archive/reader.ts";
 import { judgeDatabase } from "./verify.ts";
+import type { ProgressSink } from "./progress.ts";
 import { fileSink, withTempDir } from "./extract.ts";
 import { duckdbMessage, openReadOnly, isLockError, parseLockHolder } from "./duckdb/open.ts";
 import { removeStaleTemporaries, tempPath } from "./fsutil.ts";
@@ -27,6 +28,7 @@ export interface RestoreOptions {
   /** Run verify's checks 1–2 before writing anything (default true). */
   verify?: boolean;
   now?: Date;
+  progress?: ProgressSink;
 }
 
 export interface RestoredDatabase {
@@ -141,7 +143,7 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
   let manifest: Manifest;
   if (opts.verify ?? true) {
     // Checks 1–2 of verify, before anything is written anywhere.
-    const scan = await scanArchive(ref, { blocks: true });
+    const scan = await scanArchive(ref, { blocks: true, progress: opts.progress, phase: `checking ${ref.name}` });
     if (!scan.manifest) throw new CorruptArchiveError(ref.path, `${scan.problems[0] ?? "no manifest"}; ${NOTHING_RESTORED}`);
     manifest = scan.manifest;
     assertScanOk(scan, selectDatabases(manifest, opts.only), ref.path, true, NOTHING_RESTORED);
@@ -169,6 +171,8 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
   const removeTemps = () => Promise.all([...temps.values()].map((t) => rm(t, { force: true })));
   try {
     const scan = await scanArchive(ref, {
+      progress: opts.progress,
+      phase: `restoring ${ref.name}`,
       sink: async (f) => {
         const t = temps.get(f.entry);
         return t ? fileSink(t) : null;

@@ -4,6 +4,7 @@
 // database, restored into a private folder, opens in DuckDB and every column of every table reads,
 // with the row counts of the manifest.
 import { join } from "node:path";
+import type { ProgressSink } from "./progress.ts";
 import { scanArchive, type ArchiveScan, type FileScan } from "./archive/reader.ts";
 import { fileSink, withTempDir } from "./extract.ts";
 import { duckdbMessage, openReadOnly } from "./duckdb/open.ts";
@@ -115,12 +116,14 @@ async function openAndRead(path: string, r: DatabaseVerifyResult): Promise<void>
   if (r.problems.length) r.ok = false;
 }
 
-export async function verifyBackup(ref: ArchiveRef, opts: { quick?: boolean; tempParent?: string } = {}): Promise<VerifyResult> {
+export async function verifyBackup(ref: ArchiveRef, opts: { quick?: boolean; tempParent?: string; progress?: ProgressSink } = {}): Promise<VerifyResult> {
   const quick = opts.quick ?? false;
   const run = async (dir: string | null): Promise<VerifyResult> => {
     const scan = await scanArchive(ref, {
       blocks: !quick,
       sink: dir ? async (f) => fileSink(join(dir, f.entry)) : undefined,
+      progress: opts.progress,
+      phase: `verifying ${ref.name}`,
     });
     const databases = (scan.manifest?.databases ?? []).map((db) => judgeDatabase(scan, db, !quick));
     if (dir) for (const r of databases) if (r.ok) await openAndRead(join(dir, r.entry), r);

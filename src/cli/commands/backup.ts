@@ -3,6 +3,7 @@ import { relative } from "node:path";
 import { createBackup, type BackupResult } from "../../core/backup.ts";
 import { ExitCode } from "../../core/errors.ts";
 import type { Compression } from "../../core/naming.ts";
+import { withProgress } from "../progress.ts";
 import { loadContext, resolveDatabases, parseCompression, parseSeconds, settingsFrom, type CommonFlags } from "../context.ts";
 import type { HookRun } from "../../core/hooks.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
@@ -37,8 +38,9 @@ async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
   const compression = parseCompression(flags.compression, flags.compress === false, ctx.config.compression);
   const databases = resolveDatabases(args, ctx.config);
   const waitSeconds = parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0;
-  const result = await withRepoLock(ctx.backupDir, "backup", lockWaitSeconds(flags.lockWait, ctx.config), () =>
+  const result = await withRepoLock(ctx.backupDir, "backup", lockWaitSeconds(flags.lockWait, ctx.config), () => withProgress(flags, (progress) =>
     createBackup({
+      progress,
       databases,
       backupDir: ctx.backupDir,
       name: flags.name === undefined ? undefined : String(flags.name),
@@ -49,7 +51,7 @@ async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
       onEvent: (e) => {
         if (e.type === "hook") printHook(e.run);
       },
-    }),
+    })),
   );
   const failed = result.databases.filter((d) => !d.ok);
   const code = failed.length === 0 ? ExitCode.OK : result.archive ? ExitCode.PARTIAL : ExitCode.ERROR;

@@ -4,6 +4,7 @@ import { cleanupBackups, effectivePolicy, type CleanupResult } from "../../core/
 import { ExitCode, UsageError } from "../../core/errors.ts";
 import type { BackupInfo } from "../../core/list.ts";
 import { describePolicy, type RetentionPolicy } from "../../core/retention.ts";
+import { withProgress } from "../progress.ts";
 import { configuredDatabases, loadContext, type CommonFlags } from "../context.ts";
 import { parseDuration } from "../../core/status.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
@@ -69,7 +70,8 @@ async function runCleanup(flags: CleanupFlags): Promise<number> {
   const policy = effectivePolicy(config.retention, policyFlags(flags));
   const dryRun = flags.dryRun === true;
   const bakOlderThanMs = flags.bakOlderThan === undefined ? undefined : parseDuration(String(flags.bakOlderThan));
-  const cleanup = () => cleanupBackups({ backupDir, policy, dryRun, bakOlderThanMs, databases: configuredDatabases(config) });
+  const cleanup = () =>
+    withProgress(flags, (progress) => cleanupBackups({ backupDir, policy, dryRun, bakOlderThanMs, databases: configuredDatabases(config), progress }));
   // A dry run changes nothing, so it neither waits for nor blocks a running backup.
   const result = dryRun || !existsSync(backupDir) ? await cleanup() : await withRepoLock(backupDir, "cleanup", lockWaitSeconds(flags.lockWait, config), cleanup);
   if (flags.json) printJson(cleanupJson(result));

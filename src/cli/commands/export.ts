@@ -1,4 +1,5 @@
 import type { CAC } from "cac";
+import { withProgress } from "../progress.ts";
 import { exportDatabase, type ExportCompression, type ExportFormat } from "../../core/export.ts";
 import { asList, parseSeconds } from "../context.ts";
 import { color, formatBytes, formatDuration, plural, printJson, printNote, printWarning } from "../output.ts";
@@ -32,8 +33,9 @@ export function registerExport(cli: CAC): void {
 }
 
 async function runExport(database: string, flags: ExportFlags): Promise<number> {
-  const result = await exportDatabase({
+  const result = await withProgress(flags, (progress) => exportDatabase({
     database,
+    progress,
     out: flags.out === undefined ? undefined : String(flags.out),
     format: flags.format === undefined ? undefined : (String(flags.format) as ExportFormat),
     compression: flags.compression === undefined ? undefined : (String(flags.compression) as ExportCompression),
@@ -41,7 +43,7 @@ async function runExport(database: string, flags: ExportFlags): Promise<number> 
     since: flags.since === undefined ? undefined : String(flags.since),
     dateColumn: flags.dateColumn === undefined ? undefined : String(flags.dateColumn),
     waitSeconds: parseSeconds("--wait", flags.wait),
-  });
+  }));
   const m = result.manifest;
   if (flags.json) {
     printJson({ ok: true, path: result.path, bytes: result.bytes, duration_ms: result.durationMs, skipped: result.skipped, warnings: result.warnings, manifest: m });

@@ -1,4 +1,5 @@
 import type { CAC } from "cac";
+import { withProgress } from "../progress.ts";
 import { importExport } from "../../core/import.ts";
 import { UsageError } from "../../core/errors.ts";
 import { parseSeconds } from "../context.ts";
@@ -25,7 +26,9 @@ export function registerImport(cli: CAC): void {
 
 async function runImport(dir: string, flags: ImportFlags): Promise<number> {
   if (flags.into === undefined || flags.into === "") throw new UsageError("--into DATABASE is required");
-  const result = await importExport({ dir, into: String(flags.into), append: flags.append === true, waitSeconds: parseSeconds("--wait", flags.wait) });
+  const result = await withProgress(flags, (progress) =>
+    importExport({ dir, into: String(flags.into), append: flags.append === true, waitSeconds: parseSeconds("--wait", flags.wait), progress }),
+  );
   if (flags.json) {
     printJson({ ok: true, target: result.target, mode: result.mode, export_id: result.exportId, tables: result.tables, rows: result.rows, complete: result.complete, duration_ms: result.durationMs });
     return 0;

@@ -3,6 +3,7 @@ import { relative } from "node:path";
 import { restoreBackup } from "../../core/restore.ts";
 import { resolveBackupRef } from "../../core/list.ts";
 import { dirname } from "node:path";
+import { withProgress } from "../progress.ts";
 import { loadContext, asList, type CommonFlags } from "../context.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { color, plural, printJson } from "../output.ts";
@@ -35,7 +36,7 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
   const { backupDir, config } = loadContext(flags);
   const ref = resolveBackupRef(name, backupDir);
   const restore = () =>
-    restoreBackup(ref, { overwrite: flags.overwrite, restoreDir: flags.restoreDir, only: asList(flags.only), verify: flags.verify !== false });
+    withProgress(flags, (progress) => restoreBackup(ref, { progress, overwrite: flags.overwrite, restoreDir: flags.restoreDir, only: asList(flags.only), verify: flags.verify !== false }));
   // The lock keeps a cleanup from deleting the archive while it is read. An archive elsewhere (a
   // mounted off-site copy, maybe read-only) is no backup folder of ours to lock.
   const result =

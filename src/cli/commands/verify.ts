@@ -2,6 +2,7 @@ import type { CAC } from "cac";
 import { verifyBackup } from "../../core/verify.ts";
 import { resolveBackupRef } from "../../core/list.ts";
 import { ExitCode } from "../../core/errors.ts";
+import { withProgress } from "../progress.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
 import { color, plural, printJson } from "../output.ts";
 
@@ -23,7 +24,8 @@ export function registerVerify(cli: CAC): void {
 
 async function runVerify(name: string, flags: VerifyFlags): Promise<number> {
   const { backupDir } = loadContext(flags);
-  const result = await verifyBackup(resolveBackupRef(name, backupDir), { quick: flags.quick });
+  const ref = resolveBackupRef(name, backupDir);
+  const result = await withProgress(flags, (progress) => verifyBackup(ref, { quick: flags.quick, progress }));
   const code = result.ok ? ExitCode.OK : ExitCode.VERIFY_FAILED;
   if (flags.json) {
     printJson(result);

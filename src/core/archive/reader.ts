@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
+import type { ProgressSink } from "../progress.ts";
 import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
 import { CorruptArchiveError, DuckbakError, fsError } from "../errors.ts";
 import { isSafeEntryName, MANIFEST_NAME, type Compression } from "../naming.ts";
@@ -113,6 +114,9 @@ export interface ScanOptions {
   blocks?: boolean;
   /** Where to put a database file's bytes; null to only check them. Only called for manifest files. */
   sink?: (file: ManifestFile, db: ManifestDatabase) => Promise<EntrySink | null>;
+  /** Told the archive's size, then each chunk of it read, under the label `phase`. */
+  progress?: ProgressSink;
+  phase?: string;
 }
 
 async function readHead(path: string, size: number): Promise<Uint8Array> {
@@ -175,7 +179,11 @@ export async function scanArchive(ref: ArchiveRef, opts: ScanOptions = {}): Prom
     return result;
   }
   const tap = integrityTap(firstLength, size - tLength);
-  const tar = openTar(path, compression, tap.take);
+  opts.progress?.start(size, opts.phase ?? `reading ${ref.name}`);
+  const tar = openTar(path, compression, (chunk) => {
+    tap.take(chunk);
+    opts.progress?.advance(chunk.length);
+  });
   const reader = tar.entries;
 
   const expected = new Map<string, { file: ManifestFile; db: ManifestDatabase }>();
