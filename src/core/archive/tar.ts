@@ -49,7 +49,9 @@ function writeBase256(block: Uint8Array, offset: number, length: number, value: 
 function ustarBlock(name: string, size: number, mtime: Date, meta: TarFileMeta, type: "0" | "x"): Uint8Array {
   const block = new Uint8Array(TAR_BLOCK);
   writeString(block, 0, 100, name);
-  writeOctal(block, 100, 8, (meta.mode ?? 0o600) & 0o7777);
+  // 0644 for duckbak's own entries (manifest, trailer): readers rebuild the trailer byte for byte,
+  // so this default is part of the format; the archive file itself is private.
+  writeOctal(block, 100, 8, (meta.mode ?? 0o644) & 0o7777);
   // Ids past ustar's 7 octal digits are left at 0 here and carried by pax records.
   const id = (v: number | undefined) => (v !== undefined && v >= 0 && v <= USTAR_MAX_ID ? v : 0);
   writeOctal(block, 108, 8, id(meta.uid));
@@ -92,7 +94,7 @@ export function tarHeader({ name, size, mtime, ...meta }: TarEntryHeader): Uint8
     (longOwner(meta.group) ? paxRecord("gname", meta.group!) : "");
   if (!records) return main;
   const recordBytes = encoder.encode(records);
-  const pax = ustarBlock(`PaxHeaders/${name}`.slice(0, 99), recordBytes.length, mtime, { mode: 0o600 }, "x");
+  const pax = ustarBlock(`PaxHeaders/${name}`.slice(0, 99), recordBytes.length, mtime, { mode: 0o644 }, "x");
   const out = new Uint8Array(2 * TAR_BLOCK + recordBytes.length + tarPadding(recordBytes.length).length);
   out.set(pax, 0);
   out.set(recordBytes, TAR_BLOCK);
