@@ -18,6 +18,8 @@ import { registerExport } from "./commands/export.ts";
 import { registerImport } from "./commands/import.ts";
 import { registerDiff } from "./commands/diff.ts";
 import { registerInspect } from "./commands/inspect.ts";
+import { registerLs } from "./commands/ls.ts";
+import { registerSql } from "./commands/sql.ts";
 
 async function main(argv: string[]): Promise<number> {
   // Private until a config's file_mode says otherwise (loadContext): covers temporaries made before it is read.
@@ -39,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
   registerImport(cli);
   registerDiff(cli);
   registerInspect(cli);
+  registerLs(cli);
+  registerSql(cli);
   // cac labels every --no-X flag "(default: true)", which reads as if the flag were on by default.
   cli.help((sections) => sections.map((s) => ({ ...s, body: s.body.replace(/ \(default: true\)/g, "") })));
   cli.version(DUCKBAK_VERSION);

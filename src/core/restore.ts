@@ -231,13 +231,17 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
 export async function withExtractedBackup<T>(
   ref: ArchiveRef,
   fn: (dbs: { name: string; originalPath: string; path: string }[]) => Promise<T>,
-  opts: { only?: string[] } = {},
+  opts: { only?: string[]; progress?: ProgressSink } = {},
 ): Promise<T> {
   return withTempDir(async (dir) => {
     const manifest = await readArchiveManifest(ref.path, ref.compression);
     const dbs = selectDatabases(manifest, opts.only);
     const wanted = new Set(dbs.flatMap((d) => d.files.map((f) => f.entry)));
-    const scan = await scanArchive(ref, { sink: async (f) => (wanted.has(f.entry) ? fileSink(join(dir, f.entry)) : null) });
+    const scan = await scanArchive(ref, {
+      sink: async (f) => (wanted.has(f.entry) ? fileSink(join(dir, f.entry)) : null),
+      progress: opts.progress,
+      phase: `extracting ${ref.name}`,
+    });
     assertScanOk(scan, dbs, ref.path, false, "not extracted");
     return fn(dbs.map((d) => ({ name: d.name, originalPath: d.original_path, path: join(dir, d.entry) })));
   });

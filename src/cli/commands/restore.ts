@@ -1,5 +1,5 @@
 import type { CAC } from "cac";
-import { relative } from "node:path";
+import { relative, resolve } from "node:path";
 import { restoreBackup } from "../../core/restore.ts";
 import { resolveBackupRef } from "../../core/list.ts";
 import { dirname } from "node:path";
@@ -7,6 +7,11 @@ import { withProgress } from "../progress.ts";
 import { loadContext, asList, type CommonFlags } from "../context.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { color, plural, printJson } from "../output.ts";
+import { restoreTable } from "../../core/browse.ts";
+import { UsageError } from "../../core/errors.ts";
+import type { ArchiveRef } from "../../core/list.ts";
+import type { Config } from "../../core/config.ts";
+import { parseSeconds } from "../context.ts";
 
 interface RestoreFlags extends CommonFlags {
   overwrite?: boolean;
@@ -14,6 +19,10 @@ interface RestoreFlags extends CommonFlags {
   only?: string | string[];
   verify: boolean;
   lockWait?: string;
+  table?: string;
+  into?: string;
+  replace?: boolean;
+  wait?: string;
 }
 
 export function registerRestore(cli: CAC): void {
@@ -23,18 +32,24 @@ export function registerRestore(cli: CAC): void {
     .option("--restore-dir <dir>", "Restore into this folder (created if needed) instead of each database's original path")
     .option("--only <database>", "Restore only this database (file name as in the backup); repeatable")
     .option("--no-verify", "Skip the checksum and block checks before writing (the restored files are still checked)")
+    .option("--table <[schema.]table>", "Restore only this table, into the live database --into (one transaction)")
+    .option("--into <database>", "With --table: the live database to put the table into")
+    .option("--replace", "With --table: drop the live table of that name first (refused otherwise)")
+    .option("--wait <seconds>", "With --table: wait up to this long for a writer to close the live database (default 0)")
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
     .option(...LOCK_WAIT_OPTION)
     .option("--json", "Print the result as JSON")
     .example("duckbak restore backup_20240115_120000")
     .example("duckbak restore backup_20240115_120000 --only results.duckdb --restore-dir /tmp/check")
+    .example("duckbak restore backup_20240115_120000 --table main.portfolio_trades --into data/results.duckdb")
     .action(async (name: string, flags: RestoreFlags) => runRestore(name, flags));
 }
 
 async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
   const { backupDir, config } = loadContext(flags);
   const ref = resolveBackupRef(name, backupDir);
+  if (flags.table !== undefined || flags.into !== undefined || flags.replace) return runTableRestore(ref, backupDir, config, flags);
   const restore = () =>
     withProgress(flags, (progress) => restoreBackup(ref, { progress, overwrite: flags.overwrite, restoreDir: flags.restoreDir, only: asList(flags.only), verify: flags.verify !== false }));
   // The lock keeps a cleanup from deleting the archive while it is read. An archive elsewhere (a
@@ -56,5 +71,29 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
     for (const r of d.replaced) console.log(`          replaced ${rel(r)} (--overwrite)`);
   }
   console.log(`Restored ${plural(result.databases.length, "database")} from ${result.name}.`);
+  return 0;
+}
+
+/** restore NAME --table T --into DB [--replace]: one table back into a live database. */
+async function runTableRestore(ref: ArchiveRef, backupDir: string, config: Config, flags: RestoreFlags): Promise<number> {
+  if (flags.table === undefined || flags.into === undefined) throw new UsageError("--table and --into go together (see duckbak restore --help)");
+  if (flags.overwrite || flags.restoreDir !== undefined) throw new UsageError("--table restores into --into; --overwrite and --restore-dir are for whole databases");
+  const run = () =>
+    withProgress(flags, (progress) =>
+      restoreTable(ref, {
+        table: String(flags.table),
+        into: resolve(String(flags.into)),
+        replace: flags.replace === true,
+        only: asList(flags.only),
+        waitSeconds: parseSeconds("--wait", flags.wait),
+        progress,
+      }),
+    );
+  const r = dirname(ref.path) === backupDir ? await withRepoLock(backupDir, "restore", lockWaitSeconds(flags.lockWait, config), run) : await run();
+  if (flags.json) {
+    printJson({ ok: true, archive: r.archive, database: r.database, into: r.into, schema: r.schema, table: r.table, rows: r.rows, replaced: r.replaced });
+    return 0;
+  }
+  console.log(`${color.green("restored")}  table ${r.schema}.${r.table} (${plural(r.rows, "row")}) from ${r.database} of ${ref.name} into ${r.into}${r.replaced ? " (the previous table was dropped: --replace)" : ""}`);
   return 0;
 }

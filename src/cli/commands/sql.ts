@@ -1,0 +1,40 @@
+import type { CAC } from "cac";
+import { queryBackup } from "../../core/browse.ts";
+import { resolveBackupRef } from "../../core/list.ts";
+import { asList, loadContext, type CommonFlags } from "../context.ts";
+import { color, formatTable, plural, printJson } from "../output.ts";
+import { withProgress } from "../progress.ts";
+
+interface SqlFlags extends CommonFlags {
+  only?: string | string[];
+}
+
+export function registerSql(cli: CAC): void {
+  cli
+    .command("sql <name> <query>", "Run a read-only query on a backup (extracted to a private temporary copy, removed afterwards)")
+    .option("--only <database>", "Extract and attach only this database of the backup; repeatable")
+    .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
+    .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
+    .option("--json", "Print the rows as JSON")
+    .example(`duckbak sql backup_20240115_120000 "SELECT count(*) FROM portfolio_trades"   # one database: its tables directly`)
+    .example(`duckbak sql backup_20240115_120000 "SELECT * FROM results.portfolio_trades LIMIT 5"   # several: <file name without .duckdb>.<table>`)
+    .action(async (name: string, query: string, flags: SqlFlags) => runSql(name, query, flags));
+}
+
+/** A cell as text: NULL, strings as they are, the rest as JSON. */
+const cell = (v: unknown): string => (v === null || v === undefined ? "NULL" : typeof v === "string" ? v : JSON.stringify(v));
+
+async function runSql(name: string, query: string, flags: SqlFlags): Promise<number> {
+  const { backupDir } = loadContext(flags);
+  const ref = resolveBackupRef(name, backupDir);
+  const r = await withProgress(flags, (progress) => queryBackup(ref, String(query), { only: asList(flags.only), progress }));
+  if (flags.json) {
+    printJson({ ok: true, backup: ref.name, databases: r.databases, columns: r.columns, rows: r.rows, row_count: r.rows.length });
+    return 0;
+  }
+  const [head, ...lines] = formatTable([r.columns, ...r.rows.map((row) => r.columns.map((c) => cell(row[c])))]);
+  if (head !== undefined) console.log(color.bold(head));
+  for (const l of lines) console.log(l);
+  console.log(`(${plural(r.rows.length, "row")})`);
+  return 0;
+}

@@ -1,0 +1,161 @@
+// Looking into a backup without restoring it: `sql` runs a read-only query on an extracted private
+// copy, and `restore --table` brings one table back into a live database.
+import { basename } from "node:path";
+import { DuckbakError, UsageError } from "./errors.ts";
+import { withExtractedBackup } from "./restore.ts";
+import { readArchiveManifest } from "./archive/reader.ts";
+import { DuckDBSession, openDatabase } from "./duckdb/session.ts";
+import { quoteIdent, quoteLiteral } from "./duckdb/sql.ts";
+import type { ArchiveRef } from "./list.ts";
+import type { Manifest, ManifestDatabase } from "./manifest.ts";
+import type { ProgressSink } from "./progress.ts";
+
+/** The name a database is attached under in `sql`: its file name without `.duckdb`, or the archive entry's. */
+export function attachAlias(db: Pick<ManifestDatabase, "name" | "entry">, all: Pick<ManifestDatabase, "name" | "entry">[]): string {
+  const stem = (n: string) => n.replace(/\.(duckdb|db|ddb)$/i, "");
+  const taken = all.filter((d) => stem(d.name) === stem(db.name)).length > 1;
+  return stem(taken ? db.entry : db.name);
+}
+
+/** `schema.table`, `table` (schema main), or a quoted name with a dot: `"a.b"`. */
+export function parseTableName(text: string): { schema: string; name: string } {
+  const m = /^(?:("(?:[^"]|"")+"|[^".]+)\.)?("(?:[^"]|"")+"|[^".]+)$/.exec(text.trim());
+  if (!m) throw new UsageError(`--table '${text}': expected TABLE or SCHEMA.TABLE`);
+  const unquote = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replaceAll('""', '"') : s);
+  return { schema: m[1] ? unquote(m[1]) : "main", name: unquote(m[2]!) };
+}
+
+export interface QueryResult {
+  columns: string[];
+  /** JSON-friendly values: BIGINT and DECIMAL as strings, lists as arrays. */
+  rows: Record<string, unknown>[];
+  /** Attach names of the databases, for the message when a name is not found. */
+  databases: string[];
+}
+
+/**
+ * Runs one query on the backup's databases, extracted into a private temporary folder (removed
+ * afterwards). Each database is attached read-only under its alias; with one database (or --only)
+ * it is also the default, so `SELECT * FROM trades` works. File access is switched off, so the
+ * query cannot read or write anything outside those copies.
+ */
+export async function queryBackup(ref: ArchiveRef, sql: string, opts: { only?: string[]; progress?: ProgressSink } = {}): Promise<QueryResult> {
+  return withExtractedBackup(
+    ref,
+    async (dbs) => {
+      const s = await DuckDBSession.open(":memory:", {});
+      try {
+        const all = dbs.map((d) => ({ name: d.name, entry: basename(d.path) }));
+        const aliases = all.map((d) => attachAlias(d, all));
+        for (const [i, d] of dbs.entries()) await s.run(`ATTACH ${quoteLiteral(d.path)} AS ${quoteIdent(aliases[i]!)} (READ_ONLY)`);
+        if (dbs.length === 1) await s.run(`USE ${quoteIdent(aliases[0]!)}`);
+        await s.run("SET enable_external_access = false");
+        await s.run("SET lock_configuration = true");
+        const reader = await s.con.runAndReadAll(sql).catch((err) => {
+          throw new DuckbakError(`${ref.name}: query failed: ${err instanceof Error ? err.message : String(err)} (databases: ${aliases.join(", ")})`);
+        });
+        return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[], databases: aliases };
+      } finally {
+        s.close();
+      }
+    },
+    { only: opts.only, progress: opts.progress },
+  );
+}
+
+export interface TableRestoreOptions {
+  table: string;
+  /** The live database to put the table into (must exist). */
+  into: string;
+  /** Drop the live table of that name first (in the same transaction). */
+  replace?: boolean;
+  /** Which database of the backup holds the table, when several do. */
+  only?: string[];
+  waitSeconds?: number;
+  progress?: ProgressSink;
+}
+
+export interface TableRestoreResult {
+  archive: string;
+  database: string;
+  into: string;
+  schema: string;
+  table: string;
+  rows: number;
+  replaced: boolean;
+}
+
+/** The backup's database holding `table`, from the manifest's table lists. */
+export function findTableDatabase(m: Manifest, t: { schema: string; name: string }, only: string[] | undefined, archive: string): ManifestDatabase {
+  const candidates = m.databases.filter((d) => !only?.length || only.some((o) => d.name === o || d.entry === o || d.name === `${o}.duckdb`));
+  const holding = candidates.filter((d) => d.tables.some((x) => x.schema === t.schema && x.name === t.name));
+  const label = `${t.schema}.${t.name}`;
+  if (holding.length === 0)
+    throw new DuckbakError(`${archive}: no table ${label} in ${candidates.map((d) => d.name).join(", ") || "the backup"} (see duckbak ls)`, 10);
+  if (holding.length > 1)
+    throw new UsageError(`${label} is in several databases of the backup (${holding.map((d) => d.name).join(", ")}); choose one with --only`);
+  return holding[0]!;
+}
+
+/**
+ * Copies one table (definition and rows) from a backup into a live database in one transaction:
+ * nothing changes unless all of it is in. The live database must not be open in a writer.
+ */
+export async function restoreTable(ref: ArchiveRef, opts: TableRestoreOptions): Promise<TableRestoreResult> {
+  const t = parseTableName(opts.table);
+  const label = `${t.schema}.${t.name}`;
+  const manifest = await readArchiveManifest(ref.path, ref.compression);
+  const db = findTableDatabase(manifest, t, opts.only, ref.path);
+  const expected = db.tables.find((x) => x.schema === t.schema && x.name === t.name)!.rows;
+  const notDone = `table ${label} not restored`;
+  // Opened first: a locked or missing target fails before the backup is extracted.
+  const live = await openDatabase(opts.into, { readOnly: false, waitSeconds: opts.waitSeconds, lockedConsequence: notDone });
+  try {
+    const fail = (why: string): never => {
+      throw new DuckbakError(`${opts.into}: ${why}; ${notDone}`);
+    };
+    const exists = async () =>
+      (await live.rows(`SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? AND table_name = ?`, [t.schema, t.name])).length > 0;
+    if ((await exists()) && !opts.replace) fail(`table ${label} already exists (use --replace to drop it and put the backup's in its place)`);
+    return await withExtractedBackup(
+      ref,
+      async ([src]) => {
+        const SRC = "__duckbak_backup";
+        await live.run(`ATTACH ${quoteLiteral(src!.path)} AS ${SRC} (READ_ONLY)`);
+        try {
+          const [ddl] = await live.rows<{ sql: string }>(`SELECT sql FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?`, [SRC, t.schema, t.name]);
+          if (!ddl) fail(`the backup's ${db.name} has no table ${label}`);
+          const name = `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
+          await live.run("BEGIN TRANSACTION");
+          try {
+            const replaced = await exists();
+            if (replaced) await live.run(`DROP TABLE ${name}`);
+            await live.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)}`);
+            // The table's own definition (constraints, defaults), created in its schema of the live database.
+            await live.run(`USE ${quoteIdent(await currentDatabase(live))}.${quoteIdent(t.schema)}`);
+            await live.run(ddl!.sql);
+            const [ins] = await live.rows<{ Count: string }>(`INSERT INTO ${name} SELECT * FROM ${SRC}.${name}`);
+            const rows = Number(ins!.Count);
+            if (rows !== expected) fail(`the backup's ${label} gave ${rows} rows, its manifest says ${expected}`);
+            await live.run("COMMIT");
+            return { archive: ref.path, database: db.name, into: opts.into, schema: t.schema, table: t.name, rows, replaced };
+          } catch (err) {
+            await live.run("ROLLBACK").catch(() => {});
+            if (err instanceof DuckbakError && err.message.includes(notDone)) throw err;
+            fail(err instanceof Error ? err.message : String(err));
+            throw err;
+          }
+        } finally {
+          await live.run(`DETACH ${SRC}`).catch(() => {});
+        }
+      },
+      { only: [db.entry], progress: opts.progress },
+    );
+  } finally {
+    live.close();
+  }
+}
+
+async function currentDatabase(s: DuckDBSession): Promise<string> {
+  return (await s.rows<{ d: string }>("SELECT current_database() AS d"))[0]!.d;
+}
