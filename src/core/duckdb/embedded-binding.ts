@@ -1,10 +1,13 @@
 // Stands in for @duckdb/node-bindings inside the compiled binary (scripts/build.ts redirects the
-// import here). The native addon and libduckdb are embedded as file assets; a .node file can only
-// be loaded from a real file, and it finds libduckdb through RUNPATH=$ORIGIN, so both are written
-// into a per-user cache folder named by their content hash, then loaded from there.
+// import here). The native addon and DuckDB's library are embedded as file assets; a .node file can
+// only be loaded from a real file, and it finds the library beside itself (Linux: RUNPATH=$ORIGIN,
+// macOS: @loader_path, Windows: Bun loads addons with LOAD_WITH_ALTERED_SEARCH_PATH, so DLLs are
+// searched in the addon's folder first), so both are written into a per-user cache folder named by
+// their content hash (src/platform/native.ts says where, per OS), then loaded from there.
 import { closeSync, lstatSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
-import { isAbsolute, join } from "node:path";
+import { join } from "node:path";
+import { cacheRoots, privateFolderUsable, privateTempNames, type Platform } from "../../platform/native.ts";
 
 export interface EmbeddedFile {
   name: string;
@@ -47,19 +50,12 @@ function isIntact(dir: string, files: EmbeddedFile[]): boolean {
   }
 }
 
-function cacheRoots(): string[] {
-  const roots: string[] = [];
-  const xdg = process.env.XDG_CACHE_HOME;
-  // A relative path would put a cache below every working directory; the XDG spec says to ignore it.
-  if (xdg && isAbsolute(xdg)) roots.push(join(xdg, "duckbak"));
-  let home = "";
+function homeFolder(): string {
   try {
-    home = process.env.HOME || homedir();
+    return homedir();
   } catch {
-    // no home folder for this user
+    return ""; // no home folder for this user
   }
-  if (home && isAbsolute(home)) roots.push(join(home, ".cache", "duckbak"));
-  return roots;
 }
 
 /**
@@ -68,17 +64,17 @@ function cacheRoots(): string[] {
  * symlink, a folder others can write) is skipped for the next one, which is reused in turn: a
  * random folder leaves a copy of the library behind at each start, so it is the last resort.
  */
-function privateTempRoot(): string {
-  const uid = process.getuid?.() ?? 0;
-  for (let i = 0; i < 10; i++) {
-    const root = join(tmpdir(), i === 0 ? `duckbak-${uid}` : `duckbak-${uid}-${i}`);
+function privateTempRoot(platform: Platform): string {
+  const uid = process.getuid?.();
+  for (const name of privateTempNames(platform, uid)) {
+    const root = join(tmpdir(), name);
     try {
       mkdirSync(root, { mode: 0o700 });
     } catch {
       // exists already: checked below
     }
     const st = lstatSync(root, { throwIfNoEntry: false });
-    if (st?.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return root;
+    if (st && privateFolderUsable(platform, { isDirectory: st.isDirectory(), isSymbolicLink: st.isSymbolicLink(), uid: st.uid, mode: st.mode }, uid ?? 0)) return root;
   }
   return mkdtempSync(join(tmpdir(), "duckbak-"));
 }
@@ -116,14 +112,15 @@ function extractInto(root: string, key: string, files: EmbeddedFile[]): string {
 
 export function loadEmbeddedBinding(files: EmbeddedFile[], addon: string): unknown {
   const key = Bun.hash(files.map((f) => `${f.name}:${f.hash}`).join(",")).toString(16);
-  const roots = cacheRoots();
+  const platform = process.platform as Platform;
+  const roots = cacheRoots(platform, { env: process.env, home: homeFolder() });
   const errors: string[] = [];
   // The next place is tried when a folder cannot be written, and also when the library cannot be
   // loaded from it: a cache on a noexec mount is written fine, then fails in dlopen.
   for (let i = 0; i <= roots.length; i++) {
     let root = roots[i] ?? tmpdir();
     try {
-      root = roots[i] ?? privateTempRoot();
+      root = roots[i] ?? privateTempRoot(platform);
       const mod = { exports: {} as unknown };
       process.dlopen(mod, join(extractInto(root, key, files), addon));
       return mod.exports;
