@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 import { cac } from "cac";
-import { DUCKBAK_VERSION } from "../core/version.ts";
+import { versionLine } from "../core/version.ts";
 import { ExitCode, UsageError } from "../core/errors.ts";
 import { HOLDER_COMMAND, runSnapshotHolder } from "../core/duckdb/holder.ts";
 import { printError } from "./output.ts";
@@ -44,12 +44,18 @@ async function main(argv: string[]): Promise<number> {
   registerLs(cli);
   registerSql(cli);
   // cac labels every --no-X flag "(default: true)", which reads as if the flag were on by default.
-  cli.help((sections) => sections.map((s) => ({ ...s, body: s.body.replace(/ \(default: true\)/g, "") })));
-  cli.version(DUCKBAK_VERSION);
+  // The first section is the title line: the version line there too.
+  cli.help((sections) => sections.map((s, i) => ({ ...s, body: i === 0 && !s.title ? versionLine() : s.body.replace(/ \(default: true\)/g, "") })));
+  // Not cac's version(), which prints the JS runtime's version: ours names the embedded DuckDB and the target.
+  cli.option("-v, --version", "Show duckbak's version, the embedded DuckDB's version, and the OS and architecture");
 
   try {
     cli.parse(["duckbak", "duckbak", ...argv], { run: false });
-    if (cli.options.help || cli.options.version) return ExitCode.OK;
+    if (cli.options.help) return ExitCode.OK;
+    if (cli.options.version) {
+      process.stdout.write(`${versionLine()}\n`);
+      return ExitCode.OK;
+    }
     if (!cli.matchedCommand) {
       if (cli.args[0]) throw new UsageError(`unknown command '${cli.args[0]}' (see duckbak --help)`);
       cli.outputHelp();

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { BINARY, ROOT, runSql, sh, tempDir, type RunResult } from "../helpers.ts";
+import { DUCKBAK_VERSION, DUCKDB_VERSION } from "../../src/core/version.ts";
 
 const NATIVE_DIR = dirname(Bun.resolveSync(`@duckdb/node-bindings-${process.platform}-${process.arch}/package.json`, ROOT));
 const NATIVE_FILES = readdirSync(NATIVE_DIR)
@@ -76,6 +77,17 @@ function expectPrivateFolder(path: string): void {
 }
 
 describe("single binary", () => {
+  test("--version names duckbak, the embedded DuckDB and the target, without loading DuckDB (nothing extracted)", async () => {
+    const cache = fresh("version");
+    const home = fresh("home");
+    for (const flag of ["--version", "-v"]) {
+      const r = await exec([BINARY, flag], { env: { XDG_CACHE_HOME: cache, HOME: home } });
+      expect(r).toEqual({ code: 0, stdout: `duckbak ${DUCKBAK_VERSION} (DuckDB ${DUCKDB_VERSION}, linux-${process.arch})\n`, stderr: "" });
+    }
+    expect(readdirSync(cache)).toEqual([]);
+    expect(readdirSync(home)).toEqual([]);
+  });
+
   test("runs with an empty environment (env -i: no HOME, no PATH) and leaves nothing in the working directory", async () => {
     const cwd = fresh("cwd");
     expectBackedUp(await backup({}, { cwd, prefix: ["env", "-i"] }));
