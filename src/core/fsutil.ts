@@ -1,8 +1,9 @@
-import { open, link, rename, rm, unlink, readdir, stat, type FileHandle } from "node:fs/promises";
+import { chmod, open, link, rename, rm, unlink, readdir, stat, type FileHandle } from "node:fs/promises";
 import { openSync, fsyncSync, closeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { hostname } from "node:os";
 import { DuckbakError, fsError } from "./errors.ts";
+import { chmodUnsupported, hasPosixModes, renameBlockedByOpenFile, WINDOWS_RENAME_RETRY_MS } from "../platform/fs.ts";
 
 // The one way duckbak writes a file: a temporary name in the destination folder, flushed, then
 // renamed (or hard-linked, when the final name must not be clobbered) into place. A crash at any
@@ -73,7 +74,7 @@ export class AtomicFile {
   async commit(): Promise<void> {
     try {
       await this.flushAndClose();
-      await rename(this.tempPath, this.finalPath);
+      await renameReplacing(this.tempPath, this.finalPath);
       this.done = true;
       fsyncDir(dirname(this.finalPath));
     } catch (err) {
@@ -117,6 +118,41 @@ export class AtomicFile {
     await this.handle.close().catch(() => {});
     await unlink(this.tempPath).catch(() => {});
   }
+}
+
+/** The target of a rename is open in another program, and Windows will not replace it (src/platform/fs.ts). */
+export class FileInUseError extends DuckbakError {
+  constructor(readonly path: string, options?: { cause?: unknown }) {
+    super(`${path}: in use by another program, and Windows cannot replace an open file; close the program holding it and retry`, undefined, options);
+  }
+}
+
+/**
+ * rename(from, to), replacing `to`. On Windows a target held open by another program (a virus
+ * scanner for a moment, an editor for longer) makes it fail: retried for ~3 s, then FileInUseError.
+ */
+export async function renameReplacing(from: string, to: string, platform: string = process.platform): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await rename(from, to);
+    } catch (err) {
+      if (!renameBlockedByOpenFile(platform, (err as NodeJS.ErrnoException).code)) throw err;
+      const delay = WINDOWS_RENAME_RETRY_MS[attempt];
+      if (delay === undefined) throw new FileInUseError(to, { cause: err });
+      await Bun.sleep(delay);
+    }
+  }
+}
+
+/**
+ * chmod for a file duckbak created: skipped on Windows (no POSIX modes), and a file system without
+ * modes (FAT, exFAT, some SMB mounts) is not an error.
+ */
+export async function chmodIfSupported(path: string, mode: number, platform: string = process.platform): Promise<void> {
+  if (!hasPosixModes(platform)) return;
+  await chmod(path, mode).catch((err) => {
+    if (!chmodUnsupported((err as NodeJS.ErrnoException).code)) throw err;
+  });
 }
 
 /** Moves `from` to `to` unless `to` exists; false when it does. */

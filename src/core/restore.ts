@@ -2,14 +2,14 @@
 // Each database is written to temporary names in its target folder, flushed, checked (sha256 and
 // an open in DuckDB), and only then moved into place; the current files are kept as
 // `<file>.bak.<YYYYMMDD_HHMMSS>` unless --overwrite.
-import { chmod, chown, lstat, mkdir, realpath, rm, stat } from "node:fs/promises";
+import { chown, lstat, mkdir, realpath, rm, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { scanArchive, readArchiveManifest, type ArchiveScan } from "./archive/reader.ts";
 import { judgeDatabase } from "./verify.ts";
 import type { ProgressSink } from "./progress.ts";
 import { fileSink, withTempDir } from "./extract.ts";
 import { duckdbMessage, openReadOnly, isLockError, parseLockHolder } from "./duckdb/open.ts";
-import { removeStaleTemporaries, tempPath } from "./fsutil.ts";
+import { chmodIfSupported, removeStaleTemporaries, tempPath } from "./fsutil.ts";
 import { commitDatabase, foldWal } from "./restore/commit.ts";
 import { pausePoint } from "./pause.ts";
 import { CorruptArchiveError, DatabaseLockedError, DuckbakError, ExitCode, UsageError, fsError } from "./errors.ts";
@@ -110,7 +110,7 @@ function tempFor(db: ManifestDatabase, file: ManifestFile, base: string): string
 
 /** The archived file's mode, and its owner when running as root (only root can give files away). */
 async function applyRecordedOwnership(temp: string, target: string, f: ManifestFile, fallbackMode: number): Promise<void> {
-  await chmod(temp, f.mode !== undefined ? parseMode(f.mode) : fallbackMode).catch((err) => { throw fsError(err, target, "set mode"); });
+  await chmodIfSupported(temp, f.mode !== undefined ? parseMode(f.mode) : fallbackMode).catch((err) => { throw fsError(err, target, "set mode"); });
   if (f.uid === undefined || f.gid === undefined || process.getuid?.() !== 0) return;
   const { uid, gid } = localIds({ uid: f.uid, gid: f.gid, owner: f.owner ?? "", group: f.group ?? "" });
   await chown(temp, uid, gid).catch((err) => { throw fsError(err, target, "set owner"); });

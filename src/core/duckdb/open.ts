@@ -44,14 +44,42 @@ export function duckdbMessage(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split("\n")[0]!.trim();
 }
 
+/*
+ * DuckDB's "another process has this database" errors, per OS (src/common/local_file_system.cpp, v1.5.5):
+ * - POSIX: an fcntl lock (shared for read_only, exclusive for a writer); a conflict reads
+ *   `Could not set lock on file "<path>": Conflicting lock is held in <program> (PID <n>) [by user <u>]`.
+ * - Windows: no fcntl and no LockFileEx; the lock is the share mode of CreateFileW (read_only opens
+ *   with FILE_SHARE_READ, a writer with no sharing; both add FILE_SHARE_DELETE). A conflict is
+ *   ERROR_SHARING_VIOLATION, reported as `Cannot open file "<path>": <FormatMessage text>` plus,
+ *   when the Restart Manager names the holders, `\nFile is already open in \n<program> (PID <n>)`
+ *   per process. The system text is in the user's language; the English texts of
+ *   ERROR_SHARING_VIOLATION and ERROR_LOCK_VIOLATION are recognised, and DuckDB's own
+ *   "File is already open in" in any language.
+ * So on Windows the snapshot holder's read_only open keeps writers out just as the shared fcntl
+ * lock does, and duckbak's own reads of the file (which share read, write and delete) still work.
+ */
+const LOCK_PATTERNS = [
+  /Could not set lock on file/i,
+  /Cannot open file .*(being used by another process|another process has locked a portion of the file)/is,
+  /Cannot open file .*File is already open in/is,
+];
+
 export function isLockError(message: string): boolean {
-  return /Could not set lock on file/i.test(message);
+  return LOCK_PATTERNS.some((p) => p.test(message));
 }
 
-/** Parses DuckDB's lock error: `Conflicting lock is held in /usr/bin/python3 (PID 1234)`. */
+/**
+ * The holder a lock error names: POSIX `Conflicting lock is held in /usr/bin/python3 (PID 1234)`,
+ * Windows `File is already open in \nC:\Program Files\Python\python.exe (PID 1234)` (the first listed).
+ */
 export function parseLockHolder(message: string): { pid?: number; program?: string } {
-  const m = /Conflicting lock is held in (.*?) \(PID (\d+)\)/.exec(message);
-  return m ? { program: m[1], pid: Number(m[2]) } : {};
+  const m = /(?:Conflicting lock is held in|File is already open in)\s+(?:(.*?) \()?PID (\d+)\)?/.exec(message);
+  return m ? { ...(m[1] ? { program: m[1] } : {}), pid: Number(m[2]) } : {};
+}
+
+/** Whether an fs open failed because another program opened the file without sharing it (Windows' lock). */
+export function openRefusedBySharing(platform: string, code: string | undefined): boolean {
+  return platform === "win32" && code === "EBUSY";
 }
 
 /** Exists, is a regular file, and carries DuckDB's magic. */
@@ -62,8 +90,12 @@ export async function checkDatabaseFile(path: string): Promise<void> {
   });
   if (!st.isFile()) throw new DuckbakError(`${path}: not a regular file`);
   const handle = await open(path, "r").catch((err) => {
+    // Windows: a writer opened it without sharing (see above). Not checkable now; DuckDB's own open
+    // then reports the lock, which --wait retries.
+    if (openRefusedBySharing(process.platform, (err as NodeJS.ErrnoException).code)) return null;
     throw fsError(err, path, "open");
   });
+  if (!handle) return;
   try {
     const magic = new Uint8Array(4);
     await handle.read(magic, 0, 4, 8);

@@ -10,10 +10,10 @@
 //    The .bak.<ts> copy is then the whole current database in one file.
 // A file that DuckDB cannot open cannot be folded: such a file is committed only when no WAL is
 // involved on either side, else refused with the reason (nothing is changed).
-import { copyFile, constants, link, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { copyFile, constants, link, open, readdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { createInstance, duckdbMessage, isLockError, parseLockHolder } from "../duckdb/open.ts";
-import { fsyncDir } from "../fsutil.ts";
+import { fsyncDir, renameReplacing } from "../fsutil.ts";
 import { DatabaseLockedError, DuckbakError, fsError } from "../errors.ts";
 import { isWalFile } from "../naming.ts";
 import { pausePoint } from "../pause.ts";
@@ -133,7 +133,7 @@ export async function commitDatabase(temp: string, target: string, opts: CommitO
   await pausePoint("restore:remove-side");
   for (const f of side) await unlink(f).catch((err) => { throw fsError(err, f, "remove stale WAL"); });
   await pausePoint("restore:rename");
-  await rename(temp, target).catch((err) => { throw fsError(err, target, "move into place"); });
+  await renameReplacing(temp, target).catch((err) => { throw fsError(err, target, "move into place"); });
   await pausePoint("restore:renamed");
   fsyncDir(dirname(target));
   return result;
