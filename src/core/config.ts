@@ -51,6 +51,12 @@ export interface Config {
   lockWaitSeconds?: number;
   /** Permissions of the files duckbak creates (folders get x where r is set); default 0600 / 0700. */
   fileMode?: number;
+  /** Prometheus text file written after daily, backup and cleanup (node_exporter's textfile collector). */
+  metricsFile?: string;
+  /** Shell command run after daily, backup and cleanup, with the result in its environment and JSON on stdin. */
+  notifyCommand?: string;
+  /** healthchecks.io-style check URL pinged by daily: /start, then the URL or /fail. */
+  healthcheckUrl?: string;
   retention: RetentionSettings;
   /** The [s3] table: how to reach s3:// repositories (AWS variables fill what it leaves out). */
   s3?: S3Config;
@@ -119,7 +125,8 @@ const RETENTION_KEYS: Record<string, keyof RetentionSettings> = {
 };
 const TOP_KEYS = new Set([
   "databases", "database", "backup_dir", "log_file", "compression", "wait", "lock_wait", "retention",
-  "before_backup", "after_backup", "hook_timeout", "file_mode", "s3", "offsite",
+  "before_backup", "after_backup", "hook_timeout", "file_mode",
+  "metrics_file", "notify_command", "healthcheck_url", "s3", "offsite",
 ]);
 
 type Fail = (msg: string) => never;
@@ -228,6 +235,15 @@ export function parseConfig(raw: Record<string, unknown>, file: string): Config 
   if (backupDir) cfg.backupDir = resolve(baseDir, backupDir);
   const logFile = str("log_file");
   if (logFile) cfg.logFile = resolve(baseDir, logFile);
+  const metricsFile = str("metrics_file");
+  if (metricsFile) cfg.metricsFile = resolve(baseDir, metricsFile);
+  cfg.notifyCommand = str("notify_command");
+  const healthcheckUrl = str("healthcheck_url");
+  if (healthcheckUrl !== undefined) {
+    if (!URL.canParse(healthcheckUrl) || !/^https?:$/.test(new URL(healthcheckUrl).protocol))
+      fail(`'healthcheck_url' must be an http:// or https:// URL, not '${healthcheckUrl}'`);
+    cfg.healthcheckUrl = healthcheckUrl.replace(/\/+$/, "");
+  }
   const compression = str("compression");
   if (compression !== undefined) {
     if (!COMPRESSIONS.includes(compression as Compression))

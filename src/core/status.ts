@@ -64,6 +64,8 @@ export interface StatusReport {
   lastDaily: DailyRun | null;
   /** One line per reason for a non-zero exit. */
   problems: string[];
+  /** Things worth knowing that do not fail the status (a failed daily since made up for). */
+  notes: string[];
   unreadable: BackupInfo[];
   /** Who holds the backup folder's lock now. */
   lock: { holder: LockHolder | null } | null;
@@ -107,6 +109,11 @@ export function databaseStatuses(backups: BackupInfo[], expected: string[], maxA
   });
 }
 
+/** Whether every database has a backup newer than the start of the (failed) daily run. */
+export function dailySuperseded(databases: DatabaseStatus[], run: DailyRun): boolean {
+  return databases.length > 0 && databases.every((d) => d.newest !== null && d.newest.createdAt > run.startedAt);
+}
+
 export interface StatusOptions {
   backupDir: string;
   /** Databases that must have a recent backup; empty: every database found in the backups. */
@@ -129,10 +136,16 @@ export async function checkStatus(opts: StatusOptions): Promise<StatusReport> {
     if (d.newest === null) problems.push(`${d.path}: no backup`);
     else if (d.stale) problems.push(`${d.path}: newest backup ${d.newest.name} is ${formatAge(d.ageMs!)} old, over the maximum of ${formatAge(opts.maxAgeMs)}`);
   }
+  const notes: string[] = [];
   if (lastDaily && lastDaily.status !== "ok" && lastDaily.status !== "running") {
     const why = lastDaily.status === "unfinished" ? "did not finish" : `failed (exit ${lastDaily.exitCode})`;
-    problems.push(`last daily run (${lastDaily.startedAt.toISOString()}) ${why}${lastDaily.errors.length ? `: ${lastDaily.errors.join("; ")}` : ""}`);
+    const text = `last daily run (${lastDaily.startedAt.toISOString()}) ${why}${lastDaily.errors.length ? `: ${lastDaily.errors.join("; ")}` : ""}`;
+    // Ages are judged by the newest backups: good backups made since the failed run make up for it.
+    if (dailySuperseded(databases, lastDaily)) notes.push(`${text}; every database has a newer backup since`);
+    else problems.push(text);
   }
+  const unreadable = backups.filter((b) => b.createdAt === null);
+  for (const b of unreadable) problems.push(`unreadable archive ${b.path}: ${b.error}`);
   return {
     exitCode: problems.length > 0 ? ExitCode.STALE : ExitCode.OK,
     backupDir: opts.backupDir,
@@ -141,7 +154,8 @@ export async function checkStatus(opts: StatusOptions): Promise<StatusReport> {
     databases,
     lastDaily,
     problems,
-    unreadable: backups.filter((b) => b.createdAt === null),
+    notes,
+    unreadable,
     lock: await readLock(opts.backupDir),
     bakFiles: await findBakFiles(bakSearchDatabases(backups, opts.databases)),
   };

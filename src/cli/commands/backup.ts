@@ -4,6 +4,7 @@ import { createBackup, type BackupResult } from "../../core/backup.ts";
 import { ExitCode } from "../../core/errors.ts";
 import type { Compression } from "../../core/naming.ts";
 import { withProgress } from "../progress.ts";
+import { monitored, type RunReport } from "../monitoring.ts";
 import { loadContext, resolveDatabases, parseCompression, parseSeconds, settingsFrom, type CommonFlags } from "../context.ts";
 import type { HookRun } from "../../core/hooks.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
@@ -38,40 +39,54 @@ async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
   const compression = parseCompression(flags.compression, flags.compress === false, ctx.config.compression);
   const databases = resolveDatabases(args, ctx.config);
   const waitSeconds = parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0;
-  const result = await withRepoLock(ctx.backupDir, "backup", lockWaitSeconds(flags.lockWait, ctx.config), () => withProgress(flags, (progress) =>
-    createBackup({
-      progress,
-      databases,
-      backupDir: ctx.backupDir,
-      name: flags.name === undefined ? undefined : String(flags.name),
-      compression,
-      waitSeconds,
-      settings: settingsFrom(ctx.config),
-      hookTimeoutSeconds: ctx.config.hookTimeoutSeconds,
-      onEvent: (e) => {
-        if (e.type === "hook") printHook(e.run);
-      },
-    })),
-  );
-  const failed = result.databases.filter((d) => !d.ok);
-  const code = failed.length === 0 ? ExitCode.OK : result.archive ? ExitCode.PARTIAL : ExitCode.ERROR;
+  return monitored({ command: "backup", config: ctx.config, backupDir: ctx.backupDir }, async () => {
+    const result = await withRepoLock(ctx.backupDir, "backup", lockWaitSeconds(flags.lockWait, ctx.config), () => withProgress(flags, (progress) =>
+      createBackup({
+        progress,
+        databases,
+        backupDir: ctx.backupDir,
+        name: flags.name === undefined ? undefined : String(flags.name),
+        compression,
+        waitSeconds,
+        settings: settingsFrom(ctx.config),
+        hookTimeoutSeconds: ctx.config.hookTimeoutSeconds,
+        onEvent: (e) => {
+          if (e.type === "hook") printHook(e.run);
+        },
+      })),
+    );
+    const failed = result.databases.filter((d) => !d.ok);
+    const code = failed.length === 0 ? ExitCode.OK : result.archive ? ExitCode.PARTIAL : ExitCode.ERROR;
 
-  if (flags.json) {
-    printJson({
-      ok: code === ExitCode.OK,
-      archive: result.archive,
-      archive_bytes: result.archiveBytes,
-      databases: result.databases.map((d) =>
-        d.ok
-          ? { path: d.path, ok: true, entry: d.entry, bytes: d.bytes, duration_ms: d.durationMs, paused_ms: d.pausedMs }
-          : { path: d.path, ok: false, error: d.error.message },
-      ),
-      manifest: result.manifest,
-    });
-    return code;
-  }
-  printBackupResult(result, compression);
-  return code;
+    if (flags.json) {
+      printJson({
+        ok: code === ExitCode.OK,
+        archive: result.archive,
+        archive_bytes: result.archiveBytes,
+        databases: result.databases.map((d) =>
+          d.ok
+            ? { path: d.path, ok: true, entry: d.entry, bytes: d.bytes, duration_ms: d.durationMs, paused_ms: d.pausedMs }
+            : { path: d.path, ok: false, error: d.error.message },
+        ),
+        manifest: result.manifest,
+      });
+    } else printBackupResult(result, compression);
+    return { exitCode: code, report: backupReport(result, code) };
+  });
+}
+
+/** What monitoring is told about a backup (shared with `daily`). */
+export function backupReport(result: BackupResult, exitCode: number): RunReport {
+  const failed = result.databases.filter((d) => !d.ok);
+  return {
+    status: failed.length === 0 ? "ok" : result.archive ? "partial" : "failed",
+    exitCode,
+    archive: result.archive,
+    archiveBytes: result.archive ? result.archiveBytes : null,
+    databases: result.databases.map((d) => (d.ok ? { path: d.path, ok: true, bytes: d.bytes, durationMs: d.durationMs } : { path: d.path, ok: false, error: d.error.message })),
+    deleted: 0,
+    errors: failed.map((d) => (d as { error: Error }).error.message),
+  };
 }
 
 /** A hook's result and output, on stderr (stdout may carry --json). */

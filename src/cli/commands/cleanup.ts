@@ -5,6 +5,7 @@ import { ExitCode, UsageError } from "../../core/errors.ts";
 import type { BackupInfo } from "../../core/list.ts";
 import { describePolicy, type RetentionPolicy } from "../../core/retention.ts";
 import { withProgress } from "../progress.ts";
+import { monitored, type RunReport } from "../monitoring.ts";
 import { configuredDatabases, loadContext, type CommonFlags } from "../context.ts";
 import { parseDuration } from "../../core/status.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
@@ -72,11 +73,18 @@ async function runCleanup(flags: CleanupFlags): Promise<number> {
   const bakOlderThanMs = flags.bakOlderThan === undefined ? undefined : parseDuration(String(flags.bakOlderThan));
   const cleanup = () =>
     withProgress(flags, (progress) => cleanupBackups({ backupDir, policy, dryRun, bakOlderThanMs, databases: configuredDatabases(config), progress }));
-  // A dry run changes nothing, so it neither waits for nor blocks a running backup.
-  const result = dryRun || !existsSync(backupDir) ? await cleanup() : await withRepoLock(backupDir, "cleanup", lockWaitSeconds(flags.lockWait, config), cleanup);
-  if (flags.json) printJson(cleanupJson(result));
-  else printCleanup(result);
-  return result.errors.length > 0 ? ExitCode.ERROR : ExitCode.OK;
+  const run = async () => {
+    // A dry run changes nothing, so it neither waits for nor blocks a running backup.
+    const result = dryRun || !existsSync(backupDir) ? await cleanup() : await withRepoLock(backupDir, "cleanup", lockWaitSeconds(flags.lockWait, config), cleanup);
+    if (flags.json) printJson(cleanupJson(result));
+    else printCleanup(result);
+    const exitCode = result.errors.length > 0 ? ExitCode.ERROR : ExitCode.OK;
+    const errors = result.errors.map((e) => e.message);
+    const report: RunReport = { status: errors.length ? "failed" : "ok", exitCode, archive: null, archiveBytes: null, databases: [], deleted: result.deleted.length, errors };
+    return { exitCode, report };
+  };
+  // A dry run is not a run to monitor.
+  return dryRun ? (await run()).exitCode : monitored({ command: "cleanup", config, backupDir }, run);
 }
 
 const backupJson = (b: BackupInfo) => ({

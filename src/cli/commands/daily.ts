@@ -7,7 +7,8 @@ import { databaseSettings, DEFAULT_HOOK_TIMEOUT_SECONDS } from "../../core/confi
 import { describePolicy } from "../../core/retention.ts";
 import { LOCK_WAIT_OPTION, lockNotices, lockWaitSeconds, releaseLocksOnSignal } from "../lock.ts";
 import { printError, printWarning } from "../output.ts";
-import { printBackupResult } from "./backup.ts";
+import { backupReport, printBackupResult } from "./backup.ts";
+import { monitored, type RunReport } from "../monitoring.ts";
 import { cleanupSummary } from "./cleanup.ts";
 
 interface DailyFlags extends Omit<CommonFlags, "json"> {
@@ -53,25 +54,37 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
   const log = new BackupLog(resolveLogFile(flags.logFile, config));
   releaseLocksOnSignal();
   const notices = lockNotices(lockWait);
-  const result = await runDaily({
-    databases: resolveDatabases([], config),
-    backupDir,
-    policy: effectivePolicy(config.retention),
-    log,
-    configFile: config.file,
-    compression: config.compression,
-    waitSeconds: parseSeconds("--wait", flags.wait) ?? config.waitSeconds ?? 0,
-    settings: settingsFrom(config),
-    hookTimeoutSeconds: config.hookTimeoutSeconds,
-    lockWaitSeconds: lockWait,
-    onLockWait: notices.onWait,
-    onLockBreak: notices.onBreak,
+  return monitored({ command: "daily", config, backupDir, log }, async () => {
+    const result = await runDaily({
+      databases: resolveDatabases([], config),
+      backupDir,
+      policy: effectivePolicy(config.retention),
+      log,
+      configFile: config.file,
+      compression: config.compression,
+      waitSeconds: parseSeconds("--wait", flags.wait) ?? config.waitSeconds ?? 0,
+      settings: settingsFrom(config),
+      hookTimeoutSeconds: config.hookTimeoutSeconds,
+      lockWaitSeconds: lockWait,
+      onLockWait: notices.onWait,
+      onLockBreak: notices.onBreak,
+    });
+    if (result.backup) printBackupResult(result.backup, config.compression ?? "gzip");
+    if (result.cleanup) console.log(`Cleanup: ${cleanupSummary(result.cleanup)}`);
+    if (result.cleanupSkipped) console.log(`Cleanup skipped: ${result.cleanupSkipped}.`);
+    for (const e of result.errors) printError(e);
+    if (log.error) printWarning(`${log.error.message}; this run is missing from the log`);
+    console.log(`Daily run ${result.run}: ${result.status} (exit ${result.exitCode}), logged to ${log.path}`);
+    const base = result.backup ? backupReport(result.backup, result.exitCode) : null;
+    const report: RunReport = {
+      status: result.status,
+      exitCode: result.exitCode,
+      archive: base?.archive ?? null,
+      archiveBytes: base?.archiveBytes ?? null,
+      databases: base?.databases ?? [],
+      deleted: result.cleanup?.dryRun === false ? result.cleanup.deleted.length : 0,
+      errors: [...(base?.errors ?? []), ...result.errors.map((e) => e.message)],
+    };
+    return { exitCode: result.exitCode, report };
   });
-  if (result.backup) printBackupResult(result.backup, config.compression ?? "gzip");
-  if (result.cleanup) console.log(`Cleanup: ${cleanupSummary(result.cleanup)}`);
-  if (result.cleanupSkipped) console.log(`Cleanup skipped: ${result.cleanupSkipped}.`);
-  for (const e of result.errors) printError(e);
-  if (log.error) printWarning(`${log.error.message}; this run is missing from the log`);
-  console.log(`Daily run ${result.run}: ${result.status} (exit ${result.exitCode}), logged to ${log.path}`);
-  return result.exitCode;
 }

@@ -60,6 +60,7 @@ function statusJson(r: StatusReport) {
       line: d.lastLine,
     },
     problems: r.problems,
+    notes: r.notes,
     unreadable: r.unreadable.map((b) => ({ file: b.file, error: b.error })),
     lock: r.lock && { holder: r.lock.holder, description: describeHolder(r.lock.holder) },
     bak_files: r.bakFiles.map(bakJson),
@@ -84,7 +85,7 @@ function printStatus(r: StatusReport, maxAge: string): void {
     console.log(`Last daily run: none in ${r.logFile}`);
   }
   if (r.lock) console.log(`Backup folder locked by ${describeHolder(r.lock.holder)}`);
-  for (const b of r.unreadable) console.log(`Unreadable archive: ${b.error}`);
+  for (const n of r.notes) console.log(`Note: ${n}`);
   if (r.bakFiles.length > 0) {
     const total = r.bakFiles.reduce((n, b) => n + b.sizeBytes, 0);
     console.log(`Previous files kept by restore (${formatBytes(total)}; remove old ones with duckbak cleanup --bak-older-than 7d):`);
