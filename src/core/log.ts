@@ -6,6 +6,7 @@
 // quote, `=` or control character is a JSON string. Past a size the log is rotated by renames
 // (backup.log -> backup.log.1 -> .2 -> .3), each atomic, so a crash leaves every line in one file.
 import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { renameBlockedByOpenFile } from "../platform/fs.ts";
 import { dirname } from "node:path";
 import { DuckbakError, fsError } from "./errors.ts";
 
@@ -71,14 +72,18 @@ function sizeOf(path: string): number {
 }
 
 /** Shifts backup.log.N up by one, dropping the oldest, then moves backup.log to backup.log.1. */
-export function rotateLog(path: string, keep = LOG_KEEP): void {
+export function rotateLog(path: string, keep = LOG_KEEP, platform: string = process.platform): void {
   for (let i = keep - 1; i >= 0; i--) {
     const from = i === 0 ? path : `${path}.${i}`;
     try {
       renameSync(from, `${path}.${i + 1}`);
     } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
       // A gap left by a crash mid-rotation, or another run that rotated first.
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, from, "rotate log");
+      if (code === "ENOENT") continue;
+      // Windows, a viewer has the log open: rotate later rather than lose this line.
+      if (renameBlockedByOpenFile(platform, code)) return;
+      throw fsError(err, from, "rotate log");
     }
   }
 }

@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chmodIfSupported, FileInUseError, renameReplacing } from "../../src/core/fsutil.ts";
+import { rotateLog } from "../../src/core/log.ts";
 import { chmodUnsupported, hasPosixModes, renameBlockedByOpenFile, WINDOWS_RENAME_RETRY_MS } from "../../src/platform/fs.ts";
 import { tempDir } from "../helpers.ts";
 
@@ -79,6 +80,21 @@ describe.skipIf(!CAN_CHATTR)("rename over a file that stays busy (EPERM from cha
     }
     expect(readFileSync(to, "utf8")).toBe("old");
     expect(readFileSync(from, "utf8")).toBe("new");
+  });
+
+  test("log rotation: Windows skips it while the log is held open (the line is kept, rotation comes later); Linux reports it", async () => {
+    const dir = join(work, "log");
+    mkdirSync(dir);
+    const log = join(dir, "backup.log");
+    writeFileSync(log, "old\n");
+    await immutable(dir, true);
+    try {
+      expect(() => rotateLog(log, 3, "win32")).not.toThrow();
+      expect(() => rotateLog(log, 3, "linux")).toThrow(`${log}: permission denied (rotate log)`);
+    } finally {
+      await immutable(dir, false);
+    }
+    expect(readFileSync(log, "utf8")).toBe("old\n");
   });
 
   test("Linux: EPERM is a real refusal, reported at once", async () => {

@@ -1,10 +1,10 @@
 // A repository in a local folder: each key is a file under the root, written to a temporary name
 // in its own folder, flushed, renamed into place and the folder flushed, so a crash leaves the
 // whole object or none. Files are 0600 and folders 0700: the repository is private to its owner.
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { DuckbakError, fsError } from "../errors.ts";
-import { fsyncDir, removeStaleTemporaries, tempPath } from "../fsutil.ts";
+import { fsyncDir, removeStaleTemporaries, renameReplacing, tempPath } from "../fsutil.ts";
 import { StoreNotFoundError, type Store, type StoreEntry } from "./store.ts";
 
 const TMP_MARK = ".duckbak-tmp.";
@@ -44,7 +44,7 @@ export class LocalStore implements Store {
       } finally {
         await fh.close();
       }
-      await rename(tmp, final);
+      await renameReplacing(tmp, final);
       fsyncDir(dir);
     } catch (err) {
       await unlink(tmp).catch(() => {});
