@@ -76,7 +76,17 @@ export function asList(value: unknown): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
-/** Each database's settings (hooks, hot) from the config, for createBackup and runDaily. */
-export function settingsFrom(config: Config) {
-  return (path: string) => databaseSettings(config, path);
+/** Each database's settings (hooks, hot) from the config, for createBackup and runDaily; `hot` (--hot) sets hot for all. */
+export function settingsFrom(config: Config, hot = false) {
+  return (path: string) => {
+    const s = databaseSettings(config, path);
+    return hot ? { ...s, hot: true } : s;
+  };
+}
+
+export function parseCount(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number >= 0, not '${value}'`);
+  return n;
 }

@@ -2,7 +2,7 @@
 import { cac } from "cac";
 import { versionLine } from "../core/version.ts";
 import { ExitCode, UsageError } from "../core/errors.ts";
-import { HOLDER_COMMAND, runSnapshotHolder } from "../core/duckdb/holder.ts";
+import { COPY_CHECK_COMMAND, HOLDER_COMMAND, runCopyCheck, runSnapshotHolder } from "../core/duckdb/holder.ts";
 import { printError } from "./output.ts";
 import { DEFAULT_FILE_MODE, umaskFor } from "../core/fsutil.ts";
 import { registerBackup } from "./commands/backup.ts";
@@ -26,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
   process.umask(umaskFor(DEFAULT_FILE_MODE));
   // Internal: the child process that holds databases' read locks during a backup.
   if (argv[0] === HOLDER_COMMAND) return runSnapshotHolder(argv.slice(2), Number(argv[1]));
+  // Internal: opens a hot copy and reads all of it before the backup may use it.
+  if (argv[0] === COPY_CHECK_COMMAND) return runCopyCheck(argv[1]!);
 
   const cli = cac("duckbak");
   registerBackup(cli);

@@ -25,6 +25,8 @@ export interface BackupOptions {
   /** Each database's hooks; see SnapshotOptions. */
   settings?: SnapshotOptions["settings"];
   hookTimeoutSeconds?: number;
+  /** Retries of a hot copy; see SnapshotOptions. */
+  hotRetries?: number;
   now?: Date;
   onEvent?: (e: BackupEvent) => void;
   /** Told the bytes of every file to copy, then each chunk copied. */
@@ -91,7 +93,10 @@ function describeSnapshot(s: DatabaseSnapshot, entry: string): ManifestDatabase 
       reader_version: s.readerVersion,
     },
     tables: s.tables,
-    consistency: "read-lock",
+    consistency: s.consistency,
+    ...(s.hot && {
+      hot: { attempts: s.hot.attempts, rejected: s.hot.rejected, wal_bytes_kept: s.hot.walBytesKept, wal_bytes_dropped: s.hot.walBytesDropped },
+    }),
   };
 }
 
@@ -120,6 +125,7 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
     waitSeconds: opts.waitSeconds,
     settings: opts.settings,
     hookTimeoutSeconds: opts.hookTimeoutSeconds,
+    hotRetries: opts.hotRetries,
     backup: join(backupDir, stem + ext),
     tempDir: backupDir,
     onHook: (run) => emit({ type: "hook", run }),

@@ -45,9 +45,13 @@ export interface ManifestDatabase {
   tables: ManifestTable[];
   /**
    * How the copy was made consistent. "read-lock": copied while a DuckDB read lock was held, so no
-   * writer could run or checkpoint during the copy.
+   * writer could run or checkpoint during the copy. "crash-consistent": a hot copy taken while a
+   * writer held the database (backup --hot): the state after some committed transaction, as after
+   * a power cut, checked block by block and opened before the backup was committed.
    */
-  consistency: "read-lock";
+  consistency: "read-lock" | "crash-consistent";
+  /** For a hot copy: the attempts it took, why the failed ones were rejected, and the WAL cut. */
+  hot?: { attempts: number; rejected: string[]; wal_bytes_kept: number; wal_bytes_dropped: number };
 }
 
 export interface ManifestFailure {

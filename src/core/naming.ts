@@ -26,12 +26,18 @@ export function defaultStem(at: Date): string {
 }
 
 /**
- * Whether `name` is a WAL file of the database file `base` (`x.duckdb.wal`, `x.duckdb.wal.…`),
- * and not one of restore's `.bak.<timestamp>` copies, which must never be taken for a live WAL.
+ * DuckDB's files beside a database `x`: `x.wal`, and since v1.5 `x.wal.checkpoint` (commits made
+ * during a checkpoint; a crash can leave it) and `x.wal.recovery` (written while recovering).
+ */
+export const WAL_SUFFIXES = [".wal", ".wal.checkpoint", ".wal.recovery"] as const;
+
+/**
+ * Whether `name` is one of DuckDB's WAL files of the database file `base`. Only DuckDB's own names
+ * count: `x.duckdb.wal.old`, restore's `.bak.<timestamp>` copies and a database named
+ * `x.duckdb.wal.y.duckdb` are never taken for a live WAL.
  */
 export function isWalFile(name: string, base: string): boolean {
-  if (name === `${base}.wal`) return true;
-  return name.startsWith(`${base}.wal.`) && !/\.bak\.\d{8}_\d{6}/.test(name.slice(base.length));
+  return WAL_SUFFIXES.some((suffix) => name === base + suffix);
 }
 
 /** Stems tried in turn for a default name: a second backup in the same second gets `_2`, … */
@@ -69,8 +75,9 @@ export function assignEntryNames(baseNames: string[]): string[] {
   const taken = new Set<string>([MANIFEST_NAME]);
   return baseNames.map((base) => {
     let name = base;
-    for (let i = 2; taken.has(name) || taken.has(`${name}.wal`); i++) name = `${i}-${base}`;
-    taken.add(name);
+    const names = (n: string) => [n, ...WAL_SUFFIXES.map((suffix) => n + suffix)];
+    for (let i = 2; names(name).some((n) => taken.has(n)); i++) name = `${i}-${base}`;
+    for (const n of names(name)) taken.add(n);
     return name;
   });
 }

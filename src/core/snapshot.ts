@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import type { Stats } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { DatabaseLockedError, DuckbakError, fsError } from "./errors.ts";
-import { HOLDER_COMMAND, type HolderResult, type HolderTable } from "./duckdb/holder.ts";
+import { hotCopy } from "./hot/copy.ts";
+import { COPY_CHECK_COMMAND, HOLDER_COMMAND, type HolderResult, type HolderTable } from "./duckdb/holder.ts";
 import { checkDatabaseFile, duckdbMessage, parseLockHolder, readDuckDBHeader } from "./duckdb/open.ts";
 import { isWalFile } from "./naming.ts";
 import { tempPath } from "./fsutil.ts";
@@ -45,6 +46,10 @@ export interface DatabaseSnapshot {
   header: DuckDBFileHeader;
   /** For a database captured between hooks: how long the lock-holding copy took (the application's pause). */
   pausedMs?: number;
+  /** "read-lock": copied under DuckDB's read lock; "crash-consistent": a verified hot copy. */
+  consistency: "read-lock" | "crash-consistent";
+  /** For a hot copy: attempts made, and why the failed ones were rejected. */
+  hot?: { attempts: number; rejected: string[]; walBytesKept: number; walBytesDropped: number };
 }
 
 export interface SnapshotOptions {
@@ -59,6 +64,8 @@ export interface SnapshotOptions {
   tempDir?: string;
   /** Every hook that ran, for the log. */
   onHook?: (run: HookRun) => void;
+  /** Retries of a hot copy after the first attempt (databases with `hot`). */
+  hotRetries?: number;
 }
 
 export interface SnapshotSet {
@@ -124,7 +131,49 @@ async function copyFiles(files: SnapshotFile[], dir: string): Promise<SnapshotFi
   return copies;
 }
 
-/** One database between its hooks: locked, copied into `dir`, released. */
+/**
+ * A hot copy of a database a writer holds (hot/copy.ts), then opened by DuckDB in a process of
+ * its own, every column of every table read, before anything may use it.
+ */
+async function hotSnapshot(path: string, dir: string, opts: SnapshotOptions): Promise<DatabaseSnapshot> {
+  await mkdir(dir, { mode: 0o700 });
+  const copy = await hotCopy(path, dir, opts.hotRetries);
+  const main = copy.files[0]!;
+  const check = Bun.spawn(selfCommand([COPY_CHECK_COMMAND, main.path]), { stdout: "pipe", stderr: "pipe" });
+  const [out, err] = await Promise.all([new Response(check.stdout).text(), new Response(check.stderr).text(), check.exited]);
+  let r: HolderResult;
+  try {
+    r = JSON.parse(out.trim().split("\n").pop()!) as HolderResult;
+  } catch {
+    throw new DuckbakError(`${path}: the hot copy could not be checked: ${err.trim().split("\n").pop() || "the check process failed"}; not backed up`);
+  }
+  if (!r.ok) throw new DuckbakError(`${path}: the hot copy does not open in DuckDB: ${duckdbMessage(r.error)}; not backed up`);
+  const files: SnapshotFile[] = [];
+  for (const [i, f] of copy.files.entries()) {
+    const source = await stat(f.source).catch(() => null);
+    files.push({
+      role: i === 0 ? "main" : "wal",
+      path: f.path,
+      name: f.name,
+      size: f.size,
+      mtime: f.mtime,
+      mode: (source?.mode ?? 0o600) & 0o7777,
+      uid: source?.uid ?? process.getuid?.() ?? 0,
+      gid: source?.gid ?? process.getgid?.() ?? 0,
+    });
+  }
+  return {
+    path,
+    files,
+    readerVersion: r.readerVersion,
+    tables: r.tables,
+    header: await readDuckDBHeader(main.path),
+    consistency: "crash-consistent",
+    hot: { attempts: copy.attempts, rejected: copy.rejected, walBytesKept: copy.walBytesKept, walBytesDropped: copy.walBytesDropped },
+  };
+}
+
+/** One database between its hooks: locked (or, with `hot`, hot-copied), copied into `dir`, released. */
 async function captureDatabase(path: string, dir: string, settings: Omit<DatabaseSettings, "path">, opts: SnapshotOptions): Promise<DatabaseSnapshot> {
   const waitSeconds = opts.waitSeconds ?? 0;
   const hooks = {
@@ -137,10 +186,14 @@ async function captureDatabase(path: string, dir: string, settings: Omit<Databas
     const held = await holdDatabases([path], waitSeconds);
     try {
       const r = held.results[0]!;
+      if (!r.ok && r.locked && settings.hot) {
+        await held.release();
+        return { ...(await hotSnapshot(path, dir, opts)), pausedMs: Math.round(performance.now() - started) };
+      }
       if (!r.ok) throw holderFailure(r, waitSeconds);
       const header = await readDuckDBHeader(path);
       const files = await copyFiles(await fileSet(path), dir);
-      return { path, files, readerVersion: r.readerVersion, tables: r.tables, header, pausedMs: Math.round(performance.now() - started) };
+      return { path, files, readerVersion: r.readerVersion, tables: r.tables, header, consistency: "read-lock", pausedMs: Math.round(performance.now() - started) };
     } finally {
       await held.release();
     }
@@ -170,6 +223,16 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
   }
   const snapshots: DatabaseSnapshot[] = [];
   let copies: string | null = null;
+  let nextCopy = 0;
+  // Private folders for copies, under one temporary name that the next run's
+  // removeStaleTemporaries clears after a crash.
+  const copyDir = async () => {
+    if (!copies) {
+      copies = tempPath(join(opts.tempDir ?? tmpdir(), "copies"));
+      await mkdir(copies, { mode: 0o700 });
+    }
+    return join(copies, String(nextCopy++));
+  };
   let held: Held | null = null;
   const release = async () => {
     await held?.release();
@@ -177,14 +240,9 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
   };
   try {
     // Hooked databases first, one at a time, while no other lock is held.
-    if (captured.length > 0) {
-      // A temporary name that the next run's removeStaleTemporaries clears after a crash.
-      copies = tempPath(join(opts.tempDir ?? tmpdir(), "copies"));
-      await mkdir(copies, { mode: 0o700 });
-    }
-    for (const [i, { path, settings }] of captured.entries()) {
+    for (const { path, settings } of captured) {
       try {
-        snapshots.push(await captureDatabase(path, join(copies!, String(i)), settings, opts));
+        snapshots.push(await captureDatabase(path, await copyDir(), settings, opts));
       } catch (err) {
         failures.push({ path, error: asError(err, path) });
       }
@@ -193,6 +251,14 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
       const waitSeconds = opts.waitSeconds ?? 0;
       held = await holdDatabases(plain, waitSeconds);
       for (const r of held.results) {
+        if (!r.ok && r.locked && opts.settings?.(r.path).hot) {
+          try {
+            snapshots.push(await hotSnapshot(r.path, await copyDir(), opts));
+          } catch (err) {
+            failures.push({ path: r.path, error: asError(err, r.path) });
+          }
+          continue;
+        }
         if (!r.ok) {
           failures.push({ path: r.path, error: holderFailure(r, waitSeconds) });
           continue;
@@ -200,7 +266,7 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
         // Read under the lock: the header and file set cannot change until release.
         try {
           const header = await readDuckDBHeader(r.path);
-          snapshots.push({ path: r.path, files: await fileSet(r.path), readerVersion: r.readerVersion, tables: r.tables, header });
+          snapshots.push({ path: r.path, files: await fileSet(r.path), readerVersion: r.readerVersion, tables: r.tables, header, consistency: "read-lock" });
         } catch (err) {
           failures.push({ path: r.path, error: asError(err, r.path) });
         }

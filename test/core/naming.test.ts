@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { assignEntryNames, defaultStem, parseArchiveName, stemCandidates, validateStem } from "../../src/core/naming.ts";
+import { assignEntryNames, isWalFile, defaultStem, parseArchiveName, stemCandidates, validateStem } from "../../src/core/naming.ts";
 
 describe("naming", () => {
   test("default stem is the seed's backup_YYYYMMDD_HHMMSS in UTC", () => {
@@ -46,5 +46,13 @@ describe("naming", () => {
       "3-results.duckdb",
     ]);
     expect(assignEntryNames(["backup_metadata.json"])).toEqual(["2-backup_metadata.json"]);
+    // A database whose name is another's side-file entry never shares it.
+    expect(assignEntryNames(["x.duckdb", "x.duckdb.wal.checkpoint"])).toEqual(["x.duckdb", "2-x.duckdb.wal.checkpoint"]);
+  });
+
+  test("WAL files are DuckDB's own names only", () => {
+    for (const n of ["x.duckdb.wal", "x.duckdb.wal.checkpoint", "x.duckdb.wal.recovery"]) expect(isWalFile(n, "x.duckdb")).toBe(true);
+    for (const n of ["x.duckdb", "x.duckdb.wal.old", "x.duckdb.wal.bak.20240101_000000", "x.duckdb.wal.y.duckdb", "y.duckdb.wal", "x.duckdb.walrus"])
+      expect(isWalFile(n, "x.duckdb")).toBe(false);
   });
 });

@@ -281,18 +281,21 @@ describe("restore", () => {
     expect(await query(join(bakDir, "tca.duckdb"), "SELECT count(*) FROM t")).toEqual([[15n]]);
   });
 
-  test("--overwrite replaces without .bak and removes stray WAL-named files; a backup's own WAL is folded into the restored file", async () => {
+  test("--overwrite replaces without .bak and removes stale WAL side files (.wal.checkpoint, .wal.recovery); a backup's own WAL is folded into the restored file", async () => {
     const dir = tempDir();
     const db = join(dir, "w.duckdb");
     await sh([process.execPath, WRITER, "leave-wal", db]);
     expect((await runBinary(["backup", db, "--backup-dir", join(dir, "bk"), "--name", "w"])).code).toBe(0);
     await runSql(db, ["INSERT INTO t SELECT range FROM range(1000)"]); // checkpoints on close: WAL gone
-    writeFileSync(`${db}.wal.stale`, "left over");
+    // Left by a crash beside the target: DuckDB would consult them next to the restored database.
+    writeFileSync(`${db}.wal.checkpoint`, "left over");
+    writeFileSync(`${db}.wal.recovery`, "left over");
+    writeFileSync(`${db}.wal.notes`, "not DuckDB's: kept");
     const r = JSON.parse((await runBinary(["restore", "w", "--overwrite", "--backup-dir", join(dir, "bk"), "--json"])).stdout);
     expect(r.databases[0].backups).toEqual([]);
     expect(r.databases[0].files).toEqual([db]);
     expect(r.databases[0].folded_from_backup).toEqual(["w.duckdb.wal"]);
-    expect(readdirSync(dir).sort()).toEqual(["bk", "w.duckdb"]);
+    expect(readdirSync(dir).sort()).toEqual(["bk", "w.duckdb", "w.duckdb.wal.notes"]);
     expect(await query(db, "SELECT count(*) FROM t")).toEqual([[15n]]);
   });
 

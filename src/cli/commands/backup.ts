@@ -5,7 +5,8 @@ import { ExitCode } from "../../core/errors.ts";
 import type { Compression } from "../../core/naming.ts";
 import { withProgress } from "../progress.ts";
 import { monitored, type RunReport } from "../monitoring.ts";
-import { loadContext, resolveDatabases, parseCompression, parseSeconds, settingsFrom, type CommonFlags } from "../context.ts";
+import { loadContext, resolveDatabases, parseCompression, parseCount, parseSeconds, settingsFrom, type CommonFlags } from "../context.ts";
+import { DEFAULT_HOT_RETRIES } from "../../core/hot/copy.ts";
 import type { HookRun } from "../../core/hooks.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { color, formatBytes, formatDuration, plural, printJson } from "../output.ts";
@@ -16,6 +17,8 @@ interface BackupFlags extends CommonFlags {
   compression?: string;
   wait?: string;
   lockWait?: string;
+  hot?: boolean;
+  hotRetries?: string;
 }
 
 export function registerBackup(cli: CAC): void {
@@ -28,9 +31,12 @@ export function registerBackup(cli: CAC): void {
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
     .option("--wait <seconds>", "Wait up to this long for a database that a writer has open (default 0)")
     .option(...LOCK_WAIT_OPTION)
+    .option("--hot", "A database a writer holds open is copied anyway, crash-consistently (verified, or refused); see README")
+    .option("--hot-retries <n>", `Attempts after the first before a hot copy is refused (default ${DEFAULT_HOT_RETRIES})`)
     .option("--json", "Print the result as JSON")
     .example("duckbak backup                      # databases from duckbak.toml, else data/*.duckdb")
     .example("duckbak backup data/a.duckdb --compression zstd --wait 60")
+    .example("duckbak backup data/ingest.duckdb --hot      # the ingest process keeps it open")
     .action(async (databases: string[], flags: BackupFlags) => runBackup(databases, flags));
 }
 
@@ -39,6 +45,7 @@ async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
   const compression = parseCompression(flags.compression, flags.compress === false, ctx.config.compression);
   const databases = resolveDatabases(args, ctx.config);
   const waitSeconds = parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0;
+  const hotRetries = parseCount("--hot-retries", flags.hotRetries);
   return monitored({ command: "backup", config: ctx.config, backupDir: ctx.backupDir }, async () => {
     const result = await withRepoLock(ctx.backupDir, "backup", lockWaitSeconds(flags.lockWait, ctx.config), () => withProgress(flags, (progress) =>
       createBackup({
@@ -48,8 +55,9 @@ async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
         name: flags.name === undefined ? undefined : String(flags.name),
         compression,
         waitSeconds,
-        settings: settingsFrom(ctx.config),
+        settings: settingsFrom(ctx.config, flags.hot === true),
         hookTimeoutSeconds: ctx.config.hookTimeoutSeconds,
+        hotRetries,
         onEvent: (e) => {
           if (e.type === "hook") printHook(e.run);
         },
@@ -102,9 +110,11 @@ export function printBackupResult(result: BackupResult, compression: Compression
   const failed = result.databases.filter((d) => !d.ok);
   for (const d of result.databases) {
     if (d.ok) {
-      const tables = result.manifest?.databases.find((m) => m.original_path === d.path)?.tables.length ?? 0;
+      const db = result.manifest?.databases.find((m) => m.original_path === d.path);
+      const tables = db?.tables.length ?? 0;
       const paused = d.pausedMs === undefined ? "" : `, paused ${formatDuration(d.pausedMs)} between hooks`;
-      console.log(`${color.green("ok")}      ${relative(process.cwd(), d.path) || d.path}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}${paused}`);
+      const hot = db?.hot ? `, hot copy (crash-consistent, ${plural(db.hot.attempts, "attempt")})` : "";
+      console.log(`${color.green("ok")}      ${relative(process.cwd(), d.path) || d.path}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}${paused}${hot}`);
     } else {
       console.error(`${color.red("FAILED")}  ${d.error.message}`);
     }

@@ -18,12 +18,15 @@ export type HolderResult =
   | { path: string; ok: false; error: string; locked: boolean };
 
 export const HOLDER_COMMAND = "__snapshot-holder";
+/** Hidden command: opens a hot copy read-only, reads every column of every table, prints one HolderResult. */
+export const COPY_CHECK_COMMAND = "__check-copy";
 const POLL_MS = 250;
 
 // Module scope keeps the instances reachable: a collected DuckDBInstance closes and drops its lock.
 const held: DuckDBInstance[] = [];
 
-export async function describeDatabase(instance: DuckDBInstance): Promise<{ readerVersion: string; tables: HolderTable[] }> {
+/** The DuckDB version and each table's row count; `readAll` decodes every column of every row too. */
+export async function describeDatabase(instance: DuckDBInstance, readAll = false): Promise<{ readerVersion: string; tables: HolderTable[] }> {
   const con = await instance.connect();
   try {
     const version = String((await con.runAndReadAll("SELECT version()")).getRows()[0]![0]);
@@ -34,7 +37,9 @@ export async function describeDatabase(instance: DuckDBInstance): Promise<{ read
     ).getRows();
     const tables: HolderTable[] = [];
     for (const [schema, name] of list) {
-      const rows = (await con.runAndReadAll(`SELECT count(*) FROM ${quoteIdent(String(schema))}.${quoteIdent(String(name))}`)).getRows();
+      const table = `${quoteIdent(String(schema))}.${quoteIdent(String(name))}`;
+      // sum(hash(COLUMNS(*))) makes DuckDB read and decode every column of every row.
+      const rows = (await con.runAndReadAll(`SELECT count(*)${readAll ? ", sum(hash(COLUMNS(*)))" : ""} FROM ${table}`)).getRows();
       tables.push({ schema: String(schema), name: String(name), rows: Number(rows[0]![0]) });
     }
     return { readerVersion: version, tables };
@@ -43,11 +48,11 @@ export async function describeDatabase(instance: DuckDBInstance): Promise<{ read
   }
 }
 
-async function openOne(path: string): Promise<HolderResult> {
+async function openOne(path: string, readAll = false): Promise<HolderResult> {
   try {
     const instance = await openReadOnly(path);
     held.push(instance);
-    return { path, ok: true, ...(await describeDatabase(instance)) };
+    return { path, ok: true, ...(await describeDatabase(instance, readAll)) };
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
     return { path, ok: false, error, locked: isLockError(error) };
@@ -62,7 +67,7 @@ async function openOne(path: string): Promise<HolderResult> {
  */
 export async function runSnapshotHolder(paths: string[], waitMs: number): Promise<number> {
   const deadline = Date.now() + waitMs;
-  const results = await Promise.all(paths.map(openOne));
+  const results = await Promise.all(paths.map((p) => openOne(p)));
   for (;;) {
     const locked = results.map((r, i) => (!r.ok && r.locked ? i : -1)).filter((i) => i >= 0);
     if (locked.length === 0 || Date.now() >= deadline) break;
@@ -74,5 +79,16 @@ export async function runSnapshotHolder(paths: string[], waitMs: number): Promis
     // Nothing is expected on stdin; its end (the parent finished, or died) releases the locks.
   }
   for (const instance of held.splice(0)) instance.closeSync();
+  return 0;
+}
+
+/**
+ * Entry point of COPY_CHECK_COMMAND. A process of its own, so that a copy that crashes DuckDB
+ * fails the check instead of the backup.
+ */
+export async function runCopyCheck(path: string): Promise<number> {
+  const result = await openOne(path, true);
+  for (const instance of held.splice(0)) instance.closeSync();
+  process.stdout.write(JSON.stringify(result) + "\n");
   return 0;
 }

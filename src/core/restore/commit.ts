@@ -35,7 +35,7 @@ export interface CommitResult {
   folded: string[];
 }
 
-/** Files beside `path` named like its WAL files (`<db>.wal`, `<db>.wal.…`, not `.bak` copies). */
+/** DuckDB's WAL files beside `path` (`<db>.wal`, `.wal.checkpoint`, `.wal.recovery`; naming.ts). */
 export async function walFiles(path: string): Promise<string[]> {
   const dir = dirname(path);
   const name = basename(path);
@@ -108,8 +108,8 @@ async function keepAsBak(file: string, stamp: string): Promise<string> {
  * Order, each step leaving the old or the new state:
  *  1. the target's WAL is folded into the current file (DuckDB's checkpoint; refused if it cannot);
  *  2. the current file is hard-linked (else copied and flushed) to `<target>.bak.<stamp>`;
- *  3. WAL-named files that DuckDB does not use (`<db>.wal.x`, a WAL without its database) are
- *     kept as .bak, then removed;
+ *  3. stale WAL files (`<db>.wal`, `.wal.checkpoint`, `.wal.recovery` left by a crash, or a WAL
+ *     without its database) are kept as .bak, then removed;
  *  4. one rename of `temp` over `target`; the folder is flushed.
  * Test pause points (DUCKBAK_TEST_PAUSE): restore:fold-target, restore:keep-bak,
  * restore:remove-side, restore:rename, restore:renamed.
