@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cutWal, parseWalVersion, walChecksum } from "../../../src/core/hot/wal.ts";
-import { tempDir, withDb } from "../../helpers.ts";
+import { tempDir } from "../../helpers.ts";
 
 /** A WAL with three commits, written by a process that exits without checkpointing. */
 async function walWithCommits(storage?: string): Promise<Uint8Array> {
