@@ -20,6 +20,8 @@ import { registerDiff } from "./commands/diff.ts";
 import { registerInspect } from "./commands/inspect.ts";
 import { registerLs } from "./commands/ls.ts";
 import { registerSql } from "./commands/sql.ts";
+import { registerInit } from "./commands/init.ts";
+import { registerStats } from "./commands/stats.ts";
 
 async function main(argv: string[]): Promise<number> {
   // Private until a config's file_mode says otherwise (loadContext): covers temporaries made before it is read.
@@ -45,6 +47,8 @@ async function main(argv: string[]): Promise<number> {
   registerInspect(cli);
   registerLs(cli);
   registerSql(cli);
+  registerInit(cli);
+  registerStats(cli);
   // cac labels every --no-X flag "(default: true)", which reads as if the flag were on by default.
   // The first section is the title line: the version line there too.
   cli.help((sections) => sections.map((s, i) => ({ ...s, body: i === 0 && !s.title ? versionLine() : s.body.replace(/ \(default: true\)/g, "") })));

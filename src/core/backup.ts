@@ -70,7 +70,8 @@ async function prepareBackupDir(dir: string): Promise<void> {
   await removeStaleTemporaries(dir);
 }
 
-function describeSnapshot(s: DatabaseSnapshot, entry: string): ManifestDatabase {
+/** The manifest's fields for one captured database (shared with repository snapshots). */
+export function describeSnapshot(s: DatabaseSnapshot, entry: string): ManifestDatabase {
   const header = s.header;
   return {
     name: basename(s.path),

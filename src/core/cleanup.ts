@@ -7,7 +7,7 @@ import type { RetentionSettings } from "./config.ts";
 import { fsError, type DuckbakError } from "./errors.ts";
 import { fsyncDir, removeStaleTemporaries } from "./fsutil.ts";
 import { listBackups, type BackupInfo } from "./list.ts";
-import { DEFAULT_POLICY, planRetention, validatePolicy, type RetentionPolicy } from "./retention.ts";
+import { DEFAULT_POLICY, planRetention, validatePolicy, type RetentionDecision, type RetentionPolicy } from "./retention.ts";
 import { verifyBackup } from "./verify.ts";
 import type { ProgressSink } from "./progress.ts";
 import { bakSearchDatabases, findBakFiles, removeOldBakFiles, type BakFile } from "./bakfiles.ts";
@@ -69,6 +69,33 @@ export interface CleanupResult {
   bakFiles: BakFile[] | null;
 }
 
+/**
+ * Retention counts backups: a backup of some databases only must never push out the last backup
+ * of the others, so each database's newest backup is kept whatever the policy says.
+ * `backups` are newest first, named as in the plan.
+ */
+export function protectLastOfEachDatabase(
+  plan: RetentionDecision,
+  backups: { name: string; databases: { name: string; original_path: string }[] }[],
+): void {
+  const seen = new Set<string>();
+  const lastOf = new Map<string, string[]>(); // backup -> databases whose newest backup it is
+  for (const b of backups) {
+    for (const db of b.databases) {
+      if (seen.has(db.original_path)) continue;
+      seen.add(db.original_path);
+      lastOf.set(b.name, [...(lastOf.get(b.name) ?? []), db.name]);
+    }
+  }
+  for (const r of [...plan.remove]) {
+    const dbs = lastOf.get(r.name);
+    if (!dbs) continue;
+    plan.remove.splice(plan.remove.indexOf(r), 1);
+    plan.keep.push({ backup: r, reasons: dbs.map((d) => `last backup of ${d}`) });
+  }
+  plan.keep.sort((a, b) => b.backup.timestamp.getTime() - a.backup.timestamp.getTime());
+}
+
 export async function cleanupBackups(opts: CleanupOptions): Promise<CleanupResult> {
   validatePolicy(opts.policy);
   const backupDir = resolve(opts.backupDir);
@@ -93,24 +120,7 @@ export async function cleanupBackups(opts: CleanupOptions): Promise<CleanupResul
     { timeZone: opts.timeZone },
   );
 
-  // Retention counts archives: an archive of some databases only must never push out the last
-  // backup of the others, so each database's newest archive is kept whatever the policy says.
-  const seen = new Set<string>();
-  const lastOf = new Map<string, string[]>(); // archive file -> databases whose newest archive it is
-  for (const b of readable) {
-    for (const db of b.manifest!.databases) {
-      if (seen.has(db.original_path)) continue;
-      seen.add(db.original_path);
-      lastOf.set(b.file, [...(lastOf.get(b.file) ?? []), db.name]);
-    }
-  }
-  for (const r of [...plan.remove]) {
-    const dbs = lastOf.get(r.name);
-    if (!dbs) continue;
-    plan.remove.splice(plan.remove.indexOf(r), 1);
-    plan.keep.push({ backup: r, reasons: dbs.map((d) => `last backup of ${d}`) });
-  }
-  plan.keep.sort((a, b) => b.backup.timestamp.getTime() - a.backup.timestamp.getTime());
+  protectLastOfEachDatabase(plan, readable.map((b) => ({ name: b.file, databases: b.manifest!.databases })));
   const planned = plan.remove.map((r) => byFile.get(r.name)!);
   const deleted: BackupInfo[] = dryRun ? planned : [];
   const errors: DuckbakError[] = [];

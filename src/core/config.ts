@@ -62,6 +62,10 @@ export interface Config {
   s3?: S3Config;
   /** `offsite`: a second repository (typically s3://...) that `daily` copies each new snapshot to. */
   offsite?: string;
+  /** Snapshot repository location (folder path; DUCKBAK_REPOSITORY and --repo override it). */
+  repository?: string;
+  /** Shell command that prints the repository password. */
+  passwordCommand?: string;
 }
 
 /** The [s3] table. Secrets read from here are never printed. */
@@ -126,7 +130,7 @@ const RETENTION_KEYS: Record<string, keyof RetentionSettings> = {
 const TOP_KEYS = new Set([
   "databases", "database", "backup_dir", "log_file", "compression", "wait", "lock_wait", "retention",
   "before_backup", "after_backup", "hook_timeout", "file_mode",
-  "metrics_file", "notify_command", "healthcheck_url", "s3", "offsite",
+  "metrics_file", "notify_command", "healthcheck_url", "s3", "offsite", "repository", "password_command",
 ]);
 
 type Fail = (msg: string) => never;
@@ -244,6 +248,10 @@ export function parseConfig(raw: Record<string, unknown>, file: string): Config 
       fail(`'healthcheck_url' must be an http:// or https:// URL, not '${healthcheckUrl}'`);
     cfg.healthcheckUrl = healthcheckUrl.replace(/\/+$/, "");
   }
+  const repository = str("repository");
+  // A folder path is relative to the config file; a URL-style location (s3://) is kept as written.
+  if (repository) cfg.repository = /^[a-z][a-z0-9+.-]*:\/\//i.test(repository) ? repository : resolve(baseDir, repository);
+  cfg.passwordCommand = str("password_command");
   const compression = str("compression");
   if (compression !== undefined) {
     if (!COMPRESSIONS.includes(compression as Compression))

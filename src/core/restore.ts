@@ -52,7 +52,7 @@ export interface RestoreResult {
   databases: RestoredDatabase[];
 }
 
-interface Plan {
+export interface Plan {
   db: ManifestDatabase;
   target: string;
   /** Temporary path of each file, by archive entry; a WAL's temp name is its main's plus ".wal…". */
@@ -61,9 +61,9 @@ interface Plan {
 
 
 /** Picks databases for --only; every name given must match. */
-export function selectDatabases(manifest: Manifest, only: string[] | undefined): ManifestDatabase[] {
+export function selectDatabases<D extends ManifestDatabase>(manifest: { databases: D[] }, only: string[] | undefined): D[] {
   if (!only?.length) return manifest.databases;
-  const picked = new Set<ManifestDatabase>();
+  const picked = new Set<D>();
   for (const want of only) {
     const match = manifest.databases.filter((d) => d.name === want || d.entry === want || d.original_path === resolve(want));
     if (match.length === 0)
@@ -136,10 +136,9 @@ function assertScanOk(scan: ArchiveScan, dbs: ManifestDatabase[], archive: strin
   }
 }
 
-const NOTHING_RESTORED = "nothing was restored";
+export const NOTHING_RESTORED = "nothing was restored";
 
 export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}): Promise<RestoreResult> {
-  const ts = utcStamp(opts.now ?? new Date());
   let manifest: Manifest;
   if (opts.verify ?? true) {
     // Checks 1–2 of verify, before anything is written anywhere.
@@ -152,7 +151,35 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
       throw err instanceof CorruptArchiveError ? new CorruptArchiveError(ref.path, `${err.detail}; ${NOTHING_RESTORED}`) : err;
     });
   }
-  const targets = planTargets(selectDatabases(manifest, opts.only), opts.restoreDir, ref.path);
+  const databases = await restoreDatabases(selectDatabases(manifest, opts.only), ref.path, opts, async (plans) => {
+    const temps = new Map(plans.flatMap((p) => [...p.temps.entries()]));
+    const scan = await scanArchive(ref, {
+      progress: opts.progress,
+      phase: `restoring ${ref.name}`,
+      sink: async (f) => {
+        const t = temps.get(f.entry);
+        return t ? fileSink(t) : null;
+      },
+    });
+    assertScanOk(scan, plans.map((p) => p.db), ref.path, false, NOTHING_RESTORED);
+  });
+  return { archive: ref.path, name: ref.name, databases };
+}
+
+/**
+ * The restore steps every kind of backup shares (archive, repository snapshot): targets checked
+ * (not a folder, not locked by a writer), `fill` writes each file to its temporary name and checks
+ * it against its recorded sha256, the backup's WAL is folded in, DuckDB opens the result, then
+ * each database is committed (.bak, stale WAL, rename). `source` names the backup in errors.
+ */
+export async function restoreDatabases(
+  dbs: ManifestDatabase[],
+  source: string,
+  opts: RestoreOptions,
+  fill: (plans: Plan[]) => Promise<void>,
+): Promise<RestoredDatabase[]> {
+  const ts = utcStamp(opts.now ?? new Date());
+  const targets = planTargets(dbs, opts.restoreDir, source);
   for (const t of targets) {
     await mkdir(dirname(t.target), { recursive: true }).catch((err) => { throw fsError(err, dirname(t.target), "create folder"); });
     if (!opts.restoreDir) t.target = await followLink(t.target);
@@ -170,15 +197,7 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
   const temps = new Map(plans.flatMap((p) => [...p.temps.entries()]));
   const removeTemps = () => Promise.all([...temps.values()].map((t) => rm(t, { force: true })));
   try {
-    const scan = await scanArchive(ref, {
-      progress: opts.progress,
-      phase: `restoring ${ref.name}`,
-      sink: async (f) => {
-        const t = temps.get(f.entry);
-        return t ? fileSink(t) : null;
-      },
-    });
-    assertScanOk(scan, plans.map((p) => p.db), ref.path, false, NOTHING_RESTORED);
+    await fill(plans);
     for (const p of plans) {
       const main = p.temps.get(p.db.entry)!;
       // One file to move into place: the backup's WAL goes into it (content identical, bytes not).
@@ -189,7 +208,7 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
       try {
         (await openReadOnly(main)).closeSync();
       } catch (err) {
-        throw new CorruptArchiveError(ref.path, `${p.db.name}: DuckDB cannot open the restored file: ${duckdbMessage(err)}; ${NOTHING_RESTORED}`);
+        throw new CorruptArchiveError(source, `${p.db.name}: DuckDB cannot open the restored file: ${duckdbMessage(err)}; ${NOTHING_RESTORED}`);
       }
     }
   } catch (err) {
@@ -221,7 +240,7 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
   } finally {
     await removeTemps();
   }
-  return { archive: ref.path, name: ref.name, databases };
+  return databases;
 }
 
 /**

@@ -10,6 +10,9 @@ import { DEFAULT_HOT_RETRIES } from "../../core/hot/copy.ts";
 import type { HookRun } from "../../core/hooks.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { color, formatBytes, formatDuration, plural, printJson } from "../output.ts";
+import { REPO_OPTION, openRepository, repoLocation, repoLockNotice } from "../repo.ts";
+import { createRepoSnapshot, type RepoBackupResult } from "../../core/repo/backup.ts";
+import { shortId } from "../../core/repo/snapshots.ts";
 
 interface BackupFlags extends CommonFlags {
   name?: string;
@@ -19,6 +22,7 @@ interface BackupFlags extends CommonFlags {
   lockWait?: string;
   hot?: boolean;
   hotRetries?: string;
+  repo?: string;
 }
 
 export function registerBackup(cli: CAC): void {
@@ -27,6 +31,7 @@ export function registerBackup(cli: CAC): void {
     .option("--name <name>", "Archive name stem instead of backup_YYYYMMDD_HHMMSS (UTC); never overwrites")
     .option("--no-compress", "Write a plain .tar")
     .option("--compression <codec>", "gzip (.tar.gz, default) or zstd (.tar.zst, faster)")
+    .option(...REPO_OPTION)
     .option("--backup-dir <dir>", "Where archives go (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
     .option("--wait <seconds>", "Wait up to this long for a database that a writer has open (default 0)")
@@ -37,11 +42,14 @@ export function registerBackup(cli: CAC): void {
     .example("duckbak backup                      # databases from duckbak.toml, else data/*.duckdb")
     .example("duckbak backup data/a.duckdb --compression zstd --wait 60")
     .example("duckbak backup data/ingest.duckdb --hot      # the ingest process keeps it open")
+    .example("duckbak backup --repo /mnt/backup/duckbak      # a deduplicated, encrypted snapshot")
     .action(async (databases: string[], flags: BackupFlags) => runBackup(databases, flags));
 }
 
 async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
   const ctx = loadContext(flags);
+  const repo = repoLocation(flags.repo, ctx.config);
+  if (repo) return runRepoBackup(repo, args, flags);
   const compression = parseCompression(flags.compression, flags.compress === false, ctx.config.compression);
   const databases = resolveDatabases(args, ctx.config);
   const waitSeconds = parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0;
@@ -124,5 +132,61 @@ export function printBackupResult(result: BackupResult, compression: Compression
     console.log(`Backup created: ${result.archive} (${formatBytes(result.archiveBytes)}, ${compression}, ${plural(n, "database")})`);
   } else {
     console.error(color.red("No backup created: every database failed."));
+  }
+}
+
+async function runRepoBackup(location: string, args: string[], flags: BackupFlags): Promise<number> {
+  const ctx = loadContext(flags);
+  const databases = resolveDatabases(args, ctx.config);
+  const waitSeconds = parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0;
+  const repo = await openRepository(location, ctx.config);
+  const lockWait = lockWaitSeconds(flags.lockWait, ctx.config);
+  const result = await createRepoSnapshot(repo, {
+    databases,
+    waitSeconds,
+    lockWaitSeconds: lockWait,
+    onLockWait: repoLockNotice(lockWait),
+    settings: settingsFrom(ctx.config, flags.hot === true),
+    hookTimeoutSeconds: ctx.config.hookTimeoutSeconds,
+    hotRetries: parseCount("--hot-retries", flags.hotRetries),
+    onEvent: (e) => {
+      if (e.type === "hook") printHook(e.run);
+    },
+  });
+  const failed = result.databases.filter((d) => !d.ok);
+  const code = failed.length === 0 ? ExitCode.OK : result.snapshot ? ExitCode.PARTIAL : ExitCode.ERROR;
+  if (flags.json) {
+    printJson({
+      ok: code === ExitCode.OK,
+      repository: repo.location,
+      snapshot: result.snapshot,
+      databases: result.databases.map((d) =>
+        d.ok ? { path: d.path, ok: true, entry: d.entry, bytes: d.bytes, duration_ms: d.durationMs } : { path: d.path, ok: false, error: d.error.message },
+      ),
+      stats: result.snapshotData?.stats ?? null,
+      manifest: result.snapshotData ? { ...result.snapshotData, databases: result.snapshotData.databases.map((d) => ({ ...d, files: d.files.map(({ chunks: _, ...f }) => f) })) } : null,
+    });
+    return code;
+  }
+  printRepoBackupResult(result, repo.location);
+  return code;
+}
+
+/** The human report of a snapshot (shared with `daily`). */
+export function printRepoBackupResult(result: RepoBackupResult, location: string): void {
+  for (const d of result.databases) {
+    if (d.ok) {
+      const tables = result.snapshotData?.databases.find((m) => m.original_path === d.path)?.tables.length ?? 0;
+      console.log(`${color.green("ok")}      ${relative(process.cwd(), d.path) || d.path}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}`);
+    } else {
+      console.error(`${color.red("FAILED")}  ${d.error.message}`);
+    }
+  }
+  if (result.snapshot && result.snapshotData) {
+    const s = result.snapshotData.stats;
+    const n = result.snapshotData.databases.length;
+    console.log(`Snapshot ${shortId(result.snapshot)} saved in ${location} (${plural(n, "database")}, ${formatBytes(s.logical_bytes)}; added ${formatBytes(s.added_bytes)} in ${plural(s.new_blobs, "new chunk")} of ${s.chunks})`);
+  } else {
+    console.error(color.red("No snapshot created: every database failed."));
   }
 }

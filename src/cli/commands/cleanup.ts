@@ -10,6 +10,10 @@ import { configuredDatabases, loadContext, type CommonFlags } from "../context.t
 import { parseDuration } from "../../core/status.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { bakJson, color, formatBytes, formatTable, formatTimestamp, plural, printJson } from "../output.ts";
+import { REPO_OPTION, openRepository, repoLocation, repoLockNotice } from "../repo.ts";
+import { cleanupRepository, type RepoCleanupResult } from "../../core/repo/gc.ts";
+import type { SnapshotInfo } from "../../core/repo/snapshots.ts";
+import type { Config } from "../../core/config.ts";
 
 interface CleanupFlags extends CommonFlags {
   keepDays?: unknown;
@@ -22,6 +26,7 @@ interface CleanupFlags extends CommonFlags {
   dryRun?: boolean;
   lockWait?: string;
   bakOlderThan?: string;
+  repo?: string;
 }
 
 export function registerCleanup(cli: CAC): void {
@@ -36,6 +41,7 @@ export function registerCleanup(cli: CAC): void {
     .option("--keep-yearly [n]", "Same for the last N years; without N, every year forever")
     .option("--dry-run", "Print what would be deleted; change nothing")
     .option("--bak-older-than <duration>", "Also delete the .bak.<timestamp> files restore kept beside the databases, when older than this (like 7d)")
+    .option(...REPO_OPTION)
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present); its [retention] is the base policy")
     .option(...LOCK_WAIT_OPTION)
@@ -43,6 +49,7 @@ export function registerCleanup(cli: CAC): void {
     .example("duckbak cleanup --dry-run                 # 30 days, at least the 5 newest")
     .example("duckbak cleanup --keep-days 60 --keep-minimum 10")
     .example("duckbak cleanup --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --keep-yearly")
+    .example("duckbak cleanup --repo /mnt/backup/duckbak --keep-daily 7   # forgets snapshots, then deletes unused packs")
     .action(async (flags: CleanupFlags) => runCleanup(flags));
 }
 
@@ -70,6 +77,8 @@ async function runCleanup(flags: CleanupFlags): Promise<number> {
   const { config, backupDir } = loadContext(flags);
   const policy = effectivePolicy(config.retention, policyFlags(flags));
   const dryRun = flags.dryRun === true;
+  const location = repoLocation(flags.repo, config);
+  if (location) return runRepoCleanup(location, config, policy, dryRun, flags);
   const bakOlderThanMs = flags.bakOlderThan === undefined ? undefined : parseDuration(String(flags.bakOlderThan));
   const cleanup = () =>
     withProgress(flags, (progress) => cleanupBackups({ backupDir, policy, dryRun, bakOlderThanMs, databases: configuredDatabases(config), progress }));
@@ -148,4 +157,55 @@ function printRetention(r: CleanupResult): void {
   ];
   for (const line of formatTable(rows)) console.log(line);
   console.log(cleanupSummary(r));
+}
+
+async function runRepoCleanup(location: string, config: Config, policy: RetentionPolicy, dryRun: boolean, flags: CleanupFlags): Promise<number> {
+  const repo = await openRepository(location, config);
+  const wait = lockWaitSeconds(flags.lockWait, config);
+  const r = await cleanupRepository(repo, { policy, dryRun, lockWaitSeconds: wait, onLockWait: repoLockNotice(wait) });
+  if (flags.json) printJson({ ...repoCleanupJson(r), repository: repo.location });
+  else printRepoCleanup(r);
+  return r.errors.length > 0 ? ExitCode.ERROR : ExitCode.OK;
+}
+
+const snapshotJson = (s: SnapshotInfo) => ({
+  id: s.id,
+  short_id: s.short,
+  created_at: s.snapshot.timestamp,
+  size_bytes: s.snapshot.stats.logical_bytes,
+});
+
+export function repoCleanupJson(r: RepoCleanupResult) {
+  return {
+    ok: r.errors.length === 0,
+    dry_run: r.dryRun,
+    policy: Object.fromEntries(Object.entries(r.policy).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v])),
+    policy_text: describePolicy(r.policy),
+    kept: r.kept.map((k) => ({ ...snapshotJson(k.snapshot), reasons: k.reasons })),
+    deleted: r.forgotten.map(snapshotJson),
+    packs_deleted: r.packsDeleted,
+    bytes_freed: r.bytesFreed,
+    errors: r.errors.map((e) => e.message),
+  };
+}
+
+export function repoCleanupSummary(r: RepoCleanupResult): string {
+  const n = plural(r.forgotten.length, "snapshot");
+  const packs = plural(r.packsDeleted, "unused pack");
+  return r.dryRun
+    ? `Dry run: would forget ${n} and delete ${packs}, freeing ${formatBytes(r.bytesFreed)}; kept ${r.kept.length}. Nothing was changed.`
+    : `Forgot ${n}, deleted ${packs}, freed ${formatBytes(r.bytesFreed)}; kept ${r.kept.length}.`;
+}
+
+function printRepoCleanup(r: RepoCleanupResult): void {
+  console.log(`Policy: ${describePolicy(r.policy)}`);
+  const rows = [
+    ...r.kept.map((k) => ({ action: "keep", s: k.snapshot, note: k.reasons.join(", ") })),
+    ...r.forgotten.map((s) => ({ action: r.dryRun ? "would forget" : "forgot", s, note: "" })),
+  ]
+    .sort((a, b) => b.s.timestamp.getTime() - a.s.timestamp.getTime())
+    .map(({ action, s, note }) => [action, s.short, formatTimestamp(s.timestamp), formatBytes(s.snapshot.stats.logical_bytes), note]);
+  for (const line of formatTable(rows)) console.log(line);
+  for (const e of r.errors) console.error(`${color.red("FAILED")}  ${e.message}`);
+  console.log(repoCleanupSummary(r));
 }

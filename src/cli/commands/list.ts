@@ -2,18 +2,27 @@ import type { CAC } from "cac";
 import { listBackups } from "../../core/list.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
 import { color, formatBytes, formatTable, formatTimestamp, printJson } from "../output.ts";
+import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
+import { loadSnapshots } from "../../core/repo/snapshots.ts";
+
+interface ListFlags extends CommonFlags {
+  repo?: string;
+}
 
 export function registerList(cli: CAC): void {
   cli
     .command("list", "List backups, newest first")
+    .option(...REPO_OPTION)
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
     .option("--json", "Print the list as JSON")
-    .action(async (flags: CommonFlags) => runList(flags));
+    .action(async (flags: ListFlags) => runList(flags));
 }
 
-async function runList(flags: CommonFlags): Promise<number> {
-  const { backupDir } = loadContext(flags);
+async function runList(flags: ListFlags): Promise<number> {
+  const { backupDir, config } = loadContext(flags);
+  const location = repoLocation(flags.repo, config);
+  if (location) return runRepoList(location, flags);
   const backups = await listBackups(backupDir);
   if (flags.json) {
     printJson(
@@ -45,6 +54,41 @@ async function runList(flags: CommonFlags): Promise<number> {
   ]);
   // The last column carries colour codes; formatTable pads every column but the last.
   const [head, ...lines] = formatTable([["NAME", "CREATED (UTC)", "SIZE", "COMPRESSION", "DATABASES"], ...rows]);
+  console.log(color.bold(head!));
+  for (const l of lines) console.log(l);
+  return 0;
+}
+
+async function runRepoList(location: string, flags: ListFlags): Promise<number> {
+  const repo = await openRepository(location, loadContext(flags).config);
+  const snaps = await loadSnapshots(repo);
+  if (flags.json) {
+    printJson(
+      snaps.map((s) => ({
+        id: s.id,
+        short_id: s.short,
+        created_at: s.snapshot.timestamp,
+        host: s.snapshot.host,
+        databases: s.snapshot.databases.map((d) => d.name),
+        size_bytes: s.snapshot.stats.logical_bytes,
+        added_bytes: s.snapshot.stats.added_bytes,
+        failed: s.snapshot.failed.map((f) => f.path),
+      })),
+    );
+    return 0;
+  }
+  if (snaps.length === 0) {
+    console.log(`No snapshots in ${repo.location}`);
+    return 0;
+  }
+  const rows = snaps.map((s) => [
+    s.short,
+    formatTimestamp(s.timestamp),
+    formatBytes(s.snapshot.stats.logical_bytes),
+    formatBytes(s.snapshot.stats.added_bytes),
+    s.snapshot.databases.map((d) => d.name).join(", ") + (s.snapshot.failed.length ? color.yellow(` (${s.snapshot.failed.length} failed)`) : ""),
+  ]);
+  const [head, ...lines] = formatTable([["ID", "CREATED (UTC)", "SIZE", "ADDED", "DATABASES"], ...rows]);
   console.log(color.bold(head!));
   for (const l of lines) console.log(l);
   return 0;

@@ -12,6 +12,10 @@ import { UsageError } from "../../core/errors.ts";
 import type { ArchiveRef } from "../../core/list.ts";
 import type { Config } from "../../core/config.ts";
 import { parseSeconds } from "../context.ts";
+import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
+import { restoreRepoSnapshot } from "../../core/repo/restore.ts";
+import { shortId } from "../../core/repo/snapshots.ts";
+import type { RestoredDatabase } from "../../core/restore.ts";
 
 interface RestoreFlags extends CommonFlags {
   overwrite?: boolean;
@@ -23,6 +27,7 @@ interface RestoreFlags extends CommonFlags {
   into?: string;
   replace?: boolean;
   wait?: string;
+  repo?: string;
 }
 
 export function registerRestore(cli: CAC): void {
@@ -36,6 +41,7 @@ export function registerRestore(cli: CAC): void {
     .option("--into <database>", "With --table: the live database to put the table into")
     .option("--replace", "With --table: drop the live table of that name first (refused otherwise)")
     .option("--wait <seconds>", "With --table: wait up to this long for a writer to close the live database (default 0)")
+    .option(...REPO_OPTION)
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
     .option(...LOCK_WAIT_OPTION)
@@ -43,11 +49,26 @@ export function registerRestore(cli: CAC): void {
     .example("duckbak restore backup_20240115_120000")
     .example("duckbak restore backup_20240115_120000 --only results.duckdb --restore-dir /tmp/check")
     .example("duckbak restore backup_20240115_120000 --table main.portfolio_trades --into data/results.duckdb")
+    .example("duckbak restore latest --repo /mnt/backup/duckbak --restore-dir /tmp/check   # a snapshot id or unique prefix")
     .action(async (name: string, flags: RestoreFlags) => runRestore(name, flags));
 }
 
 async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
   const { backupDir, config } = loadContext(flags);
+  const location = repoLocation(flags.repo, config);
+  if (location) {
+    if (flags.table !== undefined || flags.into !== undefined) throw new UsageError("--table/--into restore from archives only; from a repository, restore the database with --restore-dir");
+    const repo = await openRepository(location, config);
+    const r = await restoreRepoSnapshot(repo, name, {
+      overwrite: flags.overwrite,
+      restoreDir: flags.restoreDir,
+      only: asList(flags.only),
+      lockWaitSeconds: lockWaitSeconds(flags.lockWait, config),
+    });
+    if (flags.json) printJson({ repository: repo.location, snapshot: r.snapshot, databases: r.databases });
+    else printRestored(r.databases, `snapshot ${shortId(r.snapshot)}`);
+    return 0;
+  }
   const ref = resolveBackupRef(name, backupDir);
   if (flags.table !== undefined || flags.into !== undefined || flags.replace) return runTableRestore(ref, backupDir, config, flags);
   const restore = () =>
@@ -60,18 +81,22 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
     printJson(result);
     return 0;
   }
+  printRestored(result.databases, result.name);
+  return 0;
+}
+
+function printRestored(databases: RestoredDatabase[], from: string): void {
   const rel = (p: string) => {
     const r = relative(process.cwd(), p);
     return r && !r.startsWith("..") ? r : p;
   };
-  for (const d of result.databases) {
+  for (const d of databases) {
     console.log(`${color.green("restored")}  ${rel(d.target)}${d.folded_from_backup.length ? " (the backup's WAL folded in: same content, other bytes)" : ""}`);
     for (const f of d.folded_at_target) console.log(`          ${rel(f)}: its transactions were folded into the current database first`);
     for (const b of d.backups) console.log(`          previous file kept as ${rel(b)}`);
     for (const r of d.replaced) console.log(`          replaced ${rel(r)} (--overwrite)`);
   }
-  console.log(`Restored ${plural(result.databases.length, "database")} from ${result.name}.`);
-  return 0;
+  console.log(`Restored ${plural(databases.length, "database")} from ${from}.`);
 }
 
 /** restore NAME --table T --into DB [--replace]: one table back into a live database. */

@@ -4,26 +4,38 @@ import { resolveBackupRef } from "../../core/list.ts";
 import { ExitCode } from "../../core/errors.ts";
 import { withProgress } from "../progress.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
-import { color, plural, printJson } from "../output.ts";
+import { color, formatBytes, plural, printJson } from "../output.ts";
+import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
+import { verifyRepository } from "../../core/repo/verify.ts";
+import { UsageError } from "../../core/errors.ts";
+import { shortId } from "../../core/repo/snapshots.ts";
 
 interface VerifyFlags extends CommonFlags {
   quick?: boolean;
+  repo?: string;
+  readData?: boolean;
 }
 
 export function registerVerify(cli: CAC): void {
   cli
-    .command("verify <name>", "Prove that a backup restores: checksums, DuckDB block checksums, then open and read a restored copy")
+    .command("verify [name]", "Prove that a backup restores: checksums, DuckDB block checksums, then open and read a restored copy")
     .option("--quick", "Only check that the archive reads to its end and every checksum matches")
+    .option(...REPO_OPTION)
+    .option("--read-data", "Repository: also read and check every byte (default: structure only)")
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
     .option("--json", "Print the result as JSON")
     .example("duckbak verify backup_20240115_120000")
     .example("duckbak verify /mnt/offsite/backup_20240115_120000.tar.gz --quick")
-    .action(async (name: string, flags: VerifyFlags) => runVerify(name, flags));
+    .example("duckbak verify --repo /mnt/backup/duckbak --read-data   # the whole repository")
+    .action(async (name: string | undefined, flags: VerifyFlags) => runVerify(name, flags));
 }
 
-async function runVerify(name: string, flags: VerifyFlags): Promise<number> {
-  const { backupDir } = loadContext(flags);
+async function runVerify(name: string | undefined, flags: VerifyFlags): Promise<number> {
+  const { backupDir, config } = loadContext(flags);
+  const location = repoLocation(flags.repo, config);
+  if (location) return runRepoVerify(location, name, flags);
+  if (name === undefined) throw new UsageError("verify needs the NAME of a backup (or --repo to verify a repository)");
   const ref = resolveBackupRef(name, backupDir);
   const result = await withProgress(flags, (progress) => verifyBackup(ref, { quick: flags.quick, progress }));
   const code = result.ok ? ExitCode.OK : ExitCode.VERIFY_FAILED;
@@ -43,5 +55,31 @@ async function runVerify(name: string, flags: VerifyFlags): Promise<number> {
   }
   if (result.ok) console.log(`Backup ${result.name} is OK${result.quick ? " (quick check)" : ""}.`);
   else console.error(color.red(`Backup ${result.name} FAILED verification.`));
+  return code;
+}
+
+async function runRepoVerify(location: string, name: string | undefined, flags: VerifyFlags): Promise<number> {
+  const repo = await openRepository(location, loadContext(flags).config);
+  const r = await verifyRepository(repo, { snapshot: name, readData: flags.readData });
+  const code = r.ok ? ExitCode.OK : ExitCode.VERIFY_FAILED;
+  if (flags.json) {
+    printJson({
+      ok: r.ok,
+      repository: repo.location,
+      read_data: Boolean(flags.readData),
+      snapshots: r.snapshots,
+      packs: r.packs,
+      blobs: r.blobs,
+      bytes_read: r.bytesRead,
+      unindexed_packs: r.unindexedPacks,
+      problems: r.problems,
+    });
+    return code;
+  }
+  for (const p of r.problems) console.error(`${color.red("FAILED")}  ${p}`);
+  const what = name ? `Snapshot ${shortId(r.snapshots[0] ?? name)}` : `Repository ${repo.location} (${plural(r.snapshots.length, "snapshot")})`;
+  const how = flags.readData ? `structure and data: ${plural(r.blobs, "chunk")} in ${plural(r.packs, "pack")}, ${formatBytes(r.bytesRead)} read` : "structure (add --read-data to read every byte)";
+  if (r.ok) console.log(`${what} is OK: ${how}.`);
+  else console.error(color.red(`${what} FAILED verification.`));
   return code;
 }

@@ -1,15 +1,25 @@
 import { availableParallelism } from "node:os";
 import type { Compression } from "../naming.ts";
 import { moduleUrl } from "../self.ts";
+import type { BlobKeys } from "../repo/blob.ts";
 
-export interface CodecRequest {
-  id: number;
-  codec: Compression;
-  data: Uint8Array;
-}
+/**
+ * One job for a worker: compress an archive member, or (repository) compute a blob's id, seal a
+ * blob (zstd + AES-GCM), or open one (decrypt, decompress, check its id).
+ */
+export type CodecJob =
+  | { op: "compress"; codec: Compression }
+  | { op: "blob-id"; keys: BlobKeys }
+  | { op: "seal"; keys: BlobKeys }
+  | { op: "open"; keys: BlobKeys; expectId: string };
+
+export type CodecRequest = CodecJob & { id: number; data: Uint8Array };
+
 export interface CodecResponse {
   id: number;
   data?: Uint8Array;
+  /** blob-id: the id. */
+  text?: string;
   /** The request's data, handed back for reuse. */
   input?: Uint8Array;
   error?: string;
@@ -20,13 +30,23 @@ export interface Compressed {
   input: Uint8Array;
 }
 
-/** Worker threads running Bun's native codecs (libdeflate, zstd); results come back per call. */
+export interface JobResult {
+  data?: Uint8Array;
+  text?: string;
+  input: Uint8Array;
+}
+
+export class CodecJobError extends Error {
+  override name = "CodecJobError";
+}
+
+/** Worker threads running Bun's native codecs (libdeflate, zstd) and node:crypto; results come back per call. */
 export class CodecPool {
   readonly size: number;
   private workers: Worker[] = [];
   private idle: Worker[] = [];
   private queue: CodecRequest[] = [];
-  private pending = new Map<number, { resolve: (c: Compressed) => void; reject: (e: Error) => void }>();
+  private pending = new Map<number, { resolve: (c: JobResult) => void; reject: (e: Error) => void }>();
   private nextId = 0;
 
   // Each worker keeps two 4 MiB members in flight: capped so that memory stays bounded on big hosts.
@@ -39,12 +59,12 @@ export class CodecPool {
     w.onmessage = (e: MessageEvent<CodecResponse>) => {
       const p = this.pending.get(e.data.id);
       this.pending.delete(e.data.id);
-      if (e.data.error !== undefined) p?.reject(new Error(`compression failed: ${e.data.error}`));
-      else p?.resolve({ data: e.data.data!, input: e.data.input! });
+      if (e.data.error !== undefined) p?.reject(new CodecJobError(e.data.error));
+      else p?.resolve({ data: e.data.data, text: e.data.text, input: e.data.input! });
       this.dispatch(w);
     };
     w.onerror = (e) => {
-      for (const p of this.pending.values()) p.reject(new Error(`compression worker failed: ${e.message}`));
+      for (const p of this.pending.values()) p.reject(new Error(`codec worker failed: ${e.message}`));
       this.pending.clear();
     };
     this.workers.push(w);
@@ -60,16 +80,26 @@ export class CodecPool {
     w.postMessage(job, [job.data.buffer as ArrayBuffer]);
   }
 
-  /** Compresses `data`, which is transferred to the worker and comes back as `input` with the result. */
-  compress(codec: Compression, data: Uint8Array): Promise<Compressed> {
+  /** Runs `job` on `data`, which is transferred to the worker and comes back as `input` with the result. */
+  run(job: CodecJob, data: Uint8Array): Promise<JobResult> {
     const id = this.nextId++;
     // A view into a larger buffer cannot be transferred alone: copy it into its own.
     const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
-    const promise = new Promise<Compressed>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    this.queue.push({ id, codec, data: own });
+    const promise = new Promise<JobResult>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.queue.push({ ...job, id, data: own });
     const w = this.idle.pop() ?? (this.workers.length < this.size ? this.spawn() : undefined);
     if (w) this.dispatch(w);
     return promise;
+  }
+
+  /** Compresses `data`, which is transferred to the worker and comes back as `input` with the result. */
+  async compress(codec: Compression, data: Uint8Array): Promise<Compressed> {
+    try {
+      const r = await this.run({ op: "compress", codec }, data);
+      return { data: r.data!, input: r.input };
+    } catch (err) {
+      throw err instanceof CodecJobError ? new Error(`compression failed: ${err.message}`) : err;
+    }
   }
 
   close(): void {

@@ -1,18 +1,38 @@
-// Worker thread of the codec pool: compresses one member per message.
+// Worker thread of the codec pool: one job per message (see CodecJob).
 import { compressMember } from "./codec.ts";
+import { blobId } from "../crypto/seal.ts";
+import { openBlob, sealBlob } from "../repo/blob.ts";
 import type { CodecRequest, CodecResponse } from "./codec-pool.ts";
 
 declare const self: Worker;
 
 self.onmessage = (event: MessageEvent<CodecRequest>) => {
-  const { id, codec, data } = event.data;
+  const req = event.data;
+  const { id, data } = req;
   let reply: CodecResponse;
   try {
-    const out = compressMember(codec, data);
-    reply = { id, data: out, input: data };
+    switch (req.op) {
+      case "compress":
+        reply = { id, data: compressMember(req.codec, data), input: data };
+        break;
+      case "blob-id":
+        reply = { id, text: blobId(req.keys.id, data), input: data };
+        break;
+      case "seal":
+        reply = { id, data: sealBlob(req.keys, data), input: data };
+        break;
+      case "open":
+        reply = { id, data: openBlob(req.keys, data, req.expectId), input: data };
+        break;
+    }
   } catch (err) {
     reply = { id, error: err instanceof Error ? err.message : String(err) };
   }
-  // The input goes back too, so the writer can fill it again instead of allocating a new one.
-  self.postMessage(reply, reply.data ? [reply.data.buffer as ArrayBuffer, data.buffer as ArrayBuffer] : []);
+  // A view into a shared (pooled) buffer cannot be transferred alone: give it its own.
+  if (reply.data && reply.data.byteLength !== reply.data.buffer.byteLength && reply.data.buffer !== reply.input?.buffer) reply.data = reply.data.slice();
+  // The input goes back too, so the caller can fill it again instead of allocating a new one.
+  const transfer: ArrayBuffer[] = [];
+  if (reply.input) transfer.push(reply.input.buffer as ArrayBuffer);
+  if (reply.data && reply.data.buffer !== reply.input?.buffer) transfer.push(reply.data.buffer as ArrayBuffer);
+  self.postMessage(reply, transfer);
 };

@@ -1,0 +1,35 @@
+// The snapshot repository as commands reach it: --repo, else DUCKBAK_REPOSITORY, else
+// `repository` in duckbak.toml; the password from DUCKBAK_PASSWORD, DUCKBAK_PASSWORD_FILE or
+// `password_command`.
+import { resolve } from "node:path";
+import type { Config } from "../core/config.ts";
+import { resolvePassword } from "../core/crypto/password.ts";
+import { Repository } from "../core/repo/repository.ts";
+import { openStore } from "../core/store/index.ts";
+import { printNote } from "./output.ts";
+import type { RepoLockInfo } from "../core/repo/locks.ts";
+
+export const REPO_OPTION = ["--repo <location>", "Snapshot repository instead of the backup folder (default: DUCKBAK_REPOSITORY, else repository from the config)"] as const;
+
+const isUrl = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
+
+/** The repository location in force, or null when archives are meant. */
+export function repoLocation(flag: unknown, config: Config): string | null {
+  const raw = flag !== undefined && flag !== true ? String(flag) : process.env.DUCKBAK_REPOSITORY || config.repository;
+  if (!raw) return null;
+  return isUrl(raw) ? raw : resolve(raw);
+}
+
+export function repoPassword(config: Config): string {
+  return resolvePassword({ command: config.passwordCommand });
+}
+
+export async function openRepository(location: string, config: Config): Promise<Repository> {
+  const password = repoPassword(config);
+  return Repository.open(openStore(location, { s3: config.s3 }), password);
+}
+
+export function repoLockNotice(waitSeconds: number) {
+  return (h: Pick<RepoLockInfo, "command" | "pid" | "host">) =>
+    printNote(`repository locked by ${h.command} (PID ${h.pid} on ${h.host}); waiting up to ${waitSeconds}s`);
+}

@@ -1,0 +1,42 @@
+// Where the repository password comes from: DUCKBAK_PASSWORD, else the file DUCKBAK_PASSWORD_FILE
+// names, else the output of `password_command` from duckbak.toml. The password never appears in
+// output, logs or errors.
+import { readFileSync } from "node:fs";
+import { DuckbakError, UsageError } from "../errors.ts";
+
+export interface PasswordSources {
+  env?: Record<string, string | undefined>;
+  /** `password_command` from duckbak.toml, run with the shell. */
+  command?: string;
+}
+
+/** The first line of a file or a command's output, without its line ending. */
+function firstLine(text: string): string {
+  return text.split(/\r?\n/)[0] ?? "";
+}
+
+export function resolvePassword(src: PasswordSources = {}): string {
+  const env = src.env ?? process.env;
+  if (env.DUCKBAK_PASSWORD) return env.DUCKBAK_PASSWORD;
+  const file = env.DUCKBAK_PASSWORD_FILE;
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new DuckbakError(`${file}: cannot read the password file (DUCKBAK_PASSWORD_FILE): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    const pw = firstLine(text);
+    if (!pw) throw new UsageError(`${file}: the password file (DUCKBAK_PASSWORD_FILE) is empty`);
+    return pw;
+  }
+  if (src.command) {
+    const proc = Bun.spawnSync(["sh", "-c", src.command], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    if (proc.exitCode !== 0)
+      throw new DuckbakError(`password_command failed with exit code ${proc.exitCode}: ${firstLine(proc.stderr.toString()).slice(0, 200)}`);
+    const pw = firstLine(proc.stdout.toString());
+    if (!pw) throw new UsageError("password_command printed no password");
+    return pw;
+  }
+  throw new UsageError("the repository needs a password: set DUCKBAK_PASSWORD or DUCKBAK_PASSWORD_FILE, or password_command in duckbak.toml");
+}

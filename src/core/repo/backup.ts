@@ -1,0 +1,237 @@
+// backup --repo: the same lock-safe capture as archive backup (snapshot holder, WAL files), then
+// each file cut into chunks aligned to DuckDB's layout, each chunk's id computed and, when the
+// repository does not have it yet, sealed (zstd + AES-GCM) by the codec workers and packed.
+// Upload order makes a snapshot visible only once everything it names exists: packs, then index
+// files, then the snapshot file.
+import { createHash } from "node:crypto";
+import { open } from "node:fs/promises";
+import { basename, resolve } from "node:path";
+import { hostname } from "node:os";
+import { DuckbakError, UsageError, fsError } from "../errors.ts";
+import { acquireSnapshots, type DatabaseSnapshot, type SnapshotFile, type SnapshotOptions } from "../snapshot.ts";
+import { describeSnapshot, type BackupEvent, type DatabaseBackupResult } from "../backup.ts";
+import { assignEntryNames } from "../naming.ts";
+import { BLOCKS_START } from "../duckdb/header.ts";
+import { CodecPool } from "../archive/codec-pool.ts";
+import { DUCKBAK_VERSION } from "../version.ts";
+import { BlobIndex, writeIndexFiles } from "./index-file.ts";
+import { PackWriter } from "./pack.ts";
+import { lockRepository } from "./locks.ts";
+import { SNAPSHOT_FORMAT, shortId, type RepoDatabase, type RepoSnapshot } from "./snapshots.ts";
+import { pausePoint } from "../pause.ts";
+import type { Repository } from "./repository.ts";
+
+export interface RepoBackupOptions {
+  databases: string[];
+  waitSeconds?: number;
+  /** Each database's hooks; see SnapshotOptions. */
+  settings?: SnapshotOptions["settings"];
+  hookTimeoutSeconds?: number;
+  hotRetries?: number;
+  lockWaitSeconds?: number;
+  now?: Date;
+  onEvent?: (e: BackupEvent) => void;
+  onLockWait?: (holder: { command: string; pid: number; host: string }) => void;
+}
+
+export interface RepoBackupResult {
+  /** The snapshot written, or null when no database could be backed up. */
+  snapshot: string | null;
+  snapshotData: RepoSnapshot | null;
+  databases: DatabaseBackupResult[];
+}
+
+/**
+ * Chunk boundaries of a file: the main file's 12 KiB header region, then one chunk per block
+ * (blocks larger than `maxChunk` in `maxChunk` pieces); side files (WAL) fixed-size from offset 0,
+ * so a WAL that only grew keeps its old full chunks.
+ */
+export function chunkRanges(file: Pick<SnapshotFile, "role" | "size">, blockSize: number, maxChunk: number, sideChunk: number): [number, number][] {
+  const out: [number, number][] = [];
+  let start = 0;
+  if (file.role === "main") {
+    const head = Math.min(BLOCKS_START, file.size);
+    if (head > 0) out.push([0, head]);
+    start = head;
+  }
+  const step = file.role === "main" ? Math.min(blockSize, maxChunk) : sideChunk;
+  for (let o = start; o < file.size; o += step) out.push([o, Math.min(step, file.size - o)]);
+  return out;
+}
+
+/** Jobs in flight at once: enough to keep every worker busy, few enough to bound memory. */
+const WINDOW = 32;
+
+class FileChunker {
+  newBlobs = 0;
+  private readonly seen = new Set<string>();
+  constructor(
+    private readonly repo: Repository,
+    private readonly index: BlobIndex,
+    private readonly pool: CodecPool,
+    private readonly packer: PackWriter,
+  ) {}
+
+  /** Reads `file` once: sha256 of the whole file here, chunk ids and sealing in the workers. */
+  async add(file: SnapshotFile, blockSize: number, progress: (bytes: number) => void): Promise<{ sha256: string; chunks: string[] }> {
+    const cfg = this.repo.config;
+    const ranges = chunkRanges(file, blockSize, cfg.max_chunk_bytes, cfg.side_chunk_bytes);
+    const chunks = new Array<string>(ranges.length);
+    const hash = createHash("sha256");
+    const keys = this.repo.blobKeys;
+    const inflight: Promise<void>[] = [];
+    let fh;
+    try {
+      fh = await open(file.path, "r");
+    } catch (err) {
+      throw fsError(err, file.path, "read");
+    }
+    let done = 0;
+    try {
+      for (const [i, [offset, length]] of ranges.entries()) {
+        const buf = new Uint8Array(length);
+        let got = 0;
+        while (got < length) {
+          const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+          if (bytesRead === 0) throw new DuckbakError(`${file.path}: file shrank while being read (locked copy expected ${file.size} bytes)`);
+          got += bytesRead;
+        }
+        hash.update(buf);
+        const job = (async () => {
+            const r = await this.pool.run({ op: "blob-id", keys }, buf);
+            const id = r.text!;
+            chunks[i] = id;
+            if (this.index.blobs.has(id) || this.seen.has(id)) return;
+            this.seen.add(id);
+            const sealed = await this.pool.run({ op: "seal", keys }, r.input);
+            await this.packer.add(id, sealed.data!, length);
+            this.newBlobs++;
+        })();
+        job.catch(() => {}); // handled when awaited below; never an unhandled rejection meanwhile
+        inflight.push(job);
+        if (inflight.length >= WINDOW) await inflight.shift();
+        done += length;
+        progress(done);
+      }
+      await Promise.all(inflight);
+    } catch (err) {
+      await Promise.allSettled(inflight);
+      throw err;
+    } finally {
+      await fh.close();
+    }
+    return { sha256: hash.digest("hex"), chunks };
+  }
+}
+
+export async function createRepoSnapshot(repo: Repository, opts: RepoBackupOptions): Promise<RepoBackupResult> {
+  const now = opts.now ?? new Date();
+  const databases = [...new Set(opts.databases.map((d) => resolve(d)))];
+  if (databases.length === 0) throw new UsageError("no databases to back up");
+  const emit = opts.onEvent ?? (() => {});
+  const lock = await lockRepository(repo, { exclusive: false, command: "backup", waitSeconds: opts.lockWaitSeconds, onWait: opts.onLockWait });
+  try {
+    const index = await BlobIndex.load(repo);
+    const set = await acquireSnapshots(databases, {
+      waitSeconds: opts.waitSeconds,
+      settings: opts.settings,
+      hookTimeoutSeconds: opts.hookTimeoutSeconds,
+      hotRetries: opts.hotRetries,
+      backup: repo.location,
+      onHook: (run) => emit({ type: "hook", run }),
+    });
+    const failed = new Map(set.failures.map((f) => [f.path, f.error]));
+    for (const f of set.failures) emit({ type: "database-failed", path: f.path, error: f.error });
+    const results = new Map<string, DatabaseBackupResult>();
+    const described: RepoDatabase[] = [];
+    const pool = new CodecPool();
+    const packer = new PackWriter(repo);
+    const chunker = new FileChunker(repo, index, pool, packer);
+    let snapshotId: string | null = null;
+    let snapshot: RepoSnapshot | null = null;
+    try {
+      const entries = assignEntryNames(set.snapshots.map((s) => basename(s.path)));
+      for (const [i, snap] of set.snapshots.entries()) {
+        try {
+          described.push(await backupDatabase(snap, entries[i]!, chunker, emit, results));
+        } catch (err) {
+          if (!(err instanceof DuckbakError) && !(err as NodeJS.ErrnoException)?.code) throw err;
+          const error = err instanceof DuckbakError ? err : fsError(err, snap.path, "read");
+          failed.set(snap.path, error);
+          emit({ type: "database-failed", path: snap.path, error });
+        }
+      }
+      // Every byte is read: writers may go on while the packs are finished.
+      await set.release();
+      const packs = await packer.finish();
+      if (described.length > 0) {
+        await writeIndexFiles(repo, packs);
+        await pausePoint("repo:after-index");
+        snapshot = {
+          format: SNAPSHOT_FORMAT,
+          version: 1,
+          timestamp: now.toISOString(),
+          host: hostname(),
+          duckbak_version: DUCKBAK_VERSION,
+          databases: described,
+          failed: [...failed].map(([path, error]) => ({ path, error: error.message })),
+          stats: {
+            logical_bytes: described.reduce((n, d) => n + d.files.reduce((m, f) => m + f.size_bytes, 0), 0),
+            chunks: described.reduce((n, d) => n + d.files.reduce((m, f) => m + f.chunks.length, 0), 0),
+            new_blobs: chunker.newBlobs,
+            added_bytes: packer.storedBytes,
+          },
+        };
+        snapshotId = await repo.putJson("snapshots", snapshot);
+      } else if (packs.length > 0) {
+        // Blobs of databases that failed midway: indexed, so the next backup reuses them.
+        await writeIndexFiles(repo, packs);
+      }
+    } catch (err) {
+      if (!(err instanceof DuckbakError) && !(err as NodeJS.ErrnoException)?.code) throw err;
+      const error = err instanceof DuckbakError ? err : fsError(err, repo.location, "backup");
+      for (const s of set.snapshots) {
+        failed.set(s.path, error);
+        results.delete(s.path);
+      }
+      snapshot = null;
+    } finally {
+      pool.close();
+      await set.release();
+    }
+    return {
+      snapshot: snapshotId,
+      snapshotData: snapshot,
+      databases: databases.map((p) => results.get(p) ?? { path: p, ok: false, error: failed.get(p)! }),
+    };
+  } finally {
+    await lock.release();
+  }
+}
+
+async function backupDatabase(
+  snap: DatabaseSnapshot,
+  entry: string,
+  chunker: FileChunker,
+  emit: (e: BackupEvent) => void,
+  results: Map<string, DatabaseBackupResult>,
+): Promise<RepoDatabase> {
+  const started = performance.now();
+  const base = describeSnapshot(snap, entry);
+  const total = snap.files.reduce((n, f) => n + f.size, 0);
+  emit({ type: "database-start", path: snap.path, bytes: total });
+  const blockSize = snap.header.active?.blockAllocSize ?? 262144;
+  let before = 0;
+  const files = [];
+  for (const [j, file] of snap.files.entries()) {
+    const { sha256, chunks } = await chunker.add(file, blockSize, (n) => emit({ type: "progress", path: snap.path, bytes: before + n }));
+    before += file.size;
+    files.push({ ...base.files[j]!, sha256, chunks });
+  }
+  const durationMs = Math.round(performance.now() - started);
+  results.set(snap.path, { path: snap.path, ok: true, entry, bytes: total, durationMs, pausedMs: snap.pausedMs });
+  emit({ type: "database-done", path: snap.path, bytes: total, durationMs });
+  return { ...base, files };
+}
+
+export { shortId };

@@ -1,0 +1,171 @@
+// The repository: config, keys, packs, index files and snapshot files in a Store. Every object is
+// written once under a name derived from its content (sha256 of its stored bytes) and never
+// changed; everything but `config` and the key files is encrypted under the master key.
+// The format is documented in docs/REPOSITORY.md.
+import { createHash, randomBytes } from "node:crypto";
+import { DuckbakError, ExitCode } from "../errors.ts";
+import { makeKeyFile, newMasterKey, openKeyFile, WrongPasswordError, type KeyFile, type MasterKey, type ScryptParams } from "../crypto/keys.ts";
+import { seal, unseal, SealError } from "../crypto/seal.ts";
+import { StoreNotFoundError, type Store } from "../store/store.ts";
+import type { BlobKeys } from "./blob.ts";
+
+export const REPO_FORMAT = "duckbak-repository";
+export const REPO_VERSION = 1;
+
+export interface RepoConfig {
+  format: typeof REPO_FORMAT;
+  version: number;
+  /** Random; tells repositories apart (not secret). */
+  id: string;
+  created: string;
+  /** Chunk size of WAL and other side files: fixed-size chunks from offset 0. */
+  side_chunk_bytes: number;
+  /** Largest chunk of a main file (blocks bigger than this are cut in pieces at this size). */
+  max_chunk_bytes: number;
+  /** A pack is closed once its blobs reach this size. */
+  pack_bytes: number;
+}
+
+/** A repository whose config or objects cannot be read as written: verify's exit code. */
+export class RepositoryDamagedError extends DuckbakError {
+  constructor(location: string, detail: string) {
+    super(`${location}: ${detail}`, ExitCode.VERIFY_FAILED);
+  }
+}
+
+export class NotARepositoryError extends DuckbakError {
+  constructor(location: string, detail = "not a duckbak repository (no config; create one with 'duckbak init --repo')") {
+    super(`${location}: ${detail}`, ExitCode.NOT_FOUND);
+  }
+}
+
+export const sha256Hex = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
+export const packKey = (id: string): string => `data/${id.slice(0, 2)}/${id}`;
+
+const encodeJson = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+const decodeJson = (b: Uint8Array) => JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(b));
+
+async function readPlainJson<T>(store: Store, key: string): Promise<T> {
+  const bytes = await store.get(key);
+  try {
+    return decodeJson(bytes) as T;
+  } catch {
+    throw new RepositoryDamagedError(store.location, `${key}: not valid JSON`);
+  }
+}
+
+export class Repository {
+  private constructor(
+    readonly store: Store,
+    readonly config: RepoConfig,
+    private readonly master: MasterKey,
+  ) {}
+
+  get location(): string {
+    return this.store.location;
+  }
+
+  /** Keys for the codec workers: they seal and open blobs themselves. */
+  get blobKeys(): BlobKeys {
+    return { encrypt: this.master.encrypt, id: this.master.id };
+  }
+
+  /** Creates a repository in an empty location; refuses one that has anything in it. */
+  static async init(store: Store, password: string, opts: { scrypt?: ScryptParams; now?: Date } = {}): Promise<Repository> {
+    for await (const e of store.list("")) {
+      throw new DuckbakError(`${store.location}: not empty (${e.key} exists); a repository is created only in an empty folder`);
+    }
+    const now = opts.now ?? new Date();
+    const config: RepoConfig = {
+      format: REPO_FORMAT,
+      version: REPO_VERSION,
+      id: randomBytes(16).toString("hex"),
+      created: now.toISOString(),
+      side_chunk_bytes: 1 << 20,
+      max_chunk_bytes: 1 << 20,
+      pack_bytes: 16 << 20,
+    };
+    const master = newMasterKey();
+    const key = encodeJson(makeKeyFile(password, master, opts.scrypt, now));
+    await store.put(`keys/${sha256Hex(key)}`, key);
+    // The config last: a location without it is not a repository yet, so a crashed init can be redone.
+    await store.put("config", encodeJson(config));
+    return new Repository(store, config, master);
+  }
+
+  /** Opens a repository with the password; WrongPasswordError (exit 6) when no key opens. */
+  static async open(store: Store, password: string): Promise<Repository> {
+    let config: RepoConfig;
+    try {
+      config = await readPlainJson<RepoConfig>(store, "config");
+    } catch (err) {
+      if (err instanceof StoreNotFoundError) throw new NotARepositoryError(store.location);
+      throw err;
+    }
+    if (config.format !== REPO_FORMAT) throw new NotARepositoryError(store.location, "config: not a duckbak repository");
+    if (typeof config.version !== "number" || config.version > REPO_VERSION)
+      throw new DuckbakError(`${store.location}: repository format version ${config.version} is newer than this duckbak understands`);
+    let keys = 0;
+    for await (const e of store.list("keys/")) {
+      keys++;
+      const file = await readPlainJson<KeyFile>(store, e.key);
+      let master: MasterKey | null;
+      try {
+        master = openKeyFile(password, file);
+      } catch {
+        throw new RepositoryDamagedError(store.location, `${e.key}: not a valid key file`);
+      }
+      if (master) return new Repository(store, config, master);
+    }
+    if (keys === 0) throw new RepositoryDamagedError(store.location, "keys/: no key files; the repository cannot be opened");
+    throw new WrongPasswordError(store.location, keys);
+  }
+
+  /** Adds a password: a new key file wrapping the same master key. Returns its key name. */
+  async addKey(password: string, scrypt?: ScryptParams): Promise<string> {
+    const key = encodeJson(makeKeyFile(password, this.master, scrypt));
+    const name = `keys/${sha256Hex(key)}`;
+    await this.store.put(name, key);
+    return name;
+  }
+
+  /** seal(zstd(JSON)) of an object, for index, snapshot and lock files. */
+  sealJson(value: unknown): Uint8Array {
+    return seal(this.master.encrypt, Bun.zstdCompressSync(encodeJson(value) as Uint8Array<ArrayBuffer>, { level: 3 }));
+  }
+
+  unsealJson<T>(key: string, bytes: Uint8Array): T {
+    try {
+      return decodeJson(Bun.zstdDecompressSync(unseal(this.master.encrypt, bytes) as Uint8Array<ArrayBuffer>)) as T;
+    } catch (err) {
+      throw new RepositoryDamagedError(this.location, `${key}: ${err instanceof SealError ? err.message : `cannot be read (${(err as Error).message})`}`);
+    }
+  }
+
+  /** Writes an encrypted JSON object under `<prefix>/<sha256 of its bytes>`; returns the id. */
+  async putJson(prefix: string, value: unknown): Promise<string> {
+    const bytes = this.sealJson(value);
+    const id = sha256Hex(bytes);
+    await this.store.put(`${prefix}/${id}`, bytes);
+    return id;
+  }
+
+  async getJson<T>(key: string): Promise<T> {
+    const bytes = await this.store.get(key);
+    return this.unsealJson<T>(key, bytes);
+  }
+
+  /** Open a sealed object by key, checking that its name matches its content. */
+  async getJsonChecked<T>(key: string): Promise<T> {
+    const bytes = await this.store.get(key);
+    const id = key.slice(key.lastIndexOf("/") + 1);
+    if (sha256Hex(bytes) !== id) throw new RepositoryDamagedError(this.location, `${key}: content does not match its name`);
+    return this.unsealJson<T>(key, bytes);
+  }
+
+  async listIds(prefix: string): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const e of this.store.list(prefix + "/")) ids.push(e.key.slice(prefix.length + 1));
+    return ids;
+  }
+}

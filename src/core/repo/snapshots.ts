@@ -1,0 +1,66 @@
+// Snapshot files: what one backup run captured. The database fields are the archive manifest's
+// (src/core/manifest.ts), and each file also lists its chunks' blob ids in order.
+import { ArchiveNotFoundError, UsageError } from "../errors.ts";
+import type { ManifestDatabase, ManifestFailure, ManifestFile } from "../manifest.ts";
+import type { Repository } from "./repository.ts";
+
+export const SNAPSHOT_FORMAT = "duckbak-snapshot";
+
+export interface RepoFile extends ManifestFile {
+  /** Blob ids of the file's chunks, in file order. */
+  chunks: string[];
+}
+
+export interface RepoDatabase extends Omit<ManifestDatabase, "files"> {
+  files: RepoFile[];
+}
+
+export interface RepoSnapshot {
+  format: typeof SNAPSHOT_FORMAT;
+  version: 1;
+  timestamp: string;
+  host: string;
+  duckbak_version: string;
+  databases: RepoDatabase[];
+  failed: ManifestFailure[];
+  stats: {
+    /** Bytes of the databases' files. */
+    logical_bytes: number;
+    chunks: number;
+    new_blobs: number;
+    /** Bytes this snapshot added to the repository (new packs and index files). */
+    added_bytes: number;
+  };
+}
+
+export interface SnapshotInfo {
+  id: string;
+  short: string;
+  timestamp: Date;
+  snapshot: RepoSnapshot;
+}
+
+export const shortId = (id: string) => id.slice(0, 8);
+
+/** Every snapshot, newest first. Loads them one at a time; keeps each whole (chunk lists included). */
+export async function loadSnapshots(repo: Repository): Promise<SnapshotInfo[]> {
+  const out: SnapshotInfo[] = [];
+  for (const id of await repo.listIds("snapshots")) {
+    const snapshot = await repo.getJsonChecked<RepoSnapshot>(`snapshots/${id}`);
+    out.push({ id, short: shortId(id), timestamp: new Date(snapshot.timestamp), snapshot });
+  }
+  return out.sort((a, b) => b.timestamp.getTime() - a.timestamp.getTime() || (a.id < b.id ? -1 : 1));
+}
+
+/** `latest`, a full id or a unique prefix of one. */
+export function resolveSnapshot(all: SnapshotInfo[], ref: string, location: string): SnapshotInfo {
+  if (ref === "latest") {
+    if (!all[0]) throw new ArchiveNotFoundError("latest", `${location} (it has no snapshots)`);
+    return all[0];
+  }
+  if (!/^[0-9a-f]{1,64}$/.test(ref)) throw new ArchiveNotFoundError(ref, `${location} (a snapshot is named by its id, a unique prefix of it, or 'latest')`);
+  const match = all.filter((s) => s.id.startsWith(ref));
+  if (match.length === 0) throw new ArchiveNotFoundError(ref, location);
+  if (match.length > 1) throw new UsageError(`${ref}: matches ${match.length} snapshots (${match.slice(0, 4).map((s) => s.short).join(", ")}…); give more characters`);
+  return match[0]!;
+}

@@ -1,0 +1,206 @@
+// verify --repo: structure (every index and snapshot file opens and matches its name, every
+// chunk of every snapshot is indexed, every pack it needs exists with its recorded size), then
+// with readData every byte: each pack read whole, its sha256 checked against its name, each blob
+// opened (authenticated, decompressed, checked against its id). A bad blob is reported with the
+// snapshots and files that use it.
+import { CodecJobError, CodecPool } from "../archive/codec-pool.ts";
+import { StoreNotFoundError } from "../store/store.ts";
+import { DuckbakError } from "../errors.ts";
+import { BlobIndex } from "./index-file.ts";
+import { lockRepository } from "./locks.ts";
+import { decodePack } from "./pack.ts";
+import { packKey, sha256Hex, type Repository } from "./repository.ts";
+import { resolveSnapshot, type SnapshotInfo } from "./snapshots.ts";
+import type { BlobLocation } from "./index-file.ts";
+
+export interface RepoVerifyOptions {
+  /** A snapshot (id, prefix, latest); all of them when absent. */
+  snapshot?: string;
+  readData?: boolean;
+  lockWaitSeconds?: number;
+}
+
+export interface RepoVerifyResult {
+  ok: boolean;
+  snapshots: string[];
+  packs: number;
+  blobs: number;
+  bytesRead: number;
+  problems: string[];
+  /** Packs no index names (left by an interrupted backup); cleanup removes them. */
+  unindexedPacks: number;
+}
+
+export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions = {}): Promise<RepoVerifyResult> {
+  const lock = await lockRepository(repo, { exclusive: false, command: "verify", waitSeconds: opts.lockWaitSeconds });
+  const problems: string[] = [];
+  const note = (p: string) => {
+    if (problems.length < 1000) problems.push(p);
+  };
+  try {
+    const index = new BlobIndex();
+    for (const id of await repo.listIds("index")) {
+      try {
+        const one = await loadIndexFile(repo, id);
+        for (const p of one) index.add(p, id);
+      } catch (err) {
+        note(errText(err));
+      }
+    }
+    let all: SnapshotInfo[] = [];
+    for (const id of await repo.listIds("snapshots")) {
+      try {
+        const s = await repo.getJsonChecked<SnapshotInfo["snapshot"]>(`snapshots/${id}`);
+        all.push({ id, short: id.slice(0, 8), timestamp: new Date(s.timestamp), snapshot: s });
+      } catch (err) {
+        note(errText(err));
+      }
+    }
+    all.sort((a, b) => b.timestamp.getTime() - a.timestamp.getTime());
+    const selected = opts.snapshot ? [resolveSnapshot(all, opts.snapshot, repo.location)] : all;
+    if (opts.snapshot) all = selected;
+
+    const stored = new Map<string, number>();
+    for await (const e of repo.store.list("data/")) stored.set(e.key.slice(e.key.lastIndexOf("/") + 1), e.size);
+    const needed = new Map<string, Set<string>>(); // pack -> blobs to check
+    const badBlobs = new Map<string, string>(); // blob -> why
+    for (const s of selected) {
+      for (const db of s.snapshot.databases) {
+        for (const f of db.files) {
+          for (const c of f.chunks) {
+            const loc = index.blobs.get(c);
+            if (!loc) {
+              badBlobs.set(c, "in no index file");
+              continue;
+            }
+            let set = needed.get(loc.pack);
+            if (!set) needed.set(loc.pack, (set = new Set()));
+            set.add(c);
+          }
+        }
+      }
+    }
+    for (const [pack, blobs] of needed) {
+      const size = stored.get(pack);
+      const want = index.packs.get(pack)!.size;
+      const why = size === undefined ? `pack ${packKey(pack)} is missing` : size !== want ? `pack ${packKey(pack)} is ${size} bytes, the index recorded ${want} (truncated?)` : null;
+      if (why) {
+        for (const b of blobs) badBlobs.set(b, why);
+        needed.delete(pack);
+      }
+    }
+    let bytesRead = 0;
+    let blobsChecked = 0;
+    if (opts.readData) {
+      // Whole repository: every indexed pack, every blob; one snapshot: the blobs it uses.
+      const packs = opts.snapshot ? needed : new Map([...index.packs.keys()].filter((p) => stored.has(p)).map((p) => [p, null as Set<string> | null]));
+      const byPack = new Map<string, [string, BlobLocation][]>();
+      for (const [id, loc] of index.blobs) {
+        if (!packs.has(loc.pack)) continue;
+        let l = byPack.get(loc.pack);
+        if (!l) byPack.set(loc.pack, (l = []));
+        l.push([id, loc]);
+      }
+      const pool = new CodecPool();
+      try {
+        const list = [...packs];
+        // Two packs in flight: one read while the other's blobs are opened.
+        let next = 0;
+        const worker = async () => {
+          while (next < list.length) {
+            const [pack, only] = list[next++]!;
+            const r = await checkPack(repo, pool, pack, only, byPack.get(pack) ?? [], badBlobs, note);
+            bytesRead += r.bytes;
+            blobsChecked += r.blobs;
+          }
+        };
+        await Promise.all([worker(), worker()]);
+      } finally {
+        pool.close();
+      }
+    }
+    // Name the snapshots and files that a bad blob breaks.
+    if (badBlobs.size) {
+      for (const s of all) {
+        for (const db of s.snapshot.databases) {
+          for (const f of db.files) {
+            const bad = f.chunks.findIndex((c) => badBlobs.has(c));
+            if (bad >= 0) note(`snapshot ${s.short} ${db.name}: file ${f.name}: chunk ${bad} (${f.chunks[bad]!.slice(0, 12)}…): ${badBlobs.get(f.chunks[bad]!)}`);
+          }
+        }
+      }
+    }
+    const unindexedPacks = [...stored.keys()].filter((p) => !index.packs.has(p)).length;
+    return {
+      ok: problems.length === 0,
+      snapshots: selected.map((s) => s.id),
+      packs: opts.readData ? (opts.snapshot ? needed.size : index.packs.size) : needed.size,
+      blobs: blobsChecked,
+      bytesRead,
+      problems,
+      unindexedPacks,
+    };
+  } finally {
+    await lock.release();
+  }
+}
+
+function errText(err: unknown): string {
+  if (err instanceof DuckbakError) return err.message;
+  throw err;
+}
+
+async function loadIndexFile(repo: Repository, id: string) {
+  const file = await repo.getJsonChecked<import("./index-file.ts").IndexFile>(`index/${id}`);
+  return file.packs.map((p) => ({ id: p.id, size: p.size, blobs: p.blobs.map(([id, offset, length, raw]) => ({ id, offset, length, raw })) }));
+}
+
+async function checkPack(
+  repo: Repository,
+  pool: CodecPool,
+  pack: string,
+  only: Set<string> | null,
+  blobs: [string, BlobLocation][],
+  badBlobs: Map<string, string>,
+  note: (p: string) => void,
+): Promise<{ bytes: number; blobs: number }> {
+  const key = packKey(pack);
+  let bytes: Uint8Array;
+  try {
+    bytes = await repo.store.get(key);
+  } catch (err) {
+    if (err instanceof StoreNotFoundError) {
+      note(`${key}: missing`);
+      return { bytes: 0, blobs: 0 };
+    }
+    throw err;
+  }
+  if (sha256Hex(bytes) !== pack) note(`${repo.location}: ${key}: content does not match its name (damaged)`);
+  try {
+    decodePack(repo, key, bytes);
+  } catch (err) {
+    note(errText(err));
+  }
+  const keys = repo.blobKeys;
+  const jobs: Promise<void>[] = [];
+  let n = 0;
+  for (const [id, loc] of blobs) {
+    if (only && !only.has(id)) continue;
+    n++;
+    if (loc.offset + loc.length > bytes.length) {
+      badBlobs.set(id, `pack ${key}: truncated`);
+      continue;
+    }
+    jobs.push(
+      pool.run({ op: "open", keys, expectId: id }, bytes.slice(loc.offset, loc.offset + loc.length)).then(
+        () => {},
+        (err) => {
+          if (!(err instanceof CodecJobError)) throw err;
+          badBlobs.set(id, `pack ${key}: ${err.message}`);
+        },
+      ),
+    );
+  }
+  await Promise.all(jobs);
+  return { bytes: bytes.length, blobs: n };
+}
