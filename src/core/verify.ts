@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { ProgressSink } from "./progress.ts";
 import { scanArchive, type ArchiveScan, type FileScan } from "./archive/reader.ts";
 import { fileSink, withTempDir } from "./extract.ts";
-import { duckdbMessage, openReadOnly } from "./duckdb/open.ts";
+import { duckdbMessage, openReadOnly, BOUNDED_MEMORY } from "./duckdb/open.ts";
 import { quoteIdent } from "./duckdb/sql.ts";
 import type { ArchiveRef } from "./list.ts";
 import type { Manifest, ManifestDatabase } from "./manifest.ts";
@@ -83,7 +83,7 @@ async function openAndRead(path: string, r: DatabaseVerifyResult): Promise<void>
   let instance;
   let con;
   try {
-    instance = await openReadOnly(path);
+    instance = await openReadOnly(path, BOUNDED_MEMORY);
     con = await instance.connect();
   } catch (err) {
     instance?.closeSync();

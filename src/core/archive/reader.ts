@@ -119,17 +119,20 @@ export interface ScanOptions {
   phase?: string;
 }
 
-async function readHead(path: string, size: number): Promise<Uint8Array> {
+/**
+ * The length of the archive's first member (the manifest), read from its own framing. Reads only
+ * as much of the head as that framing needs: 1 MiB, then more only for a manifest that big, and
+ * never more than a manifest may be, so memory does not grow with the archive.
+ */
+async function readFirstMemberLength(path: string, size: number, compression: Compression): Promise<number | null> {
   const handle = await open(path, "r");
   try {
-    let want = Math.min(size, 1 << 20);
-    for (;;) {
+    const limit = Math.min(size, MAX_MANIFEST_BYTES + (2 << 20));
+    for (let want = Math.min(size, 1 << 20); ; want = Math.min(limit, want * 8)) {
       const buf = new Uint8Array(want);
       const { bytesRead } = await handle.read(buf, 0, want, 0);
-      const head = buf.subarray(0, bytesRead);
-      if (want >= Math.min(size, MAX_MANIFEST_BYTES * 2) || bytesRead < want) return head;
-      want = Math.min(size, want * 8);
-      if (want === head.length) return head;
+      const length = firstMemberLength(compression, buf.subarray(0, bytesRead));
+      if (length !== null || want >= limit || bytesRead < want) return length;
     }
   } finally {
     await handle.close();
@@ -168,7 +171,7 @@ export async function scanArchive(ref: ArchiveRef, opts: ScanOptions = {}): Prom
   const size = (await stat(path).catch((err) => {
     throw fsError(err, path, "read");
   })).size;
-  const firstLength = firstMemberLength(compression, await readHead(path, size));
+  const firstLength = await readFirstMemberLength(path, size, compression);
   const tLength = trailerLength(compression);
   if (firstLength === null) {
     result.problems.push("the archive does not start with a duckbak manifest member (damaged, or not written by duckbak)");

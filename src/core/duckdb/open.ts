@@ -23,9 +23,15 @@ export async function createInstance(path: string, options: Record<string, strin
   return DuckDBInstance.create(path, { ...DUCKDB_OPTIONS, ...options });
 }
 
-export function openReadOnly(path: string): Promise<DuckDBInstance> {
-  return createInstance(path, { access_mode: "READ_ONLY" });
+export function openReadOnly(path: string, options: Record<string, string> = {}): Promise<DuckDBInstance> {
+  return createInstance(path, { ...options, access_mode: "READ_ONLY" });
 }
+
+/**
+ * For reading a whole database once (verify) or folding a WAL into it (restore): a small buffer
+ * pool (DuckDB spills to disk beyond it) keeps the command within 250 MiB whatever the size.
+ */
+export const BOUNDED_MEMORY: Record<string, string> = { memory_limit: "96MB" };
 
 /** A statement failed on the database at `path` (disk full, a constraint); `detail` is DuckDB's first line. */
 export class DuckDBQueryError extends DuckbakError {

@@ -12,7 +12,7 @@
 // involved on either side, else refused with the reason (nothing is changed).
 import { copyFile, constants, link, open, readdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { createInstance, duckdbMessage, isLockError, parseLockHolder } from "../duckdb/open.ts";
+import { BOUNDED_MEMORY, createInstance, duckdbMessage, isLockError, parseLockHolder } from "../duckdb/open.ts";
 import { fsyncDir, renameReplacing } from "../fsutil.ts";
 import { DatabaseLockedError, DuckbakError, fsError } from "../errors.ts";
 import { isWalFile } from "../naming.ts";
@@ -54,7 +54,7 @@ export async function foldWal(path: string, label: string): Promise<string[]> {
   if (!(await stat(wal).then((s) => s.isFile(), () => false))) return [];
   let instance;
   try {
-    instance = await createInstance(path);
+    instance = await createInstance(path, BOUNDED_MEMORY);
   } catch (err) {
     const msg = duckdbMessage(err);
     if (isLockError(msg)) throw new DatabaseLockedError(label, parseLockHolder(msg), 0);
