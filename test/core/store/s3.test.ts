@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../helpers.ts";
 import { freePort, startMoto, startProxy, type FlakyProxy, type Moto } from "../../s3-server.ts";
-import { parseS3Url, resolveS3Settings, S3Store, type S3Settings } from "../../../src/core/store/s3.ts";
+import { MULTIPART_THRESHOLD, parseS3Url, resolveS3Settings, S3Store, type S3Settings } from "../../../src/core/store/s3.ts";
 import { openStore, StoreError } from "../../../src/core/store/index.ts";
 import { parseConfig } from "../../../src/core/config.ts";
 import { DuckbakError, ExitCode } from "../../../src/core/errors.ts";
@@ -110,6 +110,8 @@ describe("S3Store against moto", () => {
       const e = await failure(s.put("data/00/b", new Uint8Array([1])));
       expect(e.message).toBe("s3://errs/repo/data/00/b: InternalError: We encountered an internal error. Please try again. (put, 3 attempts)");
       await failure(s.stat("data/00/b"));
+      // A multipart upload too.
+      expect((await failure(s.put("data/00/big", new Uint8Array(MULTIPART_THRESHOLD + 1)))).message).toMatch(/^s3:\/\/errs\/repo\/data\/00\/big: \w+: .*\(put, 3 attempts\)$/);
       proxy.fail("drop");
       expect((await failure(s.get("data/00/a"))).message).toMatch(/^s3:\/\/errs\/repo\/data\/00\/a: Connection\w+: .*\(get, 3 attempts\)$/);
       proxy.fail("hang");
