@@ -22,6 +22,7 @@ import { registerLs } from "./commands/ls.ts";
 import { registerSql } from "./commands/sql.ts";
 import { registerInit } from "./commands/init.ts";
 import { registerStats } from "./commands/stats.ts";
+import { registerCopy } from "./commands/copy.ts";
 
 async function main(argv: string[]): Promise<number> {
   // Private until a config's file_mode says otherwise (loadContext): covers temporaries made before it is read.
@@ -49,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
   registerSql(cli);
   registerInit(cli);
   registerStats(cli);
+  registerCopy(cli);
   // cac labels every --no-X flag "(default: true)", which reads as if the flag were on by default.
   // The first section is the title line: the version line there too.
   cli.help((sections) => sections.map((s, i) => ({ ...s, body: i === 0 && !s.title ? versionLine() : s.body.replace(/ \(default: true\)/g, "") })));

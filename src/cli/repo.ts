@@ -24,9 +24,20 @@ export function repoPassword(config: Config): string {
   return resolvePassword({ command: config.passwordCommand });
 }
 
-export async function openRepository(location: string, config: Config): Promise<Repository> {
-  const password = repoPassword(config);
+export async function openRepository(location: string, config: Config, password = repoPassword(config)): Promise<Repository> {
   return Repository.open(openStore(location, { s3: config.s3 }), password);
+}
+
+/** A destination location (copy --to, offsite): URLs as given, folders made absolute. */
+export function targetLocation(raw: string): string {
+  return isUrl(raw) ? raw : resolve(raw);
+}
+
+/** The destination's password: DUCKBAK_TO_PASSWORD or DUCKBAK_TO_PASSWORD_FILE, else the source's. */
+export function targetPassword(config: Config, env: Record<string, string | undefined> = process.env): string {
+  if (env.DUCKBAK_TO_PASSWORD || env.DUCKBAK_TO_PASSWORD_FILE)
+    return resolvePassword({ env: { DUCKBAK_PASSWORD: env.DUCKBAK_TO_PASSWORD, DUCKBAK_PASSWORD_FILE: env.DUCKBAK_TO_PASSWORD_FILE } });
+  return repoPassword(config);
 }
 
 export function repoLockNotice(waitSeconds: number) {

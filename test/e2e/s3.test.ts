@@ -194,7 +194,7 @@ describe("repository on S3", () => {
     proxy.fail("http500");
     try {
       const r = await run(["backup", "--repo", "s3://flaky/r", db], { cwd });
-      expect(r.code).not.toBe(0);
+      expect(r.code).toBe(8);
       expect(r.stderr).toMatch(/s3:\/\/flaky\/r\/\S+: InternalError: .*3 attempts/);
     } finally {
       proxy.heal();

@@ -154,7 +154,9 @@ async function runRepoBackup(location: string, args: string[], flags: BackupFlag
     },
   });
   const failed = result.databases.filter((d) => !d.ok);
-  const code = failed.length === 0 ? ExitCode.OK : result.snapshot ? ExitCode.PARTIAL : ExitCode.ERROR;
+  // No snapshot because the store failed (S3 after its retries): the store's own exit code.
+  const storeFailed = !result.snapshot && failed.some((d) => d.error.exitCode === ExitCode.STORE_ERROR);
+  const code = failed.length === 0 ? ExitCode.OK : result.snapshot ? ExitCode.PARTIAL : storeFailed ? ExitCode.STORE_ERROR : ExitCode.ERROR;
   if (flags.json) {
     printJson({
       ok: code === ExitCode.OK,

@@ -1,0 +1,138 @@
+// copy: snapshots from one repository to another (a local one to S3, typically). The two have
+// their own master keys (and may have different passwords), so blob ids differ between them:
+// every chunk of a copied snapshot is read and checked from the source, its id computed under the
+// destination's key, and only the chunks the destination lacks are sealed and uploaded. As in a
+// backup, the packs go first, then the index files, then the snapshot file, so an interrupted copy
+// leaves the destination valid and the next copy re-uses what was uploaded (once indexed).
+import { CodecPool } from "../archive/codec-pool.ts";
+import { UsageError } from "../errors.ts";
+import { BlobIndex, writeIndexFiles } from "./index-file.ts";
+import { lockRepository, type RepoLockInfo } from "./locks.ts";
+import { PackWriter } from "./pack.ts";
+import { readFileBlobs } from "./read.ts";
+import type { Repository } from "./repository.ts";
+import { loadSnapshots, resolveSnapshot, shortId, type RepoDatabase, type RepoSnapshot, type SnapshotInfo } from "./snapshots.ts";
+
+export interface CopyOptions {
+  /** Snapshot refs (id, unique prefix, `latest`); all when empty. */
+  snapshots?: string[];
+  lockWaitSeconds?: number;
+  onLockWait?: (holder: RepoLockInfo) => void;
+  onSnapshot?: (e: CopiedSnapshot) => void;
+}
+
+export interface CopiedSnapshot {
+  source: string;
+  /** The snapshot's id in the destination (new or already there). */
+  target: string;
+  timestamp: string;
+  /** False when the destination already had it (copied before). */
+  copied: boolean;
+  newBlobs: number;
+  /** Bytes of packs and index files written to the destination. */
+  uploadedBytes: number;
+}
+
+/** Jobs in flight per file (ids and sealing in the workers). */
+const WINDOW = 32;
+
+/** What makes two snapshots the same capture, whatever repository (and key) holds them. */
+function identity(s: RepoSnapshot): string {
+  return JSON.stringify([s.timestamp, s.host, s.databases.map((d) => [d.original_path, d.files.map((f) => f.sha256)])]);
+}
+
+export async function copySnapshots(src: Repository, dst: Repository, opts: CopyOptions = {}): Promise<CopiedSnapshot[]> {
+  if (src.config.id === dst.config.id) throw new UsageError(`${dst.location}: is the same repository as ${src.location}`);
+  const lockOpts = { exclusive: false, command: "copy", waitSeconds: opts.lockWaitSeconds, onWait: opts.onLockWait };
+  const srcLock = await lockRepository(src, lockOpts);
+  try {
+    const dstLock = await lockRepository(dst, lockOpts);
+    try {
+      return await copyLocked(src, dst, opts);
+    } finally {
+      await dstLock.release();
+    }
+  } finally {
+    await srcLock.release();
+  }
+}
+
+async function copyLocked(src: Repository, dst: Repository, opts: CopyOptions): Promise<CopiedSnapshot[]> {
+  const all = await loadSnapshots(src);
+  let chosen: SnapshotInfo[] = all;
+  if (opts.snapshots?.length) {
+    const picked = new Map<string, SnapshotInfo>();
+    for (const ref of opts.snapshots) {
+      const s = resolveSnapshot(all, ref, src.location);
+      picked.set(s.id, s);
+    }
+    chosen = [...picked.values()];
+  }
+  // Oldest first: the destination's snapshots appear in the order they were taken.
+  chosen = [...chosen].sort((a, b) => a.timestamp.getTime() - b.timestamp.getTime());
+  const present = new Map((await loadSnapshots(dst)).map((s) => [identity(s.snapshot), s.id]));
+  const srcIndex = await BlobIndex.load(src);
+  const dstIndex = await BlobIndex.load(dst);
+  const pool = new CodecPool();
+  const out: CopiedSnapshot[] = [];
+  try {
+    for (const s of chosen) {
+      const existing = present.get(identity(s.snapshot));
+      const result: CopiedSnapshot = existing
+        ? { source: s.id, target: existing, timestamp: s.snapshot.timestamp, copied: false, newBlobs: 0, uploadedBytes: 0 }
+        : await copyOne(src, dst, srcIndex, dstIndex, pool, s);
+      present.set(identity(s.snapshot), result.target);
+      out.push(result);
+      opts.onSnapshot?.(result);
+    }
+  } finally {
+    pool.close();
+  }
+  return out;
+}
+
+async function copyOne(src: Repository, dst: Repository, srcIndex: BlobIndex, dstIndex: BlobIndex, pool: CodecPool, s: SnapshotInfo): Promise<CopiedSnapshot> {
+  const packer = new PackWriter(dst);
+  const keys = dst.blobKeys;
+  const queued = new Set<string>();
+  let newBlobs = 0;
+  const databases: RepoDatabase[] = [];
+  for (const db of s.snapshot.databases) {
+    const files = [];
+    for (const file of db.files) {
+      const chunks = new Array<string>(file.chunks.length);
+      const inflight: Promise<void>[] = [];
+      let i = 0;
+      const translate = async (n: number, plain: Uint8Array) => {
+        const r = await pool.run({ op: "blob-id", keys }, plain);
+        const id = r.text!;
+        chunks[n] = id;
+        if (dstIndex.blobs.has(id) || queued.has(id)) return;
+        queued.add(id);
+        const sealed = await pool.run({ op: "seal", keys }, r.input);
+        await packer.add(id, sealed.data!, r.input.length);
+        newBlobs++;
+      };
+      try {
+        await readFileBlobs(src, srcIndex, pool, file, `snapshot ${shortId(s.id)}: ${db.name}: ${file.name}`, async (plain) => {
+          const job = translate(i++, plain);
+          job.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+          inflight.push(job);
+          if (inflight.length >= WINDOW) await inflight.shift();
+        });
+        await Promise.all(inflight);
+      } catch (err) {
+        await Promise.allSettled(inflight);
+        throw err;
+      }
+      files.push({ ...file, chunks });
+    }
+    databases.push({ ...db, files });
+  }
+  const packs = await packer.finish();
+  await writeIndexFiles(dst, packs);
+  for (const p of packs) dstIndex.add(p, null);
+  const snapshot: RepoSnapshot = { ...s.snapshot, databases, stats: { ...s.snapshot.stats, new_blobs: newBlobs, added_bytes: packer.storedBytes } };
+  const target = await dst.putJson("snapshots", snapshot);
+  return { source: s.id, target, timestamp: s.snapshot.timestamp, copied: true, newBlobs, uploadedBytes: packer.storedBytes };
+}
