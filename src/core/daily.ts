@@ -10,6 +10,8 @@
 //   delete    file path bytes created_at;  unreadable (warn) path error
 //   cleanup   policy kept deleted freed_bytes unreadable | (warn) status=skipped reason
 //   error     (error) error
+//   snapshot  repository snapshot databases_ok databases_failed added_bytes (error when none)
+//   repo_cleanup  repository policy kept forgotten packs_deleted freed_bytes | (warn) status=skipped reason
 //   end       status=ok|partial|failed exit_code duration_ms
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -24,6 +26,9 @@ import type { SnapshotOptions } from "./snapshot.ts";
 import type { Compression } from "./naming.ts";
 import { describePolicy, validatePolicy, type RetentionPolicy } from "./retention.ts";
 import { DUCKBAK_VERSION } from "./version.ts";
+import { createRepoSnapshot, type RepoBackupResult } from "./repo/backup.ts";
+import { cleanupRepository, type RepoCleanupResult } from "./repo/gc.ts";
+import type { Repository } from "./repo/repository.ts";
 
 export interface DailyOptions {
   databases: string[];
@@ -42,6 +47,10 @@ export interface DailyOptions {
   lockWaitSeconds?: number;
   onLockWait?: AcquireOptions["onWait"];
   onLockBreak?: AcquireOptions["onBreak"];
+  /** false: no archive (only a repository is configured). Default true. */
+  archive?: boolean;
+  /** A snapshot repository to snapshot into (and apply the policy to), opened inside the run so a failure is logged. */
+  repository?: { location: string; open: () => Promise<Repository> };
 }
 
 export type DailyStatus = "ok" | "partial" | "failed";
@@ -56,6 +65,9 @@ export interface DailyResult {
   cleanup: CleanupResult | null;
   /** Why cleanup was skipped after a backup, if it was. */
   cleanupSkipped: string | null;
+  /** The repository snapshot, when a repository is configured and could be opened. */
+  snapshot: RepoBackupResult | null;
+  repoCleanup: RepoCleanupResult | null;
   /** What failed beyond single databases: the lock, the backup folder, a deletion. */
   errors: DuckbakError[];
 }
@@ -103,10 +115,54 @@ function logCleanup(log: BackupLog, run: string, c: CleanupResult): void {
   });
 }
 
-function exitCodeOf(backup: BackupResult | null, errors: DuckbakError[]): ExitCode {
+function exitCodeOf(backup: BackupResult | null, snapshot: RepoBackupResult | null, opts: DailyOptions, errors: DuckbakError[]): ExitCode {
   if (errors.length > 0) return errors[0]!.exitCode;
-  if (!backup?.archive) return ExitCode.ERROR;
-  return backup.databases.every((d) => d.ok) ? ExitCode.OK : ExitCode.PARTIAL;
+  const made = [...(opts.archive !== false ? [backup?.archive ? backup.databases : null] : []), ...(opts.repository ? [snapshot?.snapshot ? snapshot.databases : null] : [])];
+  if (made.some((m) => m === null)) return ExitCode.ERROR;
+  return made.every((dbs) => dbs!.every((d) => d.ok)) ? ExitCode.OK : ExitCode.PARTIAL;
+}
+
+/** The repository part of the run: a snapshot, then (if every database made it) the policy applied there. */
+async function dailySnapshot(opts: DailyOptions, run: string): Promise<{ snapshot: RepoBackupResult; cleanup: RepoCleanupResult | null; errors: DuckbakError[] }> {
+  const { log } = opts;
+  const location = opts.repository!.location;
+  const repo = await opts.repository!.open();
+  const snapshot = await createRepoSnapshot(repo, {
+    databases: opts.databases,
+    waitSeconds: opts.waitSeconds,
+    settings: opts.settings,
+    hookTimeoutSeconds: opts.hookTimeoutSeconds,
+    lockWaitSeconds: opts.lockWaitSeconds,
+    onEvent: (e) => {
+      if (e.type === "hook") logHook(log, run, e.run);
+    },
+  });
+  const failed = snapshot.databases.filter((d) => !d.ok);
+  for (const d of failed) if (!d.ok) log.write("error", "database", { run, status: "failed", repository: location, path: d.path, error: d.error.message });
+  log.write(snapshot.snapshot ? "info" : "error", "snapshot", {
+    run,
+    repository: location,
+    snapshot: snapshot.snapshot,
+    databases_ok: snapshot.databases.length - failed.length,
+    databases_failed: failed.length,
+    added_bytes: snapshot.snapshotData?.stats.added_bytes ?? 0,
+  });
+  if (failed.length > 0) {
+    log.write("warn", "repo_cleanup", { run, repository: location, status: "skipped", reason: `${failed.length} databases failed` });
+    return { snapshot, cleanup: null, errors: [] };
+  }
+  const cleanup = await cleanupRepository(repo, { policy: opts.policy, lockWaitSeconds: opts.lockWaitSeconds });
+  for (const e of cleanup.errors) log.write("error", "error", { run, error: e.message });
+  log.write("info", "repo_cleanup", {
+    run,
+    repository: location,
+    policy: describePolicy(cleanup.policy),
+    kept: cleanup.kept.length,
+    forgotten: cleanup.forgotten.length,
+    packs_deleted: cleanup.packsDeleted,
+    freed_bytes: cleanup.bytesFreed,
+  });
+  return { snapshot, cleanup, errors: cleanup.errors };
 }
 
 function dailyStatus(exitCode: ExitCode): DailyStatus {
@@ -139,44 +195,48 @@ export async function runDaily(opts: DailyOptions): Promise<DailyResult> {
   let cleanupSkipped: string | null = null;
   const errors: DuckbakError[] = [];
   let unexpected: unknown = null;
+  let snapshot: RepoBackupResult | null = null;
+  let repoCleanup: RepoCleanupResult | null = null;
   let lock = null;
   try {
     validatePolicy(opts.policy);
-    const waitStart = performance.now();
-    lock = await acquireRepoLock(backupDir, {
-      command: "daily",
-      waitSeconds: opts.lockWaitSeconds,
-      onWait: (holder) => {
-        log.write("warn", "lock_wait", { run, holder: describeHolder(holder) });
-        opts.onLockWait?.(holder);
-      },
-      onBreak: (holder) => {
-        log.write("warn", "lock_broken", { run, holder: describeHolder(holder) });
-        opts.onLockBreak?.(holder);
-      },
-    });
-    log.write("info", "locked", { run, waited_ms: Math.round(performance.now() - waitStart) });
-    backup = await createBackup({
-      databases: opts.databases,
-      backupDir,
-      compression: opts.compression,
-      waitSeconds: opts.waitSeconds,
-      settings: opts.settings,
-      hookTimeoutSeconds: opts.hookTimeoutSeconds,
-      onEvent: (e) => {
-        if (e.type === "hook") logHook(log, run, e.run);
-      },
-    });
-    logBackup(log, run, backup);
-    // While a database fails, old backups may hold its only copies: cleanup waits for a full backup.
-    const failed = backup.databases.filter((d) => !d.ok).length;
-    if (failed === 0) {
-      cleanup = await cleanupBackups({ backupDir, policy: opts.policy });
-      errors.push(...cleanup.errors);
-      logCleanup(log, run, cleanup);
-    } else {
-      cleanupSkipped = `${failed} of ${backup.databases.length} databases failed; no backup is deleted until all are backed up`;
-      log.write("warn", "cleanup", { run, status: "skipped", reason: cleanupSkipped });
+    if (opts.archive !== false) {
+      const waitStart = performance.now();
+      lock = await acquireRepoLock(backupDir, {
+        command: "daily",
+        waitSeconds: opts.lockWaitSeconds,
+        onWait: (holder) => {
+          log.write("warn", "lock_wait", { run, holder: describeHolder(holder) });
+          opts.onLockWait?.(holder);
+        },
+        onBreak: (holder) => {
+          log.write("warn", "lock_broken", { run, holder: describeHolder(holder) });
+          opts.onLockBreak?.(holder);
+        },
+      });
+      log.write("info", "locked", { run, waited_ms: Math.round(performance.now() - waitStart) });
+      backup = await createBackup({
+        databases: opts.databases,
+        backupDir,
+        compression: opts.compression,
+        waitSeconds: opts.waitSeconds,
+        settings: opts.settings,
+        hookTimeoutSeconds: opts.hookTimeoutSeconds,
+        onEvent: (e) => {
+          if (e.type === "hook") logHook(log, run, e.run);
+        },
+      });
+      logBackup(log, run, backup);
+      // While a database fails, old backups may hold its only copies: cleanup waits for a full backup.
+      const failed = backup.databases.filter((d) => !d.ok).length;
+      if (failed === 0) {
+        cleanup = await cleanupBackups({ backupDir, policy: opts.policy });
+        errors.push(...cleanup.errors);
+        logCleanup(log, run, cleanup);
+      } else {
+        cleanupSkipped = `${failed} of ${backup.databases.length} databases failed; no backup is deleted until all are backed up`;
+        log.write("warn", "cleanup", { run, status: "skipped", reason: cleanupSkipped });
+      }
     }
   } catch (err) {
     if (err instanceof DuckbakError) errors.push(err);
@@ -185,10 +245,23 @@ export async function runDaily(opts: DailyOptions): Promise<DailyResult> {
   } finally {
     lock?.release();
   }
-  const exitCode = unexpected ? ExitCode.ERROR : exitCodeOf(backup, errors);
+  // The repository whatever happened to the archive: either one is a backup of tonight.
+  if (opts.repository && !unexpected) {
+    try {
+      const r = await dailySnapshot(opts, run);
+      snapshot = r.snapshot;
+      repoCleanup = r.cleanup;
+      errors.push(...r.errors);
+    } catch (err) {
+      if (err instanceof DuckbakError) errors.push(err);
+      else unexpected = err;
+      log.write("error", "error", { run, repository: opts.repository.location, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  const exitCode = unexpected ? ExitCode.ERROR : exitCodeOf(backup, snapshot, opts, errors);
   const status = dailyStatus(exitCode);
   log.write(exitCode === ExitCode.OK ? "info" : "error", "end", { run, status, exit_code: exitCode, duration_ms: Math.round(performance.now() - started) });
   // A bug: logged as a failed run, then reported with its stack trace.
   if (unexpected) throw unexpected;
-  return { run, status, exitCode, backup, cleanup, cleanupSkipped, errors };
+  return { run, status, exitCode, backup, cleanup, cleanupSkipped, snapshot, repoCleanup, errors };
 }

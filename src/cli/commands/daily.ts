@@ -7,15 +7,17 @@ import { databaseSettings, DEFAULT_HOOK_TIMEOUT_SECONDS } from "../../core/confi
 import { describePolicy } from "../../core/retention.ts";
 import { LOCK_WAIT_OPTION, lockNotices, lockWaitSeconds, releaseLocksOnSignal } from "../lock.ts";
 import { printError, printWarning } from "../output.ts";
-import { backupReport, printBackupResult } from "./backup.ts";
+import { backupReport, printBackupResult, printRepoBackupResult } from "./backup.ts";
 import { monitored, type RunReport } from "../monitoring.ts";
-import { cleanupSummary } from "./cleanup.ts";
+import { cleanupSummary, repoCleanupSummary } from "./cleanup.ts";
+import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
 
 interface DailyFlags extends Omit<CommonFlags, "json"> {
   logFile?: string;
   wait?: string;
   lockWait?: string;
   dryRun?: boolean;
+  repo?: string;
 }
 
 export function registerDaily(cli: CAC): void {
@@ -26,6 +28,7 @@ export function registerDaily(cli: CAC): void {
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--wait <seconds>", "Wait up to this long for a database that a writer has open (default: wait from the config, else 0)")
     .option(...LOCK_WAIT_OPTION)
+    .option(...REPO_OPTION)
     .option("--dry-run", "Show what the run would do (databases, hooks, retention) without doing it")
     .example("duckbak daily --config /srv/app/duckbak.toml   # what `duckbak schedule install` runs")
     .action(async (flags: DailyFlags) => runDailyCommand(flags));
@@ -51,6 +54,9 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
   if (flags.dryRun) return printDryRun(ctx, resolveLogFile(flags.logFile, ctx.config));
   const { config, backupDir } = ctx;
   const lockWait = lockWaitSeconds(flags.lockWait, config);
+  // A repository alone replaces the archive; with backup_dir (or --backup-dir) configured too, both are made.
+  const location = repoLocation(flags.repo, config);
+  const archive = !location || config.backupDir !== undefined || flags.backupDir !== undefined;
   const log = new BackupLog(resolveLogFile(flags.logFile, config));
   releaseLocksOnSignal();
   const notices = lockNotices(lockWait);
@@ -68,10 +74,14 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
       lockWaitSeconds: lockWait,
       onLockWait: notices.onWait,
       onLockBreak: notices.onBreak,
+      archive,
+      repository: location ? { location, open: () => openRepository(location, config) } : undefined,
     });
     if (result.backup) printBackupResult(result.backup, config.compression ?? "gzip");
     if (result.cleanup) console.log(`Cleanup: ${cleanupSummary(result.cleanup)}`);
     if (result.cleanupSkipped) console.log(`Cleanup skipped: ${result.cleanupSkipped}.`);
+    if (result.snapshot && location) printRepoBackupResult(result.snapshot, location);
+    if (result.repoCleanup) console.log(`Repository cleanup: ${repoCleanupSummary(result.repoCleanup)}`);
     for (const e of result.errors) printError(e);
     if (log.error) printWarning(`${log.error.message}; this run is missing from the log`);
     console.log(`Daily run ${result.run}: ${result.status} (exit ${result.exitCode}), logged to ${log.path}`);
