@@ -228,7 +228,7 @@ export async function restoreDatabases(
         files: [p.target],
         backups: done.backups,
         replaced: done.replaced,
-        folded_from_backup: p.db.files.filter((f) => f.name === `${p.db.name}.wal`).map((f) => f.entry),
+        folded_from_backup: p.db.files.filter((f) => f.role === "wal").map((f) => f.entry),
         folded_at_target: done.folded,
       });
     }

@@ -29,7 +29,7 @@ export interface CommitResult {
   target: string;
   /** Where the files that were there before went (`.bak.<stamp>`). */
   backups: string[];
-  /** Files replaced or removed without a .bak (--overwrite), stray WAL-named files included. */
+  /** Files replaced or removed without a .bak (--overwrite), a WAL without its database included. */
   replaced: string[];
   /** The target's WAL files that were folded into the current database before it was replaced. */
   folded: string[];
@@ -44,14 +44,15 @@ export async function walFiles(path: string): Promise<string[]> {
 }
 
 /**
- * Folds the pending WAL beside `path` into it: DuckDB opens the file (replaying the WAL), a
- * CHECKPOINT writes everything into the main file, and closing removes the WAL. DuckDB's
- * checkpoint is itself crash-safe. Returns the WAL files that were folded; `label` names the
- * database in errors (never a temporary name). Other `.wal.*` names are not DuckDB's and are left.
+ * Folds the pending WAL beside `path` (`.wal`, and `.wal.checkpoint`/`.wal.recovery` of a
+ * checkpoint that was cut short) into it: DuckDB opens the file (replaying them), a CHECKPOINT
+ * writes everything into the main file, and closing removes them; DuckDB's checkpoint is itself
+ * crash-safe. Returns the files that were folded; `label` names the database in errors (never a
+ * temporary name).
  */
 export async function foldWal(path: string, label: string): Promise<string[]> {
-  const wal = `${path}.wal`;
-  if (!(await stat(wal).then((s) => s.isFile(), () => false))) return [];
+  const sides = await walFiles(path);
+  if (sides.length === 0) return [];
   let instance;
   try {
     instance = await createInstance(path, BOUNDED_MEMORY);
@@ -72,8 +73,11 @@ export async function foldWal(path: string, label: string): Promise<string[]> {
   } finally {
     instance.closeSync();
   }
-  if (await stat(wal).then(() => true, () => false)) throw new DuckbakError(`${label}: its WAL is still there after a checkpoint`);
-  return [wal];
+  // Side files DuckDB leaves after a checkpoint and close were not its pending WAL (it had them to
+  // replay); the caller treats them as stale. A `.wal` left means the fold did not happen.
+  const left = await walFiles(path);
+  if (left.includes(`${path}.wal`)) throw new DuckbakError(`${label}: its WAL is still there after a checkpoint; not folded`);
+  return sides.filter((f) => !left.includes(f));
 }
 
 async function keepAsBak(file: string, stamp: string): Promise<string> {
