@@ -66,7 +66,7 @@ export function parseCompression(value: unknown, noCompress: boolean, fallback: 
 export function parseSeconds(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number of seconds >= 0, not '${value}'`);
+  if (!Number.isFinite(n) || n < 0 || value === true || value === "") throw new UsageError(`invalid value for ${name}: ${value} (must be a number of seconds >= 0)`);
   return n;
 }
 
@@ -87,6 +87,6 @@ export function settingsFrom(config: Config, hot = false) {
 export function parseCount(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number >= 0, not '${value}'`);
+  if (!Number.isInteger(n) || n < 0 || value === true || value === "") throw new UsageError(`invalid value for ${name}: ${value} (must be a whole number >= 0)`);
   return n;
 }

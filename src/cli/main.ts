@@ -3,6 +3,7 @@ import { cac } from "cac";
 import { versionLine } from "../core/version.ts";
 import { ExitCode, UsageError } from "../core/errors.ts";
 import { COPY_CHECK_COMMAND, HOLDER_COMMAND, runCopyCheck, runSnapshotHolder } from "../core/duckdb/holder.ts";
+import { normalizeArgv, optionSpellings } from "./argv.ts";
 import { printError } from "./output.ts";
 import { DEFAULT_FILE_MODE, umaskFor } from "../core/fsutil.ts";
 import { registerBackup } from "./commands/backup.ts";
@@ -58,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
   cli.option("-v, --version", "Show duckbak's version, the embedded DuckDB's version, and the OS and architecture");
 
   try {
-    cli.parse(["duckbak", "duckbak", ...argv], { run: false });
+    cli.parse(["duckbak", "duckbak", ...normalizeArgv(argv, optionSpellings(cli))], { run: false });
     if (cli.options.help) return ExitCode.OK;
     if (cli.options.version) {
       process.stdout.write(`${versionLine()}\n`);

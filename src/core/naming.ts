@@ -82,17 +82,35 @@ export function assignEntryNames(baseNames: string[]): string[] {
   });
 }
 
+const CONTROL_NAMES: Record<string, string> = { "\n": "a newline", "\r": "a carriage return", "\t": "a tab" };
+
 /**
- * Archive entries duckbak accepts when reading: plain file names at the archive root. Anything
- * with a path separator, `..`, a drive letter or a control character is refused, whatever the
- * manifest says, so a crafted archive cannot point a write outside its target.
+ * Why `name` cannot be an archive entry, or null when it can. The one rule for both sides: backup
+ * refuses a database whose file name breaks it (so it never writes an archive that verify and
+ * restore would reject), and the reader refuses such entries: plain file names at the archive
+ * root; anything with a path separator, `..`, a drive letter or a control character could point
+ * a write outside its target, or is not a name every platform can give back.
  */
+export function entryNameProblem(name: string): string | null {
+  if (name.length === 0 || name === "." || name === "..") return "is not a file name";
+  if (name.length > 255) return "is longer than 255 characters";
+  const control = /[\x00-\x1f\x7f]/.exec(name);
+  if (control) return `contains ${CONTROL_NAMES[control[0]] ?? `a control character (0x${control[0].charCodeAt(0).toString(16).padStart(2, "0")})`}`;
+  const sep = /[/\\:]/.exec(name);
+  if (sep) return `contains '${sep[0]}'`;
+  return null;
+}
+
 export function isSafeEntryName(name: string): boolean {
-  return (
-    name.length > 0 &&
-    name.length <= 255 &&
-    name !== "." &&
-    name !== ".." &&
-    !/[/\\:\x00-\x1f\x7f]/.test(name)
-  );
+  return entryNameProblem(name) === null;
+}
+
+/** Room for assignEntryNames' `<n>-` prefix and the longest WAL suffix, within the 255 a reader accepts. */
+const MAX_DATABASE_NAME = 255 - 4 - Math.max(...WAL_SUFFIXES.map((s) => s.length));
+
+/** Why a database file named `base` cannot be backed up (its entries would be refused), or null. */
+export function databaseNameProblem(base: string): string | null {
+  const problem = entryNameProblem(base);
+  if (problem) return problem;
+  return base.length > MAX_DATABASE_NAME ? `is longer than ${MAX_DATABASE_NAME} characters (its archive entries and WAL files need the rest)` : null;
 }

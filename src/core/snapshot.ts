@@ -15,7 +15,7 @@ import { DatabaseLockedError, DuckbakError, fsError } from "./errors.ts";
 import { hotCopy } from "./hot/copy.ts";
 import { COPY_CHECK_COMMAND, HOLDER_COMMAND, type HolderResult, type HolderTable } from "./duckdb/holder.ts";
 import { checkDatabaseFile, duckdbMessage, parseLockHolder, readDuckDBHeader } from "./duckdb/open.ts";
-import { isWalFile } from "./naming.ts";
+import { databaseNameProblem, isWalFile } from "./naming.ts";
 import { tempPath } from "./fsutil.ts";
 import { selfCommand } from "./self.ts";
 import type { FileRole } from "./manifest.ts";
@@ -213,6 +213,9 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
   const order = dbPaths.map((d) => resolve(d));
   for (const p of order) {
     try {
+      const nameProblem = databaseNameProblem(basename(p));
+      // Refused here, not at restore: verify and restore would reject the archive's entries.
+      if (nameProblem) throw new DuckbakError(`${JSON.stringify(p).slice(1, -1)}: its file name ${nameProblem}, which an archive cannot hold; rename the file`);
       await checkDatabaseFile(p);
       const settings = opts.settings?.(p) ?? {};
       if (settings.beforeBackup || settings.afterBackup) captured.push({ path: p, settings });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { assignEntryNames, isWalFile, defaultStem, parseArchiveName, stemCandidates, validateStem } from "../../src/core/naming.ts";
+import { assignEntryNames, databaseNameProblem, entryNameProblem, isSafeEntryName, isWalFile, defaultStem, parseArchiveName, stemCandidates, validateStem } from "../../src/core/naming.ts";
 
 describe("naming", () => {
   test("default stem is the seed's backup_YYYYMMDD_HHMMSS in UTC", () => {
@@ -54,5 +54,28 @@ describe("naming", () => {
     for (const n of ["x.duckdb.wal", "x.duckdb.wal.checkpoint", "x.duckdb.wal.recovery"]) expect(isWalFile(n, "x.duckdb")).toBe(true);
     for (const n of ["x.duckdb", "x.duckdb.wal.old", "x.duckdb.wal.bak.20240101_000000", "x.duckdb.wal.y.duckdb", "y.duckdb.wal", "x.duckdb.walrus"])
       expect(isWalFile(n, "x.duckdb")).toBe(false);
+  });
+});
+
+describe("entry names: one rule for what backup writes and what the reader accepts", () => {
+  test.each([
+    ["a\nb.duckdb", "contains a newline"],
+    ["a\tb.duckdb", "contains a tab"],
+    ["a\x01b.duckdb", "contains a control character (0x01)"],
+    ["a:b.duckdb", "contains ':'"],
+    ["a/b.duckdb", "contains '/'"],
+    ["..", "is not a file name"],
+    ["x".repeat(256), "is longer than 255 characters"],
+  ])("%j %s", (name, why) => {
+    expect(entryNameProblem(name)).toBe(why);
+    expect(isSafeEntryName(name)).toBe(false);
+    expect(databaseNameProblem(name)).toBe(why);
+  });
+  test("a name backup accepts is accepted by the reader, with its entry prefix and every WAL suffix", () => {
+    for (const base of ["results.duckdb", "-dash.duckdb", "ünïcödé ✓.duckdb", "x".repeat(236)]) {
+      expect(databaseNameProblem(base)).toBeNull();
+      for (const suffix of ["", ".wal", ".wal.checkpoint", ".wal.recovery"]) expect(isSafeEntryName(`99-${base}${suffix}`)).toBe(true);
+    }
+    expect(databaseNameProblem("x".repeat(237))).toContain("longer than 236");
   });
 });

@@ -128,7 +128,7 @@ describe("duckbak cleanup", () => {
     expect(snapshot(bk)).toEqual(before);
     const bad = await runBinary(["cleanup", "--backup-dir", bk, "--keep-last", "two"]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("--keep-last must be a whole number >= 0, not 'two'");
+    expect(bad.stderr).toContain("invalid value for --keep-last: two (must be a whole number >= 0)");
   });
 
   test("the newest backup that verifies is kept even when the policy keeps only a corrupt newer one", async () => {

@@ -1,12 +1,12 @@
 import type { CAC } from "cac";
 import { existsSync } from "node:fs";
 import { cleanupBackups, effectivePolicy, type CleanupResult } from "../../core/cleanup.ts";
-import { ExitCode, UsageError } from "../../core/errors.ts";
+import { ExitCode } from "../../core/errors.ts";
 import type { BackupInfo } from "../../core/list.ts";
 import { describePolicy, type RetentionPolicy } from "../../core/retention.ts";
 import { withProgress } from "../progress.ts";
 import { monitored, type RunReport } from "../monitoring.ts";
-import { configuredDatabases, loadContext, type CommonFlags } from "../context.ts";
+import { configuredDatabases, loadContext, parseCount, type CommonFlags } from "../context.ts";
 import { parseDuration } from "../../core/status.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { bakJson, color, formatBytes, formatTable, formatTimestamp, plural, printJson } from "../output.ts";
@@ -53,12 +53,6 @@ export function registerCleanup(cli: CAC): void {
     .action(async (flags: CleanupFlags) => runCleanup(flags));
 }
 
-function parseCount(option: string, value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0)
-    throw new UsageError(`${option} must be a whole number >= 0, not '${value}'`);
-  return value;
-}
 
 function policyFlags(flags: CleanupFlags): RetentionPolicy {
   const yearly = flags.keepYearly === true || flags.keepYearly === "forever" ? "forever" : parseCount("--keep-yearly", flags.keepYearly);

@@ -6,7 +6,7 @@ import { DuckbakError, UsageError, fsError } from "../../core/errors.ts";
 import { readLogRecords, schedulerOutputFile } from "../../core/log.ts";
 import { selfExecutable } from "../../core/self.ts";
 import { lastDailyRun } from "../../core/status.ts";
-import { chooseMethod, install, remove, status, type InstallResult, type RemoveResult, type StatusResult } from "../../platform/schedule/index.ts";
+import { chooseMethod, install, parseTime, remove, status, type InstallResult, type RemoveResult, type StatusResult } from "../../platform/schedule/index.ts";
 import { resolveLogFile } from "../context.ts";
 import { printJson } from "../output.ts";
 
@@ -48,6 +48,9 @@ function configAt(flags: ScheduleFlags) {
 }
 
 async function runInstall(flags: ScheduleFlags): Promise<number> {
+  // Every argument is checked before anything is created (the log folder below).
+  parseTime(flags.at ?? DEFAULT_TIME);
+  const method = chooseMethod(flags.method);
   const binary = selfExecutable();
   if (!binary)
     throw new DuckbakError("schedule install must be run from the built duckbak binary (npm run build makes dist/duckbak), not under bun: the job runs this program's path");
@@ -67,7 +70,7 @@ async function runInstall(flags: ScheduleFlags): Promise<number> {
     workDir: config.baseDir,
     at: flags.at ?? DEFAULT_TIME,
     logFile: output,
-    method: chooseMethod(flags.method),
+    method,
     dryRun,
     system: flags.system,
   });

@@ -1,0 +1,68 @@
+// Inputs that once made duckbak exit 0 without doing what was asked, or write what it then refused.
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { runBinary, runSql, tempDir } from "../helpers.ts";
+
+describe("arguments", () => {
+  test("a database file name that starts with a dash is never help-and-exit-0: refused with how to name it, or taken after --", async () => {
+    const dir = tempDir();
+    await runSql(join(dir, "-dash.duckdb"), ["CREATE TABLE t AS SELECT 1 AS x"]);
+    const bad = await runBinary(["backup", "-dash.duckdb", "--backup-dir", "bk"], { cwd: dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe("");
+    expect(bad.stderr).toContain("unknown option '-dash.duckdb' (for a file name that starts with a dash, write ./-dash.duckdb or put it after --)");
+    expect(existsSync(join(dir, "bk"))).toBe(false);
+    for (const args of [["--", "-dash.duckdb"], ["./-dash.duckdb"]]) {
+      const ok = await runBinary(["backup", "--backup-dir", "bk", "--json", ...args], { cwd: dir });
+      expect(ok.code).toBe(0);
+      expect(JSON.parse(ok.stdout).databases[0].path).toBe(join(dir, "-dash.duckdb"));
+    }
+    expect(readdirSync(join(dir, "bk")).filter((n) => n.endsWith(".tar.gz"))).toHaveLength(2);
+  });
+
+  test("negative numbers are invalid values (exit 2), not unknown options", async () => {
+    const dir = tempDir();
+    const cases: [string[], string][] = [
+      [["cleanup", "--keep-days", "-1"], "invalid value for --keep-days: -1 (must be a whole number >= 0)"],
+      [["backup", "x.duckdb", "--wait", "-3"], "invalid value for --wait: -3 (must be a number of seconds >= 0)"],
+      [["cleanup", "--keep-daily", "1.5"], "invalid value for --keep-daily: 1.5 (must be a whole number >= 0)"],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runBinary([...args, "--backup-dir", "bk"], { cwd: dir });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(message);
+    }
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test("schedule install --at 25:61 exits 2 before creating anything", async () => {
+    const dir = tempDir();
+    const r = await runBinary(["schedule", "install", "--at", "25:61", "--dry-run"], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('invalid time "25:61"');
+    expect(readdirSync(dir)).toEqual([]);
+    const real = await runBinary(["schedule", "install", "--at", "25:61", "--method", "cron"], { cwd: dir });
+    expect(real.code).toBe(2);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe("names", () => {
+  test("a database name the archive reader would reject is refused at backup, with the reason; the others are backed up", async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, "data"));
+    const odd = join(dir, "data", "a\nb.duckdb");
+    await runSql(odd, ["CREATE TABLE t AS SELECT 1 AS x"]);
+    await runSql(join(dir, "data", "ok.duckdb"), ["CREATE TABLE t AS SELECT 1 AS x"]);
+    const r = await runBinary(["backup", odd, join(dir, "data", "ok.duckdb"), "--backup-dir", "bk", "--name", "n"], { cwd: dir });
+    expect(r.code).toBe(3);
+    expect(r.stderr + r.stdout).toContain(`${dir}/data/a\\nb.duckdb: its file name contains a newline, which an archive cannot hold; rename the file`);
+    // What was written, verify and restore accept.
+    expect((await runBinary(["verify", "n", "--backup-dir", "bk"], { cwd: dir })).code).toBe(0);
+    expect((await runBinary(["restore", "n", "--backup-dir", "bk", "--restore-dir", "r"], { cwd: dir })).code).toBe(0);
+    expect(readdirSync(join(dir, "r"))).toEqual(["ok.duckdb"]);
+    const alone = await runBinary(["backup", odd, "--backup-dir", "bk"], { cwd: dir });
+    expect(alone.code).not.toBe(0);
+  });
+});
