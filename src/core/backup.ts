@@ -76,6 +76,7 @@ export function describeSnapshot(s: DatabaseSnapshot, entry: string): ManifestDa
   return {
     name: basename(s.path),
     original_path: s.path,
+    resolved_path: s.realPath ?? s.path,
     size_bytes: s.files[0]!.size,
     entry,
     files: s.files.map((f) => ({

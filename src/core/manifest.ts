@@ -31,7 +31,10 @@ export interface ManifestTable {
 
 export interface ManifestDatabase {
   name: string;
+  /** The path the database was given as (absolute, links not resolved): where restore puts it. */
   original_path: string;
+  /** The file that was read: original_path with symbolic links resolved (absent before 0.1). */
+  resolved_path?: string;
   size_bytes: number;
   entry: string;
   files: ManifestFile[];

@@ -7,7 +7,7 @@
 // and its after hook runs; the archive or repository is then written from that copy. So the
 // application is paused for the length of a file copy only, not for compression of other
 // databases, upload or cleanup.
-import { copyFile, mkdir, readdir, rm, stat, utimes } from "node:fs/promises";
+import { copyFile, mkdir, readdir, realpath, rm, stat, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import type { Stats } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -38,7 +38,10 @@ export interface SnapshotFile {
 }
 
 export interface DatabaseSnapshot {
+  /** The path as given (absolute). */
   path: string;
+  /** The file read: `path` with symbolic links resolved. */
+  realPath?: string;
   files: SnapshotFile[];
   readerVersion: string;
   tables: HolderTable[];
@@ -211,15 +214,22 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
   const plain: string[] = [];
   const captured: { path: string; settings: Omit<DatabaseSettings, "path"> }[] = [];
   const order = dbPaths.map((d) => resolve(d));
+  // A database given through a symbolic link is read at its real path: DuckDB, and so its WAL
+  // (`<real>.wal`), live there. It is still reported and recorded under the path given.
+  const given = new Map<string, string>();
   for (const p of order) {
     try {
       const nameProblem = databaseNameProblem(basename(p));
       // Refused here, not at restore: verify and restore would reject the archive's entries.
       if (nameProblem) throw new DuckbakError(`${JSON.stringify(p).slice(1, -1)}: its file name ${nameProblem}, which an archive cannot hold; rename the file`);
-      await checkDatabaseFile(p);
+      const real = await realpath(p).catch(() => p);
+      const twin = given.get(real);
+      if (twin !== undefined) throw new DuckbakError(`${p}: the same database file as ${twin} (both are ${real}); backed up once`);
+      given.set(real, p);
+      await checkDatabaseFile(real);
       const settings = opts.settings?.(p) ?? {};
-      if (settings.beforeBackup || settings.afterBackup) captured.push({ path: p, settings });
-      else plain.push(p);
+      if (settings.beforeBackup || settings.afterBackup) captured.push({ path: real, settings });
+      else plain.push(real);
     } catch (err) {
       failures.push({ path: p, error: asError(err, p) });
     }
@@ -254,7 +264,7 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
       const waitSeconds = opts.waitSeconds ?? 0;
       held = await holdDatabases(plain, waitSeconds);
       for (const r of held.results) {
-        if (!r.ok && r.locked && opts.settings?.(r.path).hot) {
+        if (!r.ok && r.locked && opts.settings?.(given.get(r.path) ?? r.path).hot) {
           try {
             snapshots.push(await hotSnapshot(r.path, await copyDir(), opts));
           } catch (err) {
@@ -279,6 +289,15 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
     await release();
     throw err;
   }
+  for (const snap of snapshots) {
+    const path = given.get(snap.path) ?? snap.path;
+    const [realBase, base] = [basename(snap.path), basename(path)];
+    // Side files are named after the database as given: `link.duckdb.wal` beside `link.duckdb`.
+    if (realBase !== base) snap.files = snap.files.map((f) => ({ ...f, name: base + f.name.slice(realBase.length) }));
+    snap.realPath = snap.path;
+    snap.path = path;
+  }
+  for (const f of failures) f.path = given.get(f.path) ?? f.path;
   const rank = (p: string) => order.indexOf(p);
   snapshots.sort((a, b) => rank(a.path) - rank(b.path));
   failures.sort((a, b) => rank(a.path) - rank(b.path));
