@@ -16,12 +16,12 @@ import { availableParallelism, cpus, totalmem } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { compressMember, GZIP_LEVEL, ZSTD_LEVEL } from "../src/core/archive/codec.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
-const WORK = join(ROOT, "bench/work");
-const OUT = join(WORK, "out");
+export const ROOT = resolve(import.meta.dir, "..");
+export const WORK = join(ROOT, "bench/work");
+export const OUT = join(WORK, "out");
 // A binary named in DUCKBAK_BINARY is measured as it is; dist/duckbak is rebuilt when stale.
 const GIVEN_BINARY = process.env.DUCKBAK_BINARY;
-const BINARY = resolve(GIVEN_BINARY ?? join(ROOT, "dist", "duckbak"));
+export const BINARY = resolve(GIVEN_BINARY ?? join(ROOT, "dist", "duckbak"));
 // Bump when the generated data changes, so that a cached database of the old shape is not reused.
 const DATA_VERSION = 1;
 
@@ -33,13 +33,13 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
 }
 
 const rowsFlag = process.argv.indexOf("--rows");
-const ROWS = positiveInt("rows", rowsFlag >= 0 ? process.argv[rowsFlag + 1] : process.env.BENCH_ROWS, 30_000_000);
-const RUNS = positiveInt("BENCH_RUNS", process.env.BENCH_RUNS, 3);
+export const ROWS = positiveInt("rows", rowsFlag >= 0 ? process.argv[rowsFlag + 1] : process.env.BENCH_ROWS, 30_000_000);
+export const RUNS = positiveInt("BENCH_RUNS", process.env.BENCH_RUNS, 3);
 
 // ---------------------------------------------------------------------------------------------
 // Tools, binary, database
 
-async function run(argv: string[], opts: { env?: Record<string, string | undefined> } = {}): Promise<string> {
+export async function run(argv: string[], opts: { env?: Record<string, string | undefined> } = {}): Promise<string> {
   const proc = Bun.spawn(argv, { env: opts.env ?? process.env, stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}\n${err}${out}`);
@@ -48,7 +48,7 @@ async function run(argv: string[], opts: { env?: Record<string, string | undefin
 
 const onPath = (cmd: string) => Bun.which(cmd) !== null;
 
-async function ensureTools(): Promise<void> {
+export async function ensureTools(): Promise<void> {
   const missing = [
     ["pigz", onPath("pigz")],
     ["zstd", onPath("zstd")],
@@ -73,7 +73,7 @@ function newestMtime(path: string): number {
   return Math.max(st.mtimeMs, ...readdirSync(path).map((n) => newestMtime(join(path, n))));
 }
 
-async function ensureBinary(): Promise<void> {
+export async function ensureBinary(): Promise<void> {
   if (GIVEN_BINARY !== undefined) {
     if (!existsSync(BINARY)) throw new Error(`DUCKBAK_BINARY=${GIVEN_BINARY}: no such file`);
     return;
@@ -110,7 +110,7 @@ function tradesSql(rows: number): string {
     FROM t`;
 }
 
-async function ensureDatabase(): Promise<string> {
+export async function ensureDatabase(): Promise<string> {
   const path = join(WORK, `trades-${ROWS}r-v${DATA_VERSION}.duckdb`);
   if (existsSync(path)) return path;
   console.log(`generating ${basename(path)} (${ROWS.toLocaleString("en-US")} trades)…`);
@@ -134,7 +134,7 @@ async function ensureDatabase(): Promise<string> {
 }
 
 /** Reads the file once so that every timed command finds it in the page cache. */
-async function warm(path: string): Promise<number> {
+export async function warm(path: string): Promise<number> {
   const started = performance.now();
   const handle = await open(path, "r");
   const buf = new Uint8Array(4 * 1024 * 1024);
@@ -215,7 +215,7 @@ const loadAverage = () => Number(readFileSync("/proc/loadavg", "utf8").split(" "
  * tree, while polling /proc for the high-water marks of the command itself and of its lock-holder
  * child (duckbak's `__snapshot-holder`) apart.
  */
-async function runTimed(argv: string[]): Promise<Omit<Sample, "outBytes">> {
+export async function runTimed(argv: string[]): Promise<Omit<Sample, "outBytes">> {
   const timeFile = join(OUT, ".time");
   const started = performance.now();
   const proc = Bun.spawn(["/usr/bin/time", "-f", "%U %S %M", "-o", timeFile, ...argv], {
@@ -241,7 +241,7 @@ async function runTimed(argv: string[]): Promise<Omit<Sample, "outBytes">> {
   return { seconds, cpuSeconds: user! + sys!, load: loadAverage(), treeKiB, duckbakKiB, holderKiB };
 }
 
-async function timed(argv: string[]): Promise<number> {
+export async function timed(argv: string[]): Promise<number> {
   const started = performance.now();
   await run(argv);
   return (performance.now() - started) / 1000;
@@ -288,7 +288,7 @@ function codecFloor(path: string): Record<"sha256" | "gzip" | "zstd", { cpu_seco
   }
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
@@ -297,15 +297,15 @@ function median(xs: number[]): number {
 // ---------------------------------------------------------------------------------------------
 // Formatting
 
-function fmtBytes(n: number): string {
+export function fmtBytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
   return `${(n / 1e3).toFixed(1)} kB`;
 }
-const fmtSec = (s: number) => (s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`);
-const fmtMiB = (kib: number) => `${Math.round(kib / 1024)} MiB`;
+export const fmtSec = (s: number) => (s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`);
+export const fmtMiB = (kib: number) => `${Math.round(kib / 1024)} MiB`;
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
@@ -487,4 +487,5 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${join(WORK, "results.json")}`);
 }
 
-await main();
+// Imported by bench/repo.ts for its helpers: run only as a script.
+if (import.meta.main) await main();
