@@ -12,6 +12,9 @@
 //   error     (error) error
 //   snapshot  repository snapshot databases_ok databases_failed added_bytes (error when none)
 //   repo_cleanup  repository policy kept forgotten packs_deleted freed_bytes | (warn) status=skipped reason
+//   offsite   repository snapshot source copied new_blobs uploaded_bytes (the copy of tonight's
+//             snapshot; without a repository, a `snapshot` line for the offsite one instead);
+//             then its own repo_cleanup line
 //   end       status=ok|partial|failed exit_code duration_ms
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -29,6 +32,7 @@ import { DUCKBAK_VERSION } from "./version.ts";
 import { createRepoSnapshot, type RepoBackupResult } from "./repo/backup.ts";
 import { cleanupRepository, type RepoCleanupResult } from "./repo/gc.ts";
 import type { Repository } from "./repo/repository.ts";
+import { copySnapshots, type CopiedSnapshot } from "./repo/copy.ts";
 
 export interface DailyOptions {
   databases: string[];
@@ -51,6 +55,20 @@ export interface DailyOptions {
   archive?: boolean;
   /** A snapshot repository to snapshot into (and apply the policy to), opened inside the run so a failure is logged. */
   repository?: { location: string; open: () => Promise<Repository> };
+  /**
+   * `offsite`: tonight's repository snapshot is copied there, or, with no repository configured,
+   * a snapshot is taken there directly; then the policy is applied there too.
+   */
+  offsite?: { location: string; open: () => Promise<Repository> };
+}
+
+export interface DailyOffsiteResult {
+  location: string;
+  /** The copy of tonight's snapshot (when a repository is configured). */
+  copy: CopiedSnapshot | null;
+  /** The snapshot taken there directly (when none is). */
+  snapshot: RepoBackupResult | null;
+  cleanup: RepoCleanupResult | null;
 }
 
 export type DailyStatus = "ok" | "partial" | "failed";
@@ -68,6 +86,8 @@ export interface DailyResult {
   /** The repository snapshot, when a repository is configured and could be opened. */
   snapshot: RepoBackupResult | null;
   repoCleanup: RepoCleanupResult | null;
+  /** The off-site part, when `offsite` is configured and it got as far as opening it. */
+  offsite: DailyOffsiteResult | null;
   /** What failed beyond single databases: the lock, the backup folder, a deletion. */
   errors: DuckbakError[];
 }
@@ -115,18 +135,28 @@ function logCleanup(log: BackupLog, run: string, c: CleanupResult): void {
   });
 }
 
-function exitCodeOf(backup: BackupResult | null, snapshot: RepoBackupResult | null, opts: DailyOptions, errors: DuckbakError[]): ExitCode {
+function exitCodeOf(backup: BackupResult | null, snapshot: RepoBackupResult | null, opts: DailyOptions, errors: DuckbakError[], offsite: DailyOffsiteResult | null): ExitCode {
   if (errors.length > 0) return errors[0]!.exitCode;
+  // Off-site without a repository: its snapshot counts like the repository's.
+  if (opts.offsite && !opts.repository) {
+    const direct = offsite?.snapshot;
+    if (!direct?.snapshot) return direct?.databases.some((d) => !d.ok && d.error.exitCode === ExitCode.STORE_ERROR) ? ExitCode.STORE_ERROR : ExitCode.ERROR;
+    if (direct.databases.some((d) => !d.ok)) return ExitCode.PARTIAL;
+  }
   const made = [...(opts.archive !== false ? [backup?.archive ? backup.databases : null] : []), ...(opts.repository ? [snapshot?.snapshot ? snapshot.databases : null] : [])];
   if (made.some((m) => m === null)) return ExitCode.ERROR;
   return made.every((dbs) => dbs!.every((d) => d.ok)) ? ExitCode.OK : ExitCode.PARTIAL;
 }
 
 /** The repository part of the run: a snapshot, then (if every database made it) the policy applied there. */
-async function dailySnapshot(opts: DailyOptions, run: string): Promise<{ snapshot: RepoBackupResult; cleanup: RepoCleanupResult | null; errors: DuckbakError[] }> {
+async function dailySnapshot(
+  opts: DailyOptions,
+  run: string,
+  target: { location: string; open: () => Promise<Repository> },
+): Promise<{ repo: Repository; snapshot: RepoBackupResult; cleanup: RepoCleanupResult | null; errors: DuckbakError[] }> {
   const { log } = opts;
-  const location = opts.repository!.location;
-  const repo = await opts.repository!.open();
+  const location = target.location;
+  const repo = await target.open();
   const snapshot = await createRepoSnapshot(repo, {
     databases: opts.databases,
     waitSeconds: opts.waitSeconds,
@@ -149,8 +179,14 @@ async function dailySnapshot(opts: DailyOptions, run: string): Promise<{ snapsho
   });
   if (failed.length > 0) {
     log.write("warn", "repo_cleanup", { run, repository: location, status: "skipped", reason: `${failed.length} databases failed` });
-    return { snapshot, cleanup: null, errors: [] };
+    return { repo, snapshot, cleanup: null, errors: [] };
   }
+  return { repo, snapshot, ...(await applyPolicy(opts, run, repo, location)) };
+}
+
+/** Retention in a repository, logged. */
+async function applyPolicy(opts: DailyOptions, run: string, repo: Repository, location: string): Promise<{ cleanup: RepoCleanupResult; errors: DuckbakError[] }> {
+  const { log } = opts;
   const cleanup = await cleanupRepository(repo, { policy: opts.policy, lockWaitSeconds: opts.lockWaitSeconds });
   for (const e of cleanup.errors) log.write("error", "error", { run, error: e.message });
   log.write("info", "repo_cleanup", {
@@ -162,7 +198,42 @@ async function dailySnapshot(opts: DailyOptions, run: string): Promise<{ snapsho
     packs_deleted: cleanup.packsDeleted,
     freed_bytes: cleanup.bytesFreed,
   });
-  return { snapshot, cleanup, errors: cleanup.errors };
+  return { cleanup, errors: cleanup.errors };
+}
+
+/**
+ * The off-site part: tonight's snapshot copied from the repository (only chunks the off-site one
+ * lacks go over the wire), or taken there directly when no repository is configured; then the
+ * policy applied there. Nothing is copied when tonight's snapshot was not made in full.
+ */
+async function dailyOffsite(opts: DailyOptions, run: string, local: { repo: Repository; snapshot: RepoBackupResult } | null): Promise<{ result: DailyOffsiteResult; errors: DuckbakError[] }> {
+  const { log } = opts;
+  const target = opts.offsite!;
+  if (!local) {
+    const r = await dailySnapshot(opts, run, target);
+    return { result: { location: target.location, copy: null, snapshot: r.snapshot, cleanup: r.cleanup }, errors: r.errors };
+  }
+  const result: DailyOffsiteResult = { location: target.location, copy: null, snapshot: null, cleanup: null };
+  const id = local.snapshot.snapshot;
+  if (!id || local.snapshot.databases.some((d) => !d.ok)) {
+    log.write("warn", "offsite", { run, repository: target.location, status: "skipped", reason: "tonight's snapshot is missing databases" });
+    return { result, errors: [] };
+  }
+  const dest = await target.open();
+  const [copy] = await copySnapshots(local.repo, dest, { snapshots: [id], lockWaitSeconds: opts.lockWaitSeconds });
+  result.copy = copy!;
+  log.write("info", "offsite", {
+    run,
+    repository: target.location,
+    snapshot: copy!.target,
+    source: id,
+    copied: copy!.copied,
+    new_blobs: copy!.newBlobs,
+    uploaded_bytes: copy!.uploadedBytes,
+  });
+  const policy = await applyPolicy(opts, run, dest, target.location);
+  result.cleanup = policy.cleanup;
+  return { result, errors: policy.errors };
 }
 
 function dailyStatus(exitCode: ExitCode): DailyStatus {
@@ -197,6 +268,8 @@ export async function runDaily(opts: DailyOptions): Promise<DailyResult> {
   let unexpected: unknown = null;
   let snapshot: RepoBackupResult | null = null;
   let repoCleanup: RepoCleanupResult | null = null;
+  let offsite: DailyOffsiteResult | null = null;
+  let local: { repo: Repository; snapshot: RepoBackupResult } | null = null;
   let lock = null;
   try {
     validatePolicy(opts.policy);
@@ -248,7 +321,8 @@ export async function runDaily(opts: DailyOptions): Promise<DailyResult> {
   // The repository whatever happened to the archive: either one is a backup of tonight.
   if (opts.repository && !unexpected) {
     try {
-      const r = await dailySnapshot(opts, run);
+      const r = await dailySnapshot(opts, run, opts.repository);
+      local = { repo: r.repo, snapshot: r.snapshot };
       snapshot = r.snapshot;
       repoCleanup = r.cleanup;
       errors.push(...r.errors);
@@ -258,10 +332,22 @@ export async function runDaily(opts: DailyOptions): Promise<DailyResult> {
       log.write("error", "error", { run, repository: opts.repository.location, error: err instanceof Error ? err.message : String(err) });
     }
   }
-  const exitCode = unexpected ? ExitCode.ERROR : exitCodeOf(backup, snapshot, opts, errors);
+  // Off-site after the local copies: a slow or failing network never delays or spoils them.
+  if (opts.offsite && !unexpected && (!opts.repository || local)) {
+    try {
+      const r = await dailyOffsite(opts, run, local);
+      offsite = r.result;
+      errors.push(...r.errors);
+    } catch (err) {
+      if (err instanceof DuckbakError) errors.push(err);
+      else unexpected = err;
+      log.write("error", "error", { run, repository: opts.offsite.location, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  const exitCode = unexpected ? ExitCode.ERROR : exitCodeOf(backup, snapshot, opts, errors, offsite);
   const status = dailyStatus(exitCode);
   log.write(exitCode === ExitCode.OK ? "info" : "error", "end", { run, status, exit_code: exitCode, duration_ms: Math.round(performance.now() - started) });
   // A bug: logged as a failed run, then reported with its stack trace.
   if (unexpected) throw unexpected;
-  return { run, status, exitCode, backup, cleanup, cleanupSkipped, snapshot, repoCleanup, errors };
+  return { run, status, exitCode, backup, cleanup, cleanupSkipped, snapshot, repoCleanup, offsite, errors };
 }

@@ -2,7 +2,7 @@
 // a proxy that counts the bytes on the wire and injects failures; what was stored is read back
 // independently with the AWS CLI. Nothing outside 127.0.0.1 is contacted.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, runBinary, runSql, sha256File, tempDir, type RunResult } from "../helpers.ts";
 import { startMoto, startProxy, type FlakyProxy, type Moto } from "../s3-server.ts";
@@ -15,7 +15,7 @@ const outputs: string[] = [];
 
 beforeAll(async () => {
   [moto, authMoto] = await Promise.all([startMoto(), startMoto({ auth: true })]);
-  await Promise.all(["dbk", "copies", "kill", "flaky"].map((b) => moto.createBucket(b)));
+  await Promise.all(["dbk", "copies", "kill", "flaky", "offsite"].map((b) => moto.createBucket(b)));
   await authMoto.createBucket("authed");
   proxy = await startProxy(moto.port);
 }, 180_000);
@@ -196,6 +196,43 @@ describe("repository on S3", () => {
       const r = await run(["backup", "--repo", "s3://flaky/r", db], { cwd });
       expect(r.code).toBe(8);
       expect(r.stderr).toMatch(/s3:\/\/flaky\/r\/\S+: InternalError: .*3 attempts/);
+    } finally {
+      proxy.heal();
+    }
+  }, 240_000);
+
+  test("daily with offsite: tonight's snapshot copied there, retention applied there; without a repository, a snapshot there directly", async () => {
+    const dir = tempDir();
+    const db = join(dir, "a.duckdb");
+    await makeDb(db, 20_000);
+    await ok(["init", "--repo", join(dir, "repo")]);
+    await ok(["init", "--repo", "s3://offsite/daily"]);
+    writeFileSync(join(dir, "duckbak.toml"), `databases = ["a.duckdb"]\nrepository = "repo"\noffsite = "s3://offsite/daily"\n[retention]\nkeep_last = 2\n`);
+    for (let i = 0; i < 3; i++) {
+      await runSql(db, [`INSERT INTO t SELECT range, md5(range::VARCHAR) FROM range(${100_000 + i * 100}, ${100_100 + i * 100})`, "CHECKPOINT"]);
+      const r = await ok(["daily"], { cwd: dir });
+      expect(r.stdout).toContain("Off-site: snapshot ");
+    }
+    const sha = sha256File(db);
+    const remote = JSON.parse((await ok(["list", "--repo", "s3://offsite/daily", "--json"])).stdout);
+    expect(remote.length).toBe(2);
+    const local = JSON.parse((await ok(["list", "--json"], { cwd: dir })).stdout);
+    expect(local.length).toBe(2);
+    expect(readFileSync(join(dir, "data/backup.log"), "utf8")).toMatch(/offsite.*s3:\/\/offsite\/daily/);
+    const out = join(tempDir(), "out");
+    await ok(["restore", "latest", "--repo", "s3://offsite/daily", "--restore-dir", out]);
+    expect(sha256File(join(out, "a.duckdb"))).toBe(sha);
+
+    // No repository: the archive locally, and a snapshot taken straight into the off-site one.
+    writeFileSync(join(dir, "duckbak.toml"), `databases = ["a.duckdb"]\noffsite = "s3://offsite/daily"\n[retention]\nkeep_last = 2\n`);
+    await ok(["daily"], { cwd: dir });
+    expect(JSON.parse((await ok(["list", "--repo", "s3://offsite/daily", "--json"])).stdout).length).toBe(2);
+    // The store failing: the run fails with exit 8, the local archive is still made.
+    writeFileSync(join(dir, "duckbak.toml"), `databases = ["a.duckdb"]\noffsite = "s3://offsite/daily"\n[s3]\nretries = 1\n`);
+    proxy.fail("drop");
+    try {
+      const r = await run(["daily"], { cwd: dir });
+      expect(r.code).toBe(8);
     } finally {
       proxy.heal();
     }

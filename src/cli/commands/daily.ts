@@ -6,11 +6,11 @@ import { loadContext, parseSeconds, resolveDatabases, resolveLogFile, settingsFr
 import { databaseSettings, DEFAULT_HOOK_TIMEOUT_SECONDS } from "../../core/config.ts";
 import { describePolicy } from "../../core/retention.ts";
 import { LOCK_WAIT_OPTION, lockNotices, lockWaitSeconds, releaseLocksOnSignal } from "../lock.ts";
-import { printError, printWarning } from "../output.ts";
+import { formatBytes, plural, printError, printWarning } from "../output.ts";
 import { backupReport, printBackupResult, printRepoBackupResult } from "./backup.ts";
 import { monitored, type RunReport } from "../monitoring.ts";
 import { cleanupSummary, repoCleanupSummary } from "./cleanup.ts";
-import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
+import { REPO_OPTION, openRepository, repoLocation, targetLocation, targetPassword } from "../repo.ts";
 
 interface DailyFlags extends Omit<CommonFlags, "json"> {
   logFile?: string;
@@ -46,6 +46,7 @@ function printDryRun({ config, backupDir }: Context, logFile: string): number {
     if (s.afterBackup) console.log(`  after_backup  (timeout ${timeout}s, runs whatever happens once before_backup ran): ${s.afterBackup}`);
   }
   console.log(`then, if every database was backed up, delete old backups by: ${describePolicy(effectivePolicy(config.retention))}`);
+  if (config.offsite) console.log(`then copy tonight's snapshot to ${targetLocation(config.offsite)} and apply the same policy there`);
   return 0;
 }
 
@@ -57,6 +58,7 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
   // A repository alone replaces the archive; with backup_dir (or --backup-dir) configured too, both are made.
   const location = repoLocation(flags.repo, config);
   const archive = !location || config.backupDir !== undefined || flags.backupDir !== undefined;
+  const offsite = config.offsite ? targetLocation(config.offsite) : null;
   const log = new BackupLog(resolveLogFile(flags.logFile, config));
   releaseLocksOnSignal();
   const notices = lockNotices(lockWait);
@@ -76,12 +78,20 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
       onLockBreak: notices.onBreak,
       archive,
       repository: location ? { location, open: () => openRepository(location, config) } : undefined,
+      offsite: offsite ? { location: offsite, open: () => openRepository(offsite, config, targetPassword(config)) } : undefined,
     });
     if (result.backup) printBackupResult(result.backup, config.compression ?? "gzip");
     if (result.cleanup) console.log(`Cleanup: ${cleanupSummary(result.cleanup)}`);
     if (result.cleanupSkipped) console.log(`Cleanup skipped: ${result.cleanupSkipped}.`);
     if (result.snapshot && location) printRepoBackupResult(result.snapshot, location);
     if (result.repoCleanup) console.log(`Repository cleanup: ${repoCleanupSummary(result.repoCleanup)}`);
+    if (result.offsite?.copy) {
+      const c = result.offsite.copy;
+      const what = c.copied ? `${plural(c.newBlobs, "new chunk")}, ${formatBytes(c.uploadedBytes)} written` : "already there";
+      console.log(`Off-site: snapshot ${c.target.slice(0, 8)} in ${result.offsite.location} (${what})`);
+    }
+    if (result.offsite?.snapshot) printRepoBackupResult(result.offsite.snapshot, result.offsite.location);
+    if (result.offsite?.cleanup) console.log(`Off-site cleanup: ${repoCleanupSummary(result.offsite.cleanup)}`);
     for (const e of result.errors) printError(e);
     if (log.error) printWarning(`${log.error.message}; this run is missing from the log`);
     console.log(`Daily run ${result.run}: ${result.status} (exit ${result.exitCode}), logged to ${log.path}`);
