@@ -1,11 +1,12 @@
 #!/usr/bin/env bun
-import { cac } from "cac";
+import { cac, type CAC } from "cac";
 import { versionLine } from "../core/version.ts";
 import { ExitCode, UsageError } from "../core/errors.ts";
 import { COPY_CHECK_COMMAND, HOLDER_COMMAND, runCopyCheck, runSnapshotHolder } from "../core/duckdb/holder.ts";
 import { normalizeArgv, optionSpellings } from "./argv.ts";
 import { printError } from "./output.ts";
 import { DEFAULT_FILE_MODE, umaskFor } from "../core/fsutil.ts";
+import { didYouMean } from "../core/suggest.ts";
 import { registerBackup } from "./commands/backup.ts";
 import { registerList } from "./commands/list.ts";
 import { registerVerify } from "./commands/verify.ts";
@@ -58,6 +59,9 @@ async function main(argv: string[]): Promise<number> {
   // Not cac's version(), which prints the JS runtime's version: ours names the embedded DuckDB and the target.
   cli.option("-v, --version", "Show duckbak's version, the embedded DuckDB's version, and the OS and architecture");
 
+  // Only options before `--` count: after it everything is an argument.
+  const dashDash = argv.indexOf("--");
+  const json = (dashDash < 0 ? argv : argv.slice(0, dashDash)).includes("--json");
   try {
     cli.parse(["duckbak", "duckbak", ...normalizeArgv(argv, optionSpellings(cli))], { run: false });
     if (cli.options.help) return ExitCode.OK;
@@ -66,16 +70,48 @@ async function main(argv: string[]): Promise<number> {
       return ExitCode.OK;
     }
     if (!cli.matchedCommand) {
-      if (cli.args[0]) throw new UsageError(`unknown command '${cli.args[0]}' (see duckbak --help)`);
+      if (cli.args[0]) throw new UsageError(`unknown command '${cli.args[0]}'${didYouMean(cli.args[0], cli.commands.map((c) => c.name))} (see duckbak --help)`);
       cli.outputHelp();
       return argv.length === 0 ? ExitCode.USAGE : ExitCode.OK;
     }
     return ((await cli.runMatchedCommand()) as number | undefined) ?? ExitCode.OK;
   } catch (err) {
-    // cac reports unknown options and missing values as plain Errors named CACError.
-    if (err instanceof Error && err.name === "CACError") return printError(new UsageError(`${err.message} (see duckbak --help)`));
-    return printError(err);
+    return printError(usageInTypedTerms(err, cli, argv), json ? { command: commandLabel(cli) } : undefined);
   }
 }
+
+/** The command as JSON names it: `backup`, or `schedule install` for a command whose first argument is an action. */
+function commandLabel(cli: CAC): string | null {
+  const c = cli.matchedCommand;
+  if (!c) return null;
+  const actions = /^\S+ <([\w-]+(?:\|[\w-]+)+)>/.exec(c.rawName)?.[1]?.split("|");
+  const action = cli.args[0];
+  return action && actions?.includes(action) ? `${c.name} ${action}` : c.name;
+}
+
+/**
+ * cac reports unknown options and missing values as plain Errors named CACError, with option names
+ * camelCased (`--keepDays`). Say them as typed, suggest the nearest valid option, point to --help.
+ */
+function usageInTypedTerms(err: unknown, cli: CAC, argv: string[]): unknown {
+  if (!(err instanceof Error) || err.name !== "CACError") return err;
+  const command = cli.matchedCommand;
+  const help = command ? `duckbak ${command.name} --help` : "duckbak --help";
+  const unknown = /^Unknown option `-{1,2}(.+)`$/.exec(err.message);
+  if (unknown && command) {
+    const typed = argv.find((a) => a.startsWith("-") && camelcase(a.replace(/^-+/, "").split("=")[0]!) === unknown[1]) ?? `--${unknown[1]}`;
+    const valid = [...command.options, ...cli.globalCommand.options].flatMap((o) => o.rawName.split(/[ ,]+/).filter((n) => n.startsWith("--")));
+    return new UsageError(`unknown option '${typed.split("=")[0]}' for ${command.name}${didYouMean(typed, valid)} (see ${help})`);
+  }
+  const missingArgs = /^missing required args for command `(.+)`$/.exec(err.message);
+  if (missingArgs && command) {
+    const names = command.args.filter((a) => a.required).map((a) => a.value.toUpperCase());
+    return new UsageError(`${command.name}: missing ${names.join(" ")} (usage: duckbak ${missingArgs[1]}; see ${help})`);
+  }
+  return new UsageError(`${err.message} (see ${help})`);
+}
+
+/** cac's camelCasing of option names. */
+const camelcase = (name: string) => name.replace(/([a-z])-([a-z])/g, (_, a: string, b: string) => a + b.toUpperCase());
 
 process.exitCode = await main(process.argv.slice(2));

@@ -5,7 +5,7 @@ import { unlink } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { RetentionSettings } from "./config.ts";
 import { fsError, type DuckbakError } from "./errors.ts";
-import { fsyncDir, removeStaleTemporaries } from "./fsutil.ts";
+import { fsyncDir, removeStaleTemporaries, type RemovedTemporary } from "./fsutil.ts";
 import { listBackups, type BackupInfo } from "./list.ts";
 import { DEFAULT_POLICY, planRetention, validatePolicy, type RetentionDecision, type RetentionPolicy } from "./retention.ts";
 import { verifyBackup } from "./verify.ts";
@@ -62,7 +62,7 @@ export interface CleanupResult {
   /** Verifications run, newest first, up to the first that passed. */
   verified: { file: string; ok: boolean }[];
   /** Temporaries of crashed duckbak runs that were removed. */
-  temporaries: string[];
+  temporaries: RemovedTemporary[];
   /** Deletions that failed; the others went ahead. */
   errors: DuckbakError[];
   /** .bak files removed (dry run: to be removed); null without bakOlderThanMs. */

@@ -1,4 +1,4 @@
-import { chmod, open, link, rename, rm, unlink, readdir, stat, type FileHandle } from "node:fs/promises";
+import { chmod, open, link, lstat, rename, rm, unlink, readdir, stat, type FileHandle } from "node:fs/promises";
 import { openSync, fsyncSync, closeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { hostname } from "node:os";
@@ -198,9 +198,24 @@ export function runningHere(host: string, pid: number): boolean {
   return host === hostname() && pidAlive(pid);
 }
 
+export interface RemovedTemporary {
+  path: string;
+  sizeBytes: number;
+}
+
+/** Bytes under `path` (a file, or a folder's files), without following links; 0 if it is gone. */
+export async function diskSize(path: string): Promise<number> {
+  const st = await lstat(path).catch(() => null);
+  if (!st?.isDirectory()) return st?.size ?? 0;
+  const names = await readdir(path).catch(() => [] as string[]);
+  let total = 0;
+  for (const n of names) total += await diskSize(join(path, n));
+  return total;
+}
+
 /** Removes temporaries left in `dir` by duckbak runs on this host that have died. */
-export async function removeStaleTemporaries(dir: string): Promise<string[]> {
-  const removed: string[] = [];
+export async function removeStaleTemporaries(dir: string): Promise<RemovedTemporary[]> {
+  const removed: RemovedTemporary[] = [];
   const names = await readdir(dir).catch(() => [] as string[]);
   const host = hostname();
   for (const name of names) {
@@ -210,7 +225,9 @@ export async function removeStaleTemporaries(dir: string): Promise<string[]> {
     const pid = Number(rest.slice(host.length + 1).split(".")[0]);
     if (!Number.isInteger(pid) || pidAlive(pid)) continue;
     // Folders too: export builds its output folder under a temporary name.
-    await rm(join(dir, name), { recursive: true, force: true }).then(() => removed.push(name), () => {});
+    const path = join(dir, name);
+    const sizeBytes = await diskSize(path);
+    await rm(path, { recursive: true, force: true }).then(() => removed.push({ path, sizeBytes }), () => {});
   }
   return removed;
 }

@@ -129,7 +129,7 @@ describe("errors: one line naming the file, non-zero exit, no partial archive", 
     expect(r.code).toBe(3);
     const result = JSON.parse(r.stdout);
     expect(result.databases.map((d: any) => [d.path.split("/").pop(), d.ok, d.error])).toEqual([
-      ["results.duckdb", true, undefined],
+      ["results.duckdb", true, null],
       ["missing.duckdb", false, `${join(dir, "data/missing.duckdb")}: database file not found`],
       ["notes.duckdb", false, `${join(dir, "data/notes.duckdb")}: not a DuckDB database (no DUCK magic in its header)`],
     ]);
@@ -144,7 +144,7 @@ describe("errors: one line naming the file, non-zero exit, no partial archive", 
     const r = await runBinary(["backup", "--frobnicate"], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n").length).toBe(1);
-    expect(r.stderr).toContain("Unknown option `--frobnicate`");
+    expect(r.stderr).toContain("unknown option '--frobnicate' for backup (see duckbak backup --help)");
     const c = await runBinary(["backup", "--compression", "lz4"], { cwd: dir });
     expect(c.code).toBe(2);
     expect(c.stderr).toContain("--compression must be gzip or zstd, not 'lz4'");
@@ -188,7 +188,7 @@ describe("duckbak list", () => {
 
     const r = await runBinary(["list", "--json"], { cwd: dir });
     expect(r.code).toBe(0);
-    const list = JSON.parse(r.stdout);
+    const list = JSON.parse(r.stdout).backups;
     expect(list.map((b: any) => b.name)).toEqual(["aaa_second", "zzz_first", "truncated", "broken"]);
     expect(list[0].compression).toBe("zstd");
     expect(list[0].databases).toEqual(["audit_trail.duckdb", "results.duckdb", "tca.duckdb"]);

@@ -70,7 +70,7 @@ describe("duckbak cleanup", () => {
     expect(snapshot(bk)).toEqual(before);
 
     const sizes = files(byAge, [50, 60, 70]).reduce((n, f) => n + statSync(join(bk, f)).size, 0);
-    expect(plan.bytes_freed).toBe(sizes);
+    expect(plan.freed_bytes).toBe(sizes);
     const r = await runBinary(["cleanup", "--backup-dir", bk]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("Policy: keep backups from the last 30 days, at least the 5 newest");

@@ -115,7 +115,7 @@ describe("duckbak daily", () => {
     const span = (lines: LogRecord[]) => [lines.find((l) => l.event === "locked")!.time, lines.find((l) => l.event === "end")!.time];
     expect(span(b!)[0]!.getTime()).toBeGreaterThanOrEqual(span(a!)[1]!.getTime());
 
-    const listed = JSON.parse((await runBinary(["list", "--backup-dir", join(dir, "bk"), "--json"])).stdout);
+    const listed = JSON.parse((await runBinary(["list", "--backup-dir", join(dir, "bk"), "--json"])).stdout).backups;
     expect(listed.map((l: any) => [l.error, l.databases.length])).toEqual([
       [null, 3],
       [null, 3],

@@ -43,9 +43,9 @@ describe("repository cleanup", () => {
     const result = JSON.parse(r.stdout);
     expect(result.deleted.map((s: any) => s.id)).toEqual([snaps[1]!.id, snaps[0]!.id]);
     expect(result.packs_deleted).toBe(planned.packs_deleted);
-    expect(result.bytes_freed).toBeGreaterThan(0);
+    expect(result.freed_bytes).toBeGreaterThan(0);
     expect(packs(repo).length).toBe(before.length - result.packs_deleted);
-    const list = JSON.parse((await run(["list", "--repo", repo, "--json"])).stdout);
+    const list = JSON.parse((await run(["list", "--repo", repo, "--json"])).stdout).snapshots;
     expect(list.map((s: any) => s.id)).toEqual([snaps[3]!.id, snaps[2]!.id]);
 
     expect((await run(["verify", "--repo", repo, "--read-data"])).code).toBe(0);

@@ -56,7 +56,7 @@ describe("backup folder lock", () => {
   test("the lock of a killed run is broken with a warning; the lock file is never listed", async () => {
     const { bk, idle, lock, writer, holder } = await heldFolder();
     try {
-      expect(JSON.parse((await runBinary(["list", "--backup-dir", bk, "--json"])).stdout)).toEqual([]);
+      expect(JSON.parse((await runBinary(["list", "--backup-dir", bk, "--json"])).stdout).backups).toEqual([]);
       holder.kill("SIGKILL");
       await holder.exited;
       expect(JSON.parse(readFileSync(lock, "utf8")).pid).toBe(holder.pid);

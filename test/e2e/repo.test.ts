@@ -69,7 +69,7 @@ describe("repository", () => {
     writeFileSync(join(dir, "duckbak.toml"), `repository = "repo"\npassword_command = "cat pw"\ndatabases = ["a.duckdb"]\n`);
     const viaCmd = await runBinary(["list", "--json"], { cwd: dir, env: { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: "" } as Record<string, string> });
     expect(viaCmd.code).toBe(0);
-    expect(JSON.parse(viaCmd.stdout).length).toBe(1);
+    expect(JSON.parse(viaCmd.stdout).snapshots.length).toBe(1);
   });
 
   test("nothing in the repository reveals database names, table names or contents", async () => {
@@ -114,7 +114,7 @@ describe("repository", () => {
     const fourth = await snapshotJson(repo, all);
     sums.push({ id: fourth.snapshot, sha: Object.fromEntries(all.map((d) => [d, sha256File(d)])) });
 
-    const list = JSON.parse((await run(["list", "--repo", repo, "--json"])).stdout);
+    const list = JSON.parse((await run(["list", "--repo", repo, "--json"])).stdout).snapshots;
     expect(list.map((s: any) => s.id)).toEqual([fourth.snapshot, third.snapshot, second.snapshot, first.snapshot]);
     expect(list[0].databases).toEqual(["results.duckdb", "audit_trail.duckdb", "tca.duckdb", "big.duckdb"]);
     const human = await run(["list", "--repo", repo]);

@@ -66,7 +66,8 @@ describe("duckbak schedule (cron)", () => {
 
     const status = JSON.parse((await runBinary(["schedule", "status", "--json"], { cwd: app })).stdout);
     expect(status).toMatchObject({ method: "cron", installed: true, entry: entry.replace("15 3 ", "0 2 "), last_daily: null });
-    expect(status.next_run).toMatch(/^\d{4}-\d\d-\d\d 02:00 local time$/);
+    expect(status.next_run_text).toMatch(/^\d{4}-\d\d-\d\d 02:00 local time$/);
+    expect(new Date(status.next_run).getHours()).toBe(2);
 
     const removed = await runBinary(["schedule", "remove"]);
     expect(removed.stdout).toBe("Removed the duckbak daily job from the crontab.\n");

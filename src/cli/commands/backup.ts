@@ -1,5 +1,4 @@
 import type { CAC } from "cac";
-import { relative } from "node:path";
 import { createBackup, type BackupResult } from "../../core/backup.ts";
 import { ExitCode } from "../../core/errors.ts";
 import type { Compression } from "../../core/naming.ts";
@@ -9,7 +8,7 @@ import { loadContext, resolveDatabases, parseCompression, parseCount, parseSecon
 import { DEFAULT_HOT_RETRIES } from "../../core/hot/copy.ts";
 import type { HookRun } from "../../core/hooks.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
-import { color, formatBytes, formatDuration, plural, printJson } from "../output.ts";
+import { color, formatBytes, formatDuration, plural, printJson, displayPath } from "../output.ts";
 import { REPO_OPTION, openRepository, repoLocation, repoLockNotice } from "../repo.ts";
 import { createRepoSnapshot, type RepoBackupResult } from "../../core/repo/backup.ts";
 import { shortId } from "../../core/repo/snapshots.ts";
@@ -74,19 +73,8 @@ async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
     const failed = result.databases.filter((d) => !d.ok);
     const code = failed.length === 0 ? ExitCode.OK : result.archive ? ExitCode.PARTIAL : ExitCode.ERROR;
 
-    if (flags.json) {
-      printJson({
-        ok: code === ExitCode.OK,
-        archive: result.archive,
-        archive_bytes: result.archiveBytes,
-        databases: result.databases.map((d) =>
-          d.ok
-            ? { path: d.path, ok: true, entry: d.entry, bytes: d.bytes, duration_ms: d.durationMs, paused_ms: d.pausedMs }
-            : { path: d.path, ok: false, error: d.error.message },
-        ),
-        manifest: result.manifest,
-      });
-    } else printBackupResult(result, compression);
+    if (flags.json) printJson("backup", backupJson(result), code, failedMessage(result));
+    else printBackupResult(result, compression);
     return { exitCode: code, report: backupReport(result, code) };
   });
 }
@@ -107,10 +95,29 @@ export function backupReport(result: BackupResult, exitCode: number): RunReport 
 
 /** A hook's result and output, on stderr (stdout may carry --json). */
 function printHook(run: HookRun): void {
-  const where = relative(process.cwd(), run.database) || run.database;
+  const where = displayPath(run.database);
   for (const line of run.output) console.error(color.dim(`  ${run.hook} | ${line}`));
   const status = run.ok ? color.green("ok") : color.red(run.timedOut ? "TIMED OUT" : `FAILED (exit ${run.exitCode})`);
   console.error(`hook    ${run.hook} ${where}: ${status}, ${formatDuration(run.durationMs)}`);
+}
+
+function failedMessage(result: BackupResult): string | undefined {
+  const failed = result.databases.flatMap((d) => (d.ok ? [] : [d.error.message]));
+  return failed.length === 0 ? undefined : `${plural(failed.length, "database")} failed: ${failed.join("; ")}`;
+}
+
+/** The JSON body of a backup (shared with `daily`). */
+export function backupJson(result: BackupResult) {
+  return {
+    archive: result.archive,
+    archive_bytes: result.archiveBytes,
+    databases: result.databases.map((d) =>
+      d.ok
+        ? { path: d.path, ok: true, entry: d.entry, size_bytes: d.bytes, duration_ms: d.durationMs, paused_ms: d.pausedMs ?? null, error: null }
+        : { path: d.path, ok: false, entry: null, size_bytes: null, duration_ms: null, paused_ms: null, error: d.error.message },
+    ),
+    manifest: result.manifest,
+  };
 }
 
 /** The human report of a backup: one line per database, then the archive (shared with `daily`). */
@@ -122,7 +129,7 @@ export function printBackupResult(result: BackupResult, compression: Compression
       const tables = db?.tables.length ?? 0;
       const paused = d.pausedMs === undefined ? "" : `, paused ${formatDuration(d.pausedMs)} between hooks`;
       const hot = db?.hot ? `, hot copy (crash-consistent, ${plural(db.hot.attempts, "attempt")})` : "";
-      console.log(`${color.green("ok")}      ${relative(process.cwd(), d.path) || d.path}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}${paused}${hot}`);
+      console.log(`${color.green("ok")}      ${displayPath(d.path)}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}${paused}${hot}`);
     } else {
       console.error(`${color.red("FAILED")}  ${d.error.message}`);
     }
@@ -158,20 +165,26 @@ async function runRepoBackup(location: string, args: string[], flags: BackupFlag
   const storeFailed = !result.snapshot && failed.some((d) => d.error.exitCode === ExitCode.STORE_ERROR);
   const code = failed.length === 0 ? ExitCode.OK : result.snapshot ? ExitCode.PARTIAL : storeFailed ? ExitCode.STORE_ERROR : ExitCode.ERROR;
   if (flags.json) {
-    printJson({
-      ok: code === ExitCode.OK,
-      repository: repo.location,
-      snapshot: result.snapshot,
-      databases: result.databases.map((d) =>
-        d.ok ? { path: d.path, ok: true, entry: d.entry, bytes: d.bytes, duration_ms: d.durationMs } : { path: d.path, ok: false, error: d.error.message },
-      ),
-      stats: result.snapshotData?.stats ?? null,
-      manifest: result.snapshotData ? { ...result.snapshotData, databases: result.snapshotData.databases.map((d) => ({ ...d, files: d.files.map(({ chunks: _, ...f }) => f) })) } : null,
-    });
-    return code;
+    const failures = result.databases.flatMap((d) => (d.ok ? [] : [d.error.message]));
+    return printJson("backup", repoBackupJson(result, repo.location), code, failures.length ? `${plural(failures.length, "database")} failed: ${failures.join("; ")}` : undefined);
   }
   printRepoBackupResult(result, repo.location);
   return code;
+}
+
+/** The JSON body of a snapshot (shared with `daily`). */
+export function repoBackupJson(result: RepoBackupResult, location: string) {
+  return {
+    repository: location,
+    snapshot: result.snapshot,
+    databases: result.databases.map((d) =>
+      d.ok
+        ? { path: d.path, ok: true, entry: d.entry, size_bytes: d.bytes, duration_ms: d.durationMs, error: null }
+        : { path: d.path, ok: false, entry: null, size_bytes: null, duration_ms: null, error: d.error.message },
+    ),
+    stats: result.snapshotData?.stats ?? null,
+    manifest: result.snapshotData ? { ...result.snapshotData, databases: result.snapshotData.databases.map((d) => ({ ...d, files: d.files.map(({ chunks: _, ...f }) => f) })) } : null,
+  };
 }
 
 /** The human report of a snapshot (shared with `daily`). */
@@ -179,7 +192,7 @@ export function printRepoBackupResult(result: RepoBackupResult, location: string
   for (const d of result.databases) {
     if (d.ok) {
       const tables = result.snapshotData?.databases.find((m) => m.original_path === d.path)?.tables.length ?? 0;
-      console.log(`${color.green("ok")}      ${relative(process.cwd(), d.path) || d.path}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}`);
+      console.log(`${color.green("ok")}      ${displayPath(d.path)}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}`);
     } else {
       console.error(`${color.red("FAILED")}  ${d.error.message}`);
     }

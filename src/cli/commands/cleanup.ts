@@ -9,7 +9,7 @@ import { monitored, type RunReport } from "../monitoring.ts";
 import { configuredDatabases, loadContext, parseCount, type CommonFlags } from "../context.ts";
 import { parseDuration } from "../../core/status.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
-import { bakJson, color, formatBytes, formatTable, formatTimestamp, plural, printJson } from "../output.ts";
+import { bakJson, color, formatBytes, formatTable, formatTimestamp, plural, printJson, snakeKeys, displayPath } from "../output.ts";
 import { REPO_OPTION, openRepository, repoLocation, repoLockNotice } from "../repo.ts";
 import { cleanupRepository, type RepoCleanupResult } from "../../core/repo/gc.ts";
 import type { SnapshotInfo } from "../../core/repo/snapshots.ts";
@@ -79,10 +79,10 @@ async function runCleanup(flags: CleanupFlags): Promise<number> {
   const run = async () => {
     // A dry run changes nothing, so it neither waits for nor blocks a running backup.
     const result = dryRun || !existsSync(backupDir) ? await cleanup() : await withRepoLock(backupDir, "cleanup", lockWaitSeconds(flags.lockWait, config), cleanup);
-    if (flags.json) printJson(cleanupJson(result));
-    else printCleanup(result);
     const exitCode = result.errors.length > 0 ? ExitCode.ERROR : ExitCode.OK;
     const errors = result.errors.map((e) => e.message);
+    if (flags.json) printJson("cleanup", cleanupJson(result), exitCode, errors.join("; "));
+    else printCleanup(result);
     const report: RunReport = { status: errors.length ? "failed" : "ok", exitCode, archive: null, archiveBytes: null, databases: [], deleted: result.deleted.length, errors };
     return { exitCode, report };
   };
@@ -98,20 +98,20 @@ const backupJson = (b: BackupInfo) => ({
   size_bytes: b.sizeBytes,
 });
 
-function cleanupJson(r: CleanupResult) {
+/** The JSON body of a cleanup (shared with `daily`). */
+export function cleanupJson(r: CleanupResult) {
   return {
-    ok: r.errors.length === 0,
     dry_run: r.dryRun,
     backup_dir: r.backupDir,
     // The config's key names: keep_days, keep_minimum, …
-    policy: Object.fromEntries(Object.entries(r.policy).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v])),
+    policy: snakeKeys(r.policy),
     policy_text: describePolicy(r.policy),
     kept: r.kept.map((k) => ({ ...backupJson(k.backup), reasons: k.reasons })),
     deleted: r.deleted.map(backupJson),
-    bytes_freed: r.bytesFreed,
+    freed_bytes: r.bytesFreed,
     unreadable: r.unreadable.map((b) => ({ file: b.file, path: b.path, error: b.error })),
     verified: r.verified,
-    removed_temporaries: r.temporaries,
+    removed_temporaries: r.temporaries.map((t) => ({ path: t.path, size_bytes: t.sizeBytes })),
     bak_files_deleted: r.bakFiles?.map(bakJson) ?? null,
     errors: r.errors.map((e) => e.message),
   };
@@ -128,6 +128,7 @@ export function cleanupSummary(r: CleanupResult): string {
 }
 
 function printCleanup(r: CleanupResult): void {
+  for (const t of r.temporaries) console.log(`Removed ${displayPath(t.path)} (${formatBytes(t.sizeBytes)}), a temporary left by an interrupted run`);
   console.log(`Policy: ${describePolicy(r.policy)}`);
   if (r.kept.length + r.deleted.length + r.unreadable.length === 0) console.log(`No backups in ${r.backupDir}`);
   else printRetention(r);
@@ -157,9 +158,10 @@ async function runRepoCleanup(location: string, config: Config, policy: Retentio
   const repo = await openRepository(location, config);
   const wait = lockWaitSeconds(flags.lockWait, config);
   const r = await cleanupRepository(repo, { policy, dryRun, lockWaitSeconds: wait, onLockWait: repoLockNotice(wait) });
-  if (flags.json) printJson({ ...repoCleanupJson(r), repository: repo.location });
-  else printRepoCleanup(r);
-  return r.errors.length > 0 ? ExitCode.ERROR : ExitCode.OK;
+  const code = r.errors.length > 0 ? ExitCode.ERROR : ExitCode.OK;
+  if (flags.json) return printJson("cleanup", { ...repoCleanupJson(r), repository: repo.location }, code, r.errors.map((e) => e.message).join("; "));
+  printRepoCleanup(r);
+  return code;
 }
 
 const snapshotJson = (s: SnapshotInfo) => ({
@@ -171,14 +173,13 @@ const snapshotJson = (s: SnapshotInfo) => ({
 
 export function repoCleanupJson(r: RepoCleanupResult) {
   return {
-    ok: r.errors.length === 0,
     dry_run: r.dryRun,
-    policy: Object.fromEntries(Object.entries(r.policy).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v])),
+    policy: snakeKeys(r.policy),
     policy_text: describePolicy(r.policy),
     kept: r.kept.map((k) => ({ ...snapshotJson(k.snapshot), reasons: k.reasons })),
     deleted: r.forgotten.map(snapshotJson),
     packs_deleted: r.packsDeleted,
-    bytes_freed: r.bytesFreed,
+    freed_bytes: r.bytesFreed,
     errors: r.errors.map((e) => e.message),
   };
 }

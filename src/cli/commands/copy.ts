@@ -47,14 +47,13 @@ async function runCopy(snapshots: string[], flags: CopyFlags): Promise<number> {
   const copied = results.filter((r) => r.copied);
   const uploaded = copied.reduce((n, r) => n + r.uploadedBytes, 0);
   if (flags.json)
-    printJson({
-      ok: true,
+    return printJson("copy", {
       from: src.location,
       to: dst.location,
-      snapshots: results.map((r) => ({ source: r.source, target: r.target, timestamp: r.timestamp, copied: r.copied, new_blobs: r.newBlobs, uploaded_bytes: r.uploadedBytes })),
+      snapshots: results.map((r) => ({ source: r.source, target: r.target, created_at: r.timestamp, copied: r.copied, new_blobs: r.newBlobs, uploaded_bytes: r.uploadedBytes })),
       copied: copied.length,
       uploaded_bytes: uploaded,
     });
-  else console.log(`${plural(copied.length, "snapshot")} copied to ${dst.location} (${formatBytes(uploaded)} written), ${results.length - copied.length} already there`);
+  console.log(`${plural(copied.length, "snapshot")} copied to ${dst.location} (${formatBytes(uploaded)} written), ${results.length - copied.length} already there`);
   return 0;
 }

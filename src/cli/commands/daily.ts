@@ -1,18 +1,18 @@
 import type { CAC } from "cac";
 import { effectivePolicy } from "../../core/cleanup.ts";
-import { runDaily } from "../../core/daily.ts";
+import { runDaily, type DailyOffsiteResult } from "../../core/daily.ts";
 import { BackupLog } from "../../core/log.ts";
 import { loadContext, parseSeconds, resolveDatabases, resolveLogFile, settingsFrom, type CommonFlags, type Context } from "../context.ts";
 import { databaseSettings, DEFAULT_HOOK_TIMEOUT_SECONDS } from "../../core/config.ts";
 import { describePolicy } from "../../core/retention.ts";
 import { LOCK_WAIT_OPTION, lockNotices, lockWaitSeconds, releaseLocksOnSignal } from "../lock.ts";
-import { formatBytes, plural, printError, printWarning } from "../output.ts";
-import { backupReport, printBackupResult, printRepoBackupResult } from "./backup.ts";
+import { formatBytes, plural, printError, printJson, printWarning } from "../output.ts";
+import { backupJson, backupReport, printBackupResult, printRepoBackupResult, repoBackupJson } from "./backup.ts";
 import { monitored, type RunReport } from "../monitoring.ts";
-import { cleanupSummary, repoCleanupSummary } from "./cleanup.ts";
+import { cleanupJson, cleanupSummary, repoCleanupJson, repoCleanupSummary } from "./cleanup.ts";
 import { REPO_OPTION, openRepository, repoLocation, targetLocation, targetPassword } from "../repo.ts";
 
-interface DailyFlags extends Omit<CommonFlags, "json"> {
+interface DailyFlags extends CommonFlags {
   logFile?: string;
   wait?: string;
   lockWait?: string;
@@ -30,6 +30,7 @@ export function registerDaily(cli: CAC): void {
     .option(...LOCK_WAIT_OPTION)
     .option(...REPO_OPTION)
     .option("--dry-run", "Show what the run would do (databases, hooks, retention) without doing it")
+    .option("--json", "Print the result as JSON (the backup, the cleanup, the run's status)")
     .example("duckbak daily --config /srv/app/duckbak.toml   # what `duckbak schedule install` runs")
     .action(async (flags: DailyFlags) => runDailyCommand(flags));
 }
@@ -80,21 +81,39 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
       repository: location ? { location, open: () => openRepository(location, config) } : undefined,
       offsite: offsite ? { location: offsite, open: () => openRepository(offsite, config, targetPassword(config)) } : undefined,
     });
-    if (result.backup) printBackupResult(result.backup, config.compression ?? "gzip");
-    if (result.cleanup) console.log(`Cleanup: ${cleanupSummary(result.cleanup)}`);
-    if (result.cleanupSkipped) console.log(`Cleanup skipped: ${result.cleanupSkipped}.`);
-    if (result.snapshot && location) printRepoBackupResult(result.snapshot, location);
-    if (result.repoCleanup) console.log(`Repository cleanup: ${repoCleanupSummary(result.repoCleanup)}`);
-    if (result.offsite?.copy) {
-      const c = result.offsite.copy;
-      const what = c.copied ? `${plural(c.newBlobs, "new chunk")}, ${formatBytes(c.uploadedBytes)} written` : "already there";
-      console.log(`Off-site: snapshot ${c.target.slice(0, 8)} in ${result.offsite.location} (${what})`);
-    }
-    if (result.offsite?.snapshot) printRepoBackupResult(result.offsite.snapshot, result.offsite.location);
-    if (result.offsite?.cleanup) console.log(`Off-site cleanup: ${repoCleanupSummary(result.offsite.cleanup)}`);
-    for (const e of result.errors) printError(e);
     if (log.error) printWarning(`${log.error.message}; this run is missing from the log`);
-    console.log(`Daily run ${result.run}: ${result.status} (exit ${result.exitCode}), logged to ${log.path}`);
+    if (flags.json) {
+      for (const e of result.errors) printError(e);
+      const body = {
+        run: result.run,
+        status: result.status,
+        log_file: log.path,
+        backup: result.backup && backupJson(result.backup),
+        cleanup: result.cleanup && cleanupJson(result.cleanup),
+        cleanup_skipped: result.cleanupSkipped,
+        repository: location ?? null,
+        snapshot: result.snapshot && location ? repoBackupJson(result.snapshot, location) : null,
+        repo_cleanup: result.repoCleanup && repoCleanupJson(result.repoCleanup),
+        offsite: result.offsite && offsiteJson(result.offsite),
+        errors: result.errors.map((e) => e.message),
+      };
+      printJson("daily", body, result.exitCode, result.errors.map((e) => e.message).join("; ") || undefined);
+    } else {
+      if (result.backup) printBackupResult(result.backup, config.compression ?? "gzip");
+      if (result.cleanup) console.log(`Cleanup: ${cleanupSummary(result.cleanup)}`);
+      if (result.cleanupSkipped) console.log(`Cleanup skipped: ${result.cleanupSkipped}.`);
+      if (result.snapshot && location) printRepoBackupResult(result.snapshot, location);
+      if (result.repoCleanup) console.log(`Repository cleanup: ${repoCleanupSummary(result.repoCleanup)}`);
+      if (result.offsite?.copy) {
+        const c = result.offsite.copy;
+        const what = c.copied ? `${plural(c.newBlobs, "new chunk")}, ${formatBytes(c.uploadedBytes)} written` : "already there";
+        console.log(`Off-site: snapshot ${c.target.slice(0, 8)} in ${result.offsite.location} (${what})`);
+      }
+      if (result.offsite?.snapshot) printRepoBackupResult(result.offsite.snapshot, result.offsite.location);
+      if (result.offsite?.cleanup) console.log(`Off-site cleanup: ${repoCleanupSummary(result.offsite.cleanup)}`);
+      for (const e of result.errors) printError(e);
+      console.log(`Daily run ${result.run}: ${result.status} (exit ${result.exitCode}), logged to ${log.path}`);
+    }
     const base = result.backup ? backupReport(result.backup, result.exitCode) : null;
     const report: RunReport = {
       status: result.status,
@@ -107,4 +126,14 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
     };
     return { exitCode: result.exitCode, report };
   });
+}
+
+function offsiteJson(o: DailyOffsiteResult) {
+  const c = o.copy;
+  return {
+    location: o.location,
+    copy: c && { source: c.source, target: c.target, created_at: c.timestamp, copied: c.copied, new_blobs: c.newBlobs, uploaded_bytes: c.uploadedBytes },
+    snapshot: o.snapshot && repoBackupJson(o.snapshot, o.location),
+    cleanup: o.cleanup && repoCleanupJson(o.cleanup),
+  };
 }

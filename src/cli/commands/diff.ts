@@ -30,7 +30,7 @@ async function runDiff(name: string, databases: string[], flags: DiffFlags): Pro
   const failed = result.databases.find((d) => !d.ok);
   const code = failed && !failed.ok ? failed.error.exitCode : result.identical ? ExitCode.OK : ExitCode.DIFFERENT;
   if (flags.json) {
-    printJson({
+    const body = {
       archive: result.archive,
       name: result.name,
       identical: result.identical,
@@ -38,10 +38,10 @@ async function runDiff(name: string, databases: string[], flags: DiffFlags): Pro
         name: d.name,
         original_path: d.originalPath,
         current_path: d.currentPath,
-        ...(d.ok ? { ok: true, identical: d.identical, tables: d.tables } : { ok: false, error: d.error.message }),
+        ...(d.ok ? { ok: true, identical: d.identical, tables: d.tables, error: null } : { ok: false, identical: null, tables: null, error: d.error.message }),
       })),
-    });
-    return code;
+    };
+    return printJson("diff", body, code, failed && !failed.ok ? failed.error.message : undefined);
   }
   for (const d of result.databases) {
     console.log(color.bold(`${d.name}: ${d.currentPath} vs backup ${result.name}`));

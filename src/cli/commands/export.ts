@@ -46,8 +46,8 @@ async function runExport(database: string, flags: ExportFlags): Promise<number> 
   }));
   const m = result.manifest;
   if (flags.json) {
-    printJson({ ok: true, path: result.path, bytes: result.bytes, duration_ms: result.durationMs, skipped: result.skipped, warnings: result.warnings, manifest: m });
-    return 0;
+    const body = { path: result.path, size_bytes: result.bytes, duration_ms: result.durationMs, skipped: result.skipped, warnings: result.warnings, manifest: m };
+    return printJson("export", body);
   }
   for (const w of result.warnings) printWarning(w);
   if (result.skipped.length > 0)

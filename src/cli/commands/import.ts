@@ -30,8 +30,8 @@ async function runImport(dir: string, flags: ImportFlags): Promise<number> {
     importExport({ dir, into: String(flags.into), append: flags.append === true, waitSeconds: parseSeconds("--wait", flags.wait), progress }),
   );
   if (flags.json) {
-    printJson({ ok: true, target: result.target, mode: result.mode, export_id: result.exportId, tables: result.tables, rows: result.rows, complete: result.complete, duration_ms: result.durationMs });
-    return 0;
+    const body = { target: result.target, mode: result.mode, export_id: result.exportId, tables: result.tables, rows: result.rows, complete: result.complete, duration_ms: result.durationMs };
+    return printJson("import", body);
   }
   for (const t of result.tables) console.log(`${color.green("ok")}  ${t.schema}.${t.name}  ${t.rows.toLocaleString("en-US")} rows`);
   const how = result.mode === "new" ? "Database created" : "Rows appended";

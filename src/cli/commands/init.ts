@@ -25,7 +25,7 @@ async function runInit(flags: InitFlags): Promise<number> {
   const location = repoLocation(flags.repo, config);
   if (!location) throw new UsageError("init needs --repo LOCATION (or DUCKBAK_REPOSITORY, or repository in duckbak.toml)");
   const repo = await Repository.init(openStore(location, { s3: config.s3 }), repoPassword(config));
-  if (flags.json) printJson({ ok: true, repository: repo.location, id: repo.config.id });
+  if (flags.json) printJson("init", { repository: repo.location, id: repo.config.id });
   else console.log(`Created repository ${repo.location}. Keep the password safe: without it the snapshots cannot be read.`);
   return 0;
 }

@@ -13,7 +13,7 @@ export function registerInspect(cli: CAC): void {
 async function runInspect(file: string, flags: { json?: boolean }): Promise<number> {
   const r = await inspectDatabaseFile(file);
   if (flags.json) {
-    printJson({
+    return printJson("inspect", {
       path: r.path,
       size_bytes: r.sizeBytes,
       creator_version: r.creatorVersion,
@@ -32,7 +32,6 @@ async function runInspect(file: string, flags: { json?: boolean }): Promise<numb
       active_header: r.activeHeader,
       wal: r.wal && { path: r.wal.path, size_bytes: r.wal.sizeBytes },
     });
-    return 0;
   }
   for (const [label, value] of describe(r)) console.log(`${`${label}:`.padEnd(18)}${value}`);
   return 0;

@@ -25,8 +25,9 @@ async function runList(flags: ListFlags): Promise<number> {
   if (location) return runRepoList(location, flags);
   const backups = await listBackups(backupDir);
   if (flags.json) {
-    printJson(
-      backups.map((b) => ({
+    return printJson("list", {
+      backup_dir: backupDir,
+      backups: backups.map((b) => ({
         name: b.name,
         path: b.path,
         created_at: b.manifest?.timestamp ?? null,
@@ -36,8 +37,7 @@ async function runList(flags: ListFlags): Promise<number> {
         failed: b.manifest?.failed.map((f) => f.path) ?? [],
         error: b.error,
       })),
-    );
-    return 0;
+    });
   }
   if (backups.length === 0) {
     console.log(`No backups in ${backupDir}`);
@@ -63,8 +63,9 @@ async function runRepoList(location: string, flags: ListFlags): Promise<number> 
   const repo = await openRepository(location, loadContext(flags).config);
   const snaps = await loadSnapshots(repo);
   if (flags.json) {
-    printJson(
-      snaps.map((s) => ({
+    return printJson("list", {
+      repository: repo.location,
+      snapshots: snaps.map((s) => ({
         id: s.id,
         short_id: s.short,
         created_at: s.snapshot.timestamp,
@@ -74,8 +75,7 @@ async function runRepoList(location: string, flags: ListFlags): Promise<number> 
         added_bytes: s.snapshot.stats.added_bytes,
         failed: s.snapshot.failed.map((f) => f.path),
       })),
-    );
-    return 0;
+    });
   }
   if (snaps.length === 0) {
     console.log(`No snapshots in ${repo.location}`);

@@ -29,8 +29,7 @@ async function runLs(name: string, flags: CommonFlags): Promise<number> {
   const m = await readArchiveManifest(ref.path, ref.compression);
   const size = (await stat(ref.path)).size;
   if (flags.json) {
-    printJson({
-      ok: true,
+    return printJson("ls", {
       name: ref.name,
       path: ref.path,
       size_bytes: size,
@@ -50,7 +49,6 @@ async function runLs(name: string, flags: CommonFlags): Promise<number> {
       })),
       failed: m.failed,
     });
-    return 0;
   }
   console.log(`${color.bold(ref.name)}  ${ref.path}`);
   console.log(`  created ${formatTimestamp(new Date(m.timestamp))} on ${m.host} by duckbak ${m.duckbak_version}; ${m.compression}, ${formatBytes(size)}`);

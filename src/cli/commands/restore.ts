@@ -1,12 +1,12 @@
 import type { CAC } from "cac";
-import { relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import { restoreBackup } from "../../core/restore.ts";
 import { resolveBackupRef } from "../../core/list.ts";
 import { dirname } from "node:path";
 import { withProgress } from "../progress.ts";
 import { loadContext, asList, type CommonFlags } from "../context.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
-import { color, plural, printJson } from "../output.ts";
+import { color, plural, printJson, snakeKeys, displayPath } from "../output.ts";
 import { restoreTable } from "../../core/browse.ts";
 import { UsageError } from "../../core/errors.ts";
 import type { ArchiveRef } from "../../core/list.ts";
@@ -65,8 +65,8 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
       only: asList(flags.only),
       lockWaitSeconds: lockWaitSeconds(flags.lockWait, config),
     });
-    if (flags.json) printJson({ repository: repo.location, snapshot: r.snapshot, databases: r.databases });
-    else printRestored(r.databases, `snapshot ${shortId(r.snapshot)}`);
+    if (flags.json) return printJson("restore", { repository: repo.location, snapshot: r.snapshot, databases: snakeKeys(r.databases) });
+    printRestored(r.databases, `snapshot ${shortId(r.snapshot)}`);
     return 0;
   }
   const ref = resolveBackupRef(name, backupDir);
@@ -77,24 +77,17 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
   // mounted off-site copy, maybe read-only) is no backup folder of ours to lock.
   const result =
     dirname(ref.path) === backupDir ? await withRepoLock(backupDir, "restore", lockWaitSeconds(flags.lockWait, config), restore) : await restore();
-  if (flags.json) {
-    printJson(result);
-    return 0;
-  }
+  if (flags.json) return printJson("restore", snakeKeys(result) as object);
   printRestored(result.databases, result.name);
   return 0;
 }
 
 function printRestored(databases: RestoredDatabase[], from: string): void {
-  const rel = (p: string) => {
-    const r = relative(process.cwd(), p);
-    return r && !r.startsWith("..") ? r : p;
-  };
   for (const d of databases) {
-    console.log(`${color.green("restored")}  ${rel(d.target)}${d.folded_from_backup.length ? " (the backup's WAL folded in: same content, other bytes)" : ""}`);
-    for (const f of d.folded_at_target) console.log(`          ${rel(f)}: its transactions were folded into the current database first`);
-    for (const b of d.backups) console.log(`          previous file kept as ${rel(b)}`);
-    for (const r of d.replaced) console.log(`          replaced ${rel(r)} (--overwrite)`);
+    console.log(`${color.green("restored")}  ${displayPath(d.target)}${d.folded_from_backup.length ? " (the backup's WAL folded in: same content, other bytes)" : ""}`);
+    for (const f of d.folded_at_target) console.log(`          ${displayPath(f)}: its transactions were folded into the current database first`);
+    for (const b of d.backups) console.log(`          previous file kept as ${displayPath(b)}`);
+    for (const r of d.replaced) console.log(`          replaced ${displayPath(r)} (--overwrite)`);
   }
   console.log(`Restored ${plural(databases.length, "database")} from ${from}.`);
 }
@@ -115,10 +108,7 @@ async function runTableRestore(ref: ArchiveRef, backupDir: string, config: Confi
       }),
     );
   const r = dirname(ref.path) === backupDir ? await withRepoLock(backupDir, "restore", lockWaitSeconds(flags.lockWait, config), run) : await run();
-  if (flags.json) {
-    printJson({ ok: true, archive: r.archive, database: r.database, into: r.into, schema: r.schema, table: r.table, rows: r.rows, replaced: r.replaced });
-    return 0;
-  }
+  if (flags.json) return printJson("restore", { archive: r.archive, database: r.database, into: r.into, schema: r.schema, table: r.table, rows: r.rows, replaced: r.replaced });
   console.log(`${color.green("restored")}  table ${r.schema}.${r.table} (${plural(r.rows, "row")}) from ${r.database} of ${ref.name} into ${r.into}${r.replaced ? " (the previous table was dropped: --replace)" : ""}`);
   return 0;
 }

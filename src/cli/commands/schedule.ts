@@ -8,7 +8,7 @@ import { selfExecutable } from "../../core/self.ts";
 import { lastDailyRun } from "../../core/status.ts";
 import { chooseMethod, install, parseTime, remove, status, type InstallResult, type RemoveResult, type StatusResult } from "../../platform/schedule/index.ts";
 import { resolveLogFile } from "../context.ts";
-import { printJson } from "../output.ts";
+import { printJson, snakeKeys } from "../output.ts";
 
 interface ScheduleFlags {
   at?: string;
@@ -75,8 +75,8 @@ async function runInstall(flags: ScheduleFlags): Promise<number> {
     system: flags.system,
   });
   const command = `${binary} daily --config ${config.file}`;
-  if (flags.json) printJson({ ...result, command, log_file: logFile, output_file: output });
-  else printInstall(result, flags.at ?? DEFAULT_TIME, command, logFile, output);
+  if (flags.json) return printJson("schedule install", { ...(snakeKeys(result) as object), job_command: command, log_file: logFile, output_file: output });
+  printInstall(result, flags.at ?? DEFAULT_TIME, command, logFile, output);
   return 0;
 }
 
@@ -94,8 +94,8 @@ function printInstall(r: InstallResult, at: string, command: string, logFile: st
 
 async function runRemove(flags: ScheduleFlags): Promise<number> {
   const r = await remove({ method: chooseMethod(flags.method), dryRun: flags.dryRun === true, system: flags.system });
-  if (flags.json) printJson(r);
-  else printRemove(r);
+  if (flags.json) return printJson("schedule remove", snakeKeys(r) as object);
+  printRemove(r);
   return 0;
 }
 
@@ -133,8 +133,9 @@ async function runStatus(flags: ScheduleFlags): Promise<number> {
   const logFile = resolveLogFile(flags.logFile, config);
   const lastDaily = lastDailyRun(readLogRecords(logFile))?.lastLine ?? null;
   if (flags.json) {
-    printJson({ ...s, next_run: nextRunText(s), log_file: logFile, last_daily: lastDaily });
-    return 0;
+    // next_run: ISO 8601 UTC where the scheduler gives a time (cron, systemd); next_run_text: as shown.
+    const nextRun = s.method === "schtasks" ? null : (s.nextRun?.toISOString() ?? null);
+    return printJson("schedule status", { ...(snakeKeys(s) as object), next_run: nextRun, next_run_text: nextRunText(s), log_file: logFile, last_daily: lastDaily });
   }
   if (!s.installed) console.log(`Schedule: no duckbak daily job (${s.method})`);
   else {

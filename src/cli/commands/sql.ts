@@ -29,8 +29,7 @@ async function runSql(name: string, query: string, flags: SqlFlags): Promise<num
   const ref = resolveBackupRef(name, backupDir);
   const r = await withProgress(flags, (progress) => queryBackup(ref, String(query), { only: asList(flags.only), progress }));
   if (flags.json) {
-    printJson({ ok: true, backup: ref.name, databases: r.databases, columns: r.columns, rows: r.rows, row_count: r.rows.length });
-    return 0;
+    return printJson("sql", { backup: ref.name, databases: r.databases, columns: r.columns, rows: r.rows, row_count: r.rows.length });
   }
   const [head, ...lines] = formatTable([r.columns, ...r.rows.map((row) => r.columns.map((c) => cell(row[c])))]);
   if (head !== undefined) console.log(color.bold(head));

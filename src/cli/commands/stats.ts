@@ -25,7 +25,7 @@ async function runStats(flags: StatsFlags): Promise<number> {
   const repo = await openRepository(location, config);
   const s = await repositoryStats(repo);
   if (flags.json) {
-    printJson({
+    return printJson("stats", {
       repository: repo.location,
       snapshots: s.snapshots,
       stored_bytes: s.storedBytes,
@@ -36,7 +36,6 @@ async function runStats(flags: StatsFlags): Promise<number> {
       logical_bytes: s.logicalBytes,
       dedup_ratio: Math.round(s.dedupRatio * 100) / 100,
     });
-    return 0;
   }
   console.log(`Repository ${repo.location}`);
   console.log(`  snapshots       ${s.snapshots}`);

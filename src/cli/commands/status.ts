@@ -30,16 +30,14 @@ async function runStatus(flags: StatusFlags): Promise<number> {
     logFile: resolveLogFile(flags.logFile, config),
     maxAgeMs: parseDuration(maxAge),
   });
-  if (flags.json) printJson(statusJson(report));
-  else printStatus(report, maxAge);
+  if (flags.json) return printJson("status", statusJson(report), report.exitCode, report.problems.join("; "));
+  printStatus(report, maxAge);
   return report.exitCode;
 }
 
 function statusJson(r: StatusReport) {
   const d = r.lastDaily;
   return {
-    ok: r.problems.length === 0,
-    exit_code: r.exitCode,
     max_age_seconds: r.maxAgeMs / 1000,
     backup_dir: r.backupDir,
     log_file: r.logFile,

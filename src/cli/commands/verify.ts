@@ -4,7 +4,7 @@ import { resolveBackupRef } from "../../core/list.ts";
 import { ExitCode } from "../../core/errors.ts";
 import { withProgress } from "../progress.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
-import { color, formatBytes, plural, printJson } from "../output.ts";
+import { color, formatBytes, plural, printJson, snakeKeys } from "../output.ts";
 import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
 import { verifyRepository } from "../../core/repo/verify.ts";
 import { UsageError } from "../../core/errors.ts";
@@ -40,8 +40,8 @@ async function runVerify(name: string | undefined, flags: VerifyFlags): Promise<
   const result = await withProgress(flags, (progress) => verifyBackup(ref, { quick: flags.quick, progress }));
   const code = result.ok ? ExitCode.OK : ExitCode.VERIFY_FAILED;
   if (flags.json) {
-    printJson(result);
-    return code;
+    const { ok: _, ...body } = snakeKeys(result) as Record<string, unknown>;
+    return printJson("verify", body, code, [...result.problems, ...result.databases.flatMap((d) => d.problems.map((p) => `${d.name}: ${p}`))].join("; "));
   }
   for (const p of result.problems) console.error(`${color.red("FAILED")}  ${result.archive}: ${p}`);
   for (const d of result.databases) {
@@ -63,8 +63,7 @@ async function runRepoVerify(location: string, name: string | undefined, flags: 
   const r = await verifyRepository(repo, { snapshot: name, readData: flags.readData });
   const code = r.ok ? ExitCode.OK : ExitCode.VERIFY_FAILED;
   if (flags.json) {
-    printJson({
-      ok: r.ok,
+    return printJson("verify", {
       repository: repo.location,
       read_data: Boolean(flags.readData),
       snapshots: r.snapshots,
@@ -73,8 +72,7 @@ async function runRepoVerify(location: string, name: string | undefined, flags: 
       bytes_read: r.bytesRead,
       unindexed_packs: r.unindexedPacks,
       problems: r.problems,
-    });
-    return code;
+    }, code, r.problems.join("; "));
   }
   for (const p of r.problems) console.error(`${color.red("FAILED")}  ${p}`);
   const what = name ? `Snapshot ${shortId(r.snapshots[0] ?? name)}` : `Repository ${repo.location} (${plural(r.snapshots.length, "snapshot")})`;
