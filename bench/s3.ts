@@ -10,9 +10,9 @@
 // restore against a local repository. moto keeps objects in Python memory and is far slower than
 // a real store per request, so times against it are an upper bound for the client's own cost.
 // Results: a table on stdout and bench/work/s3-results.json.
-import { DuckDBInstance } from "@duckdb/node-api";
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { runSql as sql } from "../scripts/sample-databases.ts";
 import { startMoto, startProxy } from "../test/s3-server.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -20,17 +20,6 @@ const WORK = join(ROOT, "bench/work/s3");
 const BINARY = resolve(process.env.DUCKBAK_BINARY ?? join(ROOT, "dist", "duckbak"));
 const ROWS = Number((process.env.BENCH_S3_ROWS ?? "12000000").replaceAll("_", ""));
 const PASSWORD = "bench password";
-
-async function sql(path: string, statements: string[]): Promise<void> {
-  const instance = await DuckDBInstance.create(path);
-  const con = await instance.connect();
-  try {
-    for (const s of statements) await con.run(s);
-  } finally {
-    con.closeSync();
-    instance.closeSync();
-  }
-}
 
 // Rows that neither DuckDB nor zstd shrinks much: ids and hex digests.
 const rowsSql = (from: number, to: number) =>
