@@ -218,7 +218,8 @@ export class S3Store implements Store {
   }
 
   async get(key: string): Promise<Uint8Array> {
-    return this.attempt("get", key, 0, async () => new Uint8Array(await this.client.file(this.base + key).arrayBuffer()));
+    // The size is unknown before the answer: allow for a whole pack's worth.
+    return this.attempt("get", key, 16 << 20, async () => new Uint8Array(await this.client.file(this.base + key).arrayBuffer()));
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
