@@ -3,7 +3,7 @@ import { expect, test } from "bun:test";
 import { runBinary } from "../helpers.ts";
 
 test.each([
-  ["cleanup", ["--keep-days", "--keep-minimum", "--keep-last", "--keep-daily", "--keep-weekly", "--keep-monthly", "--keep-yearly", "--dry-run", "--lock-wait"]],
+  ["cleanup", ["--keep-days", "--keep-minimum", "--keep-last", "--keep-daily", "--keep-weekly", "--keep-monthly", "--keep-yearly", "--dry-run", "--lock-wait", "--bak-older-than"]],
   ["daily", ["--config", "--log-file", "--backup-dir", "--wait", "--lock-wait"]],
   ["status", ["--max-age", "--backup-dir", "--config", "--log-file", "--json"]],
   ["unlock", ["--backup-dir", "--config"]],
@@ -11,7 +11,9 @@ test.each([
   ["backup", ["--name", "--no-compress", "--compression", "--backup-dir", "--config", "--wait", "--lock-wait", "--json"]],
   ["list", ["--backup-dir", "--config", "--json"]],
   ["verify", ["--quick", "--backup-dir", "--json"]],
-  ["restore", ["--overwrite", "--restore-dir", "--only", "--no-verify", "--lock-wait", "--json"]],
+  ["restore", ["--overwrite", "--restore-dir", "--only", "--no-verify", "--lock-wait", "--json", "--table", "--into", "--replace"]],
+  ["ls", ["--backup-dir", "--config", "--json"]],
+  ["sql", ["--only", "--backup-dir", "--config", "--json"]],
   ["export", ["--format", "--compression", "--table", "--since", "--date-column", "--out", "--wait", "--json"]],
   ["import", ["--into", "--append", "--json"]],
   ["diff", ["--backup-dir", "--config", "--json"]],
