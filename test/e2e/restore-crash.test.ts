@@ -1,7 +1,7 @@
 // kill -9 at every commit instant of restore: the target must be exactly its pre-restore state or
 // the backup's, with and without --overwrite, with and without a pending WAL on either side.
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { killAtPause, query, runBinary, runSql, sh, sha256File, tempDir, WRITER } from "../helpers.ts";
 
@@ -99,4 +99,23 @@ describe("restore survives kill -9 at every commit instant", async () => {
             expect(await content(filesAt(target))).toBe(backupContent[String(backupWal)]!);
           }
         });
+});
+
+describe("a WAL that cannot be folded", () => {
+  test("a current database whose WAL DuckDB cannot replay is not replaced: refused with the reason, every byte left", async () => {
+    const d = join(dir, "corrupt-wal");
+    mkdirSync(d);
+    await makeDb(join(d, "x.duckdb"), "current", 200, true);
+    const wal = readFileSync(join(d, "x.duckdb.wal"));
+    wal.fill(0x5a, 60, 90);
+    writeFileSync(join(d, "x.duckdb.wal"), wal);
+    const before = Object.fromEntries(readdirSync(d).map((n) => [n, sha256File(join(d, n))]));
+    for (const overwrite of [[], ["--overwrite"]]) {
+      const r = await runBinary(["restore", join(dir, "bk", "b-false.tar"), "--restore-dir", d, ...overwrite]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${join(d, "x.duckdb")}: has a pending WAL that DuckDB cannot fold into it (`);
+      expect(r.stderr).toContain("not replaced (move it and its .wal away, or use --restore-dir)");
+      expect(Object.fromEntries(readdirSync(d).map((n) => [n, sha256File(join(d, n))]))).toEqual(before);
+    }
+  });
 });
