@@ -1,6 +1,7 @@
 // `cleanup`: applies a retention policy to the backups of one folder. The decision is retention.ts's
 // pure planRetention; this module gathers its input (manifest timestamps, the quick verification of
 // the newest backups until one passes) and deletes exactly the archives the plan names, nothing else.
+import { pausePoint } from "./pause.ts";
 import { unlink } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { RetentionSettings } from "./config.ts";
@@ -130,6 +131,7 @@ export async function cleanupBackups(opts: CleanupOptions): Promise<CleanupResul
       try {
         await unlink(b.path);
         deleted.push(b);
+        await pausePoint("cleanup:deleted");
       } catch (err) {
         errors.push(fsError(err, b.path, "delete"));
       }

@@ -7,13 +7,16 @@ import { join } from "node:path";
 import type { EntrySink } from "./archive/reader.ts";
 import { fsError } from "./errors.ts";
 
-/** A file sink: synchronous writes keep the descriptor usable for the block scanner's readAt. */
-export function fileSink(path: string): EntrySink {
+/**
+ * A file sink: synchronous writes keep the descriptor usable for the block scanner's readAt.
+ * `label` is what errors name (the restore's target, never a temporary name).
+ */
+export function fileSink(path: string, label = path): EntrySink {
   let fd: number;
   try {
     fd = openSync(path, "wx", 0o600);
   } catch (err) {
-    throw fsError(err, path, "create");
+    throw fsError(err, label, "create");
   }
   let closed = false;
   return {
@@ -22,7 +25,7 @@ export function fileSink(path: string): EntrySink {
         let off = 0;
         while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
       } catch (err) {
-        throw fsError(err, path, "write");
+        throw fsError(err, label, "write");
       }
     },
     readAt(offset, length) {
@@ -36,7 +39,7 @@ export function fileSink(path: string): EntrySink {
       try {
         fsyncSync(fd);
       } catch (err) {
-        throw fsError(err, path, "write");
+        throw fsError(err, label, "write");
       } finally {
         closeSync(fd);
       }

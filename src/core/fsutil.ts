@@ -1,3 +1,4 @@
+import { pausePoint } from "./pause.ts";
 import { chmod, open, link, lstat, rename, rm, unlink, readdir, stat, type FileHandle } from "node:fs/promises";
 import { openSync, fsyncSync, closeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -168,6 +169,7 @@ export async function moveNoClobber(from: string, to: string): Promise<boolean> 
     await rename(from, to);
     return true;
   }
+  await pausePoint("move:linked");
   await unlink(from);
   return true;
 }

@@ -152,13 +152,13 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
     });
   }
   const databases = await restoreDatabases(selectDatabases(manifest, opts.only), ref.path, opts, async (plans) => {
-    const temps = new Map(plans.flatMap((p) => [...p.temps.entries()]));
+    const temps = new Map(plans.flatMap((p) => [...p.temps.entries()].map(([entry, temp]) => [entry, { temp, target: p.target }] as const)));
     const scan = await scanArchive(ref, {
       progress: opts.progress,
       phase: `restoring ${ref.name}`,
       sink: async (f) => {
         const t = temps.get(f.entry);
-        return t ? fileSink(t) : null;
+        return t ? fileSink(t.temp, t.target) : null;
       },
     });
     assertScanOk(scan, plans.map((p) => p.db), ref.path, false, NOTHING_RESTORED);
@@ -195,7 +195,8 @@ export async function restoreDatabases(
     return { db, target, temps: new Map(db.files.map((f) => [f.entry, tempFor(db, f, base)])) };
   });
   const temps = new Map(plans.flatMap((p) => [...p.temps.entries()]));
-  const removeTemps = () => Promise.all([...temps.values()].map((t) => rm(t, { force: true })));
+  // Best effort: a failure to remove them (a read-only file system) must not hide the real error.
+  const removeTemps = () => Promise.all([...temps.values()].map((t) => rm(t, { force: true }).catch(() => {})));
   try {
     await fill(plans);
     for (const p of plans) {

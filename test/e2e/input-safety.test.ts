@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { runBinary, runSql, tempDir } from "../helpers.ts";
+import { runBinary, runSql, sh, tempDir } from "../helpers.ts";
 
 describe("arguments", () => {
   test("a database file name that starts with a dash is never help-and-exit-0: refused with how to name it, or taken after --", async () => {
@@ -64,5 +64,25 @@ describe("names", () => {
     expect(readdirSync(join(dir, "r"))).toEqual(["ok.duckdb"]);
     const alone = await runBinary(["backup", odd, "--backup-dir", "bk"], { cwd: dir });
     expect(alone.code).not.toBe(0);
+  });
+});
+
+describe.skipIf(process.platform !== "linux" || process.getuid?.() !== 0)("errors name what the user gave", () => {
+  test("restore onto a read-only file system names the database, not a temporary, and is no internal error", async () => {
+    const dir = tempDir();
+    const mnt = join(dir, "ro");
+    mkdirSync(mnt);
+    await sh(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", mnt]);
+    try {
+      const db = join(mnt, "a.duckdb");
+      await runSql(db, ["CREATE TABLE t AS SELECT 1 AS x"]);
+      expect((await runBinary(["backup", db, "--backup-dir", join(dir, "bk"), "--name", "a"])).code).toBe(0);
+      await sh(["mount", "-o", "remount,ro", mnt]);
+      const r = await runBinary(["restore", "a", "--backup-dir", join(dir, "bk")]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`duckbak: error: ${db}: read-only file system (create)\n`);
+    } finally {
+      await sh(["umount", mnt]);
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { pausePoint } from "../pause.ts";
 import { open } from "node:fs/promises";
 import { AtomicFile } from "../fsutil.ts";
 import { DuckbakError, fsError } from "../errors.ts";
@@ -158,6 +159,7 @@ export class ArchiveWriter {
     await this.writeAt(first, 0);
     const trailer = encodeTrailer(this.compression, this.mtime, { firstMember: sha256Hex(first), body: this.bodyHash.digest("hex") });
     await this.writeAt(trailer, this.position);
+    await pausePoint("archive:commit");
     const path = await this.file.commitNew(names);
     return { path, size: this.position };
   }

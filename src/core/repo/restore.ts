@@ -32,7 +32,7 @@ export async function restoreRepoSnapshot(repo: Repository, ref: string, opts: R
     const databases = await restoreDatabases(dbs, source, opts, async (plans) => {
       for (const p of plans) {
         for (const f of (p.db as RepoDatabase).files) {
-          const sink = fileSink(p.temps.get(f.entry)!);
+          const sink = fileSink(p.temps.get(f.entry)!, p.target);
           try {
             await readFileBlobs(repo, index, pool, f, `snapshot ${snap.short} ${f.name}`, (c) => sink.write(c));
           } finally {
