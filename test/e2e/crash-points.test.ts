@@ -5,7 +5,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { killAtPause, runBinary, runSql, tempDir } from "../helpers.ts";
 
-const archives = (bk: string) => readdirSync(bk).filter((n) => n.endsWith(".tar.gz")).sort();
+const archives = (bk: string) => readdirSync(bk).filter((n) => n.endsWith(".tar.gz") && !n.startsWith(".")).sort();
 const leftovers = (bk: string) => readdirSync(bk).filter((n) => n.startsWith(".duckbak-tmp"));
 
 async function allVerify(bk: string): Promise<void> {
