@@ -1,7 +1,7 @@
 // `duckbak schedule` through the compiled binary against the real `crontab` (Debian's cron; CI runs
 // as root, whose crontab is saved before and restored after these tests).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CRON_MARKER } from "../../src/platform/schedule/cron.ts";
 import { BINARY, createSampleDatabases, ROOT, runBinary, tempDir } from "../helpers.ts";
@@ -58,6 +58,8 @@ describe("duckbak schedule (cron)", () => {
     expect(currentCrontab()).toBe(`${OTHERS}${entry}\n`);
     expect(r.stdout).toContain(`Installed the daily job (cron, 03:15 local time)`);
     expect(r.stdout).toContain(`backup log: ${app}/data/backup.log; what the job prints: ${app}/data/backup.output.log`);
+    // Created private by install, so that cron's `>>` (umask 022) appends instead of creating it 0644.
+    expect((statSync(`${app}/data/backup.output.log`).mode & 0o777).toString(8)).toBe("600");
 
     crontab(["-"], `${currentCrontab()}# added after ours\n`);
     const again = await runBinary(["schedule", "install", "--config", configPath], { cwd: app });

@@ -1,5 +1,5 @@
 import type { CAC } from "cac";
-import { mkdir } from "node:fs/promises";
+import { appendFile, mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { CONFIG_FILE_NAME, loadConfig } from "../../core/config.ts";
 import { DuckbakError, UsageError, fsError } from "../../core/errors.ts";
@@ -62,6 +62,10 @@ async function runInstall(flags: ScheduleFlags): Promise<number> {
     // The scheduler's redirection cannot create folders: without this the job would never start.
     await mkdir(dirname(output), { recursive: true }).catch((err) => {
       throw fsError(err, dirname(output), "create log folder");
+    });
+    // Created here, private (the umask), so that the scheduler's `>>` appends to it instead of creating it 0644.
+    await appendFile(output, "").catch((err) => {
+      throw fsError(err, output, "create");
     });
   }
   const result = await install({
