@@ -4,11 +4,25 @@ import { databaseSettings, loadConfig, DEFAULT_BACKUP_DIR, DEFAULT_DATA_DIR, DEF
 import { UsageError } from "../core/errors.ts";
 import { umaskFor } from "../core/fsutil.ts";
 import { COMPRESSIONS, type Compression } from "../core/naming.ts";
+import { keyLookup, type KeyLookup, type KeySource } from "../core/keys.ts";
 
 export interface CommonFlags {
   config?: string;
   backupDir?: string;
   json?: boolean;
+  encryptionKeyFile?: string;
+}
+
+export const ENCRYPTION_KEY_OPTION = [
+  "--encryption-key-file <file>",
+  "Key of encrypted databases (DuckDB 1.4+) that have none in duckbak.toml; the key is never printed",
+] as const;
+
+/** Keys of encrypted databases: [[database]] tables of the config, else --encryption-key-file. */
+export function keysFor(flags: CommonFlags, config: Config): KeyLookup {
+  const perDatabase = new Map<string, KeySource>();
+  for (const [path, s] of Object.entries(config.database)) if (s.encryptionKey) perDatabase.set(path, s.encryptionKey);
+  return keyLookup(perDatabase, flags.encryptionKeyFile === undefined ? undefined : { file: resolve(String(flags.encryptionKeyFile)) });
 }
 
 export interface Context {

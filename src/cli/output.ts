@@ -55,6 +55,7 @@ const EXIT_MEANING: Record<number, string> = {
   [ExitCode.PARTIAL]: "some databases failed",
   [ExitCode.VERIFY_FAILED]: "verification failed",
   [ExitCode.DIFFERENT]: "differences found",
+  [ExitCode.SOURCE_DAMAGED]: "backed up, but a source database fails DuckDB's block checksums",
   [ExitCode.STALE]: "backups are stale or the last daily run failed",
 };
 

@@ -1,7 +1,9 @@
 import { mkdir, access, constants } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { hostname } from "node:os";
-import { DuckbakError, UsageError, fsError } from "./errors.ts";
+import { DuckbakError, ExitCode, UsageError, fsError } from "./errors.ts";
+import { createStreamingBlockCheck } from "./duckdb/blocks.ts";
+import { isKnownStorageVersion } from "./duckdb/compat.ts";
 import { removeStaleTemporaries } from "./fsutil.ts";
 import { archiveExtension, assignEntryNames, defaultStem, stemCandidates, validateStem, type Compression } from "./naming.ts";
 import { archivesOfStem } from "./list.ts";
@@ -13,6 +15,7 @@ import { ArchiveWriter } from "./archive/writer.ts";
 import { CodecPool } from "./archive/codec-pool.ts";
 import type { ProgressSink } from "./progress.ts";
 import { DUCKBAK_VERSION } from "./version.ts";
+import type { KeyLookup } from "./keys.ts";
 
 export interface BackupOptions {
   databases: string[];
@@ -27,6 +30,8 @@ export interface BackupOptions {
   hookTimeoutSeconds?: number;
   /** Retries of a hot copy; see SnapshotOptions. */
   hotRetries?: number;
+  /** Keys of encrypted databases. */
+  keys?: KeyLookup;
   now?: Date;
   onEvent?: (e: BackupEvent) => void;
   /** Told the bytes of every file to copy, then each chunk copied. */
@@ -41,7 +46,18 @@ export type BackupEvent =
   | { type: "hook"; run: HookRun };
 
 export type DatabaseBackupResult =
-  | { path: string; ok: true; entry: string; bytes: number; durationMs: number; pausedMs?: number }
+  | {
+      path: string;
+      ok: true;
+      entry: string;
+      bytes: number;
+      durationMs: number;
+      pausedMs?: number;
+      /** The source's own block checksums failed while it was copied: backed up anyway, flagged. */
+      sourceDamage: string[];
+      /** The embedded DuckDB could not open it (why): copied under a lock taken without DuckDB. */
+      rawReason?: string;
+    }
   | { path: string; ok: false; error: DuckbakError };
 
 export interface BackupResult {
@@ -50,6 +66,50 @@ export interface BackupResult {
   archiveBytes: number;
   manifest: Manifest | null;
   databases: DatabaseBackupResult[];
+}
+
+const RESERVED_PER_DATABASE = 800;
+
+/** At most 3 problems of 200 characters each, so that they fit the manifest's reserved room. */
+function fitProblems(problems: string[]): string[] {
+  const lines = problems.slice(0, 3).map((p) => (p.length > 200 ? p.slice(0, 199) + "…" : p));
+  if (problems.length > 3) lines[2] = `${lines[2]!.slice(0, 160)} (and ${problems.length - 3} more)`;
+  return lines;
+}
+
+/**
+ * DuckDB's block checksums of a database's main file, checked on the bytes as they stream into a
+ * backup (archive or repository): push each chunk of the main file in order, then finish for the
+ * manifest's source_blocks and the result's sourceDamage (one line per problem, naming the source).
+ */
+export function sourceBlockCheck(snap: DatabaseSnapshot): {
+  push(chunk: Uint8Array): void;
+  finish(): { sourceBlocks: NonNullable<ManifestDatabase["source_blocks"]>; sourceDamage: string[] };
+} {
+  // The file the bytes come from (a private copy for a database captured between hooks).
+  const check = createStreamingBlockCheck(snap.files.find((f) => f.role === "main")!.path, isKnownStorageVersion);
+  return {
+    push: check.push,
+    finish() {
+      const blocks = check.finish();
+      return {
+        sourceBlocks: {
+          state: blocks.state,
+          problems: blocks.state === "damaged" ? fitProblems(blocks.problems) : blocks.state === "skipped" ? [blocks.reason] : [],
+        },
+        sourceDamage: blocks.state === "damaged" ? blocks.problems.map((p) => `${snap.path}: ${p}`) : [],
+      };
+    },
+  };
+}
+
+/**
+ * 0 when every database was backed up sound; a database not backed up wins (3, or 1 when no
+ * archive was written); else 7 when a source failed its own block checksums.
+ */
+export function backupExitCode(result: BackupResult): ExitCode {
+  if (result.databases.some((d) => !d.ok)) return result.archive ? ExitCode.PARTIAL : ExitCode.ERROR;
+  return result.databases.some((d) => d.ok && d.sourceDamage.length > 0) ? ExitCode.SOURCE_DAMAGED : ExitCode.OK;
 }
 
 function stemTaken(dir: string, stem: string): boolean {
@@ -93,8 +153,11 @@ export function describeSnapshot(s: DatabaseSnapshot, entry: string): ManifestDa
       storage_version: header.storageVersion,
       block_alloc_size: header.active?.blockAllocSize ?? null,
       reader_version: s.readerVersion,
+      encrypted: header.encrypted,
+      ...(s.rawReason === undefined ? {} : { open_error: s.rawReason }),
     },
     tables: s.tables,
+    source_blocks: { state: "skipped", problems: [] },
     consistency: s.consistency,
     ...(s.hot && {
       hot: { attempts: s.hot.attempts, rejected: s.hot.rejected, wal_bytes_kept: s.hot.walBytesKept, wal_bytes_dropped: s.hot.walBytesDropped },
@@ -131,6 +194,7 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
     backup: join(backupDir, stem + ext),
     tempDir: backupDir,
     onHook: (run) => emit({ type: "hook", run }),
+    keys: opts.keys,
   });
   const failed = new Map(set.failures.map((f) => [f.path, f.error]));
   for (const f of set.failures) emit({ type: "database-failed", path: f.path, error: f.error });
@@ -155,26 +219,39 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
       };
       const writer = await ArchiveWriter.create(join(backupDir, stem + ext), compression, pool);
       try {
-        await writer.addManifest(serializeManifest(manifest), now);
+        // Room for what is only known after the copy (block damage found on the way).
+        const reserved = serializeManifest(manifest).length + RESERVED_PER_DATABASE * manifest.databases.length;
+        await writer.addManifest(serializeManifest(manifest, reserved), now);
         opts.progress?.start(set.snapshots.reduce((n, s) => n + s.files.reduce((m, f) => m + f.size, 0), 0), "backing up");
         for (const [i, snap] of set.snapshots.entries()) {
           const started = performance.now();
           const db = manifest.databases[i]!;
           const total = snap.files.reduce((n, f) => n + f.size, 0);
           emit({ type: "database-start", path: snap.path, bytes: total });
+          const check = sourceBlockCheck(snap);
           for (const [j, file] of snap.files.entries()) {
             const meta = { mode: file.mode, uid: file.uid, gid: file.gid, owner: db.files[j]!.owner, group: db.files[j]!.group };
-            const { sha256 } = await writer.addFile(db.files[j]!.entry, file.path, file.size, file.mtime, meta, (n) => {
-              opts.progress?.advance(n);
-              emit({ type: "progress", path: snap.path, bytes: n });
-            });
+            const { sha256 } = await writer.addFile(
+              db.files[j]!.entry,
+              file.path,
+              file.size,
+              file.mtime,
+              meta,
+              (n) => {
+                opts.progress?.advance(n);
+                emit({ type: "progress", path: snap.path, bytes: n });
+              },
+              file.role === "main" ? check.push : undefined,
+            );
             db.files[j]!.sha256 = sha256;
           }
+          const { sourceBlocks, sourceDamage } = check.finish();
+          db.source_blocks = sourceBlocks;
           const durationMs = Math.round(performance.now() - started);
-          results.set(snap.path, { path: snap.path, ok: true, entry: db.entry, bytes: total, durationMs, pausedMs: snap.pausedMs });
+          results.set(snap.path, { path: snap.path, ok: true, entry: db.entry, bytes: total, durationMs, pausedMs: snap.pausedMs, sourceDamage, rawReason: snap.rawReason });
           emit({ type: "database-done", path: snap.path, bytes: total, durationMs });
         }
-        const done = await writer.finish(serializeManifest(manifest), archivePaths(backupDir, stem, ext, opts.name !== undefined));
+        const done = await writer.finish(serializeManifest(manifest, reserved), archivePaths(backupDir, stem, ext, opts.name !== undefined));
         archive = done.path;
         archiveBytes = done.size;
       } catch (err) {

@@ -3,6 +3,7 @@ import { dirname, resolve } from "node:path";
 import { ConfigError } from "./errors.ts";
 import { COMPRESSIONS, type Compression } from "./naming.ts";
 import type { RetentionPolicy } from "./retention.ts";
+import type { KeySource } from "./keys.ts";
 
 export const CONFIG_FILE_NAME = "duckbak.toml";
 export const DEFAULT_BACKUP_DIR = "data/backups";
@@ -27,6 +28,8 @@ export interface DatabaseSettings {
   afterBackup?: string;
   /** Copy it while a writer holds it open, by the hot-copy protocol (backup --hot). */
   hot?: boolean;
+  /** Where the key of an encrypted database (DuckDB 1.4+) comes from; the key itself is never stored. */
+  encryptionKey?: KeySource;
 }
 
 /** duckbak.toml, validated; relative paths are resolved against the config file's folder. */
@@ -153,6 +156,16 @@ const DATABASE_KEYS: Record<string, DatabaseKey> = {
   hot: (db, v, { key, fail }) => {
     if (typeof v !== "boolean") fail(`'${key}' must be true or false`);
     db.hot = v as boolean;
+  },
+  encryption_key_file: (db, v, { key, baseDir, fail }) => {
+    if (typeof v !== "string" || v === "") fail(`'${key}' must be a non-empty string`);
+    if (db.encryptionKey) fail(`'${key}': set encryption_key_file or encryption_key_command, not both`);
+    db.encryptionKey = { file: resolve(baseDir, v as string) };
+  },
+  encryption_key_command: (db, v, { key, fail }) => {
+    if (typeof v !== "string" || v === "") fail(`'${key}' must be a shell command (a non-empty string)`);
+    if (db.encryptionKey) fail(`'${key}': set encryption_key_file or encryption_key_command, not both`);
+    db.encryptionKey = { command: v as string };
   },
 };
 

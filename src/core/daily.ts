@@ -19,7 +19,8 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { createBackup, type BackupResult } from "./backup.ts";
+import { backupExitCode, createBackup, type BackupResult } from "./backup.ts";
+import type { KeyLookup } from "./keys.ts";
 import { cleanupBackups, type CleanupResult } from "./cleanup.ts";
 import { DuckbakError, ExitCode } from "./errors.ts";
 import { acquireRepoLock, describeHolder, type AcquireOptions } from "./lock.ts";
@@ -47,6 +48,8 @@ export interface DailyOptions {
   /** Each database's hooks; see SnapshotOptions. */
   settings?: SnapshotOptions["settings"];
   hookTimeoutSeconds?: number;
+  /** Keys of encrypted databases. */
+  keys?: KeyLookup;
   /** Seconds to wait for another run's lock on the backup folder. */
   lockWaitSeconds?: number;
   onLockWait?: AcquireOptions["onWait"];
@@ -95,7 +98,9 @@ export interface DailyResult {
 /** From the result rather than createBackup's events, which miss databases lost with a failed archive. */
 function logBackup(log: BackupLog, run: string, backup: BackupResult): void {
   for (const d of backup.databases) {
-    if (d.ok) log.write("info", "database", { run, status: "ok", path: d.path, bytes: d.bytes, duration_ms: d.durationMs, paused_ms: d.pausedMs });
+    if (d.ok && d.sourceDamage.length)
+      log.write("error", "database", { run, status: "source_damaged", path: d.path, bytes: d.bytes, duration_ms: d.durationMs, paused_ms: d.pausedMs, error: d.sourceDamage.join("; ") });
+    else if (d.ok) log.write("info", "database", { run, status: "ok", path: d.path, bytes: d.bytes, duration_ms: d.durationMs, paused_ms: d.pausedMs });
     else log.write("error", "database", { run, status: "failed", path: d.path, error: d.error.message });
   }
   const failed = backup.databases.filter((d) => !d.ok).length;
@@ -145,7 +150,9 @@ function exitCodeOf(backup: BackupResult | null, snapshot: RepoBackupResult | nu
   }
   const made = [...(opts.archive !== false ? [backup?.archive ? backup.databases : null] : []), ...(opts.repository ? [snapshot?.snapshot ? snapshot.databases : null] : [])];
   if (made.some((m) => m === null)) return ExitCode.ERROR;
-  return made.every((dbs) => dbs!.every((d) => d.ok)) ? ExitCode.OK : ExitCode.PARTIAL;
+  if (!made.every((dbs) => dbs!.every((d) => d.ok))) return ExitCode.PARTIAL;
+  // Backed up, but a source fails its own block checksums.
+  return backup && backupExitCode(backup) === ExitCode.SOURCE_DAMAGED ? ExitCode.SOURCE_DAMAGED : ExitCode.OK;
 }
 
 /** The repository part of the run: a snapshot, then (if every database made it) the policy applied there. */
@@ -298,16 +305,21 @@ export async function runDaily(opts: DailyOptions): Promise<DailyResult> {
         onEvent: (e) => {
           if (e.type === "hook") logHook(log, run, e.run);
         },
+        keys: opts.keys,
       });
       logBackup(log, run, backup);
       // While a database fails, old backups may hold its only copies: cleanup waits for a full backup.
       const failed = backup.databases.filter((d) => !d.ok).length;
-      if (failed === 0) {
+      const damaged = backup.databases.filter((d) => d.ok && d.sourceDamage.length > 0).length;
+      if (failed === 0 && damaged === 0) {
         cleanup = await cleanupBackups({ backupDir, policy: opts.policy });
         errors.push(...cleanup.errors);
         logCleanup(log, run, cleanup);
-      } else {
+      } else if (failed > 0) {
         cleanupSkipped = `${failed} of ${backup.databases.length} databases failed; no backup is deleted until all are backed up`;
+        log.write("warn", "cleanup", { run, status: "skipped", reason: cleanupSkipped });
+      } else {
+        cleanupSkipped = `${damaged} source database(s) are damaged; older backups may hold their last sound copy, so none is deleted`;
         log.write("warn", "cleanup", { run, status: "skipped", reason: cleanupSkipped });
       }
     }

@@ -11,12 +11,15 @@ import type { ArchiveRef } from "./list.ts";
 import type { ManifestDatabase } from "./manifest.ts";
 import { quoteIdent } from "./duckdb/sql.ts";
 import { DuckDBSession, openDatabase } from "./duckdb/session.ts";
+import { NO_KEYS, keyForFile, type KeyLookup } from "./keys.ts";
 
 export interface DiffOptions {
   /** Current databases to compare: each matches a backup database by original path or file name (or is the only one). */
   databases?: string[];
   /** Seconds to wait for a writer to release a current database. */
   waitSeconds?: number;
+  /** Keys of encrypted databases, by original path (the current database's path when it differs). */
+  keys?: KeyLookup;
 }
 
 export interface ColumnInfo {
@@ -82,7 +85,7 @@ export async function diffBackup(ref: ArchiveRef, opts: DiffOptions = {}): Promi
         const copy = extracted.find((e) => e.originalPath === db.original_path)!;
         const base = { name: db.name, originalPath: db.original_path, currentPath: current };
         try {
-          const tables = await compareDatabase(copy.path, current, opts.waitSeconds);
+          const tables = await compareDatabase(copy.path, db.original_path, current, opts);
           out.push({ ...base, ok: true, identical: tables.every((t) => t.status === "same"), tables });
         } catch (err) {
           if (!(err instanceof DuckbakError)) throw err;
@@ -96,10 +99,13 @@ export async function diffBackup(ref: ArchiveRef, opts: DiffOptions = {}): Promi
   return { archive: ref.path, name: ref.name, databases, identical: databases.every((d) => d.ok && d.identical) };
 }
 
-async function compareDatabase(backupCopy: string, current: string, waitSeconds?: number): Promise<TableDiff[]> {
-  const live = await openDatabase(current, { readOnly: true, waitSeconds, lockedConsequence: "not compared" });
+async function compareDatabase(backupCopy: string, originalPath: string, current: string, opts: DiffOptions): Promise<TableDiff[]> {
+  const keys = opts.keys ?? NO_KEYS;
+  // The current database's key, else the one configured for the backed-up path.
+  const key = await keyForFile(backupCopy, async () => (await keys(current)) ?? (await keys(originalPath)), originalPath);
+  const live = await openDatabase(current, { readOnly: true, waitSeconds: opts.waitSeconds, lockedConsequence: "not compared", keys });
   try {
-    const old = await DuckDBSession.open(backupCopy, { access_mode: "READ_ONLY" });
+    const old = await DuckDBSession.open(backupCopy, { access_mode: "READ_ONLY" }, key);
     try {
       return await compareTables(old, live);
     } finally {

@@ -12,6 +12,7 @@ import { stemCandidates, utcStamp } from "./naming.ts";
 import { DUCKBAK_VERSION } from "./version.ts";
 import { quoteIdent, quoteLiteral } from "./duckdb/sql.ts";
 import { DuckDBSession, openDatabase } from "./duckdb/session.ts";
+import type { KeyLookup } from "./keys.ts";
 import { duckdbMessage } from "./duckdb/open.ts";
 import { readSchema, SchemaError, type SchemaStatement, type SchemaTable } from "./duckdb/schema.ts";
 
@@ -91,6 +92,8 @@ export interface ExportOptions {
   since?: string;
   dateColumn?: string;
   waitSeconds?: number;
+  /** Keys of encrypted databases. */
+  keys?: KeyLookup;
   now?: Date;
 }
 
@@ -104,12 +107,18 @@ export interface ExportResult {
   skipped: { schema: string; name: string }[];
   /** Objects that could not be put in schema.sql. */
   warnings: string[];
+  /** Tables not exported because this DuckDB cannot recreate them (their data is not exported either). */
+  leftOut: { schema: string; name: string }[];
 }
 
 // Types that Parquet cannot carry exactly, anywhere in a column's type: DuckDB writes HUGEINT as
 // DOUBLE, drops TIMETZ offsets, cannot write negative INTERVALs and only milliseconds of positive
 // ones. Such columns are written as text, which DuckDB casts back exactly on import.
 const PARQUET_INEXACT = /\b(HUGEINT|UHUGEINT|INTERVAL|TIME WITH TIME ZONE|BIGNUM|VARINT)\b/;
+// Parquet's geometry carries no M coordinate: DuckDB writes such values as plain BLOBs that do not
+// import back. Their WKT text (exact: DuckDB prints the shortest round-trip doubles) does.
+const GEOMETRY = /^GEOMETRY\b/;
+const HAS_M = "'^[A-Z]+ Z?M '";
 // A UNION read back from text can take a different member (or become a non-NULL union of NULL).
 const CSV_UNSUPPORTED = /\bUNION\(/;
 
@@ -219,7 +228,7 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
     throw fsError(err, dirname(out), "create folder");
   });
 
-  const session = await openDatabase(database, { readOnly: true, waitSeconds: opts.waitSeconds, lockedConsequence: "not exported" });
+  const session = await openDatabase(database, { readOnly: true, waitSeconds: opts.waitSeconds, lockedConsequence: "not exported", keys: opts.keys });
   await removeStaleTemporaries(dirname(out));
   const tmp = tempPath(out);
   try {
@@ -256,7 +265,7 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
       file_format: format,
       compression,
       incremental,
-      complete: incremental === null && tables.length === schema.tables.length,
+      complete: incremental === null && tables.length === schema.tables.length && schema.leftOut.length === 0,
       schema_file: SCHEMA_FILE,
       load_file: LOAD_FILE,
       tables: exported,
@@ -270,6 +279,7 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
       durationMs: Math.round(performance.now() - started),
       skipped: skipped.map((t) => ({ schema: t.schema, name: t.name })),
       warnings: schema.warnings,
+      leftOut: schema.leftOut,
     };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
@@ -299,11 +309,17 @@ async function writeData(
     }
     for (const [i, t] of tables.entries()) {
       const name = `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
-      const columns: ExportColumn[] = t.columns.map((c) => {
+      const columns: ExportColumn[] = [];
+      for (const c of t.columns) {
         if (format === "csv" && CSV_UNSUPPORTED.test(c.type))
           throw new DuckbakError(`${name}: column ${quoteIdent(c.name)} is a ${c.type}, which CSV cannot carry; export it with --format parquet`);
-        return format === "parquet" && PARQUET_INEXACT.test(c.type) ? { ...c, stored_as: "VARCHAR" } : { ...c };
-      });
+        const asText =
+          format === "parquet" &&
+          (PARQUET_INEXACT.test(c.type) ||
+            (GEOMETRY.test(c.type) &&
+              (await s.rows<{ m: boolean | null }>(`SELECT bool_or(regexp_matches(CAST(${quoteIdent(c.name)} AS VARCHAR), ${HAS_M})) AS m FROM ${name}`))[0]!.m === true));
+        columns.push(asText ? { ...c, stored_as: "VARCHAR" } : { ...c });
+      }
       const select = columns.map((c) => (c.stored_as ? `CAST(${quoteIdent(c.name)} AS VARCHAR) AS ${quoteIdent(c.name)}` : quoteIdent(c.name))).join(", ");
       let where = "";
       let col: { name: string; type: string } | undefined;

@@ -11,6 +11,7 @@ import { runDaily, type DailyResult } from "./daily.ts";
 import { BackupLog } from "./log.ts";
 import type { RetentionPolicy } from "./retention.ts";
 import type { Compression } from "./naming.ts";
+import type { KeyLookup } from "./keys.ts";
 
 export interface BackupManagerOptions {
   /** Where archives live; default `data/backups`. */
@@ -22,6 +23,8 @@ export interface BackupManagerOptions {
   waitSeconds?: number;
   /** Seconds to wait for another duckbak run holding the backup folder (default 60). */
   lockWaitSeconds?: number;
+  /** Keys of encrypted databases (see keyLookup). */
+  keys?: KeyLookup;
 }
 
 export class BackupManager {
@@ -30,6 +33,7 @@ export class BackupManager {
   readonly compression: Compression;
   readonly waitSeconds: number;
   readonly lockWaitSeconds: number;
+  readonly keys?: KeyLookup;
 
   constructor(opts: BackupManagerOptions = {}) {
     this.backupDir = resolve(opts.backupDir ?? DEFAULT_BACKUP_DIR);
@@ -37,6 +41,7 @@ export class BackupManager {
     this.compression = opts.compression ?? "gzip";
     this.waitSeconds = opts.waitSeconds ?? 0;
     this.lockWaitSeconds = opts.lockWaitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS;
+    this.keys = opts.keys;
   }
 
   /** Runs `fn` holding the backup folder's lock, as the CLI's commands do (a scheduled daily may run meanwhile). */
@@ -58,6 +63,7 @@ export class BackupManager {
         name: opts.name,
         compression: opts.compression ?? this.compression,
         waitSeconds: this.waitSeconds,
+        keys: this.keys,
         onEvent: opts.onEvent,
       }),
     );
@@ -69,12 +75,13 @@ export class BackupManager {
 
   /** `name` as shown by listBackups, or a path to an archive. */
   verifyBackup(name: string, opts: { quick?: boolean } = {}): Promise<VerifyResult> {
-    return verifyBackup(resolveBackupRef(name, this.backupDir), opts);
+    return verifyBackup(resolveBackupRef(name, this.backupDir), { keys: this.keys, ...opts });
   }
 
   /** The seed's `restore_backup(name, overwrite)`, plus restoreDir, only and verify. */
   restoreBackup(name: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
     const ref = resolveBackupRef(name, this.backupDir);
+    opts = { keys: this.keys, ...opts };
     return dirname(ref.path) === this.backupDir ? this.locked("restore", () => restoreBackup(ref, opts)) : restoreBackup(ref, opts);
   }
 
@@ -96,12 +103,14 @@ export function createDailyBackup(opts: BackupManagerOptions & { logFile?: strin
     backupDir: manager.backupDir,
     compression: manager.compression,
     waitSeconds: manager.waitSeconds,
+    keys: manager.keys,
     policy: effectivePolicy({}, opts.policy),
     log: new BackupLog(resolve(opts.logFile ?? DEFAULT_LOG_FILE)),
   });
 }
 
 export { createBackup, listBackups, resolveBackupRef, verifyBackup, restoreBackup, withExtractedBackup };
+export { keyLookup, type KeyLookup, type KeySource } from "./keys.ts";
 export type { BackupEvent, BackupResult, BackupInfo, Compression, VerifyResult, RestoreOptions, RestoreResult, CleanupResult, DailyResult, RetentionPolicy };
 export * from "./errors.ts";
 export type { Manifest, ManifestDatabase, ManifestFile } from "./manifest.ts";

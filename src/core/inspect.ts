@@ -4,7 +4,9 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { DatabaseNotFoundError, DuckbakError, fsError } from "./errors.ts";
-import { BLOCKS_START, storageVersionCompatibility } from "./duckdb/header.ts";
+import { opensWith } from "./duckdb/compat.ts";
+import { BLOCKS_START } from "./duckdb/header.ts";
+import { scanDuckDBBlocks } from "./duckdb/blocks.ts";
 import { readDuckDBHeader } from "./duckdb/open.ts";
 
 export interface InspectResult {
@@ -25,8 +27,9 @@ export interface InspectResult {
   /** Bumped by every checkpoint. */
   checkpointIteration: number | null;
   blockCount: number | null;
-  /** Header bytes plus blockCount blocks: a shorter file has been truncated. */
+  /** Header bytes plus blockCount blocks. A shorter file is healthy when the blocks past its end are free (DuckDB trims them). */
   expectedMinSize: number | null;
+  /** Blocks in use lie past the end of the file. */
   truncated: boolean;
   checksums: { main: boolean; databaseHeaders: [boolean, boolean] | null };
   activeHeader: 1 | 2 | null;
@@ -45,6 +48,9 @@ export async function inspectDatabaseFile(file: string): Promise<InspectResult> 
   const a = h.active;
   const walStat = await stat(`${path}.wal`).catch(() => null);
   const expectedMinSize = a ? BLOCKS_START + a.blockCount * a.blockAllocSize : null;
+  // Only a short file is scanned: are the blocks it lacks all on the free list?
+  const short = expectedMinSize !== null && st.size < expectedMinSize;
+  const truncated = short && (await scanDuckDBBlocks(path).catch(() => null))?.missingBlocks !== 0;
   return {
     path,
     sizeBytes: st.size,
@@ -52,18 +58,14 @@ export async function inspectDatabaseFile(file: string): Promise<InspectResult> 
     sourceId: h.sourceId,
     storageVersion: h.storageVersion,
     serializationCompatibility: a?.serializationCompatibility ?? null,
-    opensWith: a
-      ? storageVersionCompatibility(h.storageVersion, a.serializationCompatibility)
-      : h.encrypted
-        ? `encrypted: needs a DuckDB with encryption support (v1.4.0 and later) and the key`
-        : "unknown: both database headers are corrupt",
+    opensWith: a || h.encrypted ? opensWith(h) : "unknown: both database headers are corrupt",
     encrypted: h.encrypted,
     blockAllocSize: a?.blockAllocSize ?? null,
     vectorSize: a?.vectorSize ?? null,
     checkpointIteration: a?.iteration ?? null,
     blockCount: a?.blockCount ?? null,
     expectedMinSize,
-    truncated: expectedMinSize !== null && st.size < expectedMinSize,
+    truncated,
     checksums: { main: h.mainChecksumValid, databaseHeaders: h.headers ? [h.headers[0].checksumValid, h.headers[1].checksumValid] : null },
     activeHeader: h.activeHeader === null ? null : ((h.activeHeader + 1) as 1 | 2),
     wal: walStat?.isFile() ? { path: `${path}.wal`, sizeBytes: walStat.size } : null,

@@ -44,15 +44,26 @@ export interface ManifestDatabase {
     block_alloc_size: number | null;
     /** The DuckDB that read the row counts (the one embedded in duckbak). */
     reader_version: string;
+    /** DuckDB 1.4+ encryption: opening it needs its key (which is never stored here). Absent in older manifests. */
+    encrypted?: boolean;
+    /** Why the embedded DuckDB could not open the source (consistency "raw-lock"); tables are then unknown. */
+    open_error?: string;
   };
   tables: ManifestTable[];
+  /**
+   * DuckDB's block checksums of the main file, checked while it was copied: "damaged" means the
+   * SOURCE was damaged when backed up (the copy is faithful). Absent in older manifests.
+   */
+  source_blocks?: { state: "ok" | "damaged" | "skipped"; problems: string[] };
   /**
    * How the copy was made consistent. "read-lock": copied while a DuckDB read lock was held, so no
    * writer could run or checkpoint during the copy. "crash-consistent": a hot copy taken while a
    * writer held the database (backup --hot): the state after some committed transaction, as after
-   * a power cut, checked block by block and opened before the backup was committed.
+   * a power cut, checked block by block and opened before the backup was committed. "raw-lock":
+   * the embedded DuckDB could not open the file, so duckbak took the same fcntl read lock itself
+   * (see duckdb.open_error).
    */
-  consistency: "read-lock" | "crash-consistent";
+  consistency: "read-lock" | "crash-consistent" | "raw-lock";
   /** For a hot copy: the attempts it took, why the failed ones were rejected, and the WAL cut. */
   hot?: { attempts: number; rejected: string[]; wal_bytes_kept: number; wal_bytes_dropped: number };
 }
@@ -77,8 +88,16 @@ export interface Manifest {
 /** sha256 stand-in of the same length, so the final manifest can be written over the first one. */
 export const SHA256_PLACEHOLDER = "0".repeat(64);
 
-export function serializeManifest(m: Manifest): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(m, null, 2) + "\n");
+/**
+ * The manifest as JSON; with `length`, padded with trailing spaces (still valid JSON) to exactly
+ * that many bytes, so that a final manifest with longer fields fits over its placeholder.
+ */
+export function serializeManifest(m: Manifest, length?: number): Uint8Array {
+  const json = JSON.stringify(m, null, 2);
+  if (length === undefined) return new TextEncoder().encode(json + "\n");
+  const size = Buffer.byteLength(json) + 1;
+  if (size > length) throw new Error(`manifest of ${size} bytes exceeds its reserved ${length}`);
+  return new TextEncoder().encode(json + " ".repeat(length - size) + "\n");
 }
 
 export class ManifestError extends Error {}

@@ -5,7 +5,9 @@
 import { chown, lstat, mkdir, realpath, rm, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { scanArchive, readArchiveManifest, type ArchiveScan } from "./archive/reader.ts";
-import { judgeDatabase } from "./verify.ts";
+import { judgeDatabase, unopenableReason } from "./verify.ts";
+import { EMBEDDED_DUCKDB } from "./duckdb/compat.ts";
+import { keyForFile, type KeyLookup } from "./keys.ts";
 import type { ProgressSink } from "./progress.ts";
 import { fileSink, withTempDir } from "./extract.ts";
 import { duckdbMessage, openReadOnly, isLockError, parseLockHolder } from "./duckdb/open.ts";
@@ -27,6 +29,8 @@ export interface RestoreOptions {
   only?: string[];
   /** Run verify's checks 1–2 before writing anything (default true). */
   verify?: boolean;
+  /** Keys of encrypted databases, by original path. */
+  keys?: KeyLookup;
   now?: Date;
   progress?: ProgressSink;
 }
@@ -50,6 +54,8 @@ export interface RestoreResult {
   archive: string;
   name: string;
   databases: RestoredDatabase[];
+  /** Restored anyway, but worth knowing: a file this DuckDB cannot open, a source damaged when backed up. */
+  warnings: string[];
 }
 
 export interface Plan {
@@ -96,12 +102,18 @@ async function assertNotLocked(target: string): Promise<void> {
   const exists = await stat(target).then((s) => s.isFile(), () => false);
   if (!exists) return;
   try {
+    // No key is needed: DuckDB takes the lock before it reads the (encrypted) header.
     (await openReadOnly(target)).closeSync();
   } catch (err) {
     const msg = (err as Error).message;
     // A damaged current database does not open either: that is often why one restores.
     if (isLockError(msg)) throw new DatabaseLockedError(target, parseLockHolder(msg), 0);
   }
+}
+
+/** Where a file of the backup goes: the target, or the target's WAL beside it. */
+function finalPathOf(plan: Plan, f: ManifestFile): string {
+  return f.role === "main" ? plan.target : plan.target + f.name.slice(plan.db.name.length);
 }
 
 function tempFor(db: ManifestDatabase, file: ManifestFile, base: string): string {
@@ -128,24 +140,44 @@ async function followLink(target: string): Promise<string> {
   });
 }
 
-function assertScanOk(scan: ArchiveScan, dbs: ManifestDatabase[], archive: string, blocks: boolean, consequence: string): void {
+/**
+ * Throws on damage. Block damage that the manifest says was already in the source is returned as
+ * a warning instead: the archive holds the source exactly as it was, which may be the best copy left.
+ */
+function assertScanOk(scan: ArchiveScan, dbs: ManifestDatabase[], archive: string, blocks: boolean, consequence: string): string[] {
   if (scan.problems.length) throw new CorruptArchiveError(archive, `${scan.problems[0]}; ${consequence}`);
+  const warnings: string[] = [];
   for (const db of dbs) {
     const judged = judgeDatabase(scan, db, blocks);
-    if (!judged.ok) throw new CorruptArchiveError(archive, `${judged.problems[0]}; ${consequence}`);
+    if (judged.ok) continue;
+    const knownDamage = db.source_blocks?.state === "damaged" && judged.checks.checksum === "ok";
+    if (!knownDamage) throw new CorruptArchiveError(archive, `${judged.problems[0]}; ${consequence}`);
+    warnings.push(`${db.name}: restored as it was backed up, with its damage: ${judged.problems[0]}`);
   }
+  return warnings;
 }
 
 export const NOTHING_RESTORED = "nothing was restored";
 
+/** An error naming a temporary file (a disk full while extracting) names the target it stood for. */
+function withTargetNames(err: unknown, plans: Plan[]): unknown {
+  if (!(err instanceof DuckbakError)) return err;
+  let message = err.message;
+  for (const p of plans)
+    for (const f of p.db.files) message = message.replaceAll(p.temps.get(f.entry)!, finalPathOf(p, f));
+  if (message === err.message) return err;
+  return new DuckbakError(message, err.exitCode, { cause: err });
+}
+
 export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}): Promise<RestoreResult> {
   let manifest: Manifest;
+  const warnings: string[] = [];
   if (opts.verify ?? true) {
     // Checks 1–2 of verify, before anything is written anywhere.
     const scan = await scanArchive(ref, { blocks: true, progress: opts.progress, phase: `checking ${ref.name}` });
     if (!scan.manifest) throw new CorruptArchiveError(ref.path, `${scan.problems[0] ?? "no manifest"}; ${NOTHING_RESTORED}`);
     manifest = scan.manifest;
-    assertScanOk(scan, selectDatabases(manifest, opts.only), ref.path, true, NOTHING_RESTORED);
+    warnings.push(...assertScanOk(scan, selectDatabases(manifest, opts.only), ref.path, true, NOTHING_RESTORED));
   } else {
     manifest = await readArchiveManifest(ref.path, ref.compression).catch((err) => {
       throw err instanceof CorruptArchiveError ? new CorruptArchiveError(ref.path, `${err.detail}; ${NOTHING_RESTORED}`) : err;
@@ -162,8 +194,8 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
       },
     });
     assertScanOk(scan, plans.map((p) => p.db), ref.path, false, NOTHING_RESTORED);
-  });
-  return { archive: ref.path, name: ref.name, databases };
+  }, warnings);
+  return { archive: ref.path, name: ref.name, databases, warnings };
 }
 
 /**
@@ -171,12 +203,14 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
  * (not a folder, not locked by a writer), `fill` writes each file to its temporary name and checks
  * it against its recorded sha256, the backup's WAL is folded in, DuckDB opens the result, then
  * each database is committed (.bak, stale WAL, rename). `source` names the backup in errors.
+ * Verified files this DuckDB cannot open (a newer format) are restored with a line in `warnings`.
  */
 export async function restoreDatabases(
   dbs: ManifestDatabase[],
   source: string,
   opts: RestoreOptions,
   fill: (plans: Plan[]) => Promise<void>,
+  warnings: string[] = [],
 ): Promise<RestoredDatabase[]> {
   const ts = utcStamp(opts.now ?? new Date());
   const targets = planTargets(dbs, opts.restoreDir, source);
@@ -206,15 +240,24 @@ export async function restoreDatabases(
       await foldWal(main, `${p.target} (restored copy)`).catch((err) => {
         throw err instanceof DuckbakError ? new DuckbakError(`${err.message}; ${NOTHING_RESTORED}`, err.exitCode, { cause: err }) : err;
       });
+      const key = await keyForFile(main, opts.keys, p.db.original_path);
       try {
-        (await openReadOnly(main)).closeSync();
+        (await openReadOnly(main, key)).closeSync();
       } catch (err) {
-        throw new CorruptArchiveError(source, `${p.db.name}: DuckDB cannot open the restored file: ${duckdbMessage(err)}; ${NOTHING_RESTORED}`);
+        // The bytes are verified: a format this DuckDB does not read is no reason to refuse them.
+        const why = await unopenableReason(main, p.db);
+        if (why) {
+          warnings.push(`${p.target}: restored without an open check: ${why}`);
+          continue;
+        }
+        // DuckDB's message names the temporary file; the user knows the target.
+        const detail = duckdbMessage(err).replaceAll(main, p.target);
+        throw new CorruptArchiveError(source, `${p.target}: DuckDB ${EMBEDDED_DUCKDB.version} cannot open the restored file: ${detail}; ${NOTHING_RESTORED}`);
       }
     }
   } catch (err) {
     await removeTemps();
-    throw err;
+    throw withTargetNames(err, plans);
   }
   const databases: RestoredDatabase[] = [];
   try {

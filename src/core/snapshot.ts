@@ -14,7 +14,8 @@ import { basename, dirname, join, resolve } from "node:path";
 import { DatabaseLockedError, DuckbakError, fsError } from "./errors.ts";
 import { hotCopy } from "./hot/copy.ts";
 import { COPY_CHECK_COMMAND, HOLDER_COMMAND, type HolderResult, type HolderTable } from "./duckdb/holder.ts";
-import { checkDatabaseFile, duckdbMessage, parseLockHolder, readDuckDBHeader } from "./duckdb/open.ts";
+import { checkDatabaseFile, duckdbMessage, isKeyError, parseLockHolder, readDuckDBHeader } from "./duckdb/open.ts";
+import { EncryptionKeyError, NO_KEYS, missingKeyError, type KeyLookup } from "./keys.ts";
 import { databaseNameProblem, isWalFile } from "./naming.ts";
 import { tempPath } from "./fsutil.ts";
 import { selfCommand } from "./self.ts";
@@ -49,8 +50,13 @@ export interface DatabaseSnapshot {
   header: DuckDBFileHeader;
   /** For a database captured between hooks: how long the lock-holding copy took (the application's pause). */
   pausedMs?: number;
-  /** "read-lock": copied under DuckDB's read lock; "crash-consistent": a verified hot copy. */
-  consistency: "read-lock" | "crash-consistent";
+  /**
+   * "read-lock": copied under DuckDB's read lock; "crash-consistent": a verified hot copy;
+   * "raw-lock": DuckDB could not open it (rawReason), the same fcntl lock was taken without it.
+   */
+  consistency: "read-lock" | "crash-consistent" | "raw-lock";
+  /** Why the embedded DuckDB could not open it, for a raw-lock copy. */
+  rawReason?: string;
   /** For a hot copy: attempts made, and why the failed ones were rejected. */
   hot?: { attempts: number; rejected: string[]; walBytesKept: number; walBytesDropped: number };
 }
@@ -69,6 +75,8 @@ export interface SnapshotOptions {
   onHook?: (run: HookRun) => void;
   /** Retries of a hot copy after the first attempt (databases with `hot`). */
   hotRetries?: number;
+  /** Keys of encrypted databases. */
+  keys?: KeyLookup;
 }
 
 export interface SnapshotSet {
@@ -83,8 +91,11 @@ interface Held {
   release(): Promise<void>;
 }
 
-/** Starts a holder process on `paths` and reads its report; the locks stay until `release`. */
-async function holdDatabases(paths: string[], waitSeconds: number): Promise<Held> {
+/**
+ * Starts a holder process on `paths` and reads its report; the locks stay until `release`. Keys of
+ * encrypted databases go to it on its stdin, never in its argv (which `ps` shows).
+ */
+async function holdDatabases(paths: string[], waitSeconds: number, keys: Map<string, string>): Promise<Held> {
   const proc = Bun.spawn(selfCommand([HOLDER_COMMAND, String(Math.round(waitSeconds * 1000)), ...paths]), {
     stdin: "pipe",
     stdout: "pipe",
@@ -92,6 +103,8 @@ async function holdDatabases(paths: string[], waitSeconds: number): Promise<Held
   });
   // Drained from the start: a helper that writes more than a pipe holds must not block.
   const stderr = new Response(proc.stderr).text();
+  proc.stdin.write(JSON.stringify(Object.fromEntries(paths.flatMap((p) => (keys.has(p) ? [[p, keys.get(p)!]] : [])))) + "\n");
+  proc.stdin.flush();
   const release = async () => {
     try {
       proc.stdin.end();
@@ -109,9 +122,14 @@ async function holdDatabases(paths: string[], waitSeconds: number): Promise<Held
 }
 
 function holderFailure(r: Extract<HolderResult, { ok: false }>, waitSeconds: number): DuckbakError {
-  return r.locked
-    ? new DatabaseLockedError(r.path, parseLockHolder(r.error), waitSeconds)
-    : new DuckbakError(`${r.path}: cannot open with DuckDB: ${duckdbMessage(r.error)}`);
+  if (r.locked) return new DatabaseLockedError(r.path, parseLockHolder(r.error), waitSeconds);
+  if (isKeyError(r.error)) return new EncryptionKeyError(`${r.path}: ${duckdbMessage(r.error)}`);
+  return new DuckbakError(`${r.path}: cannot open with DuckDB ${r.embedded}: ${duckdbMessage(r.error)}`);
+}
+
+/** A holder's lock: DuckDB's own, or the raw fcntl lock on a file DuckDB could not open. */
+function lockConsistency(r: Extract<HolderResult, { ok: true }>): Pick<DatabaseSnapshot, "consistency" | "rawReason"> {
+  return r.rawReason === undefined ? { consistency: "read-lock" } : { consistency: "raw-lock", rawReason: r.rawReason };
 }
 
 const asError = (err: unknown, path: string) => (err instanceof DuckbakError ? err : fsError(err, path, "read"));
@@ -177,7 +195,13 @@ async function hotSnapshot(path: string, dir: string, opts: SnapshotOptions): Pr
 }
 
 /** One database between its hooks: locked (or, with `hot`, hot-copied), copied into `dir`, released. */
-async function captureDatabase(path: string, dir: string, settings: Omit<DatabaseSettings, "path">, opts: SnapshotOptions): Promise<DatabaseSnapshot> {
+async function captureDatabase(
+  path: string,
+  dir: string,
+  settings: Omit<DatabaseSettings, "path">,
+  keys: Map<string, string>,
+  opts: SnapshotOptions,
+): Promise<DatabaseSnapshot> {
   const waitSeconds = opts.waitSeconds ?? 0;
   const hooks = {
     beforeBackup: settings.beforeBackup,
@@ -186,7 +210,7 @@ async function captureDatabase(path: string, dir: string, settings: Omit<Databas
   };
   return withHooks(hooks, path, opts.backup ?? "", opts.onHook ?? (() => {}), async () => {
     const started = performance.now();
-    const held = await holdDatabases([path], waitSeconds);
+    const held = await holdDatabases([path], waitSeconds, keys);
     try {
       const r = held.results[0]!;
       if (!r.ok && r.locked && settings.hot) {
@@ -196,7 +220,8 @@ async function captureDatabase(path: string, dir: string, settings: Omit<Databas
       if (!r.ok) throw holderFailure(r, waitSeconds);
       const header = await readDuckDBHeader(path);
       const files = await copyFiles(await fileSet(path), dir);
-      return { path, files, readerVersion: r.readerVersion, tables: r.tables, header, consistency: "read-lock", pausedMs: Math.round(performance.now() - started) };
+      const pausedMs = Math.round(performance.now() - started);
+      return { path, files, readerVersion: r.readerVersion, tables: r.tables, header, pausedMs, ...lockConsistency(r) };
     } finally {
       await held.release();
     }
@@ -217,6 +242,7 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
   // A database given through a symbolic link is read at its real path: DuckDB, and so its WAL
   // (`<real>.wal`), live there. It is still reported and recorded under the path given.
   const given = new Map<string, string>();
+  const keys = new Map<string, string>();
   for (const p of order) {
     try {
       const nameProblem = databaseNameProblem(basename(p));
@@ -227,6 +253,11 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
       if (twin !== undefined) throw new DuckbakError(`${p}: the same database file as ${twin} (both are ${real}); backed up once`);
       given.set(real, p);
       await checkDatabaseFile(real);
+      if ((await readDuckDBHeader(real)).encrypted) {
+        const key = await (opts.keys ?? NO_KEYS)(p);
+        if (key === null) throw missingKeyError(p);
+        keys.set(real, key);
+      }
       const settings = opts.settings?.(p) ?? {};
       if (settings.beforeBackup || settings.afterBackup) captured.push({ path: real, settings });
       else plain.push(real);
@@ -255,14 +286,14 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
     // Hooked databases first, one at a time, while no other lock is held.
     for (const { path, settings } of captured) {
       try {
-        snapshots.push(await captureDatabase(path, await copyDir(), settings, opts));
+        snapshots.push(await captureDatabase(path, await copyDir(), settings, keys, opts));
       } catch (err) {
         failures.push({ path, error: asError(err, path) });
       }
     }
     if (plain.length > 0) {
       const waitSeconds = opts.waitSeconds ?? 0;
-      held = await holdDatabases(plain, waitSeconds);
+      held = await holdDatabases(plain, waitSeconds, keys);
       for (const r of held.results) {
         if (!r.ok && r.locked && opts.settings?.(given.get(r.path) ?? r.path).hot) {
           try {
@@ -279,7 +310,7 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
         // Read under the lock: the header and file set cannot change until release.
         try {
           const header = await readDuckDBHeader(r.path);
-          snapshots.push({ path: r.path, files: await fileSet(r.path), readerVersion: r.readerVersion, tables: r.tables, header, consistency: "read-lock" });
+          snapshots.push({ path: r.path, files: await fileSet(r.path), readerVersion: r.readerVersion, tables: r.tables, header, ...lockConsistency(r) });
         } catch (err) {
           failures.push({ path: r.path, error: asError(err, r.path) });
         }

@@ -34,7 +34,7 @@ export function formatAge(ms: number): string {
 export interface DatabaseStatus {
   path: string;
   /** The newest backup holding this database, or null when none does. */
-  newest: { name: string; file: string; createdAt: Date } | null;
+  newest: { name: string; file: string; createdAt: Date; sourceDamage: string[] } | null;
   ageMs: number | null;
   stale: boolean;
 }
@@ -98,7 +98,9 @@ export function databaseStatuses(backups: BackupInfo[], expected: string[], maxA
   const newest = new Map<string, DatabaseStatus["newest"]>();
   for (const b of backups) {
     for (const d of b.manifest?.databases ?? []) {
-      if (!newest.has(d.original_path)) newest.set(d.original_path, { name: b.name, file: b.file, createdAt: b.createdAt! });
+      if (newest.has(d.original_path)) continue;
+      const sourceDamage = d.source_blocks?.state === "damaged" ? d.source_blocks.problems : [];
+      newest.set(d.original_path, { name: b.name, file: b.file, createdAt: b.createdAt!, sourceDamage });
     }
   }
   const paths = expected.length > 0 ? expected : [...newest.keys()].sort();
@@ -135,6 +137,8 @@ export async function checkStatus(opts: StatusOptions): Promise<StatusReport> {
   for (const d of databases) {
     if (d.newest === null) problems.push(`${d.path}: no backup`);
     else if (d.stale) problems.push(`${d.path}: newest backup ${d.newest.name} is ${formatAge(d.ageMs!)} old, over the maximum of ${formatAge(opts.maxAgeMs)}`);
+    if (d.newest?.sourceDamage.length)
+      problems.push(`${d.path}: SOURCE DAMAGED when backed up in ${d.newest.name}: ${d.newest.sourceDamage.join("; ")}`);
   }
   const notes: string[] = [];
   if (lastDaily && lastDaily.status !== "ok" && lastDaily.status !== "running") {

@@ -7,8 +7,11 @@ import { join } from "node:path";
 import type { ProgressSink } from "./progress.ts";
 import { scanArchive, type ArchiveScan, type FileScan } from "./archive/reader.ts";
 import { fileSink, withTempDir } from "./extract.ts";
-import { duckdbMessage, openReadOnly, BOUNDED_MEMORY } from "./duckdb/open.ts";
+import { duckdbMessage, openReadOnly, readDuckDBHeader, BOUNDED_MEMORY } from "./duckdb/open.ts";
+import { EMBEDDED_DUCKDB, embeddedCannotOpen } from "./duckdb/compat.ts";
 import { quoteIdent } from "./duckdb/sql.ts";
+import { blockDamage } from "./duckdb/blocks.ts";
+import { EncryptionKeyError, NO_KEYS, keyForFile, type KeyLookup } from "./keys.ts";
 import type { ArchiveRef } from "./list.ts";
 import type { Manifest, ManifestDatabase } from "./manifest.ts";
 
@@ -22,6 +25,8 @@ export interface DatabaseVerifyResult {
   checks: { checksum: CheckState; blocks: CheckState; open: CheckState };
   /** One line each; empty when ok. */
   problems: string[];
+  /** Why a check was skipped (not damage), e.g. "open check SKIPPED: needs DuckDB ≥ v2.0.0; …". */
+  notes: string[];
   /** File offsets of blocks whose checksum is wrong. */
   badBlocks: number[];
   tables: { schema: string; name: string; expectedRows: number; rows: number | null }[];
@@ -47,6 +52,7 @@ export function judgeDatabase(scan: ArchiveScan, db: ManifestDatabase, blocks: b
     ok: true,
     checks: { checksum: "ok", blocks: blocks ? "ok" : "skipped", open: "skipped" },
     problems: [],
+    notes: [],
     badBlocks: [],
     tables: db.tables.map((t) => ({ schema: t.schema, name: t.name, expectedRows: t.rows, rows: null })),
   };
@@ -67,37 +73,60 @@ export function judgeDatabase(scan: ArchiveScan, db: ManifestDatabase, blocks: b
     if (seen.blockError) fail("blocks", `${f.entry}: ${seen.blockError}`);
     const b = seen.blocks;
     if (!b) continue;
-    for (const h of b.badHeaders) fail("blocks", `${f.entry}: ${h.name} header at offset ${h.offset} fails its checksum`);
-    if (b.badBlocks.length) {
-      r.badBlocks = b.badBlocks.map((x) => x.offset);
-      const shown = r.badBlocks.slice(0, 5).join(", ") + (r.badBlocks.length > 5 ? ", …" : "");
-      fail("blocks", `${f.entry}: ${b.badBlocks.length} block(s) fail DuckDB's checksum at offset ${shown}`);
-    }
-    if (b.missingBlocks) fail("blocks", `${f.entry}: ${b.missingBlocks} block(s) in use are missing (file cut short)`);
+    r.badBlocks = b.badBlocks.map((x) => x.offset);
+    const known = db.source_blocks?.state === "damaged" ? " (the source was already damaged when backed up; the archive holds it as it was)" : "";
+    for (const problem of blockDamage(b)) fail("blocks", `${f.entry}: ${problem}${known}`);
   }
   return r;
 }
 
 /** Check 3: open the restored copy read-only and read every column of every table. */
-async function openAndRead(path: string, r: DatabaseVerifyResult): Promise<void> {
+/**
+ * Why the embedded DuckDB cannot open a file whose bytes are verified, when that is a matter of
+ * format rather than damage: its header, else the manifest's record that the source did not open
+ * either. null: an open failure is damage.
+ */
+export async function unopenableReason(path: string, db: ManifestDatabase): Promise<string | null> {
+  const header = await readDuckDBHeader(path).catch(() => null);
+  const byHeader = header && embeddedCannotOpen(header);
+  if (byHeader) return byHeader;
+  if (db.consistency === "raw-lock")
+    return `DuckDB could not open the source either when it was backed up (${db.duckdb.open_error ?? "no reason recorded"}); this duckbak embeds DuckDB ${EMBEDDED_DUCKDB.version}`;
+  return null;
+}
+
+async function openAndRead(path: string, r: DatabaseVerifyResult, db: ManifestDatabase, keys: KeyLookup): Promise<void> {
   let instance;
   let con;
   try {
-    instance = await openReadOnly(path, BOUNDED_MEMORY);
+    instance = await openReadOnly(path, await keyForFile(path, keys, r.originalPath), BOUNDED_MEMORY);
     con = await instance.connect();
   } catch (err) {
     instance?.closeSync();
+    if (err instanceof EncryptionKeyError) {
+      r.ok = false;
+      r.checks.open = "failed";
+      r.problems.push(err.message);
+      return;
+    }
+    const why = await unopenableReason(path, db);
+    if (why) {
+      r.notes.push(`open check SKIPPED: ${why}`);
+      return;
+    }
     r.ok = false;
     r.checks.open = "failed";
-    r.problems.push(`${r.entry}: DuckDB cannot open the restored copy: ${duckdbMessage(err)}`);
+    r.problems.push(`${r.entry}: DuckDB ${EMBEDDED_DUCKDB.version} cannot open the restored copy: ${duckdbMessage(err)}`);
     return;
   }
   try {
     const present = (
       await con.runAndReadAll("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary")
     ).getRows().map(([s, t]) => `${s}.${t}`);
-    for (const key of present)
-      if (!r.tables.some((t) => `${t.schema}.${t.name}` === key)) r.problems.push(`${r.entry}: table ${key} is not in the manifest`);
+    // A raw-lock copy's tables were never read, so there is nothing to compare with.
+    if (db.consistency !== "raw-lock")
+      for (const key of present)
+        if (!r.tables.some((t) => `${t.schema}.${t.name}` === key)) r.problems.push(`${r.entry}: table ${key} is not in the manifest`);
     for (const t of r.tables) {
       try {
         // sum(hash(COLUMNS(*))) makes DuckDB read and decode every column of every row.
@@ -116,7 +145,10 @@ async function openAndRead(path: string, r: DatabaseVerifyResult): Promise<void>
   if (r.problems.length) r.ok = false;
 }
 
-export async function verifyBackup(ref: ArchiveRef, opts: { quick?: boolean; tempParent?: string; progress?: ProgressSink } = {}): Promise<VerifyResult> {
+export async function verifyBackup(
+  ref: ArchiveRef,
+  opts: { quick?: boolean; tempParent?: string; progress?: ProgressSink; keys?: KeyLookup } = {},
+): Promise<VerifyResult> {
   const quick = opts.quick ?? false;
   const run = async (dir: string | null): Promise<VerifyResult> => {
     const scan = await scanArchive(ref, {
@@ -126,7 +158,7 @@ export async function verifyBackup(ref: ArchiveRef, opts: { quick?: boolean; tem
       phase: `verifying ${ref.name}`,
     });
     const databases = (scan.manifest?.databases ?? []).map((db) => judgeDatabase(scan, db, !quick));
-    if (dir) for (const r of databases) if (r.ok) await openAndRead(join(dir, r.entry), r);
+    if (dir) for (const r of databases) if (r.ok) await openAndRead(join(dir, r.entry), r, scan.manifest!.databases.find((d) => d.entry === r.entry)!, opts.keys ?? NO_KEYS);
     const ok = scan.manifest !== null && scan.problems.length === 0 && databases.every((d) => d.ok);
     return { archive: ref.path, name: ref.name, ok, quick, problems: scan.problems, manifest: scan.manifest, databases };
   };

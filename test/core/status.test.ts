@@ -83,8 +83,8 @@ describe("databaseStatuses", () => {
 
   test("each expected database's newest backup and age; a missing one is stale", () => {
     expect(databaseStatuses(backups, ["/d/a.duckdb", "/d/b.duckdb", "/d/c.duckdb"], 26 * H, now)).toEqual([
-      { path: "/d/a.duckdb", newest: { name: "b2", file: "b2.tar.gz", createdAt: new Date("2024-01-15T02:00:00Z") }, ageMs: 10 * H, stale: false },
-      { path: "/d/b.duckdb", newest: { name: "b1", file: "b1.tar.gz", createdAt: new Date("2024-01-12T02:00:00Z") }, ageMs: 82 * H, stale: true },
+      { path: "/d/a.duckdb", newest: { name: "b2", file: "b2.tar.gz", createdAt: new Date("2024-01-15T02:00:00Z"), sourceDamage: [] }, ageMs: 10 * H, stale: false },
+      { path: "/d/b.duckdb", newest: { name: "b1", file: "b1.tar.gz", createdAt: new Date("2024-01-12T02:00:00Z"), sourceDamage: [] }, ageMs: 82 * H, stale: true },
       { path: "/d/c.duckdb", newest: null, ageMs: null, stale: true },
     ]);
   });

@@ -22,7 +22,7 @@ describe("duckbak inspect", () => {
       source_id: sourceId,
       storage_version: 64,
       serialization_compatibility: 1,
-      opens_with: "v0.9.0 and later",
+      opens_with: "v1.0.0 and later",
       encrypted: false,
       block_alloc_size: 262144,
       vector_size: 2048,
@@ -38,7 +38,7 @@ describe("duckbak inspect", () => {
 
     const text = await runBinary(["inspect", db]);
     expect(text.stdout).toContain(`Created by:       DuckDB ${version} (${sourceId})`);
-    expect(text.stdout).toContain("Opens with:       DuckDB v0.9.0 and later");
+    expect(text.stdout).toContain("Opens with:       DuckDB v1.0.0 and later");
     expect(text.stdout).toContain("WAL:              none");
   });
 
@@ -58,6 +58,29 @@ describe("duckbak inspect", () => {
     const cut = await runBinary(["inspect", wal]);
     expect(cut.code).toBe(0);
     expect(cut.stdout).toContain("TRUNCATED: the file is shorter than");
+  });
+
+  test("free blocks DuckDB trimmed from the end are not truncation; a cut into used blocks is", async () => {
+    const dir = tempDir();
+    const db = join(dir, "trimmed.duckdb");
+    await runSql(db, [
+      "CREATE TABLE keep AS SELECT range AS id FROM range(1000)",
+      "CHECKPOINT",
+      "CREATE TABLE big AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(300000)",
+      "CHECKPOINT",
+      "DROP TABLE big",
+      "CHECKPOINT",
+    ]);
+    const r = JSON.parse((await runBinary(["inspect", db, "--json"])).stdout);
+    // The premise: the file is shorter than block_count blocks (DuckDB truncated free blocks).
+    expect(statSync(db).size).toBeLessThan(r.expected_min_size);
+    expect(r.truncated).toBe(false);
+    expect((await runBinary(["inspect", db])).stdout).not.toContain("TRUNCATED");
+    expect((await runBinary(["backup", db, "--backup-dir", join(dir, "bk"), "--name", "b"])).code).toBe(0);
+    expect((await runBinary(["verify", "b", "--backup-dir", join(dir, "bk")])).code).toBe(0);
+    // Negative control: cutting into the blocks still in use is reported.
+    truncateSync(db, 12288 + 262144 / 2);
+    expect(JSON.parse((await runBinary(["inspect", db, "--json"])).stdout).truncated).toBe(true);
   });
 
   test("a file that is not a DuckDB database, or is missing, is an error naming it", async () => {

@@ -1,14 +1,14 @@
 import type { CAC } from "cac";
-import { createBackup, type BackupResult } from "../../core/backup.ts";
+import { backupExitCode, createBackup, type BackupResult } from "../../core/backup.ts";
 import { ExitCode } from "../../core/errors.ts";
 import type { Compression } from "../../core/naming.ts";
 import { withProgress } from "../progress.ts";
 import { monitored, type RunReport } from "../monitoring.ts";
-import { loadContext, resolveDatabases, parseCompression, parseCount, parseSeconds, settingsFrom, type CommonFlags } from "../context.ts";
+import { ENCRYPTION_KEY_OPTION, keysFor, loadContext, resolveDatabases, parseCompression, parseCount, parseSeconds, settingsFrom, type CommonFlags } from "../context.ts";
 import { DEFAULT_HOT_RETRIES } from "../../core/hot/copy.ts";
 import type { HookRun } from "../../core/hooks.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
-import { color, formatBytes, formatDuration, plural, printJson, displayPath } from "../output.ts";
+import { color, formatBytes, formatDuration, plural, printJson, printWarning, displayPath } from "../output.ts";
 import { REPO_OPTION, openRepository, repoLocation, repoLockNotice } from "../repo.ts";
 import { createRepoSnapshot, type RepoBackupResult } from "../../core/repo/backup.ts";
 import { shortId } from "../../core/repo/snapshots.ts";
@@ -37,6 +37,7 @@ export function registerBackup(cli: CAC): void {
     .option(...LOCK_WAIT_OPTION)
     .option("--hot", "A database a writer holds open is copied anyway, crash-consistently (verified, or refused); see README")
     .option("--hot-retries <n>", `Attempts after the first before a hot copy is refused (default ${DEFAULT_HOT_RETRIES})`)
+    .option(...ENCRYPTION_KEY_OPTION)
     .option("--json", "Print the result as JSON")
     .example("duckbak backup                      # databases from duckbak.toml, else data/*.duckdb")
     .example("duckbak backup data/a.duckdb --compression zstd --wait 60")
@@ -68,10 +69,10 @@ async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
         onEvent: (e) => {
           if (e.type === "hook") printHook(e.run);
         },
+        keys: keysFor(flags, ctx.config),
       })),
     );
-    const failed = result.databases.filter((d) => !d.ok);
-    const code = failed.length === 0 ? ExitCode.OK : result.archive ? ExitCode.PARTIAL : ExitCode.ERROR;
+    const code = backupExitCode(result);
 
     if (flags.json) printJson("backup", backupJson(result), code, failedMessage(result));
     else printBackupResult(result, compression);
@@ -113,8 +114,19 @@ export function backupJson(result: BackupResult) {
     archive_bytes: result.archiveBytes,
     databases: result.databases.map((d) =>
       d.ok
-        ? { path: d.path, ok: true, entry: d.entry, size_bytes: d.bytes, duration_ms: d.durationMs, paused_ms: d.pausedMs ?? null, error: null }
-        : { path: d.path, ok: false, entry: null, size_bytes: null, duration_ms: null, paused_ms: null, error: d.error.message },
+        ? {
+            path: d.path,
+            ok: true,
+            entry: d.entry,
+            size_bytes: d.bytes,
+            duration_ms: d.durationMs,
+            paused_ms: d.pausedMs ?? null,
+            source_damaged: d.sourceDamage.length > 0,
+            source_damage: d.sourceDamage,
+            not_opened: d.rawReason ?? null,
+            error: null,
+          }
+        : { path: d.path, ok: false, entry: null, size_bytes: null, duration_ms: null, paused_ms: null, source_damaged: null, source_damage: [], not_opened: null, error: d.error.message },
     ),
     manifest: result.manifest,
   };
@@ -129,7 +141,14 @@ export function printBackupResult(result: BackupResult, compression: Compression
       const tables = db?.tables.length ?? 0;
       const paused = d.pausedMs === undefined ? "" : `, paused ${formatDuration(d.pausedMs)} between hooks`;
       const hot = db?.hot ? `, hot copy (crash-consistent, ${plural(db.hot.attempts, "attempt")})` : "";
-      console.log(`${color.green("ok")}      ${displayPath(d.path)}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}${paused}${hot}`);
+      const line = `${displayPath(d.path)}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}${paused}${hot}`;
+      if (d.rawReason !== undefined)
+        printWarning(`${d.path}: the embedded DuckDB cannot open it (${d.rawReason}); copied under DuckDB's file lock taken without DuckDB, so no writer ran during the copy, but its tables were not read`);
+      if (d.sourceDamage.length === 0) console.log(`${color.green("ok")}      ${line}`);
+      else {
+        console.log(`${color.red("DAMAGED")} ${line}; backed up anyway (it may be the best copy left), but the SOURCE fails DuckDB's block checksums:`);
+        for (const p of d.sourceDamage) console.error(`${color.red("DAMAGED")} ${p}`);
+      }
     } else {
       console.error(`${color.red("FAILED")}  ${d.error.message}`);
     }
@@ -159,11 +178,14 @@ async function runRepoBackup(location: string, args: string[], flags: BackupFlag
     onEvent: (e) => {
       if (e.type === "hook") printHook(e.run);
     },
+    keys: keysFor(flags, ctx.config),
   });
   const failed = result.databases.filter((d) => !d.ok);
   // No snapshot because the store failed (S3 after its retries): the store's own exit code.
   const storeFailed = !result.snapshot && failed.some((d) => d.error.exitCode === ExitCode.STORE_ERROR);
-  const code = failed.length === 0 ? ExitCode.OK : result.snapshot ? ExitCode.PARTIAL : storeFailed ? ExitCode.STORE_ERROR : ExitCode.ERROR;
+  const damaged = result.databases.some((d) => d.ok && d.sourceDamage.length > 0);
+  const code =
+    failed.length > 0 ? (result.snapshot ? ExitCode.PARTIAL : storeFailed ? ExitCode.STORE_ERROR : ExitCode.ERROR) : damaged ? ExitCode.SOURCE_DAMAGED : ExitCode.OK;
   if (flags.json) {
     const failures = result.databases.flatMap((d) => (d.ok ? [] : [d.error.message]));
     return printJson("backup", repoBackupJson(result, repo.location), code, failures.length ? `${plural(failures.length, "database")} failed: ${failures.join("; ")}` : undefined);
@@ -179,8 +201,8 @@ export function repoBackupJson(result: RepoBackupResult, location: string) {
     snapshot: result.snapshot,
     databases: result.databases.map((d) =>
       d.ok
-        ? { path: d.path, ok: true, entry: d.entry, size_bytes: d.bytes, duration_ms: d.durationMs, error: null }
-        : { path: d.path, ok: false, entry: null, size_bytes: null, duration_ms: null, error: d.error.message },
+        ? { path: d.path, ok: true, entry: d.entry, size_bytes: d.bytes, duration_ms: d.durationMs, source_damaged: d.sourceDamage.length > 0, source_damage: d.sourceDamage, error: null }
+        : { path: d.path, ok: false, entry: null, size_bytes: null, duration_ms: null, source_damaged: null, source_damage: [], error: d.error.message },
     ),
     stats: result.snapshotData?.stats ?? null,
     manifest: result.snapshotData ? { ...result.snapshotData, databases: result.snapshotData.databases.map((d) => ({ ...d, files: d.files.map(({ chunks: _, ...f }) => f) })) } : null,
@@ -193,6 +215,7 @@ export function printRepoBackupResult(result: RepoBackupResult, location: string
     if (d.ok) {
       const tables = result.snapshotData?.databases.find((m) => m.original_path === d.path)?.tables.length ?? 0;
       console.log(`${color.green("ok")}      ${displayPath(d.path)}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}`);
+      for (const p of d.sourceDamage) console.error(`${color.red("DAMAGED")} ${p} (the SOURCE fails DuckDB's block checksums; backed up anyway)`);
     } else {
       console.error(`${color.red("FAILED")}  ${d.error.message}`);
     }

@@ -2,7 +2,7 @@ import type { CAC } from "cac";
 import { effectivePolicy } from "../../core/cleanup.ts";
 import { runDaily, type DailyOffsiteResult } from "../../core/daily.ts";
 import { BackupLog } from "../../core/log.ts";
-import { loadContext, parseSeconds, resolveDatabases, resolveLogFile, settingsFrom, type CommonFlags, type Context } from "../context.ts";
+import { ENCRYPTION_KEY_OPTION, keysFor, loadContext, parseSeconds, resolveDatabases, resolveLogFile, settingsFrom, type CommonFlags, type Context } from "../context.ts";
 import { databaseSettings, DEFAULT_HOOK_TIMEOUT_SECONDS } from "../../core/config.ts";
 import { describePolicy } from "../../core/retention.ts";
 import { LOCK_WAIT_OPTION, lockNotices, lockWaitSeconds, releaseLocksOnSignal } from "../lock.ts";
@@ -31,6 +31,7 @@ export function registerDaily(cli: CAC): void {
     .option(...REPO_OPTION)
     .option("--dry-run", "Show what the run would do (databases, hooks, retention) without doing it")
     .option("--json", "Print the result as JSON (the backup, the cleanup, the run's status)")
+    .option(...ENCRYPTION_KEY_OPTION)
     .example("duckbak daily --config /srv/app/duckbak.toml   # what `duckbak schedule install` runs")
     .action(async (flags: DailyFlags) => runDailyCommand(flags));
 }
@@ -75,6 +76,7 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
       settings: settingsFrom(config),
       hookTimeoutSeconds: config.hookTimeoutSeconds,
       lockWaitSeconds: lockWait,
+      keys: keysFor(flags, config),
       onLockWait: notices.onWait,
       onLockBreak: notices.onBreak,
       archive,

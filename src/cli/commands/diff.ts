@@ -2,7 +2,7 @@ import type { CAC } from "cac";
 import { diffBackup, type TableDiff } from "../../core/diff.ts";
 import { resolveBackupRef } from "../../core/list.ts";
 import { ExitCode } from "../../core/errors.ts";
-import { loadContext, parseSeconds, type CommonFlags } from "../context.ts";
+import { ENCRYPTION_KEY_OPTION, keysFor, loadContext, parseSeconds, type CommonFlags } from "../context.ts";
 import { color, plural, printJson } from "../output.ts";
 
 interface DiffFlags extends CommonFlags {
@@ -15,6 +15,7 @@ export function registerDiff(cli: CAC): void {
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
     .option("--wait <seconds>", "Wait up to this long for a database that a writer has open (default 0)")
+    .option(...ENCRYPTION_KEY_OPTION)
     .option("--json", "Print the result as JSON")
     .example("duckbak diff backup_20240115_120000              # each database against its original path")
     .example("duckbak diff backup_20240115_120000 restored/results.duckdb")
@@ -24,8 +25,8 @@ export function registerDiff(cli: CAC): void {
 const n = (v: number) => v.toLocaleString("en-US");
 
 async function runDiff(name: string, databases: string[], flags: DiffFlags): Promise<number> {
-  const { backupDir } = loadContext(flags);
-  const result = await diffBackup(resolveBackupRef(name, backupDir), { databases, waitSeconds: parseSeconds("--wait", flags.wait) });
+  const { backupDir, config } = loadContext(flags);
+  const result = await diffBackup(resolveBackupRef(name, backupDir), { databases, waitSeconds: parseSeconds("--wait", flags.wait), keys: keysFor(flags, config) });
   // 0: identical; 5: compared, and found differences; otherwise a database could not be compared.
   const failed = result.databases.find((d) => !d.ok);
   const code = failed && !failed.ok ? failed.error.exitCode : result.identical ? ExitCode.OK : ExitCode.DIFFERENT;

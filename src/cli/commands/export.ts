@@ -1,10 +1,11 @@
 import type { CAC } from "cac";
 import { withProgress } from "../progress.ts";
 import { exportDatabase, type ExportCompression, type ExportFormat } from "../../core/export.ts";
-import { asList, parseSeconds } from "../context.ts";
+import { ExitCode } from "../../core/errors.ts";
+import { ENCRYPTION_KEY_OPTION, asList, keysFor, loadContext, parseSeconds, type CommonFlags } from "../context.ts";
 import { color, formatBytes, formatDuration, plural, printJson, printNote, printWarning } from "../output.ts";
 
-interface ExportFlags {
+interface ExportFlags extends CommonFlags {
   format?: string;
   compression?: string;
   table?: string | string[];
@@ -25,6 +26,8 @@ export function registerExport(cli: CAC): void {
     .option("--date-column <column>", "The column --since compares with")
     .option("--out <dir>", "Folder to create; must not exist or be empty (default ./<db>_export_YYYYMMDD_HHMMSS, UTC)")
     .option("--wait <seconds>", "Wait up to this long for a database that a writer has open (default 0)")
+    .option("--config <file>", "Config file, for the database's encryption key (default: ./duckbak.toml when present)")
+    .option(...ENCRYPTION_KEY_OPTION)
     .option("--json", "Print the result as JSON")
     .example("duckbak export data/availability.duckdb --out exports/full")
     .example("duckbak export data/availability.duckdb --since 2024-10-01 --date-column date --out exports/oct")
@@ -43,11 +46,15 @@ async function runExport(database: string, flags: ExportFlags): Promise<number> 
     since: flags.since === undefined ? undefined : String(flags.since),
     dateColumn: flags.dateColumn === undefined ? undefined : String(flags.dateColumn),
     waitSeconds: parseSeconds("--wait", flags.wait),
+    keys: keysFor(flags, loadContext(flags).config),
   }));
   const m = result.manifest;
+  // Tables this DuckDB cannot recreate were left out: the others are exported, the run is partial.
+  const code = result.leftOut.length > 0 ? ExitCode.PARTIAL : ExitCode.OK;
   if (flags.json) {
-    const body = { path: result.path, size_bytes: result.bytes, duration_ms: result.durationMs, skipped: result.skipped, warnings: result.warnings, manifest: m };
-    return printJson("export", body);
+    const body = { path: result.path, size_bytes: result.bytes, duration_ms: result.durationMs, skipped: result.skipped, not_exported: result.leftOut, warnings: result.warnings, manifest: m };
+    const leftOut = result.leftOut.map((t) => `${t.schema}.${t.name}`);
+    return printJson("export", body, code, leftOut.length ? `not exported (their definition does not replay): ${leftOut.join(", ")}` : undefined);
   }
   for (const w of result.warnings) printWarning(w);
   if (result.skipped.length > 0)
@@ -63,5 +70,6 @@ async function runExport(database: string, flags: ExportFlags): Promise<number> 
     `Export created: ${result.path} (${what}, ${m.file_format}/${m.compression}, ${plural(m.tables.length, "table")}, ` +
       `${rows.toLocaleString("en-US")} rows, ${formatBytes(result.bytes)}, ${formatDuration(result.durationMs)})`,
   );
-  return 0;
+  for (const t of result.leftOut) console.error(`${color.red("NOT EXPORTED")}  ${t.schema}.${t.name} (see the warning above)`);
+  return code;
 }

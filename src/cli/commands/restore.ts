@@ -4,9 +4,9 @@ import { restoreBackup } from "../../core/restore.ts";
 import { resolveBackupRef } from "../../core/list.ts";
 import { dirname } from "node:path";
 import { withProgress } from "../progress.ts";
-import { loadContext, asList, type CommonFlags } from "../context.ts";
+import { ENCRYPTION_KEY_OPTION, keysFor, loadContext, asList, type CommonFlags } from "../context.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
-import { color, plural, printJson, snakeKeys, displayPath } from "../output.ts";
+import { color, plural, printJson, printWarning, snakeKeys, displayPath } from "../output.ts";
 import { restoreTable } from "../../core/browse.ts";
 import { UsageError } from "../../core/errors.ts";
 import type { ArchiveRef } from "../../core/list.ts";
@@ -45,6 +45,7 @@ export function registerRestore(cli: CAC): void {
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
     .option(...LOCK_WAIT_OPTION)
+    .option(...ENCRYPTION_KEY_OPTION)
     .option("--json", "Print the result as JSON")
     .example("duckbak restore backup_20240115_120000")
     .example("duckbak restore backup_20240115_120000 --only results.duckdb --restore-dir /tmp/check")
@@ -72,13 +73,16 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
   const ref = resolveBackupRef(name, backupDir);
   if (flags.table !== undefined || flags.into !== undefined || flags.replace) return runTableRestore(ref, backupDir, config, flags);
   const restore = () =>
-    withProgress(flags, (progress) => restoreBackup(ref, { progress, overwrite: flags.overwrite, restoreDir: flags.restoreDir, only: asList(flags.only), verify: flags.verify !== false }));
+    withProgress(flags, (progress) =>
+      restoreBackup(ref, { progress, overwrite: flags.overwrite, restoreDir: flags.restoreDir, only: asList(flags.only), verify: flags.verify !== false, keys: keysFor(flags, config) }),
+    );
   // The lock keeps a cleanup from deleting the archive while it is read. An archive elsewhere (a
   // mounted off-site copy, maybe read-only) is no backup folder of ours to lock.
   const result =
     dirname(ref.path) === backupDir ? await withRepoLock(backupDir, "restore", lockWaitSeconds(flags.lockWait, config), restore) : await restore();
   if (flags.json) return printJson("restore", snakeKeys(result) as object);
   printRestored(result.databases, result.name);
+  for (const w of result.warnings) printWarning(w);
   return 0;
 }
 

@@ -47,6 +47,8 @@ function statusJson(r: StatusReport) {
       created_at: db.newest?.createdAt.toISOString() ?? null,
       age_seconds: db.ageMs === null ? null : Math.round(db.ageMs / 1000),
       stale: db.stale,
+      source_damaged: (db.newest?.sourceDamage.length ?? 0) > 0,
+      source_damage: db.newest?.sourceDamage ?? [],
     })),
     last_daily: d && {
       run: d.run,
@@ -68,7 +70,7 @@ function statusJson(r: StatusReport) {
 function printStatus(r: StatusReport, maxAge: string): void {
   console.log(`Backups in ${r.backupDir} (maximum age ${maxAge}):`);
   const rows = r.databases.map((d) => [
-    d.newest === null ? "MISSING" : d.stale ? "STALE" : "ok",
+    d.newest === null ? "MISSING" : d.newest.sourceDamage.length ? "DAMAGED" : d.stale ? "STALE" : "ok",
     d.path,
     d.newest?.name ?? "no backup",
     d.newest ? `${formatTimestamp(d.newest.createdAt)}, ${formatAge(d.ageMs!)} ago` : "",

@@ -3,7 +3,7 @@ import { verifyBackup } from "../../core/verify.ts";
 import { resolveBackupRef } from "../../core/list.ts";
 import { ExitCode } from "../../core/errors.ts";
 import { withProgress } from "../progress.ts";
-import { loadContext, type CommonFlags } from "../context.ts";
+import { ENCRYPTION_KEY_OPTION, keysFor, loadContext, type CommonFlags } from "../context.ts";
 import { color, formatBytes, plural, printJson, snakeKeys } from "../output.ts";
 import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
 import { verifyRepository } from "../../core/repo/verify.ts";
@@ -24,6 +24,7 @@ export function registerVerify(cli: CAC): void {
     .option("--read-data", "Repository: also read and check every byte (default: structure only)")
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
+    .option(...ENCRYPTION_KEY_OPTION)
     .option("--json", "Print the result as JSON")
     .example("duckbak verify backup_20240115_120000")
     .example("duckbak verify /mnt/offsite/backup_20240115_120000.tar.gz --quick")
@@ -37,7 +38,7 @@ async function runVerify(name: string | undefined, flags: VerifyFlags): Promise<
   if (location) return runRepoVerify(location, name, flags);
   if (name === undefined) throw new UsageError("verify needs the NAME of a backup (or --repo to verify a repository)");
   const ref = resolveBackupRef(name, backupDir);
-  const result = await withProgress(flags, (progress) => verifyBackup(ref, { quick: flags.quick, progress }));
+  const result = await withProgress(flags, (progress) => verifyBackup(ref, { quick: flags.quick, progress, keys: keysFor(flags, config) }));
   const code = result.ok ? ExitCode.OK : ExitCode.VERIFY_FAILED;
   if (flags.json) {
     const { ok: _, ...body } = snakeKeys(result) as Record<string, unknown>;
@@ -47,11 +48,14 @@ async function runVerify(name: string | undefined, flags: VerifyFlags): Promise<
   for (const d of result.databases) {
     if (d.ok) {
       const rows = d.tables.reduce((n, t) => n + (t.rows ?? t.expectedRows), 0);
-      const how = result.quick ? "checksums" : `checksums, blocks, opened and read ${plural(d.tables.length, "table")} (${plural(rows, "row")})`;
+      const opened = d.checks.open === "ok" ? `, opened and read ${plural(d.tables.length, "table")} (${plural(rows, "row")})` : "";
+      const how = result.quick ? "checksums" : `checksums, blocks${opened}`;
       console.log(`${color.green("OK")}      ${d.name}: ${how}`);
     } else {
-      for (const p of d.problems) console.error(`${color.red("FAILED")}  ${d.name}: ${p}`);
+      // Problems name their archive entry already (which is the database's name, or its WAL's).
+      for (const p of d.problems) console.error(`${color.red("FAILED")}  ${p.startsWith(d.entry) || p.startsWith(d.name) ? p : `${d.name}: ${p}`}`);
     }
+    for (const n of d.notes) console.log(`${color.yellow("SKIPPED")} ${d.name}: ${n.replace(/^open check SKIPPED: /, "open check: ")}`);
   }
   if (result.ok) console.log(`Backup ${result.name} is OK${result.quick ? " (quick check)" : ""}.`);
   else console.error(color.red(`Backup ${result.name} FAILED verification.`));

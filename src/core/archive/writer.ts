@@ -62,8 +62,19 @@ export class ArchiveWriter {
     await this.writeAt(storedMember(this.compression, this.firstRaw), 0);
   }
 
-  /** Streams `size` bytes of `path` into the archive as `entry`, hashing them on the way. */
-  async addFile(entry: string, path: string, size: number, mtime: Date, meta: TarFileMeta, onBytes?: (n: number) => void): Promise<{ sha256: string }> {
+  /**
+   * Streams `size` bytes of `path` into the archive as `entry`, hashing them on the way; `observe`
+   * sees every chunk in order (it must not keep it).
+   */
+  async addFile(
+    entry: string,
+    path: string,
+    size: number,
+    mtime: Date,
+    meta: TarFileMeta,
+    onBytes?: (n: number) => void,
+    observe?: (chunk: Uint8Array) => void,
+  ): Promise<{ sha256: string }> {
     const hasher = new Bun.CryptoHasher("sha256");
     const handle = await open(path, "r").catch((err) => {
       throw fsError(err, path, "open");
@@ -88,6 +99,7 @@ export class ArchiveWriter {
         next = done < size ? readAt(done) : null;
         next?.catch(() => {});
         hasher.update(data);
+        observe?.(data);
         await this.push(data);
         onBytes?.(data.length);
       }

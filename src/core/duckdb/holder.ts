@@ -3,9 +3,10 @@
 // the lock until its stdin closes. It runs in its own process because POSIX drops a process's
 // locks when it closes ANY descriptor of the file: the parent, which reads the file to copy it,
 // must not be the lock holder.
-import type { DuckDBInstance } from "@duckdb/node-api";
+import { closeSync } from "node:fs";
 import { quoteIdent } from "./sql.ts";
-import { isLockError, openReadOnly } from "./open.ts";
+import { duckdbMessage, embeddedDuckDBVersion, isKeyError, isLockError, openReadOnly, type OpenedDatabase } from "./open.ts";
+import { takeReadLock } from "../../platform/file-lock.ts";
 
 export interface HolderTable {
   schema: string;
@@ -14,8 +15,9 @@ export interface HolderTable {
 }
 
 export type HolderResult =
-  | { path: string; ok: true; readerVersion: string; tables: HolderTable[] }
-  | { path: string; ok: false; error: string; locked: boolean };
+  /** `rawReason`: DuckDB could not open the file (why); the lock is an fcntl lock taken without it. */
+  | { path: string; ok: true; readerVersion: string; tables: HolderTable[]; rawReason?: string }
+  | { path: string; ok: false; error: string; locked: boolean; embedded: string };
 
 export const HOLDER_COMMAND = "__snapshot-holder";
 /** Hidden command: opens a hot copy read-only, reads every column of every table, prints one HolderResult. */
@@ -23,11 +25,13 @@ export const COPY_CHECK_COMMAND = "__check-copy";
 const POLL_MS = 250;
 
 // Module scope keeps the instances reachable: a collected DuckDBInstance closes and drops its lock.
-const held: DuckDBInstance[] = [];
+const held: OpenedDatabase[] = [];
+// Descriptors carrying raw fcntl locks: closing one releases its lock.
+const rawLocks: number[] = [];
 
 /** The DuckDB version and each table's row count; `readAll` decodes every column of every row too. */
-export async function describeDatabase(instance: DuckDBInstance, readAll = false): Promise<{ readerVersion: string; tables: HolderTable[] }> {
-  const con = await instance.connect();
+export async function describeDatabase(db: OpenedDatabase, readAll = false): Promise<{ readerVersion: string; tables: HolderTable[] }> {
+  const con = await db.connect();
   try {
     const version = String((await con.runAndReadAll("SELECT version()")).getRows()[0]![0]);
     const list = (
@@ -48,14 +52,27 @@ export async function describeDatabase(instance: DuckDBInstance, readAll = false
   }
 }
 
-async function openOne(path: string, readAll = false): Promise<HolderResult> {
+interface OpenOptions {
+  key?: string;
+  readAll?: boolean;
+  /** A file DuckDB cannot open (a newer or older format, a WAL it cannot replay) is locked without it. */
+  rawFallback?: boolean;
+}
+
+async function openOne(path: string, opts: OpenOptions = {}): Promise<HolderResult> {
   try {
-    const instance = await openReadOnly(path);
+    const instance = await openReadOnly(path, opts.key);
     held.push(instance);
-    return { path, ok: true, ...(await describeDatabase(instance, readAll)) };
+    return { path, ok: true, ...(await describeDatabase(instance, opts.readAll)) };
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
-    return { path, ok: false, error, locked: isLockError(error) };
+    const embedded = await embeddedDuckDBVersion();
+    if (!opts.rawFallback || isLockError(error) || isKeyError(error)) return { path, ok: false, error, locked: isLockError(error), embedded };
+    // The same lock, taken without DuckDB, still keeps writers out for a consistent copy of its bytes.
+    const raw = await takeReadLock(path);
+    if (!raw.ok) return { path, ok: false, error: raw.locked ? raw.error : `${duckdbMessage(error)} (and ${raw.error})`, locked: raw.locked, embedded };
+    rawLocks.push(raw.fd);
+    return { path, ok: true, readerVersion: embedded, tables: [], rawReason: duckdbMessage(error) };
   }
 }
 
@@ -67,18 +84,29 @@ async function openOne(path: string, readAll = false): Promise<HolderResult> {
  */
 export async function runSnapshotHolder(paths: string[], waitMs: number): Promise<number> {
   const deadline = Date.now() + waitMs;
-  const results = await Promise.all(paths.map((p) => openOne(p)));
+  // The first line on stdin maps paths to encryption keys (never argv, which `ps` shows).
+  const stdin = Bun.stdin.stream().getReader();
+  let first = "";
+  const decoder = new TextDecoder();
+  while (!first.includes("\n")) {
+    const { done, value } = await stdin.read();
+    if (done) return 0;
+    first += decoder.decode(value, { stream: true });
+  }
+  const keys = JSON.parse(first.slice(0, first.indexOf("\n"))) as Record<string, string>;
+  const open = (path: string) => openOne(path, { key: keys[path], rawFallback: true });
+  const results = await Promise.all(paths.map(open));
   for (;;) {
     const locked = results.map((r, i) => (!r.ok && r.locked ? i : -1)).filter((i) => i >= 0);
     if (locked.length === 0 || Date.now() >= deadline) break;
     await Bun.sleep(Math.min(POLL_MS, deadline - Date.now()));
-    for (const i of locked) results[i] = await openOne(paths[i]!);
+    for (const i of locked) results[i] = await open(paths[i]!);
   }
   process.stdout.write(JSON.stringify(results) + "\n");
-  for await (const _ of Bun.stdin.stream()) {
-    // Nothing is expected on stdin; its end (the parent finished, or died) releases the locks.
-  }
+  // Nothing more is expected on stdin; its end (the parent finished, or died) releases the locks.
+  while (!(await stdin.read()).done);
   for (const instance of held.splice(0)) instance.closeSync();
+  for (const fd of rawLocks.splice(0)) closeSync(fd);
   return 0;
 }
 
@@ -87,7 +115,7 @@ export async function runSnapshotHolder(paths: string[], waitMs: number): Promis
  * fails the check instead of the backup.
  */
 export async function runCopyCheck(path: string): Promise<number> {
-  const result = await openOne(path, true);
+  const result = await openOne(path, { readAll: true });
   for (const instance of held.splice(0)) instance.closeSync();
   process.stdout.write(JSON.stringify(result) + "\n");
   return 0;

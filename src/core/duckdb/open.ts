@@ -2,9 +2,10 @@
 // DuckDB's lock errors recognised, and the file checked with fs only BEFORE DuckDB opens it
 // (closing any descriptor of a file drops the locks this process holds on it).
 import { open, stat } from "node:fs/promises";
-import type { DuckDBInstance } from "@duckdb/node-api";
+import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { DatabaseNotFoundError, DuckbakError, ExitCode, NotADuckDBError, fsError } from "../errors.ts";
 import { BLOCKS_START, NotADuckDBFileError, parseDuckDBHeader, type DuckDBFileHeader } from "./header.ts";
+import { quoteIdent, quoteLiteral } from "./sql.ts";
 
 const DUCKDB_OPTIONS: Record<string, string> = {
   autoinstall_known_extensions: "false",
@@ -23,8 +24,67 @@ export async function createInstance(path: string, options: Record<string, strin
   return DuckDBInstance.create(path, { ...DUCKDB_OPTIONS, ...options });
 }
 
-export function openReadOnly(path: string, options: Record<string, string> = {}): Promise<DuckDBInstance> {
-  return createInstance(path, { ...options, access_mode: "READ_ONLY" });
+/** The DuckDB release embedded in duckbak, e.g. "v1.5.5" (loads DuckDB). */
+export async function embeddedDuckDBVersion(): Promise<string> {
+  const { version } = await import("@duckdb/node-api");
+  return version();
+}
+
+/** A database opened by duckbak: directly, or attached with its key to an in-memory instance. */
+export interface OpenedDatabase {
+  readonly instance: DuckDBInstance;
+  /** A connection whose default database is this one (`current_database()` names it). */
+  connect(): Promise<DuckDBConnection>;
+  closeSync(): void;
+}
+
+export interface OpenSettings {
+  readOnly: boolean;
+  /** DuckDB 1.4+ encryption key; the database is then ATTACHed, the only way DuckDB takes a key. */
+  encryptionKey?: string | null;
+  config?: Record<string, string>;
+}
+
+// The alias an encrypted database is attached under (current_database() in every query).
+const ENCRYPTED_ALIAS = "duckbak_db";
+
+/**
+ * Opens a database. A read-only open (attached or not) takes DuckDB's shared fcntl lock on the
+ * file; a read-write one the exclusive lock. Errors never contain the key.
+ */
+export async function openDuckDB(path: string, settings: OpenSettings): Promise<OpenedDatabase> {
+  const mode = settings.readOnly ? "READ_ONLY" : "READ_WRITE";
+  const key = settings.encryptionKey;
+  if (!key) {
+    const instance = await createInstance(path, { ...settings.config, access_mode: mode });
+    return { instance, connect: () => instance.connect(), closeSync: () => instance.closeSync() };
+  }
+  const instance = await createInstance(":memory:", settings.config);
+  try {
+    const con = await instance.connect();
+    try {
+      await con.run(`ATTACH ${quoteLiteral(path)} AS ${quoteIdent(ENCRYPTED_ALIAS)} (ENCRYPTION_KEY ${quoteLiteral(key)}, ${mode})`);
+    } finally {
+      con.closeSync();
+    }
+  } catch (err) {
+    instance.closeSync();
+    const message = (err instanceof Error ? err.message : String(err)).replaceAll(key, "***");
+    throw new Error(message);
+  }
+  return {
+    instance,
+    async connect() {
+      const con = await instance.connect();
+      await con.run(`USE ${quoteIdent(ENCRYPTED_ALIAS)}`);
+      return con;
+    },
+    closeSync: () => instance.closeSync(),
+  };
+}
+
+export function openReadOnly(path: string, encryptionKey?: string | null, options: Record<string, string> = {}): Promise<OpenedDatabase> {
+  return openDuckDB(path, { readOnly: true, encryptionKey, config: options });
 }
 
 /**
@@ -72,6 +132,11 @@ const LOCK_PATTERNS = [
 
 export function isLockError(message: string): boolean {
   return LOCK_PATTERNS.some((p) => p.test(message));
+}
+
+/** DuckDB refused the key, or needs one: not a property of the file's format. */
+export function isKeyError(message: string): boolean {
+  return /encrypt/i.test(message) && /key/i.test(message);
 }
 
 /**

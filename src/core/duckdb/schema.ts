@@ -43,6 +43,8 @@ export interface DatabaseSchema {
   tables: SchemaTable[];
   /** Objects that could not be recreated and were left out, with DuckDB's reason. */
   warnings: string[];
+  /** Tables whose definition does not replay (a legacy AGGREGATE_STATE column): left out, data too. */
+  leftOut: { schema: string; name: string }[];
 }
 
 export class SchemaError extends Error {}
@@ -123,8 +125,15 @@ export async function readSchema(s: DuckDBSession, scratchParent: string): Promi
       comment(`view ${name}`, `COLUMN ${name}.${quoteIdent(c.column_name)}`, c.comment);
   }
 
-  const { statements, warnings } = await replay(fixed, deferred, comments);
-  return { storageVersion: db!.sv ?? null, statements, tables: tables.map((t) => ({ schema: t.schema, name: t.name, columns: t.columns, selfReferencing: t.selfReferencing })), warnings };
+  const { statements, warnings, left } = await replay(fixed, deferred, comments);
+  const kept = tables.filter((t) => !left.has(`table ${t.qname}`));
+  return {
+    storageVersion: db!.sv ?? null,
+    statements,
+    tables: kept.map((t) => ({ schema: t.schema, name: t.name, columns: t.columns, selfReferencing: t.selfReferencing })),
+    warnings,
+    leftOut: tables.filter((t) => !kept.includes(t)).map((t) => ({ schema: t.schema, name: t.name })),
+  };
 }
 
 const stripSemicolon = (sql: string) => sql.replace(/;\s*$/, "");
@@ -266,14 +275,23 @@ async function replay(
   fixed: SchemaStatement[],
   deferred: SchemaStatement[],
   comments: SchemaStatement[],
-): Promise<{ statements: SchemaStatement[]; warnings: string[] }> {
+): Promise<{ statements: SchemaStatement[]; warnings: string[]; left: Set<string> }> {
   const s = await DuckDBSession.open(":memory:", {});
   try {
     const statements: SchemaStatement[] = [];
+    const tableWarnings: string[] = [];
+    const leftTables = new Set<string>();
     for (const st of fixed) {
       try {
         await s.run(st.sql);
       } catch (err) {
+        // One table this DuckDB cannot recreate (a legacy type) must not sink the others; its
+        // indexes go with it.
+        if (st.kind === "table" || (st.kind === "index" && leftTables.size > 0)) {
+          if (st.kind === "table") leftTables.add(st.object);
+          tableWarnings.push(`${st.object} NOT EXPORTED: its definition does not replay (${duckdbMessage(err)})`);
+          continue;
+        }
         throw new SchemaError(`${st.object}: its definition does not replay: ${duckdbMessage(err)}`);
       }
       statements.push(st);
@@ -295,8 +313,8 @@ async function replay(
       if (next.length === pending.length) break;
       pending = next;
     }
-    const left = new Set(pending.map((st) => st.object));
-    const warnings = pending.map((st) => `${st.object} left out: it cannot be recreated (${failures.get(st)})`);
+    const left = new Set([...leftTables, ...pending.map((st) => st.object)]);
+    const warnings = [...tableWarnings, ...pending.map((st) => `${st.object} left out: it cannot be recreated (${failures.get(st)})`)];
     for (const st of comments) {
       if (left.has(st.object)) continue;
       try {
@@ -306,7 +324,7 @@ async function replay(
       }
       statements.push(st);
     }
-    return { statements, warnings };
+    return { statements, warnings, left: leftTables };
   } finally {
     s.close();
   }

@@ -2,21 +2,24 @@
 // the file is checked with fs only BEFORE DuckDB opens it (closing any descriptor of a locked file
 // drops this process's lock), and the instance stays referenced until close (Bun would collect it
 // and close it, dropping the lock).
-import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import type { DuckDBConnection } from "@duckdb/node-api";
 import { DatabaseLockedError, DuckbakError } from "../errors.ts";
-import { checkDatabaseFile, createInstance, DuckDBQueryError, duckdbMessage, isLockError, parseLockHolder } from "./open.ts";
+import { checkDatabaseFile, DuckDBQueryError, duckdbMessage, isLockError, openDuckDB, parseLockHolder, type OpenedDatabase } from "./open.ts";
+import { keyForFile, type KeyLookup } from "../keys.ts";
+import { EMBEDDED_DUCKDB } from "./compat.ts";
 
 const POLL_MS = 250;
 
 export class DuckDBSession {
   private constructor(
     readonly path: string,
-    readonly instance: DuckDBInstance,
+    readonly instance: OpenedDatabase,
     readonly con: DuckDBConnection,
   ) {}
 
-  static async open(path: string, config: Record<string, string>): Promise<DuckDBSession> {
-    const instance = await createInstance(path, config);
+  static async open(path: string, config: Record<string, string>, encryptionKey?: string | null): Promise<DuckDBSession> {
+    const { access_mode, ...rest } = config;
+    const instance = await openDuckDB(path, { readOnly: access_mode === "READ_ONLY", encryptionKey, config: rest });
     try {
       return new DuckDBSession(path, instance, await instance.connect());
     } catch (err) {
@@ -62,20 +65,24 @@ export interface OpenOptions {
   /** What the lock error says was not done, e.g. "not imported into". */
   lockedConsequence: string;
   config?: Record<string, string>;
+  /** Keys of encrypted databases. */
+  keys?: KeyLookup;
 }
 
 /** Opens an existing database, waiting for (then refusing) a conflicting lock like backup does. */
 export async function openDatabase(path: string, opts: OpenOptions): Promise<DuckDBSession> {
   await checkDatabaseFile(path);
+  const key = await keyForFile(path, opts.keys);
   const waitSeconds = opts.waitSeconds ?? 0;
   const deadline = Date.now() + waitSeconds * 1000;
   const config = { ...opts.config, access_mode: opts.readOnly ? "READ_ONLY" : "READ_WRITE" };
   for (;;) {
     try {
-      return await DuckDBSession.open(path, config);
+      return await DuckDBSession.open(path, config, key);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
-      if (!isLockError(msg)) throw new DuckbakError(`${path}: cannot open with DuckDB: ${duckdbMessage(err)}`, undefined, { cause: err });
+      if (!isLockError(msg))
+        throw new DuckbakError(`${path}: cannot open with DuckDB ${EMBEDDED_DUCKDB.version} (the one in duckbak): ${duckdbMessage(err)}`, undefined, { cause: err });
       if (Date.now() >= deadline) throw new DatabaseLockedError(path, parseLockHolder(msg), waitSeconds, opts.lockedConsequence);
       await Bun.sleep(Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
     }

@@ -9,7 +9,7 @@ import { basename, resolve } from "node:path";
 import { hostname } from "node:os";
 import { DuckbakError, UsageError, fsError } from "../errors.ts";
 import { acquireSnapshots, type DatabaseSnapshot, type SnapshotFile, type SnapshotOptions } from "../snapshot.ts";
-import { describeSnapshot, type BackupEvent, type DatabaseBackupResult } from "../backup.ts";
+import { describeSnapshot, sourceBlockCheck, type BackupEvent, type DatabaseBackupResult } from "../backup.ts";
 import { assignEntryNames } from "../naming.ts";
 import { BLOCKS_START } from "../duckdb/header.ts";
 import { CodecPool } from "../archive/codec-pool.ts";
@@ -19,6 +19,7 @@ import { PackWriter } from "./pack.ts";
 import { lockRepository } from "./locks.ts";
 import { SNAPSHOT_FORMAT, shortId, type RepoDatabase, type RepoSnapshot } from "./snapshots.ts";
 import { pausePoint } from "../pause.ts";
+import type { KeyLookup } from "../keys.ts";
 import type { Repository } from "./repository.ts";
 
 export interface RepoBackupOptions {
@@ -29,6 +30,8 @@ export interface RepoBackupOptions {
   hookTimeoutSeconds?: number;
   hotRetries?: number;
   lockWaitSeconds?: number;
+  /** Keys of encrypted databases. */
+  keys?: KeyLookup;
   now?: Date;
   onEvent?: (e: BackupEvent) => void;
   onLockWait?: (holder: { command: string; pid: number; host: string }) => void;
@@ -72,8 +75,16 @@ class FileChunker {
     private readonly packer: PackWriter,
   ) {}
 
-  /** Reads `file` once: sha256 of the whole file here, chunk ids and sealing in the workers. */
-  async add(file: SnapshotFile, blockSize: number, progress: (bytes: number) => void): Promise<{ sha256: string; chunks: string[] }> {
+  /**
+   * Reads `file` once: sha256 of the whole file here, chunk ids and sealing in the workers;
+   * `observe` sees the bytes in file order (the source's block check).
+   */
+  async add(
+    file: SnapshotFile,
+    blockSize: number,
+    progress: (bytes: number) => void,
+    observe?: (chunk: Uint8Array) => void,
+  ): Promise<{ sha256: string; chunks: string[] }> {
     const cfg = this.repo.config;
     const ranges = chunkRanges(file, blockSize, cfg.max_chunk_bytes, cfg.side_chunk_bytes);
     const chunks = new Array<string>(ranges.length);
@@ -97,6 +108,7 @@ class FileChunker {
           got += bytesRead;
         }
         hash.update(buf);
+        observe?.(buf);
         const job = (async () => {
             const r = await this.pool.run({ op: "blob-id", keys }, buf);
             const id = r.text!;
@@ -139,6 +151,7 @@ export async function createRepoSnapshot(repo: Repository, opts: RepoBackupOptio
       hotRetries: opts.hotRetries,
       backup: repo.location,
       onHook: (run) => emit({ type: "hook", run }),
+      keys: opts.keys,
     });
     const failed = new Map(set.failures.map((f) => [f.path, f.error]));
     for (const f of set.failures) emit({ type: "database-failed", path: f.path, error: f.error });
@@ -223,15 +236,18 @@ async function backupDatabase(
   const blockSize = snap.header.active?.blockAllocSize ?? 262144;
   let before = 0;
   const files = [];
+  const check = sourceBlockCheck(snap);
   for (const [j, file] of snap.files.entries()) {
-    const { sha256, chunks } = await chunker.add(file, blockSize, (n) => emit({ type: "progress", path: snap.path, bytes: before + n }));
+    const observe = file.role === "main" ? check.push : undefined;
+    const { sha256, chunks } = await chunker.add(file, blockSize, (n) => emit({ type: "progress", path: snap.path, bytes: before + n }), observe);
     before += file.size;
     files.push({ ...base.files[j]!, sha256, chunks });
   }
+  const { sourceBlocks, sourceDamage } = check.finish();
   const durationMs = Math.round(performance.now() - started);
-  results.set(snap.path, { path: snap.path, ok: true, entry, bytes: total, durationMs, pausedMs: snap.pausedMs });
+  results.set(snap.path, { path: snap.path, ok: true, entry, bytes: total, durationMs, pausedMs: snap.pausedMs, sourceDamage, rawReason: snap.rawReason });
   emit({ type: "database-done", path: snap.path, bytes: total, durationMs });
-  return { ...base, files };
+  return { ...base, files, source_blocks: sourceBlocks };
 }
 
 export { shortId };

@@ -1,3 +1,4 @@
+import { opensWith } from "../../../src/core/duckdb/compat.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -7,7 +8,6 @@ import { withDb } from "../../helpers.ts";
 import {
   NotADuckDBFileError,
   parseDuckDBHeader,
-  storageVersionCompatibility,
 } from "../../../src/core/duckdb/header.ts";
 
 let dir: string;
@@ -84,9 +84,7 @@ describe("parseDuckDBHeader", () => {
     expect(h.storageVersion).toBe(68);
     expect(h.active!.serializationCompatibility).toBe(7);
     expect(h.active!.blockAllocSize).toBe(16384);
-    expect(storageVersionCompatibility(h.storageVersion, h.active!.serializationCompatibility)).toBe(
-      "v1.5.0 and later",
-    );
+    expect(opensWith(h)).toBe("v1.5.0 and later");
   });
 
   test("an encrypted file has readable main header but opaque database headers", async () => {
@@ -136,21 +134,5 @@ describe("parseDuckDBHeader", () => {
     const bytes = (await headOf(defaultPath)).subarray(0, 8192);
     expect(() => parseDuckDBHeader(bytes)).toThrow(NotADuckDBFileError);
     expect(() => parseDuckDBHeader(bytes)).toThrow("8192 bytes is shorter than the 12288-byte file header");
-  });
-});
-
-describe("storageVersionCompatibility", () => {
-  test.each([
-    [64, 1, "v0.9.0 and later"],
-    [64, 7, "v0.9.0 and later"],
-    [65, 4, "v1.2.0 and later"],
-    [65, 7, "v1.5.0 and later"],
-    [67, 6, "v1.4.0 and later"],
-    [68, 7, "v1.5.0 and later"],
-    [51, 0, "only v0.8.0 and v0.8.1"],
-    [69, 8, "unknown (newer than this duckbak knows)"],
-    [68, 8, "unknown (newer than this duckbak knows)"],
-  ])("storage %p, serialization %p → %p", (storage, serialization, expected) => {
-    expect(storageVersionCompatibility(storage, serialization)).toBe(expected);
   });
 });

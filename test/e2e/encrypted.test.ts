@@ -1,0 +1,151 @@
+// Encrypted databases (DuckDB 1.4+ ATTACH ... ENCRYPTION_KEY): backed up, verified, restored,
+// exported and compared with keys from duckbak.toml or --encryption-key-file; the key appears in
+// no output, log, manifest or error.
+import { describe, expect, test } from "bun:test";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { runBinary, runSql, sha256File, tempDir, type RunResult } from "../helpers.ts";
+
+const KEY = "k3y-Zq9Wv-not-in-any-output";
+const DBS = `databases = ["data/vault.duckdb", "data/plain.duckdb"]\n`;
+
+/** Writes an encrypted database. The embedded DuckDB writes encryption only with mbedtls forced (httpfs is not loaded). */
+async function createEncrypted(path: string, key: string, statements: string[]): Promise<void> {
+  const instance = await DuckDBInstance.create(":memory:");
+  const con = await instance.connect();
+  try {
+    await con.run("SET force_mbedtls_unsafe = true");
+    await con.run(`ATTACH '${path}' AS e (ENCRYPTION_KEY '${key}')`);
+    await con.run("USE e");
+    for (const s of statements) await con.run(s);
+    await con.run("USE memory");
+    await con.run("DETACH e");
+  } finally {
+    con.closeSync();
+    instance.closeSync();
+  }
+}
+
+async function readEncrypted(path: string, key: string, sql: string): Promise<unknown[][]> {
+  const instance = await DuckDBInstance.create(":memory:");
+  const con = await instance.connect();
+  try {
+    await con.run(`ATTACH '${path}' AS e (ENCRYPTION_KEY '${key}', READ_ONLY)`);
+    await con.run("USE e");
+    return (await con.runAndReadAll(sql)).getRows();
+  } finally {
+    con.closeSync();
+    instance.closeSync();
+  }
+}
+
+const STATEMENTS = [
+  "CREATE TABLE orders AS SELECT range AS id, range * 1.5 AS amount FROM range(5000)",
+  "CREATE SCHEMA hr",
+  "CREATE TABLE hr.staff (id INTEGER PRIMARY KEY, name VARCHAR)",
+  "INSERT INTO hr.staff VALUES (1, 'Ann'), (2, 'Bob')",
+];
+
+async function setup() {
+  const dir = tempDir();
+  const data = join(dir, "data");
+  const db = join(data, "vault.duckdb");
+  await Bun.$`mkdir -p ${data}`;
+  await createEncrypted(db, KEY, STATEMENTS);
+  await runSql(join(data, "plain.duckdb"), ["CREATE TABLE t AS SELECT 1 AS x"]);
+  writeFileSync(join(dir, "vault.key"), KEY + "\n", { mode: 0o600 });
+  const outputs: RunResult[] = [];
+  const run = async (args: string[]) => {
+    const r = await runBinary(args, { cwd: dir });
+    outputs.push(r);
+    return r;
+  };
+  return { dir, data, db, run, outputs };
+}
+
+/** Every byte duckbak wrote that a user could read: outputs, the log, the manifests in the archives. */
+function assertKeyNowhere(dir: string, outputs: RunResult[]): void {
+  for (const o of outputs) expect(o.stdout + o.stderr).not.toContain(KEY);
+  const walk = (d: string): string[] =>
+    readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
+  for (const f of walk(dir)) {
+    if (f.endsWith(".key")) continue;
+    expect(readFileSync(f).includes(Buffer.from(KEY))).toBe(false);
+  }
+}
+
+describe("encrypted databases", () => {
+  test("without a key: that database fails with a clear message, the others are backed up (exit 3)", async () => {
+    const { run, dir, outputs } = await setup();
+    const r = await run(["backup", "--name", "nokey"]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("vault.duckdb: the database is encrypted and no key is configured");
+    expect(r.stderr).toContain("encryption_key_file");
+    assertKeyNowhere(dir, outputs);
+  });
+
+  test("key from duckbak.toml: backup, verify, restore byte-identical, export, diff; the key is printed nowhere", async () => {
+    const { run, dir, db, outputs } = await setup();
+    writeFileSync(join(dir, "duckbak.toml"), `${DBS}[[database]]\npath = "data/vault.duckdb"\nencryption_key_file = "vault.key"\n`);
+    const b = await run(["backup", "--name", "b1", "--json"]);
+    expect(b.code).toBe(0);
+    const manifest = JSON.parse(b.stdout).manifest;
+    const vault = manifest.databases.find((d: { name: string }) => d.name === "vault.duckdb");
+    expect(vault.duckdb.encrypted).toBe(true);
+    expect(vault.tables).toEqual([
+      { schema: "hr", name: "staff", rows: 2 },
+      { schema: "main", name: "orders", rows: 5000 },
+    ]);
+
+    const v = await run(["verify", "b1"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain("vault.duckdb: checksums, blocks, opened and read 2 tables (5002 rows)");
+
+    const restoreDir = join(dir, "restored");
+    const rs = await run(["restore", "b1", "--restore-dir", restoreDir]);
+    expect(rs.code).toBe(0);
+    expect(sha256File(join(restoreDir, "vault.duckdb"))).toBe(sha256File(db));
+    expect(await readEncrypted(join(restoreDir, "vault.duckdb"), KEY, "SELECT count(*), sum(amount)::VARCHAR FROM orders")).toEqual([[5000n, "18746250.0"]]);
+
+    const e = await run(["export", "data/vault.duckdb", "--out", "exp"]);
+    expect(e.code).toBe(0);
+    expect(e.stdout).toContain("main.orders  5,000 rows");
+
+    const d = await run(["diff", "b1"]);
+    expect(d.code).toBe(0);
+    expect(d.stdout).toContain("No differences.");
+
+    // Without the config, verify cannot open it: a failed open check that says why.
+    const noKey = await runBinary(["verify", "b1", "--backup-dir", join(dir, "data/backups")], { cwd: restoreDir });
+    outputs.push(noKey);
+    expect(noKey.code).toBe(4);
+    expect(noKey.stderr).toContain("the database is encrypted and no key is configured");
+    assertKeyNowhere(dir, outputs);
+  });
+
+  test("--encryption-key-file and encryption_key_command; a wrong key is one clear line", async () => {
+    const { run, dir, outputs } = await setup();
+    const viaFlag = await run(["backup", "--name", "flag", "--encryption-key-file", "vault.key"]);
+    expect(viaFlag.code).toBe(0);
+    expect(viaFlag.stdout).toContain("vault.duckdb");
+
+    writeFileSync(join(dir, "duckbak.toml"), `${DBS}[[database]]\npath = "data/vault.duckdb"\nencryption_key_command = "cat vault.key"\n`);
+    expect((await run(["backup", "--name", "cmd"])).code).toBe(0);
+    expect((await run(["verify", "cmd"])).code).toBe(0);
+
+    writeFileSync(join(dir, "wrong.key"), "not-the-key");
+    writeFileSync(join(dir, "duckbak.toml"), `${DBS}[[database]]\npath = "data/vault.duckdb"\nencryption_key_file = "wrong.key"\n`);
+    const wrong = await run(["backup", "--name", "wrong"]);
+    expect(wrong.code).toBe(3);
+    expect(wrong.stderr).toMatch(/vault\.duckdb: .*[Ww]rong encryption key/);
+    expect(wrong.stderr).not.toContain("not-the-key");
+
+    writeFileSync(join(dir, "duckbak.toml"), `${DBS}[[database]]\npath = "data/vault.duckdb"\nencryption_key_command = "echo oops >&2; exit 3"\n`);
+    const failing = await run(["backup", "--name", "failing"]);
+    expect(failing.code).toBe(3);
+    expect(failing.stderr).toContain("encryption_key_command failed (exit code 3)");
+    expect(failing.stderr).not.toContain("oops");
+    assertKeyNowhere(dir, outputs);
+  });
+});

@@ -1,0 +1,88 @@
+// A source database whose blocks fail DuckDB's own checksums is still backed up (it may be the
+// best copy left), flagged in the output, the manifest and status, and the run exits 7.
+import { describe, expect, test } from "bun:test";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runBinary, runSql, sha256File, tempDir } from "../helpers.ts";
+
+const BLOCK = 262144;
+const DAMAGED_AT = 12288 + 2 * BLOCK; // block 2: table data that count(*) does not read
+
+async function setup() {
+  const dir = tempDir();
+  const data = join(dir, "data");
+  const bad = join(data, "bad.duckdb");
+  mkdirSync(data);
+  await runSql(bad, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(200000)"]);
+  await runSql(join(data, "good.duckdb"), ["CREATE TABLE t AS SELECT 1 AS x"]);
+  const bytes = readFileSync(bad);
+  bytes[DAMAGED_AT + 5000] = bytes[DAMAGED_AT + 5000]! ^ 0x10;
+  writeFileSync(bad, bytes);
+  return { dir, bad };
+}
+
+describe("damage in the source at backup time", () => {
+  test("backup: archive made, database flagged in output and manifest, exit 7; status shows it", async () => {
+    const { dir, bad } = await setup();
+    const r = await runBinary(["backup", "--name", "b1"], { cwd: dir });
+    expect(r.code).toBe(7);
+    expect(r.stdout).toContain("Backup created:");
+    expect(r.stdout).toMatch(/DAMAGED data\/bad\.duckdb .*backed up anyway/);
+    expect(r.stdout).toMatch(/ok +data\/good\.duckdb/);
+    expect(r.stderr).toContain(`${bad}: 1 block(s) fail DuckDB's checksum at offset ${DAMAGED_AT}`);
+
+    const j = await runBinary(["backup", "--name", "b2", "--json"], { cwd: dir });
+    expect(j.code).toBe(7);
+    const out = JSON.parse(j.stdout);
+    const dbs = out.manifest.databases;
+    expect(dbs.find((d: any) => d.name === "bad.duckdb").source_blocks).toEqual({
+      state: "damaged",
+      problems: [`1 block(s) fail DuckDB's checksum at offset ${DAMAGED_AT}`],
+    });
+    expect(dbs.find((d: any) => d.name === "good.duckdb").source_blocks).toEqual({ state: "ok", problems: [] });
+    expect(out.databases.find((d: any) => d.path === bad)).toMatchObject({ ok: true, source_damaged: true });
+
+    // The archive's own manifest (padded to its reserved length) says the same, and GNU tar reads it.
+    const manifest = JSON.parse(await Bun.$`tar -xzOf ${join(dir, "data/backups/b2.tar.gz")} backup_metadata.json`.text());
+    expect(manifest.databases.find((d: any) => d.name === "bad.duckdb").source_blocks.state).toBe("damaged");
+
+    // verify still fails (the copy is not sound), saying the damage was in the source.
+    const v = await runBinary(["verify", "b2"], { cwd: dir });
+    expect(v.code).toBe(4);
+    expect(v.stderr).toContain("the source was already damaged when backed up");
+
+    // restore gives back that best copy, byte for byte, with a warning (damage found in the archive itself is refused: verify-restore.test.ts).
+    const r2 = await runBinary(["restore", "b2", "--restore-dir", join(dir, "restored"), "--only", "bad.duckdb"], { cwd: dir });
+    expect(r2.code).toBe(0);
+    expect(r2.stderr).toContain("bad.duckdb: restored as it was backed up, with its damage:");
+    expect(sha256File(join(dir, "restored/bad.duckdb"))).toBe(sha256File(bad));
+
+    const s = await runBinary(["status", "--max-age", "1d"], { cwd: dir });
+    expect(s.code).toBe(12);
+    expect(s.stdout).toMatch(/DAMAGED +.*bad\.duckdb/);
+    expect(s.stdout).toContain(`${bad}: SOURCE DAMAGED when backed up in b2`);
+    const sj = JSON.parse((await runBinary(["status", "--json"], { cwd: dir })).stdout);
+    expect(sj.databases.find((d: any) => d.path === bad)).toMatchObject({ source_damaged: true });
+    expect(sj.databases.find((d: any) => d.path !== bad)).toMatchObject({ source_damaged: false });
+  });
+
+  test("daily: exit 7, logged, and cleanup deletes nothing (older backups may hold the last sound copy)", async () => {
+    const { dir } = await setup();
+    writeFileSync(join(dir, "duckbak.toml"), `[retention]\nkeep_last = 1\nkeep_minimum = 0\nkeep_days = 0\n`);
+    expect((await runBinary(["backup", "--name", "old"], { cwd: dir })).code).toBe(7);
+    const r = await runBinary(["daily"], { cwd: dir });
+    expect(r.code).toBe(7);
+    expect(r.stdout).toContain("Cleanup skipped: 1 source database(s) are damaged");
+    expect((await runBinary(["list"], { cwd: dir })).stdout).toContain("old");
+    expect(readFileSync(join(dir, "data/backup.log"), "utf8")).toContain("source_damaged");
+  });
+
+  test("a sound source exits 0 and records its blocks as checked", async () => {
+    const dir = tempDir();
+    const db = join(dir, "fine.duckdb");
+    await runSql(db, ["CREATE TABLE t AS SELECT range AS id FROM range(100000)"]);
+    const r = await runBinary(["backup", db, "--backup-dir", join(dir, "bk"), "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).manifest.databases[0].source_blocks).toEqual({ state: "ok", problems: [] });
+  });
+});
