@@ -114,7 +114,7 @@ describe("metrics file", () => {
       expect(value(s, "duckbak_database_last_success_timestamp_seconds", { database: db })).toBe(created);
       expect(value(s, "duckbak_database_backups", { database: db })).toBe(1);
       const entry = backup.databases.find((d: any) => d.path === db);
-      expect(value(s, "duckbak_database_last_backup_size_bytes", { database: db })).toBe(entry.bytes);
+      expect(value(s, "duckbak_database_last_backup_size_bytes", { database: db })).toBe(entry.size_bytes);
       expect(value(s, "duckbak_database_last_backup_duration_seconds", { database: db })).toBe(entry.duration_ms / 1000);
     }
     expect(value(s, "duckbak_last_run_success", { command: "backup" })).toBe(1);
