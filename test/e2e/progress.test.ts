@@ -17,14 +17,16 @@ beforeAll(async () => {
   await runSql(join(dir, "data/big.duckdb"), ["CREATE TABLE t AS SELECT i, md5(i::VARCHAR) AS h, random() AS r FROM range(800000) r(i)"]);
   const r = await runBinary(["backup", "--name", "b1"], { cwd: dir });
   expect(r.code).toBe(0);
+  expect((await runBinary(["init", "--repo", "repo"], { cwd: dir, env: { ...process.env, DUCKBAK_PASSWORD: PASSWORD } })).code).toBe(0);
 });
 
+const PASSWORD = "progress-test";
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 /** Runs duckbak on a pty (stdout and stderr both the terminal, as in an interactive shell); the raw bytes written to it. */
 async function onPty(args: string[]): Promise<{ raw: string; code: number }> {
   const cmd = `stty cols 120 rows 40; ${[BINARY, ...args].map(quote).join(" ")}`;
-  const proc = Bun.spawn(["script", "-q", "-e", "-c", cmd, "/dev/null"], { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, TERM: "xterm", COLUMNS: "120" } });
+  const proc = Bun.spawn(["script", "-q", "-e", "-c", cmd, "/dev/null"], { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, TERM: "xterm", COLUMNS: "120", DUCKBAK_PASSWORD: PASSWORD } });
   const [raw, , code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { raw, code };
 }
@@ -42,6 +44,8 @@ describe.skipIf(!hasScript)("on a terminal", () => {
     ["cleanup", ["cleanup", "--keep-last", "5"], /^verifying b\d {2}\[[=-]+\] +\d+%  /, /^verifying b\d: [\d.]+ MiB in [\d.]+ s/],
     ["export", ["export", "data/big.duckdb", "--out", "exp"], /^exporting {2}\[[=-]+\] +\d+%  [\d,]+ \/ 800,000 rows  /, /^exporting: 800,000 rows in [\d.]+ s/],
     ["import", ["import", "exp", "--into", "imported.duckdb"], /^importing {2}\[[=-]+\] +\d+%  [\d,]+ \/ 800,000 rows  /, /^importing: 800,000 rows in [\d.]+ s/],
+    // The repository's backup, through the same module (the repository is created in beforeAll).
+    ["backup --repo", ["backup", "--repo", "repo"], /^backing up big\.duckdb {2}\[[=-]+\] +\d+%  /, /^backing up big\.duckdb: [\d.]+ MiB in [\d.]+ s/],
   ];
   for (const [name, args, bar, summary] of cases) {
     test(`${name}: a bar with percentage, amount, rate and ETA, then one summary line`, async () => {

@@ -1,4 +1,5 @@
 import type { CAC } from "cac";
+import { basename } from "node:path";
 import { backupExitCode, createBackup, type BackupResult } from "../../core/backup.ts";
 import { ExitCode } from "../../core/errors.ts";
 import type { Compression } from "../../core/naming.ts";
@@ -167,7 +168,9 @@ async function runRepoBackup(location: string, args: string[], flags: BackupFlag
   const waitSeconds = parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0;
   const repo = await openRepository(location, ctx.config);
   const lockWait = lockWaitSeconds(flags.lockWait, ctx.config);
-  const result = await createRepoSnapshot(repo, {
+  // One bar per database: the repository reports each database's total, then bytes done within it.
+  let seen = 0;
+  const result = await withProgress(flags, (progress) => createRepoSnapshot(repo, {
     databases,
     waitSeconds,
     lockWaitSeconds: lockWait,
@@ -177,9 +180,16 @@ async function runRepoBackup(location: string, args: string[], flags: BackupFlag
     hotRetries: parseCount("--hot-retries", flags.hotRetries),
     onEvent: (e) => {
       if (e.type === "hook") printHook(e.run);
+      else if (e.type === "database-start") {
+        progress.start(e.bytes, `backing up ${basename(e.path)}`);
+        seen = 0;
+      } else if (e.type === "progress") {
+        progress.advance(e.bytes - seen);
+        seen = e.bytes;
+      }
     },
     keys: keysFor(flags, ctx.config),
-  });
+  }));
   const failed = result.databases.filter((d) => !d.ok);
   // No snapshot because the store failed (S3 after its retries): the store's own exit code.
   const storeFailed = !result.snapshot && failed.some((d) => d.error.exitCode === ExitCode.STORE_ERROR);
