@@ -110,9 +110,14 @@ export async function withSmallDisk<T>(parent: string, size: string, fn: (dir: s
 
 /**
  * Runs the binary with DUCKBAK_TEST_PAUSE=`point` (src/core/pause.ts), waits until it stops there
- * and kills it with SIGKILL: a crash at exactly that instant. Throws if it ends without pausing.
+ * and kills it with SIGKILL (a crash at exactly that instant), or `signal` (Ctrl-C is SIGINT);
+ * `atPause` runs first, to look at the state there. Throws if it ends without pausing.
  */
-export async function killAtPause(args: string[], point: string, opts: { cwd?: string } = {}): Promise<void> {
+export async function killAtPause(
+  args: string[],
+  point: string,
+  opts: { cwd?: string; signal?: "SIGKILL" | "SIGINT" | "SIGTERM"; atPause?: () => void } = {},
+): Promise<{ code: number; stderr: string }> {
   const proc = Bun.spawn([BINARY, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, NO_COLOR: "1", DUCKBAK_TEST_PAUSE: point },
@@ -121,13 +126,16 @@ export async function killAtPause(args: string[], point: string, opts: { cwd?: s
   });
   const decoder = new TextDecoder();
   let err = "";
+  let paused = false;
   for await (const chunk of proc.stderr) {
     err += decoder.decode(chunk, { stream: true });
-    if (err.includes(`duckbak-test-paused ${point}\n`)) {
-      proc.kill("SIGKILL");
-      await proc.exited;
-      return;
+    if (!paused && err.includes(`duckbak-test-paused ${point}\n`)) {
+      paused = true;
+      opts.atPause?.();
+      proc.kill(opts.signal ?? "SIGKILL");
     }
   }
-  throw new Error(`duckbak ${args.join(" ")} ended (exit ${await proc.exited}) without reaching ${point}: ${err.trim()}`);
+  const code = await proc.exited;
+  if (!paused) throw new Error(`duckbak ${args.join(" ")} ended (exit ${code}) without reaching ${point}: ${err.trim()}`);
+  return { code, stderr: err };
 }

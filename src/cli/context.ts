@@ -2,6 +2,7 @@ import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { databaseSettings, loadConfig, DEFAULT_BACKUP_DIR, DEFAULT_DATA_DIR, DEFAULT_LOG_FILE, type Config } from "../core/config.ts";
 import { UsageError } from "../core/errors.ts";
+import { didYouMean } from "../core/suggest.ts";
 import { umaskFor } from "../core/fsutil.ts";
 import { COMPRESSIONS, type Compression } from "../core/naming.ts";
 import { keyLookup, type KeyLookup, type KeySource } from "../core/keys.ts";
@@ -72,8 +73,9 @@ export function configuredDatabases(config: Config): string[] {
 export function parseCompression(value: unknown, noCompress: boolean, fallback: Compression | undefined): Compression {
   if (noCompress) return "none";
   if (value === undefined) return fallback ?? "gzip";
-  if (!COMPRESSIONS.includes(value as Compression) || value === "none")
-    throw new UsageError(`--compression must be gzip or zstd, not '${value}' (use --no-compress for a plain .tar)`);
+  // "none" as in the config's compression = "none": the same as --no-compress.
+  if (!COMPRESSIONS.includes(value as Compression))
+    throw new UsageError(`--compression must be gzip, zstd or none, not '${value}'${didYouMean(String(value), COMPRESSIONS)}`);
   return value as Compression;
 }
 

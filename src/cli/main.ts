@@ -5,6 +5,7 @@ import { ExitCode, UsageError } from "../core/errors.ts";
 import { COPY_CHECK_COMMAND, HOLDER_COMMAND, runCopyCheck, runSnapshotHolder } from "../core/duckdb/holder.ts";
 import { normalizeArgv, optionSpellings } from "./argv.ts";
 import { printError } from "./output.ts";
+import { releaseLocksOnSignal } from "./lock.ts";
 import { DEFAULT_FILE_MODE, umaskFor } from "../core/fsutil.ts";
 import { didYouMean } from "../core/suggest.ts";
 import { registerBackup } from "./commands/backup.ts";
@@ -74,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
       cli.outputHelp();
       return argv.length === 0 ? ExitCode.USAGE : ExitCode.OK;
     }
+    releaseLocksOnSignal();
     return ((await cli.runMatchedCommand()) as number | undefined) ?? ExitCode.OK;
   } catch (err) {
     return printError(usageInTypedTerms(err, cli, argv), json ? { command: commandLabel(cli) } : undefined);

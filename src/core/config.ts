@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { didYouMean } from "./suggest.ts";
 import { ConfigError } from "./errors.ts";
 import { COMPRESSIONS, type Compression } from "./naming.ts";
 import type { RetentionPolicy } from "./retention.ts";
@@ -109,7 +110,7 @@ function parseS3Table(raw: unknown, baseDir: string, fail: Fail): S3Config {
     } else if (key === "retries") {
       if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 30) fail("'s3.retries' must be a whole number from 0 to 30");
       out.retries = v as number;
-    } else fail(`unknown key 's3.${key}'`);
+    } else fail(`unknown key 's3.${key}'${didYouMean(key, [...Object.keys(S3_STRING_KEYS), "path_style", "retries"])}`);
   }
   if (out.endpoint !== undefined && !/^https?:\/\/[^/]+/.test(out.endpoint)) fail("'s3.endpoint' must be an http(s):// URL");
   if ((out.accessKeyId === undefined) !== (out.secretAccessKey === undefined))
@@ -176,7 +177,7 @@ function parseDatabaseTables(raw: unknown, baseDir: string, fail: Fail): Databas
     if (typeof t !== "object" || t === null || Array.isArray(t)) fail(`'${where}' must be a table`);
     const db = { path: "" } as DatabaseSettings;
     for (const [key, value] of Object.entries(t as Record<string, unknown>)) {
-      const parse = Object.hasOwn(DATABASE_KEYS, key) ? DATABASE_KEYS[key]! : fail(`unknown key '${where}.${key}'`);
+      const parse = Object.hasOwn(DATABASE_KEYS, key) ? DATABASE_KEYS[key]! : fail(`unknown key '${where}.${key}'${didYouMean(key, Object.keys(DATABASE_KEYS))}`);
       parse(db, value, { key: `${where}.${key}`, baseDir, fail });
     }
     if (!db.path) fail(`'${where}' needs a 'path'`);
@@ -222,7 +223,7 @@ export function parseConfig(raw: Record<string, unknown>, file: string): Config 
   const fail: Fail = (msg: string): never => {
     throw new ConfigError(file, msg);
   };
-  for (const key of Object.keys(raw)) if (!TOP_KEYS.has(key)) fail(`unknown key '${key}'`);
+  for (const key of Object.keys(raw)) if (!TOP_KEYS.has(key)) fail(`unknown key '${key}'${didYouMean(key, [...TOP_KEYS, ...Object.keys(RETENTION_KEYS).map((k) => `retention.${k}`)])}`);
 
   const str = (key: string): string | undefined => {
     const v = raw[key];
@@ -295,7 +296,7 @@ export function parseConfig(raw: Record<string, unknown>, file: string): Config 
     const r = raw.retention;
     if (typeof r !== "object" || r === null || Array.isArray(r)) fail("'retention' must be a table");
     for (const [key, value] of Object.entries(r as Record<string, unknown>)) {
-      const field = Object.hasOwn(RETENTION_KEYS, key) ? RETENTION_KEYS[key]! : fail(`unknown key 'retention.${key}'`);
+      const field = Object.hasOwn(RETENTION_KEYS, key) ? RETENTION_KEYS[key]! : fail(`unknown key 'retention.${key}'${didYouMean(key, Object.keys(RETENTION_KEYS))}`);
       if (field === "keepYearly" && value === "forever") cfg.retention.keepYearly = "forever";
       else if (typeof value === "number" && Number.isInteger(value) && value >= 0) cfg.retention[field] = value;
       else fail(`'retention.${key}' must be a whole number >= 0${field === "keepYearly" ? ' or "forever"' : ""}`);

@@ -80,8 +80,8 @@ export class DatabaseLockedError extends DuckbakError {
 }
 
 export class ArchiveNotFoundError extends DuckbakError {
-  constructor(readonly ref: string, where: string) {
-    super(`${ref}: no such backup in ${where}`, ExitCode.NOT_FOUND);
+  constructor(readonly ref: string, where: string, hint = "") {
+    super(`${ref}: no such backup in ${where}${hint}`, ExitCode.NOT_FOUND);
   }
 }
 

@@ -2,6 +2,7 @@
 // CSV files, plus the schema as SQL and a manifest with row counts and checksums, so that `import`
 // can rebuild the database. All tables come from one read-only open of the database, which keeps
 // writers out for the whole export, and their rows from one transaction.
+import { pausePoint } from "./pause.ts";
 import type { ProgressSink } from "./progress.ts";
 import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
@@ -235,6 +236,7 @@ export async function exportDatabase(opts: ExportOptions): Promise<ExportResult>
     await mkdir(join(tmp, "data"), { recursive: true }).catch((err) => {
       throw fsError(err, tmp, "create folder");
     });
+    await pausePoint("export:writing");
     let schema;
     try {
       schema = await readSchema(session, tmp);

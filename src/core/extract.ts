@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EntrySink } from "./archive/reader.ts";
 import { fsError } from "./errors.ts";
+import { trackTemporary, untrackTemporary } from "./fsutil.ts";
 
 /**
  * A file sink: synchronous writes keep the descriptor usable for the block scanner's readAt.
@@ -49,10 +50,11 @@ export function fileSink(path: string, label = path): EntrySink {
 
 /** A private (0700) temporary folder, removed when `fn` is done whatever happens. */
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>, parent = tmpdir()): Promise<T> {
-  const dir = await mkdtemp(join(parent, "duckbak-"));
+  const dir = trackTemporary(await mkdtemp(join(parent, "duckbak-")));
   try {
     return await fn(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
+    untrackTemporary(dir);
   }
 }

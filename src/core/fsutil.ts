@@ -1,6 +1,6 @@
 import { pausePoint } from "./pause.ts";
 import { chmod, open, link, lstat, rename, rm, unlink, readdir, stat, type FileHandle } from "node:fs/promises";
-import { openSync, fsyncSync, closeSync } from "node:fs";
+import { openSync, fsyncSync, closeSync, lstatSync, readdirSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { hostname } from "node:os";
 import { DuckbakError, fsError } from "./errors.ts";
@@ -28,7 +28,60 @@ export function umaskFor(fileMode: number): number {
 /** A temporary name beside `finalPath`; removeStaleTemporaries recognises it once its process is gone. */
 export function tempPath(finalPath: string): string {
   const rand = Math.random().toString(36).slice(2, 10);
-  return join(dirname(finalPath), `${TMP_PREFIX}${hostname()}.${process.pid}.${rand}.${basename(finalPath)}`);
+  return trackTemporary(join(dirname(finalPath), `${TMP_PREFIX}${hostname()}.${process.pid}.${rand}.${basename(finalPath)}`));
+}
+
+// Every temporary name this process has handed out (and private temp folders), so that an
+// interrupted run removes its temporaries at once instead of leaving them for the next run. A name
+// renamed into place is simply gone by then.
+const ownTemporaries = new Set<string>();
+
+/** Registers `path` (and names that extend it, like `<path>.wal`) for removal on interrupt. */
+export function trackTemporary(path: string): string {
+  ownTemporaries.add(path);
+  return path;
+}
+
+export function untrackTemporary(path: string): void {
+  ownTemporaries.delete(path);
+}
+
+function diskSizeSync(path: string): number {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return 0;
+  }
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const n of readdirSync(path)) total += diskSizeSync(join(path, n));
+  return total;
+}
+
+/** For a SIGINT/SIGTERM handler: removes this process's temporaries, synchronously; what was removed. */
+export function removeOwnTemporariesSync(): RemovedTemporary[] {
+  const removed: RemovedTemporary[] = [];
+  for (const t of ownTemporaries) {
+    let siblings: string[];
+    try {
+      siblings = readdirSync(dirname(t)).filter((n) => n === basename(t) || n.startsWith(`${basename(t)}.`));
+    } catch {
+      continue;
+    }
+    for (const name of siblings) {
+      const path = join(dirname(t), name);
+      const sizeBytes = diskSizeSync(path);
+      try {
+        rmSync(path, { recursive: true, force: true });
+        removed.push({ path, sizeBytes });
+      } catch {
+        // left for the next run's removeStaleTemporaries
+      }
+    }
+  }
+  ownTemporaries.clear();
+  return removed;
 }
 
 /** Flushes a folder's entry table so a rename in it survives a power cut. */

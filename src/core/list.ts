@@ -1,6 +1,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
+import { didYouMean } from "./suggest.ts";
 import { fsError, DuckbakError, ArchiveNotFoundError } from "./errors.ts";
 import { archiveExtension, COMPRESSIONS, parseArchiveName, type Compression } from "./naming.ts";
 import { readArchiveManifest } from "./archive/reader.ts";
@@ -74,8 +75,17 @@ export function resolveBackupRef(ref: string, backupDir: string): ArchiveRef {
   const asFile = parseArchiveName(basename(ref));
   if (asFile && existsSync(ref)) return { name: asFile.stem, path: resolve(ref), compression: asFile.compression };
   const dir = resolve(backupDir);
+  // The archive's file name as `ls` of the folder shows it (backup_x.tar.gz) names it too.
+  if (asFile && basename(ref) === ref && existsSync(join(dir, ref))) return { name: asFile.stem, path: join(dir, ref), compression: asFile.compression };
   const matches = archivesOfStem(dir, ref);
   if (matches.length === 1) return matches[0]!;
   if (matches.length > 1) throw new DuckbakError(`${ref}: ambiguous, several archives have that name: ${matches.map((m) => basename(m.path)).join(", ")}`);
-  throw new ArchiveNotFoundError(ref, dir);
+  const names = (() => {
+    try {
+      return readdirSync(dir).flatMap((n) => parseArchiveName(n)?.stem ?? []);
+    } catch {
+      return [];
+    }
+  })();
+  throw new ArchiveNotFoundError(ref, dir, didYouMean(ref, names));
 }

@@ -71,7 +71,8 @@ export function selectDatabases<D extends ManifestDatabase>(manifest: { database
   if (!only?.length) return manifest.databases;
   const picked = new Set<D>();
   for (const want of only) {
-    const match = manifest.databases.filter((d) => d.name === want || d.entry === want || d.original_path === resolve(want));
+    // With or without .duckdb: `--only results` is `--only results.duckdb`.
+    const match = manifest.databases.filter((d) => [want, `${want}.duckdb`].some((w) => d.name === w || d.entry === w) || d.original_path === resolve(want));
     if (match.length === 0)
       throw new UsageError(`--only ${want}: no such database in the backup (it has ${manifest.databases.map((d) => d.name).join(", ")})`);
     for (const m of match) picked.add(m);
@@ -194,6 +195,7 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
       },
     });
     assertScanOk(scan, plans.map((p) => p.db), ref.path, false, NOTHING_RESTORED);
+    await pausePoint("restore:extracted");
   }, warnings);
   return { archive: ref.path, name: ref.name, databases, warnings };
 }

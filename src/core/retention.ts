@@ -67,7 +67,7 @@ export function validatePolicy(p: RetentionPolicy): void {
   }
   if (COUNT_KEYS.every((key) => !p[key])) {
     throw new RetentionPolicyError(
-      "retention policy keeps nothing and would delete every backup; set keepDays, keepMinimum or a keep-last/daily/weekly/monthly/yearly count",
+      "retention policy keeps nothing and would delete every backup; set keep_days, keep_minimum or a keep_last/daily/weekly/monthly/yearly count ([retention] in duckbak.toml, or --keep-days, --keep-last, ... on the command line)",
     );
   }
 }

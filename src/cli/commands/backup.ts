@@ -30,7 +30,7 @@ export function registerBackup(cli: CAC): void {
     .command("backup [...databases]", "Back up DuckDB databases into one compressed tar archive")
     .option("--name <name>", "Archive name stem instead of backup_YYYYMMDD_HHMMSS (UTC); never overwrites")
     .option("--no-compress", "Write a plain .tar")
-    .option("--compression <codec>", "gzip (.tar.gz, default) or zstd (.tar.zst, faster)")
+    .option("--compression <codec>", "gzip (.tar.gz, default), zstd (.tar.zst, faster) or none (.tar, as --no-compress)")
     .option(...REPO_OPTION)
     .option("--backup-dir <dir>", "Where archives go (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
