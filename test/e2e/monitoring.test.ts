@@ -156,6 +156,7 @@ describe("notify_command", () => {
     expect(summary).toMatchObject({ command: "daily", status: "ok", ok: true, exit_code: 0, deleted: 0, errors: [] });
     expect(summary.archive).toMatch(/backup_\d{8}_\d{6}\.tar\.gz$/);
     expect(summary.databases.map((d: any) => d.path).sort()).toEqual([...dbs].sort());
+    for (const d of summary.databases) expect(d).toMatchObject({ ok: true, size_bytes: expect.any(Number), duration_seconds: expect.any(Number), error: null });
     const env = readFileSync(join(dir, "notify.env"), "utf8");
     expect(env).toContain("DUCKBAK_COMMAND=daily\n");
     expect(env).toContain("DUCKBAK_STATUS=ok\n");

@@ -52,7 +52,7 @@ export function outcomeJson(o: RunOutcome) {
     databases: o.databases.map((d) => ({
       path: d.path,
       ok: d.ok,
-      bytes: d.bytes ?? null,
+      size_bytes: d.bytes ?? null,
       duration_seconds: d.durationMs === undefined ? null : d.durationMs / 1000,
       error: d.error ?? null,
     })),
