@@ -74,11 +74,15 @@ export async function buildBinary({ target, nativeDir, outfile, cross }: BuildOp
   renameSync(staging, outfile);
 }
 
+/** Linux with musl (Alpine): the running Bun and the installed bindings are musl builds. */
+export function hostIsMusl(): boolean {
+  return process.platform === "linux" && !(process.report?.getReport() as any)?.header?.glibcVersionRuntime;
+}
+
 /** This machine's target, and its bindings package as npm ci installed it. */
 export function hostBuild(outfile: string): BuildOptions {
   const target = { platform: process.platform as Platform, arch: process.arch as Arch };
-  const musl = process.platform === "linux" && !(process.report?.getReport() as any)?.header?.glibcVersionRuntime;
-  const nativeDir = dirname(Bun.resolveSync(`${bindingPackage(target, musl)}/package.json`, ROOT));
+  const nativeDir = dirname(Bun.resolveSync(`${bindingPackage(target, hostIsMusl())}/package.json`, ROOT));
   return { target, nativeDir, outfile, cross: false };
 }
 

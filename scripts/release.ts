@@ -9,14 +9,14 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import { buildBinary, nativeFiles, ROOT } from "./build.ts";
+import { buildBinary, hostIsMusl, nativeFiles, ROOT } from "./build.ts";
 import { bindingPackage, hostLabel, osName, RELEASE_TARGETS, releaseFileName, type Target } from "../src/platform/native.ts";
 
 const CACHE = join(ROOT, "node_modules", ".cache", "duckbak-release");
 const OUT = join(ROOT, "dist", "release");
 
 /** The version and integrity the lock file gives a package (every platform's bindings are listed there). */
-function lockedPackage(name: string): { version: string; integrity: string } {
+export function lockedPackage(name: string): { version: string; integrity: string } {
   const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8"));
   const entry = lock.packages?.[`node_modules/${name}`];
   if (!entry?.version || !entry?.integrity) throw new Error(`package-lock.json: no version and integrity for ${name}`);
@@ -28,6 +28,12 @@ async function run(argv: string[], cwd: string): Promise<string> {
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${err.trim()}`);
   return out;
+}
+
+/** The Subresource Integrity string (`sha512-<base64>`) of `data`, in the algorithm `like` uses. */
+export function integrityOf(data: Uint8Array, like: string): string {
+  const algo = like.slice(0, like.indexOf("-"));
+  return `${algo}-${createHash(algo).update(data).digest("base64")}`;
 }
 
 /** The target's bindings package folder: node_modules' when npm ci installed it (this machine's), else the verified cache. */
@@ -44,10 +50,8 @@ async function bindingDir(target: Target): Promise<string> {
   const staging = mkdtempSync(join(CACHE, ".fetch-"));
   try {
     const [packed] = JSON.parse(await run(["npm", "pack", `${name}@${version}`, "--json", "--pack-destination", staging], staging));
-    const tgz = readFileSync(join(staging, packed.filename));
-    const [algo, expected] = [integrity.slice(0, integrity.indexOf("-")), integrity.slice(integrity.indexOf("-") + 1)];
-    const actual = createHash(algo).update(tgz).digest("base64");
-    if (actual !== expected) throw new Error(`${name}@${version}: the registry's package does not match package-lock.json's integrity (${algo}-${actual})`);
+    const actual = integrityOf(readFileSync(join(staging, packed.filename)), integrity);
+    if (actual !== integrity) throw new Error(`${name}@${version}: the registry's package does not match package-lock.json's integrity (got ${actual})`);
     await run(["tar", "-xzf", packed.filename, "--strip-components=1"], staging);
     rmSync(join(staging, packed.filename));
     nativeFiles(staging, target.platform);
@@ -74,7 +78,8 @@ const sha256 = (path: string) => createHash("sha256").update(readFileSync(path))
 /** Builds one target's release binary into `outDir`; returns its path. */
 export async function buildRelease(target: Target, outDir: string = OUT): Promise<string> {
   const outfile = join(outDir, releaseFileName(pkg.version, target));
-  const cross = `${osName(target.platform)}-${target.arch}` !== hostLabel(process.platform, process.arch);
+  // Release targets are glibc on Linux: a musl host builds even its own target as a cross build.
+  const cross = `${osName(target.platform)}-${target.arch}` !== hostLabel(process.platform, process.arch) || hostIsMusl();
   await buildBinary({ target, nativeDir: await bindingDir(target), outfile, cross });
   return outfile;
 }
