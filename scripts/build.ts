@@ -71,7 +71,60 @@ export async function buildBinary({ target, nativeDir, outfile, cross }: BuildOp
     rmSync(staging, { force: true });
     throw new AggregateError(result.logs, `build of ${outfile} failed:\n${result.logs.join("\n")}`);
   }
+  try {
+    await checkBinary(staging, target, nativeDir);
+  } catch (err) {
+    rmSync(staging, { force: true });
+    throw err;
+  }
   renameSync(staging, outfile);
+}
+
+const MACHO_CPU: Record<number, Arch> = { 0x01000007: "x64", 0x0100000c: "arm64" };
+
+/**
+ * The OS and architectures an executable or library is for, from its header: ELF, PE, 64-bit
+ * Mach-O, or a universal (fat) Mach-O holding several; empty when none of these.
+ */
+export function executableTargets(head: Uint8Array): Target[] {
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const one = (platform: Platform, arch: Arch | undefined): Target[] => (arch ? [{ platform, arch }] : []);
+  if (head.length >= 20 && view.getUint32(0) === 0x7f454c46) {
+    return one("linux", ({ 0x3e: "x64", 0xb7: "arm64" } as Record<number, Arch>)[view.getUint16(18, true)]);
+  }
+  if (head.length >= 0x40 && view.getUint16(0) === 0x4d5a) {
+    const pe = view.getUint32(0x3c, true);
+    if (pe + 6 > head.length || view.getUint32(pe) !== 0x50450000) return [];
+    return one("win32", ({ 0x8664: "x64", 0xaa64: "arm64" } as Record<number, Arch>)[view.getUint16(pe + 4, true)]);
+  }
+  if (head.length >= 8 && view.getUint32(0, true) === 0xfeedfacf) return one("darwin", MACHO_CPU[view.getUint32(4, true)]);
+  if (head.length >= 8 && view.getUint32(0) === 0xcafebabe) {
+    const n = view.getUint32(4);
+    const archs: Target[] = [];
+    for (let i = 0; i < n && 8 + 20 * i + 4 <= head.length; i++) archs.push(...one("darwin", MACHO_CPU[view.getUint32(8 + 20 * i)]));
+    return archs;
+  }
+  return [];
+}
+
+const isFor = (head: Uint8Array, target: Target) => executableTargets(head).some((t) => t.platform === target.platform && t.arch === target.arch);
+
+/**
+ * The built file is an executable for `target`, and so is each native file of `nativeDir`, each
+ * embedded in it (Bun embeds assets uncompressed: a 4 KiB slice from the middle of each is looked
+ * for): a release binary can never carry another platform's DuckDB.
+ */
+async function checkBinary(path: string, target: Target, nativeDir: string): Promise<void> {
+  const label = `${target.platform}-${target.arch}`;
+  const bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
+  if (!isFor(bytes.subarray(0, 4096), target)) throw new Error(`${path}: not an executable for ${label}`);
+  const haystack = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (const name of nativeFiles(nativeDir, target.platform)) {
+    const file = new Uint8Array(await Bun.file(join(nativeDir, name)).arrayBuffer());
+    if (!isFor(file.subarray(0, 4096), target)) throw new Error(`${join(nativeDir, name)}: not a library for ${label}`);
+    const mid = Math.max(0, Math.floor(file.length / 2) - 2048);
+    if (haystack.indexOf(file.subarray(mid, mid + 4096)) < 0) throw new Error(`${path}: ${name} from ${nativeDir} is not embedded`);
+  }
 }
 
 /** Linux with musl (Alpine): the running Bun and the installed bindings are musl builds. */
