@@ -85,7 +85,7 @@ describe("repository on S3", () => {
     expect(secondUp).toBeLessThan(firstUp * 0.15);
 
     const list = JSON.parse((await ok(["list", "--repo", repo, "--json"])).stdout);
-    expect(list.length).toBe(2);
+    expect(list.snapshots.length).toBe(2);
     expect((await ok(["stats", "--repo", repo, "--json"])).stdout).toContain('"snapshots": 2');
     await ok(["verify", "--repo", repo, "--read-data"]);
 
@@ -215,9 +215,9 @@ describe("repository on S3", () => {
     }
     const sha = sha256File(db);
     const remote = JSON.parse((await ok(["list", "--repo", "s3://offsite/daily", "--json"])).stdout);
-    expect(remote.length).toBe(2);
+    expect(remote.snapshots.length).toBe(2);
     const local = JSON.parse((await ok(["list", "--json"], { cwd: dir })).stdout);
-    expect(local.length).toBe(2);
+    expect(local.snapshots.length).toBe(2);
     const log = readFileSync(join(dir, "data/backup.log"), "utf8");
     expect(log).toMatch(/offsite.*s3:\/\/offsite\/daily/);
     outputs.push(log); // checked for the secret key with every output
@@ -228,7 +228,7 @@ describe("repository on S3", () => {
     // No repository: the archive locally, and a snapshot taken straight into the off-site one.
     writeFileSync(join(dir, "duckbak.toml"), `databases = ["a.duckdb"]\noffsite = "s3://offsite/daily"\n[retention]\nkeep_last = 2\n`);
     await ok(["daily"], { cwd: dir });
-    expect(JSON.parse((await ok(["list", "--repo", "s3://offsite/daily", "--json"])).stdout).length).toBe(2);
+    expect(JSON.parse((await ok(["list", "--repo", "s3://offsite/daily", "--json"])).stdout).snapshots.length).toBe(2);
     // The store failing: the run fails with exit 8, the local archive is still made.
     writeFileSync(join(dir, "duckbak.toml"), `databases = ["a.duckdb"]\noffsite = "s3://offsite/daily"\n[s3]\nretries = 1\n`);
     proxy.fail("drop");
