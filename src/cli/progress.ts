@@ -80,11 +80,10 @@ export function progressWanted(opts: { json?: boolean; stream?: { isTTY?: boolea
 export function createProgress(opts: { json?: boolean } = {}): Progress {
   if (!progressWanted(opts)) return NONE;
   const stream = process.stderr;
-  let label = "";
-  let unit: ProgressUnit = "bytes";
-  let total = 0;
-  let value = 0;
-  let phaseStart = 0;
+  let phase = { label: "", unit: "bytes" as ProgressUnit, total: 0, value: 0, start: 0, end: 0 };
+  // The summary tells of the last phase in the first phase's unit: restore's restore pass (not its
+  // check pass), verify's archive read (not its reading of the tables, counted in rows).
+  let summarized: typeof phase | null = null;
   const begun = performance.now();
   const bar = new cliProgress.SingleBar({
     stream,
@@ -94,30 +93,34 @@ export function createProgress(opts: { json?: boolean } = {}): Progress {
     linewrap: true,
     gracefulExit: false,
     format: (_options, params) =>
-      renderProgressLine({ label, unit, doneBytes: params.value, totalBytes: params.total, elapsedMs: performance.now() - phaseStart }, params.maxWidth),
+      renderProgressLine(
+        { label: phase.label, unit: phase.unit, doneBytes: params.value, totalBytes: params.total, elapsedMs: performance.now() - phase.start },
+        params.maxWidth,
+      ),
   });
   let running = false;
+  const stop = () => {
+    if (running) bar.stop();
+    running = false;
+    phase.end = performance.now();
+  };
   return {
-    start(phaseTotal, phaseLabel, phaseUnit = "bytes") {
-      if (running) bar.stop();
-      label = phaseLabel;
-      unit = phaseUnit;
-      total = phaseTotal;
-      value = 0;
-      phaseStart = performance.now();
+    start(total, label, unit = "bytes") {
+      stop();
+      phase = { label, unit, total, value: 0, start: performance.now(), end: 0 };
+      if (!summarized || summarized.unit === unit) summarized = phase;
       bar.start(total, 0);
       running = true;
     },
     advance(n) {
       if (!running) return;
-      value += n;
-      bar.update(Math.min(value, total));
+      phase.value += n;
+      bar.update(Math.min(phase.value, phase.total));
     },
     done(summary) {
-      if (running) bar.stop();
-      running = false;
-      const now = performance.now();
-      const line = summary ?? (label ? summaryLine(label, value, now - phaseStart, now - begun, unit) : null);
+      stop();
+      const s = summarized;
+      const line = summary ?? (s ? summaryLine(s.label, s.value, s.end - s.start, performance.now() - begun, s.unit) : null);
       if (line) stream.write(`${line}\n`);
     },
   };

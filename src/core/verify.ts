@@ -95,7 +95,7 @@ export async function unopenableReason(path: string, db: ManifestDatabase): Prom
   return null;
 }
 
-async function openAndRead(path: string, r: DatabaseVerifyResult, db: ManifestDatabase, keys: KeyLookup): Promise<void> {
+async function openAndRead(path: string, r: DatabaseVerifyResult, db: ManifestDatabase, keys: KeyLookup, progress?: ProgressSink): Promise<void> {
   let instance;
   let con;
   try {
@@ -127,6 +127,8 @@ async function openAndRead(path: string, r: DatabaseVerifyResult, db: ManifestDa
     if (db.consistency !== "raw-lock")
       for (const key of present)
         if (!r.tables.some((t) => `${t.schema}.${t.name}` === key)) r.problems.push(`${r.entry}: table ${key} is not in the manifest`);
+    // Reading every column can take as long as the archive read: its own phase, counted in rows.
+    progress?.start(r.tables.reduce((n, t) => n + t.expectedRows, 0), `verifying ${r.entry}: reading tables`, "rows");
     for (const t of r.tables) {
       try {
         // sum(hash(COLUMNS(*))) makes DuckDB read and decode every column of every row.
@@ -136,6 +138,7 @@ async function openAndRead(path: string, r: DatabaseVerifyResult, db: ManifestDa
       } catch (err) {
         r.problems.push(`${r.entry}: reading ${t.schema}.${t.name} failed: ${duckdbMessage(err)}`);
       }
+      progress?.advance(t.expectedRows);
     }
   } finally {
     con.closeSync();
@@ -158,7 +161,7 @@ export async function verifyBackup(
       phase: `verifying ${ref.name}`,
     });
     const databases = (scan.manifest?.databases ?? []).map((db) => judgeDatabase(scan, db, !quick));
-    if (dir) for (const r of databases) if (r.ok) await openAndRead(join(dir, r.entry), r, scan.manifest!.databases.find((d) => d.entry === r.entry)!, opts.keys ?? NO_KEYS);
+    if (dir) for (const r of databases) if (r.ok) await openAndRead(join(dir, r.entry), r, scan.manifest!.databases.find((d) => d.entry === r.entry)!, opts.keys ?? NO_KEYS, opts.progress);
     const ok = scan.manifest !== null && scan.problems.length === 0 && databases.every((d) => d.ok);
     return { archive: ref.path, name: ref.name, ok, quick, problems: scan.problems, manifest: scan.manifest, databases };
   };

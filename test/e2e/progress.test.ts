@@ -61,6 +61,14 @@ describe.skipIf(!hasScript)("on a terminal", () => {
     });
   }
 
+  test("verify: the reading of every table is its own phase, in rows; the summary tells of the archive read", async () => {
+    const { raw, code } = await onPty(["verify", "b1"]);
+    expect(code).toBe(0);
+    const f = frames(raw);
+    expect(f.some((x) => /^verifying big\.duckdb: reading tables {2}\[[=-]+\] +\d+%  [\d,]+ \/ 800,000 rows/.test(x))).toBe(true);
+    expect(f.filter((x) => /^verifying b1: [\d.]+ MiB in [\d.]+ s/.test(x))).toHaveLength(1);
+  });
+
   test("--json on a terminal: no bar, and stdout is one JSON document", async () => {
     const { raw, code } = await onPty(["verify", "b1", "--json"]);
     expect(code).toBe(0);
