@@ -25,6 +25,7 @@ import { registerLs } from "./commands/ls.ts";
 import { registerSql } from "./commands/sql.ts";
 import { registerInit } from "./commands/init.ts";
 import { registerStats } from "./commands/stats.ts";
+import { registerKey } from "./commands/key.ts";
 import { registerCopy } from "./commands/copy.ts";
 
 async function main(argv: string[]): Promise<number> {
@@ -53,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
   registerSql(cli);
   registerInit(cli);
   registerStats(cli);
+  registerKey(cli);
   registerCopy(cli);
   // cac labels every --no-X flag "(default: true)", which reads as if the flag were on by default.
   // The first section is the title line: the version line there too.

@@ -9,8 +9,8 @@ test.each([
   ["unlock", ["--backup-dir", "--config"]],
   ["schedule", ["--at", "--config", "--method", "--system", "--dry-run", "--json"]],
   ["backup", ["--name", "--no-compress", "--compression", "--backup-dir", "--config", "--wait", "--lock-wait", "--json"]],
-  ["list", ["--backup-dir", "--config", "--json"]],
-  ["verify", ["--quick", "--backup-dir", "--json"]],
+  ["list", ["--backup-dir", "--config", "--json", "--repo"]],
+  ["verify", ["--quick", "--backup-dir", "--json", "--repo", "--read-data"]],
   ["restore", ["--overwrite", "--restore-dir", "--only", "--no-verify", "--lock-wait", "--json", "--table", "--into", "--replace"]],
   ["ls", ["--backup-dir", "--config", "--json"]],
   ["sql", ["--only", "--backup-dir", "--config", "--json"]],
@@ -18,6 +18,9 @@ test.each([
   ["import", ["--into", "--append", "--json"]],
   ["diff", ["--backup-dir", "--config", "--json"]],
   ["inspect", ["--json"]],
+  ["init", ["--repo", "--json"]],
+  ["stats", ["--repo", "--json"]],
+  ["key", ["--repo", "--json"]],
 ])("%s --help", async (command, options) => {
   const r = await runBinary([command, "--help"]);
   expect(r.code).toBe(0);

@@ -72,6 +72,22 @@ describe("repository", () => {
     expect(JSON.parse(viaCmd.stdout).snapshots.length).toBe(1);
   });
 
+  test("several passwords: key add, list, remove; a removed password no longer opens", async () => {
+    const dir = tempDir();
+    const repo = join(dir, "repo");
+    expect((await run(["init", "--repo", repo])).code).toBe(0);
+    const add = await run(["key", "add", "--repo", repo, "--json"], { env: env({ DUCKBAK_NEW_PASSWORD: "second password" }) });
+    expect(add.code).toBe(0);
+    const second = env({ DUCKBAK_PASSWORD: "second password" });
+    const keys = JSON.parse((await run(["key", "list", "--repo", repo, "--json"], { env: second })).stdout);
+    expect(keys.length).toBe(2);
+    const first = keys.find((k: any) => !k.current);
+    expect((await run(["key", "remove", keys.find((k: any) => k.current).id.slice(0, 8), "--repo", repo], { env: second })).code).toBe(1);
+    expect((await run(["key", "remove", first.id.slice(0, 8), "--repo", repo], { env: second })).code).toBe(0);
+    expect((await run(["list", "--repo", repo])).code).toBe(6);
+    expect((await run(["list", "--repo", repo], { env: second })).code).toBe(0);
+  });
+
   test("nothing in the repository reveals database names, table names or contents", async () => {
     const dir = tempDir();
     const repo = join(dir, "repo");

@@ -11,7 +11,7 @@ import { lockRepository, type RepoLockInfo } from "./locks.ts";
 import { PackWriter } from "./pack.ts";
 import { readFileBlobs } from "./read.ts";
 import type { Repository } from "./repository.ts";
-import { loadSnapshots, resolveSnapshot, shortId, type RepoDatabase, type RepoSnapshot, type SnapshotInfo } from "./snapshots.ts";
+import { loadSnapshot, loadSnapshots, resolveSnapshot, shortId, type RepoDatabase, type RepoSnapshot, type SnapshotHead, type SnapshotInfo } from "./snapshots.ts";
 
 export interface CopyOptions {
   /** Snapshot refs (id, unique prefix, `latest`); all when empty. */
@@ -37,7 +37,7 @@ export interface CopiedSnapshot {
 const WINDOW = 32;
 
 /** What makes two snapshots the same capture, whatever repository (and key) holds them. */
-function identity(s: RepoSnapshot): string {
+function identity(s: SnapshotHead): string {
   return JSON.stringify([s.timestamp, s.host, s.databases.map((d) => [d.original_path, d.files.map((f) => f.sha256)])]);
 }
 
@@ -97,7 +97,7 @@ async function copyOne(src: Repository, dst: Repository, srcIndex: BlobIndex, ds
   const queued = new Set<string>();
   let newBlobs = 0;
   const databases: RepoDatabase[] = [];
-  for (const db of s.snapshot.databases) {
+  for (const db of (await loadSnapshot(src, s.id)).databases) {
     const files = [];
     for (const file of db.files) {
       const chunks = new Array<string>(file.chunks.length);

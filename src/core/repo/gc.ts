@@ -11,7 +11,7 @@ import { planRetention, validatePolicy, type RetentionPolicy } from "../retentio
 import { writeIndexFilesRaw, type IndexFile } from "./index-file.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
 import { packKey, type Repository } from "./repository.ts";
-import { loadSnapshots, type SnapshotInfo } from "./snapshots.ts";
+import { loadSnapshot, loadSnapshots, type SnapshotInfo } from "./snapshots.ts";
 import { pausePoint } from "../pause.ts";
 
 export interface RepoCleanupOptions {
@@ -63,7 +63,10 @@ export async function cleanupRepository(repo: Repository, opts: RepoCleanupOptio
     }
     // What the remaining snapshots use: a snapshot whose deletion failed still counts.
     const used = new Set<string>();
-    for (const s of snaps) if (!gone.has(s.id)) for (const db of s.snapshot.databases) for (const f of db.files) for (const c of f.chunks) used.add(c);
+    for (const s of snaps) {
+      if (gone.has(s.id)) continue;
+      for (const db of (await loadSnapshot(repo, s.id)).databases) for (const f of db.files) for (const c of f.chunks) used.add(c);
+    }
 
     const gc = await collect(repo, used, dryRun);
     return { policy: opts.policy, dryRun, kept, forgotten, ...gc, errors };

@@ -59,6 +59,8 @@ export class Repository {
     readonly store: Store,
     readonly config: RepoConfig,
     private readonly master: MasterKey,
+    /** The key file the password opened. */
+    readonly keyId: string,
   ) {}
 
   get location(): string {
@@ -87,10 +89,11 @@ export class Repository {
     };
     const master = newMasterKey();
     const key = encodeJson(makeKeyFile(password, master, opts.scrypt, now));
-    await store.put(`keys/${sha256Hex(key)}`, key);
+    const keyId = sha256Hex(key);
+    await store.put(`keys/${keyId}`, key);
     // The config last: a location without it is not a repository yet, so a crashed init can be redone.
     await store.put("config", encodeJson(config));
-    return new Repository(store, config, master);
+    return new Repository(store, config, master, keyId);
   }
 
   /** Opens a repository with the password; WrongPasswordError (exit 6) when no key opens. */
@@ -115,7 +118,7 @@ export class Repository {
       } catch {
         throw new RepositoryDamagedError(store.location, `${e.key}: not a valid key file`);
       }
-      if (master) return new Repository(store, config, master);
+      if (master) return new Repository(store, config, master, e.key.slice("keys/".length));
     }
     if (keys === 0) throw new RepositoryDamagedError(store.location, "keys/: no key files; the repository cannot be opened");
     throw new WrongPasswordError(store.location, keys);
@@ -127,6 +130,15 @@ export class Repository {
     const name = `keys/${sha256Hex(key)}`;
     await this.store.put(name, key);
     return name;
+  }
+
+  async listKeys(): Promise<{ id: string; created: string; current: boolean }[]> {
+    const out = [];
+    for (const id of await this.listIds("keys")) {
+      const file = await readPlainJson<KeyFile>(this.store, `keys/${id}`);
+      out.push({ id, created: file.created, current: id === this.keyId });
+    }
+    return out.sort((a, b) => a.created.localeCompare(b.created));
   }
 
   /** seal(zstd(JSON)) of an object, for index, snapshot and lock files. */

@@ -7,7 +7,7 @@ import { BlobIndex } from "./index-file.ts";
 import { lockRepository } from "./locks.ts";
 import { readFileBlobs } from "./read.ts";
 import { RepositoryDamagedError, type Repository } from "./repository.ts";
-import { loadSnapshots, resolveSnapshot, type RepoDatabase } from "./snapshots.ts";
+import { loadSnapshot, loadSnapshots, resolveSnapshot, type RepoDatabase } from "./snapshots.ts";
 
 export interface RepoRestoreResult {
   snapshot: string;
@@ -21,7 +21,7 @@ export async function restoreRepoSnapshot(repo: Repository, ref: string, opts: R
   try {
     const snap = resolveSnapshot(await loadSnapshots(repo), ref, repo.location);
     const index = await BlobIndex.load(repo);
-    const dbs = selectDatabases(snap.snapshot, opts.only);
+    const dbs = selectDatabases(await loadSnapshot(repo, snap.id), opts.only);
     // Every chunk must be indexed before anything is written.
     for (const db of dbs)
       for (const f of db.files)

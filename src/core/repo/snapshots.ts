@@ -33,20 +33,41 @@ export interface RepoSnapshot {
   };
 }
 
+/** A snapshot without its chunk lists: what listing needs, small whatever the database size. */
+export type RepoFileHead = Omit<RepoFile, "chunks">;
+export interface RepoDatabaseHead extends Omit<RepoDatabase, "files"> {
+  files: RepoFileHead[];
+}
+export interface SnapshotHead extends Omit<RepoSnapshot, "databases"> {
+  databases: RepoDatabaseHead[];
+}
+
 export interface SnapshotInfo {
   id: string;
   short: string;
   timestamp: Date;
-  snapshot: RepoSnapshot;
+  snapshot: SnapshotHead;
+}
+
+export function headOf(s: RepoSnapshot): SnapshotHead {
+  return { ...s, databases: s.databases.map((d) => ({ ...d, files: d.files.map(({ chunks: _, ...f }) => f) })) };
+}
+
+/** One snapshot whole, chunk lists included. */
+export function loadSnapshot(repo: Repository, id: string): Promise<RepoSnapshot> {
+  return repo.getJsonChecked<RepoSnapshot>(`snapshots/${id}`);
 }
 
 export const shortId = (id: string) => id.slice(0, 8);
 
-/** Every snapshot, newest first. Loads them one at a time; keeps each whole (chunk lists included). */
+/**
+ * Every snapshot, newest first, without chunk lists: memory stays small whatever the number of
+ * snapshots. Code that needs a snapshot's chunks loads it with loadSnapshot, one at a time.
+ */
 export async function loadSnapshots(repo: Repository): Promise<SnapshotInfo[]> {
   const out: SnapshotInfo[] = [];
   for (const id of await repo.listIds("snapshots")) {
-    const snapshot = await repo.getJsonChecked<RepoSnapshot>(`snapshots/${id}`);
+    const snapshot = headOf(await loadSnapshot(repo, id));
     out.push({ id, short: shortId(id), timestamp: new Date(snapshot.timestamp), snapshot });
   }
   return out.sort((a, b) => b.timestamp.getTime() - a.timestamp.getTime() || (a.id < b.id ? -1 : 1));

@@ -10,7 +10,7 @@ import { BlobIndex } from "./index-file.ts";
 import { lockRepository } from "./locks.ts";
 import { decodePack } from "./pack.ts";
 import { packKey, sha256Hex, type Repository } from "./repository.ts";
-import { resolveSnapshot, type SnapshotInfo } from "./snapshots.ts";
+import { headOf, loadSnapshot, resolveSnapshot, shortId, type SnapshotInfo } from "./snapshots.ts";
 import type { BlobLocation } from "./index-file.ts";
 
 export interface RepoVerifyOptions {
@@ -47,11 +47,12 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
         note(errText(err));
       }
     }
+    // Heads only (no chunk lists) for all; each snapshot's chunks are read again when needed.
     let all: SnapshotInfo[] = [];
     for (const id of await repo.listIds("snapshots")) {
       try {
-        const s = await repo.getJsonChecked<SnapshotInfo["snapshot"]>(`snapshots/${id}`);
-        all.push({ id, short: id.slice(0, 8), timestamp: new Date(s.timestamp), snapshot: s });
+        const s = headOf(await loadSnapshot(repo, id));
+        all.push({ id, short: shortId(id), timestamp: new Date(s.timestamp), snapshot: s });
       } catch (err) {
         note(errText(err));
       }
@@ -65,7 +66,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     const needed = new Map<string, Set<string>>(); // pack -> blobs to check
     const badBlobs = new Map<string, string>(); // blob -> why
     for (const s of selected) {
-      for (const db of s.snapshot.databases) {
+      for (const db of (await loadSnapshot(repo, s.id)).databases) {
         for (const f of db.files) {
           for (const c of f.chunks) {
             const loc = index.blobs.get(c);
@@ -122,7 +123,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     // Name the snapshots and files that a bad blob breaks.
     if (badBlobs.size) {
       for (const s of all) {
-        for (const db of s.snapshot.databases) {
+        for (const db of (await loadSnapshot(repo, s.id)).databases) {
           for (const f of db.files) {
             const bad = f.chunks.findIndex((c) => badBlobs.has(c));
             if (bad >= 0) note(`snapshot ${s.short} ${db.name}: file ${f.name}: chunk ${bad} (${f.chunks[bad]!.slice(0, 12)}…): ${badBlobs.get(f.chunks[bad]!)}`);
