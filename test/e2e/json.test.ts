@@ -48,6 +48,7 @@ const CASES: Case[] = [
   { doc: "verify (repository)", argv: ["verify", "--repo", "repo"], env: REPO_ENV },
   { doc: "cleanup (repository)", argv: ["cleanup", "--repo", "repo", "--dry-run"], env: REPO_ENV },
   { doc: "stats", argv: ["stats", "--repo", "repo"], env: REPO_ENV },
+  { doc: "key", argv: ["key", "list", "--repo", "repo"], env: REPO_ENV },
   { doc: "init (repository)", argv: ["init", "--repo", "repo2"], env: REPO_ENV },
   { doc: "copy", argv: ["copy", "--repo", "repo", "--to", "repo2"], env: REPO_ENV },
 ];

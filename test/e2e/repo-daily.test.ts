@@ -23,7 +23,7 @@ describe("daily with a repository", () => {
       await Bun.sleep(1100); // archive names have one-second resolution
     }
     expect(readdirSync(join(dir, "bk")).filter((n) => n.endsWith(".tar.gz")).length).toBe(2);
-    const list = JSON.parse((await runBinary(["list", "--json"], { cwd: dir, env })).stdout);
+    const list = JSON.parse((await runBinary(["list", "--json"], { cwd: dir, env })).stdout).snapshots;
     expect(list.length).toBe(2);
     const log = readFileSync(join(dir, "data/backup.log"), "utf8");
     expect(log).toContain("snapshot");
@@ -34,7 +34,7 @@ describe("daily with a repository", () => {
     const r = await runBinary(["daily"], { cwd: dir, env });
     expect(r.code).toBe(0);
     expect(existsSync(join(dir, "data/backups"))).toBe(false);
-    expect(JSON.parse((await runBinary(["list", "--json"], { cwd: dir, env })).stdout).length).toBe(3);
+    expect(JSON.parse((await runBinary(["list", "--json"], { cwd: dir, env })).stdout).snapshots.length).toBe(3);
 
     // A wrong password fails the run with exit 6, logged.
     const w = await runBinary(["daily"], { cwd: dir, env: { ...env, DUCKBAK_PASSWORD: "nope" } });

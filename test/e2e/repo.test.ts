@@ -79,7 +79,7 @@ describe("repository", () => {
     const add = await run(["key", "add", "--repo", repo, "--json"], { env: env({ DUCKBAK_NEW_PASSWORD: "second password" }) });
     expect(add.code).toBe(0);
     const second = env({ DUCKBAK_PASSWORD: "second password" });
-    const keys = JSON.parse((await run(["key", "list", "--repo", repo, "--json"], { env: second })).stdout);
+    const keys = JSON.parse((await run(["key", "list", "--repo", repo, "--json"], { env: second })).stdout).keys;
     expect(keys.length).toBe(2);
     const first = keys.find((k: any) => !k.current);
     expect((await run(["key", "remove", keys.find((k: any) => k.current).id.slice(0, 8), "--repo", repo], { env: second })).code).toBe(1);

@@ -31,13 +31,13 @@ async function runKey(action: string, id: string | undefined, flags: KeyFlags): 
     const password = resolvePassword({ env: { DUCKBAK_PASSWORD: env.DUCKBAK_NEW_PASSWORD, DUCKBAK_PASSWORD_FILE: env.DUCKBAK_NEW_PASSWORD_FILE } });
     const key = await repo.addKey(password);
     const short = key.slice("keys/".length, "keys/".length + 8);
-    if (flags.json) printJson({ ok: true, repository: repo.location, added: key.slice("keys/".length) });
+    if (flags.json) return printJson("key", { repository: repo.location, action, key: key.slice("keys/".length) });
     else console.log(`Added key ${short}: the new password opens ${repo.location} too.`);
     return 0;
   }
   const keys = await repo.listKeys();
   if (action === "list") {
-    if (flags.json) printJson(keys.map((k) => ({ id: k.id, created_at: k.created, current: k.current })));
+    if (flags.json) return printJson("key", { repository: repo.location, action, keys: keys.map((k) => ({ id: k.id, created_at: k.created, current: k.current })) });
     else for (const line of formatTable([["ID", "CREATED (UTC)", ""], ...keys.map((k) => [k.id.slice(0, 8), k.created, k.current ? "(this password)" : ""])])) console.log(line);
     return 0;
   }
@@ -46,7 +46,7 @@ async function runKey(action: string, id: string | undefined, flags: KeyFlags): 
   if (match.length !== 1) throw new UsageError(`key remove ${id}: matches ${match.length} keys (see key list)`);
   if (match[0]!.current) throw new DuckbakError(`key ${id}: is the key of the password in use; remove it with another password`);
   await repo.store.delete(`keys/${match[0]!.id}`);
-  if (flags.json) printJson({ ok: true, repository: repo.location, removed: match[0]!.id });
+  if (flags.json) return printJson("key", { repository: repo.location, action, key: match[0]!.id });
   else console.log(`Removed key ${match[0]!.id.slice(0, 8)}: its password no longer opens ${repo.location}.`);
   return 0;
 }
