@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { homedir } from "node:os";
 import { didYouMean } from "./suggest.ts";
 import { ConfigError } from "./errors.ts";
 import { COMPRESSIONS, type Compression } from "./naming.ts";
@@ -37,6 +38,8 @@ export interface DatabaseSettings {
 export interface Config {
   /** The file it was read from, or null when none exists. */
   file: string | null;
+  /** How it was found (null: none was); unset for a config parsed directly. */
+  source?: ConfigSource | null;
   /** Folder that relative paths are resolved against. */
   baseDir: string;
   /** Every configured database: `databases = [...]`, then the paths of `[[database]]` tables. */
@@ -195,12 +198,30 @@ export function databaseSettings(config: Config, path: string): DatabaseSettings
  * Loads `explicit` (an error if missing), else ./duckbak.toml if present, else an empty config
  * rooted at the working directory.
  */
-export function loadConfig(explicit?: string, cwd = process.cwd()): Config {
-  const file = explicit ? resolve(cwd, explicit) : resolve(cwd, CONFIG_FILE_NAME);
-  if (!existsSync(file)) {
-    if (explicit) throw new ConfigError(file, "config file not found");
-    return { file: null, baseDir: cwd, database: {}, retention: {} };
-  }
+export type ConfigSource = "flag" | "env" | "cwd" | "user" | "system";
+
+/** Where discovery looks, in order, after --config and DUCKBAK_CONFIG (the first that exists wins). */
+export function configSearchPath(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): { file: string; source: ConfigSource }[] {
+  const xdg = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(env.HOME ?? homedir(), ".config");
+  const system = process.platform === "win32" ? join(env.ProgramData ?? "C:\\ProgramData", "duckbak") : "/etc/duckbak";
+  return [
+    { file: resolve(cwd, CONFIG_FILE_NAME), source: "cwd" },
+    { file: join(xdg, "duckbak", CONFIG_FILE_NAME), source: "user" },
+    { file: join(system, CONFIG_FILE_NAME), source: "system" },
+  ];
+}
+
+/**
+ * The config: `explicit` (--config), else $DUCKBAK_CONFIG (either an error if missing), else the
+ * first of ./duckbak.toml, $XDG_CONFIG_HOME/duckbak/duckbak.toml (~/.config/...),
+ * /etc/duckbak/duckbak.toml; else an empty config rooted at the working directory.
+ */
+export function loadConfig(explicit?: string, cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Config {
+  const named = explicit ? { file: resolve(cwd, explicit), source: "flag" as const } : env.DUCKBAK_CONFIG ? { file: resolve(cwd, env.DUCKBAK_CONFIG), source: "env" as const } : null;
+  if (named && !existsSync(named.file)) throw new ConfigError(named.file, `config file not found${named.source === "env" ? " (DUCKBAK_CONFIG)" : ""}`);
+  const found = named ?? configSearchPath(cwd, env).find((c) => existsSync(c.file));
+  if (!found) return { file: null, source: null, baseDir: cwd, database: {}, retention: {} };
+  const file = found.file;
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -213,7 +234,7 @@ export function loadConfig(explicit?: string, cwd = process.cwd()): Config {
   } catch (err) {
     throw new ConfigError(file, `invalid TOML: ${(err as Error).message}`);
   }
-  return parseConfig(raw as Record<string, unknown>, file);
+  return { ...parseConfig(raw as Record<string, unknown>, file), source: found.source };
 }
 
 /** Validates parsed TOML; pure apart from path resolution. */
