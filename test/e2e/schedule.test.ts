@@ -106,7 +106,7 @@ describe("duckbak schedule (cron)", () => {
     const dir = tempDir();
     const r = await runBinary(["schedule", "install"], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`${join(dir, "duckbak.toml")}: config file not found`);
+    expect(r.stderr).toContain(`no config found for the job (looked for ${join(dir, "duckbak.toml")}`);
     writeFileSync(join(dir, "duckbak.toml"), "");
     const dev = Bun.spawnSync([process.execPath, join(ROOT, "src/cli/main.ts"), "schedule", "install"], { cwd: dir });
     expect(dev.exitCode).toBe(1);

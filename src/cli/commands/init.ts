@@ -74,7 +74,8 @@ async function findDatabases(args: string[]): Promise<{ entries: string[]; found
   return { entries: [...new Set(entries)], found: [...new Set(found)], skipped };
 }
 
-async function writeConfig(args: string[], flags: InitFlags): Promise<number> {
+/** Writes ./duckbak.toml for the databases found (never over an existing one); also `schedule install --init`. */
+export async function createConfig(args: string[]) {
   const path = resolve(CONFIG_FILE_NAME);
   if (existsSync(path)) throw new DuckbakError(`${path}: already exists; not overwritten (edit it, or remove it and run duckbak init again)`, ExitCode.USAGE);
   const { entries, found, skipped } = await findDatabases(args);
@@ -83,6 +84,11 @@ async function writeConfig(args: string[], flags: InitFlags): Promise<number> {
   const file = await AtomicFile.create(path);
   await file.write(new TextEncoder().encode(configText(entries)));
   await file.commitNew([path]);
+  return { path, entries, found, skipped };
+}
+
+async function writeConfig(args: string[], flags: InitFlags): Promise<number> {
+  const { path, entries, found, skipped } = await createConfig(args);
   const next = [
     ["duckbak backup", "a first backup (into data/backups)"],
     ["duckbak list", "the backups; duckbak verify NAME proves one restores"],

@@ -1,17 +1,21 @@
 import type { CAC } from "cac";
 import { appendFile, mkdir } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
-import { CONFIG_FILE_NAME, loadConfig } from "../../core/config.ts";
+import { dirname } from "node:path";
+import { CONFIG_FILE_NAME, configSearchPath, loadConfig } from "../../core/config.ts";
 import { DuckbakError, UsageError, fsError } from "../../core/errors.ts";
 import { readLogRecords, schedulerOutputFile } from "../../core/log.ts";
 import { selfExecutable } from "../../core/self.ts";
 import { lastDailyRun } from "../../core/status.ts";
-import { chooseMethod, install, parseTime, remove, status, type InstallResult, type RemoveResult, type StatusResult } from "../../platform/schedule/index.ts";
+import { chooseMethod, describeWhen, install, parseEvery, parseTime, remove, status, type InstallResult, type RemoveResult, type StatusResult } from "../../platform/schedule/index.ts";
 import { resolveLogFile } from "../context.ts";
-import { printJson, snakeKeys } from "../output.ts";
+import { displayPath, printJson, printNote, snakeKeys } from "../output.ts";
+import { createConfig } from "./init.ts";
+import { windowsQuote } from "../../platform/schedule/schtasks.ts";
 
 interface ScheduleFlags {
   at?: string;
+  every?: string;
+  init?: boolean;
   config?: string;
   method: string;
   system?: boolean;
@@ -26,13 +30,16 @@ export function registerSchedule(cli: CAC): void {
   cli
     .command("schedule <install|remove|status>", "Install, remove or show the daily job that runs `duckbak daily` (cron, systemd timer, Windows Task Scheduler)")
     .option("--at <HH:MM>", `install: time of day, in the scheduler's local time (default ${DEFAULT_TIME})`)
-    .option("--config <file>", `The config the job runs with (default ./${CONFIG_FILE_NAME}); it must exist`)
+    .option("--every <interval>", "install: instead of once a day, every 15m, 30m, 1h, 6h, ... (aligned to the clock)")
+    .option("--config <file>", `The config the job runs with (default: the one duckbak finds: DUCKBAK_CONFIG, ./${CONFIG_FILE_NAME}, ~/.config/duckbak, /etc/duckbak)`)
+    .option("--init", `install: when no config is found, write ./${CONFIG_FILE_NAME} first (as duckbak init)`)
     .option("--method <method>", "auto (Task Scheduler on Windows, cron elsewhere), cron, systemd or schtasks", { default: "auto" })
     .option("--system", "systemd: system-wide units in /etc/systemd/system (root) instead of the user's")
     .option("--dry-run", "install, remove: print what would be done; change nothing")
     .option("--log-file <file>", "status: the backup log (default: log_file from the config, else data/backup.log)")
     .option("--json", "Print the result as JSON")
     .example("duckbak schedule install --at 02:30 --config /srv/app/duckbak.toml")
+    .example("duckbak schedule install --every 1h --method systemd")
     .example("duckbak schedule status")
     .action(async (action: string, flags: ScheduleFlags) => {
       if (action === "install") return runInstall(flags);
@@ -42,19 +49,43 @@ export function registerSchedule(cli: CAC): void {
     });
 }
 
-function configAt(flags: ScheduleFlags) {
-  // Explicit, so that a missing ./duckbak.toml is an error naming it rather than an empty config.
-  return loadConfig(resolve(flags.config ?? CONFIG_FILE_NAME));
+/** The config the job runs with: --config, else the one discovery finds; a job without one is refused. */
+async function jobConfig(flags: ScheduleFlags) {
+  const config = loadConfig(flags.config);
+  if (config.file) return config;
+  if (flags.init && flags.dryRun) throw new UsageError(`a dry run writes nothing, not even ${CONFIG_FILE_NAME}: run 'duckbak init' first, or drop --dry-run`);
+  if (!flags.init)
+    throw new UsageError(`no config found for the job (looked for ${configSearchPath().map((c) => c.file).join(", ")}): run 'duckbak init' here first, or add --init to write one, or pass --config FILE`);
+  const made = await createConfig([]);
+  printNote(`wrote ${made.path} (${made.found.length ? made.found.map(displayPath).join(", ") : "no DuckDB file found yet: data/*.duckdb"}); the job runs with it`);
+  return loadConfig(made.path);
+}
+
+/**
+ * schtasks runs on Windows. Shown from another system (a dry run), this host's absolute paths are
+ * shown as Windows paths on drive C: (and the binary as .exe), so that the command is one Windows
+ * accepts; the real paths come from running install on the Windows host.
+ */
+function asWindowsPath(p: string, exe = false): string {
+  if (process.platform === "win32") return p;
+  const win = `C:${p.replace(/\//g, "\\")}`;
+  return exe && !/\.exe$/i.test(win) ? `${win}.exe` : win;
 }
 
 async function runInstall(flags: ScheduleFlags): Promise<number> {
   // Every argument is checked before anything is created (the log folder below).
   parseTime(flags.at ?? DEFAULT_TIME);
+  if (flags.every !== undefined) {
+    if (flags.at !== undefined) throw new UsageError("--at and --every exclude each other: a time of day, or an interval");
+    parseEvery(String(flags.every));
+  }
   const method = chooseMethod(flags.method);
+  if (method === "schtasks" && process.platform !== "win32" && flags.dryRun !== true)
+    throw new UsageError("--method schtasks installs into the Windows Task Scheduler: run it on the Windows host (or add --dry-run to see the command)");
   const binary = selfExecutable();
   if (!binary)
     throw new DuckbakError("schedule install must be run from the built duckbak binary (npm run build makes dist/duckbak), not under bun: the job runs this program's path");
-  const config = configAt(flags);
+  const config = await jobConfig(flags);
   const logFile = resolveLogFile(undefined, config);
   const output = schedulerOutputFile(logFile);
   const dryRun = flags.dryRun === true;
@@ -68,30 +99,36 @@ async function runInstall(flags: ScheduleFlags): Promise<number> {
       throw fsError(err, output, "create");
     });
   }
+  const win = method === "schtasks" && process.platform !== "win32";
+  if (win) printNote("schtasks runs on Windows: this host's paths are shown as Windows paths on drive C:, as a model; install on the Windows host for its real paths");
+  const shown = (p: string, exe = false) => (win ? asWindowsPath(p, exe) : p);
   const result = await install({
-    binary,
-    configPath: config.file!,
-    workDir: config.baseDir,
+    binary: shown(binary, true),
+    configPath: shown(config.file!),
+    workDir: shown(config.baseDir),
     at: flags.at ?? DEFAULT_TIME,
-    logFile: output,
+    every: flags.every === undefined ? undefined : String(flags.every),
+    logFile: shown(output),
     method,
     dryRun,
     system: flags.system,
   });
-  const command = `${binary} daily --config ${config.file}`;
+  const command = `${shown(binary, true)} daily --config ${shown(config.file!)}`;
   if (flags.json) return printJson("schedule install", { ...(snakeKeys(result) as object), job_command: command, log_file: logFile, output_file: output });
-  printInstall(result, flags.at ?? DEFAULT_TIME, command, logFile, output);
+  const when = flags.every !== undefined ? `job (${result.method}, ${describeWhen({ at: "", every: parseEvery(String(flags.every)) })})` : `daily job (${result.method}, ${flags.at ?? DEFAULT_TIME} local time)`;
+  printInstall(result, when, command, shown(logFile), shown(output));
   return 0;
 }
 
-function printInstall(r: InstallResult, at: string, command: string, logFile: string, output: string): void {
-  console.log(`${r.dryRun ? "Would install" : "Installed"} the daily job (${r.method}, ${at} local time): ${command}`);
+function printInstall(r: InstallResult, when: string, command: string, logFile: string, output: string): void {
+  console.log(`${r.dryRun ? "Would install" : "Installed"} the ${when}: ${command}`);
   if (r.method === "cron") console.log(`  crontab line${r.replaced ? " (replacing the earlier duckbak line)" : ""}:\n    ${r.entry}`);
   if (r.method === "systemd") {
     for (const u of r.units) console.log(`  ${u.path}:\n${u.content.replace(/^/gm, "    ")}`);
     for (const argv of r.commands) console.log(`  then: ${argv.join(" ")}`);
   }
-  if (r.method === "schtasks") console.log(`  ${r.argv.join(" ")}`);
+  // As typed at a Windows prompt: arguments with spaces or quotes quoted.
+  if (r.method === "schtasks") console.log(`  ${r.argv.map((a) => (/[\s"]/.test(a) ? windowsQuote(a) : a)).join(" ")}`);
   console.log(`  backup log: ${logFile}; what the job prints: ${output}`);
   if (r.dryRun) console.log("Dry run: nothing was changed.");
 }
@@ -133,7 +170,7 @@ function nextRunText(s: StatusResult): string | null {
 async function runStatus(flags: ScheduleFlags): Promise<number> {
   const s = await status({ method: chooseMethod(flags.method), system: flags.system });
   // Without a config the log is still found where `daily` writes it by default.
-  const config = flags.config ? configAt(flags) : loadConfig();
+  const config = loadConfig(flags.config);
   const logFile = resolveLogFile(flags.logFile, config);
   const lastDaily = lastDailyRun(readLogRecords(logFile))?.lastLine ?? null;
   if (flags.json) {

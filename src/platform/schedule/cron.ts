@@ -57,7 +57,9 @@ export function cronWord(word: string): string {
 export function cronEntry(job: DailyJob): string {
   const w = cronWord;
   const command = `{ cd ${w(job.workDir)} && ${w(job.binary)} daily --config ${w(job.configPath)}; } >> ${w(job.logFile)} 2>&1`;
-  return `${job.minute} ${job.hour} * * * ${command} ${CRON_MARKER}`;
+  const e = job.every;
+  const when = !e ? `${job.minute} ${job.hour} * * *` : e.unit === "m" ? `${e.n === 1 ? "*" : `*/${e.n}`} * * * *` : `0 ${e.n === 1 ? "*" : `*/${e.n}`} * * *`;
+  return `${when} ${command} ${CRON_MARKER}`;
 }
 
 // Lines keep their own "\n" so that untouched ones, and a missing final newline, come back byte for byte.
@@ -107,6 +109,14 @@ export function nextDailyRun(hour: number, minute: number, now: Date): Date {
 
 /** Next run of an entry in our "M H * * *" form. */
 export function nextCronRun(entry: string, now: Date): Date | null {
+  // Our interval forms: "*/N * * * *" (or "* * * * *") and "0 */N * * *" (or "0 * * * *").
+  const every = /^(\*(?:\/(\d+))?)\s+\*\s+\*\s+\*\s+\*\s/.exec(entry) ?? /^0\s+(\*(?:\/(\d+))?)\s+\*\s+\*\s+\*\s/.exec(entry);
+  if (every) {
+    const n = Number(every[2] ?? 1);
+    const step = (entry.startsWith("0 ") ? 60 : 1) * n * 60_000;
+    const dayStart = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
+    return new Date(dayStart + (Math.floor((now.getTime() - dayStart) / step) + 1) * step);
+  }
   const m = /^(\d{1,2})\s+(\d{1,2})\s+\*\s+\*\s+\*\s/.exec(entry);
   if (!m) return null;
   const minute = Number(m[1]);

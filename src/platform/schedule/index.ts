@@ -110,6 +110,34 @@ export interface DailyJob {
   at: string;
   hour: number;
   minute: number;
+  /** Instead of daily at `at`: every N minutes or hours, aligned to the clock (`--every 15m`). */
+  every: Interval | null;
+}
+
+export interface Interval {
+  unit: "m" | "h";
+  n: number;
+}
+
+/** "15m", "1h": intervals that divide the hour (minutes) or the day (hours), so runs stay clock-aligned. */
+export function parseEvery(text: string): Interval {
+  const m = /^(\d+)(m|h)$/.exec(text.trim());
+  const n = m ? Number(m[1]) : NaN;
+  const unit = m?.[2] as "m" | "h" | undefined;
+  if (!unit || !(unit === "m" ? 60 % n === 0 && n < 60 : 24 % n === 0 && n < 24))
+    throw new ScheduleError(
+      `invalid interval "${text}": expected minutes that divide an hour (1m, 5m, 10m, 15m, 20m, 30m, ...) or hours that divide a day (1h, 2h, 3h, 4h, 6h, 8h, 12h); for once a day use --at HH:MM`,
+      "invalid-time",
+    );
+  return { unit, n };
+}
+
+/** "every 15 minutes", "daily at 02:00": for unit descriptions and messages. */
+export function describeWhen(job: Pick<DailyJob, "at" | "every">): string {
+  if (!job.every) return `daily at ${job.at}`;
+  const { n, unit } = job.every;
+  const word = unit === "m" ? "minute" : "hour";
+  return n === 1 ? `every ${word}` : `every ${n} ${word}s`;
 }
 
 export interface InstallOptions {
@@ -118,6 +146,8 @@ export interface InstallOptions {
   /** The config's folder; the job runs there. */
   workDir: string;
   at: string;
+  /** Instead of once a day: "15m", "1h" (see parseEvery). */
+  every?: string;
   logFile: string;
   method: MethodChoice;
   dryRun?: boolean;
@@ -176,6 +206,7 @@ export function dailyJob(options: InstallOptions, method: ScheduleMethod): Daily
     at: options.at,
     hour,
     minute,
+    every: options.every === undefined ? null : parseEvery(options.every),
   };
 }
 

@@ -55,7 +55,9 @@ export function createArgv(job: DailyJob): string[] {
       "too-long",
     );
   }
-  return ["schtasks", "/Create", "/SC", "DAILY", "/ST", job.at, "/TN", TASK_NAME, "/TR", command, "/F"];
+  const e = job.every;
+  const when = !e ? ["/SC", "DAILY", "/ST", job.at] : ["/SC", e.unit === "m" ? "MINUTE" : "HOURLY", "/MO", String(e.n), "/ST", "00:00"];
+  return ["schtasks", "/Create", ...when, "/TN", TASK_NAME, "/TR", command, "/F"];
 }
 
 const DELETE_ARGV: readonly string[] = ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"];

@@ -4,13 +4,28 @@ import { mkdir, readFile, unlink } from "node:fs/promises";
 import path from "node:path";
 import { fsError } from "../../core/errors.ts";
 import { writeFileAtomic } from "../../core/fsutil.ts";
-import { runChecked, ScheduleError, spawnRunner, type DailyJob, type Runner, type ScheduleDeps } from "./index.ts";
+import { commandFailed, describeWhen, runTool, ScheduleError, spawnRunner, type DailyJob, type Runner, type RunResult, type ScheduleDeps } from "./index.ts";
 
 export const SERVICE_NAME = "duckbak-daily.service";
 export const TIMER_NAME = "duckbak-daily.timer";
 export const SYSTEM_UNIT_DIR = "/etc/systemd/system";
 
 const MISSING = "this system does not use systemd; use the cron method instead";
+
+/**
+ * systemctl, with the common "no systemd here" failures (no bus: a container, su/sudo without a
+ * login session, WSL) said as such, suggesting cron.
+ */
+async function runSystemctl(run: Runner, argv: readonly string[]): Promise<RunResult> {
+  const r = await runTool(run, argv, MISSING);
+  if (r.exitCode === 0) return r;
+  const said = (r.stderr.trim() || r.stdout.trim()).split("\n").join("; ");
+  if (/Failed to connect to bus|System has not been booted with systemd|No medium found|Host is down/i.test(said)) {
+    const user = argv.includes("--user") ? " for this user (no login session: try `loginctl enable-linger`, or --system as root)" : "";
+    throw new ScheduleError(`systemd cannot be reached${user}: ${said}; use --method cron instead`, "command-failed");
+  }
+  throw commandFailed(argv, r);
+}
 const HEADER = "# Managed by duckbak (duckbak schedule install/remove); edits here are overwritten.";
 
 export type SystemdScope = "user" | "system";
@@ -89,10 +104,11 @@ export function timerUnit(job: DailyJob): string {
   return [
     HEADER,
     "[Unit]",
-    `Description=duckbak daily backup at ${job.at}`,
+    `Description=${job.every ? `duckbak backup, ${describeWhen(job)}` : `duckbak daily backup at ${job.at}`}`,
     "",
     "[Timer]",
-    `OnCalendar=*-*-* ${job.at}:00`,
+    // Calendar-aligned like cron (every 15 minutes: *:00/15), rather than OnUnitActiveSec's drift.
+    `OnCalendar=${!job.every ? `*-*-* ${job.at}:00` : job.every.unit === "m" ? `*-*-* *:00/${job.every.n}:00` : `*-*-* 00/${job.every.n}:00:00`}`,
     // Runs a backup missed while the machine was off as soon as it is back.
     "Persistent=true",
     "",
@@ -167,7 +183,7 @@ export async function install(job: DailyJob, opts: { dryRun: boolean; system: bo
   const commands = [systemctl(opts.system, "daemon-reload"), systemctl(opts.system, "enable", "--now", TIMER_NAME)];
   if (!opts.dryRun) {
     // Fails before any file is written where systemd is absent or not running (containers, sudo without a user session).
-    await runChecked(run, systemctl(opts.system, "show", "--property=Version"), MISSING);
+    await runSystemctl(run, systemctl(opts.system, "show", "--property=Version"));
     try {
       await mkdir(dir, { recursive: true });
     } catch (err) {
@@ -178,7 +194,7 @@ export async function install(job: DailyJob, opts: { dryRun: boolean; system: bo
         throw asScheduleError(err, unit.path, "write");
       });
     }
-    for (const argv of commands) await runChecked(run, argv, MISSING);
+    for (const argv of commands) await runSystemctl(run, argv);
   }
   return { method: "systemd", dryRun: opts.dryRun, scope: scopeOf(opts.system), units, commands };
 }
@@ -191,13 +207,13 @@ export async function remove(opts: { dryRun: boolean; system: boolean }, deps: S
   const reload = systemctl(opts.system, "daemon-reload");
   const removed = present.length > 0;
   if (!opts.dryRun && removed) {
-    for (const argv of disable) await runChecked(run, argv, MISSING);
+    for (const argv of disable) await runSystemctl(run, argv);
     for (const file of present) {
       await unlink(file).catch((err) => {
         throw asScheduleError(err, file, "remove");
       });
     }
-    await runChecked(run, reload, MISSING);
+    await runSystemctl(run, reload);
   }
   const commands = removed ? [...disable, reload] : [];
   return { method: "systemd", dryRun: opts.dryRun, scope: scopeOf(opts.system), removed, units: present, commands };
@@ -209,7 +225,7 @@ export async function status(opts: { system: boolean }, deps: ScheduleDeps): Pro
   const installed = units.some((u) => u.path.endsWith(TIMER_NAME));
   let nextRun: Date | null = null;
   if (installed) {
-    const shown = await runChecked(run, systemctl(opts.system, "show", TIMER_NAME, "--property=NextElapseUSecRealtime"), MISSING);
+    const shown = await runSystemctl(run, systemctl(opts.system, "show", TIMER_NAME, "--property=NextElapseUSecRealtime"));
     nextRun = parseNextElapse(shown.stdout);
   }
   return { method: "systemd", scope: scopeOf(opts.system), installed, units, nextRun };

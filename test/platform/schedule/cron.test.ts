@@ -164,7 +164,10 @@ describe("next run", () => {
 
   test("read back from the entry; an edited entry has no computed next run", () => {
     expect(nextCronRun(ENTRY, new Date(2024, 5, 1, 12, 0))).toEqual(new Date(2024, 5, 2, 2, 30));
-    expect(nextCronRun(`*/5 * * * * x ${CRON_MARKER}`, new Date())).toBeNull();
+    expect(nextCronRun(`*/5 * * * 1-5 x ${CRON_MARKER}`, new Date())).toBeNull();
+    // Our --every forms: the next multiple of the interval.
+    expect(nextCronRun(`*/15 * * * * x ${CRON_MARKER}`, new Date(2024, 5, 1, 12, 7))).toEqual(new Date(2024, 5, 1, 12, 15));
+    expect(nextCronRun(`0 */6 * * * x ${CRON_MARKER}`, new Date(2024, 5, 1, 12, 0))).toEqual(new Date(2024, 5, 1, 18, 0));
   });
 });
 

@@ -168,7 +168,7 @@ describe("install, remove, status", () => {
     const err = await install(options, { run, env: env() }).catch((e) => e);
     expect(err.code).toBe("command-failed");
     expect(err.message).toBe(
-      "`systemctl --user show --property=Version` failed (exit 1): System has not been booted with systemd as init system (PID 1). Can't operate.; Failed to connect to bus: Host is down",
+      "systemd cannot be reached for this user (no login session: try `loginctl enable-linger`, or --system as root): System has not been booted with systemd as init system (PID 1). Can't operate.; Failed to connect to bus: Host is down; use --method cron instead",
     );
     expect(await readdir(tmp)).toEqual([]);
   });
