@@ -43,7 +43,7 @@ function printDryRun({ config, backupDir }: Context, logFile: string): number {
   console.log(`Config: ${config.file ?? "(none)"}; backup folder: ${backupDir}; log: ${logFile}`);
   for (const path of resolveDatabases([], config)) {
     const s = databaseSettings(config, path);
-    console.log(`would back up ${path}`);
+    console.log(`would back up ${path}${s.hot ? " (hot copy if a writer holds it)" : ""}`);
     if (s.beforeBackup) console.log(`  before_backup (timeout ${timeout}s): ${s.beforeBackup}`);
     if (s.afterBackup) console.log(`  after_backup  (timeout ${timeout}s, runs whatever happens once before_backup ran): ${s.afterBackup}`);
   }

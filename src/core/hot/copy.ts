@@ -43,8 +43,11 @@ export interface HotCopy {
   walBytesDropped: number;
 }
 
-/** Test-only switches for the negative control of the stress test; never set in production. */
-function unsafeSkips(): Set<string> {
+/**
+ * Test-only switches for the negative control of the stress test (header, wal, blocks, open);
+ * never set in production.
+ */
+export function unsafeSkips(): Set<string> {
   return new Set((process.env.DUCKBAK_TEST_ONLY_UNSAFE_HOT ?? "").split(",").filter(Boolean));
 }
 
@@ -92,19 +95,24 @@ async function readWhole(path: string): Promise<{ bytes: Uint8Array; ino: number
 const exists = (p: string) => stat(p).then(() => true, () => false);
 const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
 
-/** Copies `from` into `to` (created), up to the size `from` has when the copy starts. */
+/**
+ * Copies `from` into `to` (created), up to the size `from` has when the copy starts. The stress
+ * test may slow it down (DUCKBAK_TEST_ONLY_SLOW_COPY_MS per MiB, a slow disk) to widen the race.
+ */
 async function copyFile(from: string, to: string): Promise<number> {
   const src = await open(from, "r");
   const dst = await open(to, "wx", 0o600);
+  const slowMs = Number(process.env.DUCKBAK_TEST_ONLY_SLOW_COPY_MS ?? 0);
   try {
     const size = (await src.stat()).size;
-    const buf = new Uint8Array(8 << 20);
+    const buf = new Uint8Array(slowMs > 0 ? 1 << 20 : 8 << 20);
     let at = 0;
     while (at < size) {
       const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, size - at), at);
       if (bytesRead === 0) break;
       await dst.write(buf.subarray(0, bytesRead), 0, bytesRead, at);
       at += bytesRead;
+      if (slowMs > 0) await Bun.sleep(slowMs);
     }
     await dst.sync();
     return at;
