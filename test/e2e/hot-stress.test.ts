@@ -13,7 +13,7 @@
 //   - the copy protocol alone (hot/copy.ts in this process, one attempt per copy, a slow disk
 //     simulated for both arms), with its checks on, then with them off (the negative control,
 //     DUCKBAK_TEST_ONLY_UNSAFE_HOT), every accepted copy checked.
-// CI runs 15 s per phase. By hand: DUCKBAK_STRESS=1 [DUCKBAK_STRESS_SECONDS=600] prints the figures
+// CI runs 10 s per phase. By hand: DUCKBAK_STRESS=1 [DUCKBAK_STRESS_SECONDS=600] prints the figures
 // the README quotes and requires the negative control to find bad copies; in CI's short run on a
 // shared machine the control's figures are printed but not required (the race is rare there).
 import { describe, expect, test } from "bun:test";
@@ -26,10 +26,10 @@ import { HotCopyError, hotCopy } from "../../src/core/hot/copy.ts";
 const STRESS = process.env.DUCKBAK_STRESS === "1";
 const seconds = (ci: number) => (STRESS ? Number(process.env.DUCKBAK_STRESS_SECONDS ?? 600) : ci) * 1000;
 /** Per version: the loop through the binary, and each arm of the protocol race. */
-const BINARY_MS = seconds(15);
-const PROTOCOL_MS = seconds(15);
+const BINARY_MS = seconds(10);
+const PROTOCOL_MS = seconds(10);
 /** Milliseconds per MiB copied in the protocol race (a slow disk widens the race for both arms). */
-const SLOW_COPY_MS = Number(process.env.DUCKBAK_STRESS_SLOW_COPY_MS ?? 40);
+const SLOW_COPY_MS = Number(process.env.DUCKBAK_STRESS_SLOW_COPY_MS ?? 100);
 /** The checks the negative control switches off. */
 const CONTROL_SKIPS = process.env.DUCKBAK_STRESS_CONTROL ?? "header,wal,blocks";
 const VERSIONS = ["1.4.4-r.4", "1.5.5-r.5"];
