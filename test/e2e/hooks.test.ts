@@ -47,7 +47,7 @@ describe("backup hooks", () => {
     expect(out.databases[0]).toMatchObject({ path: results, ok: true });
     expect(out.databases[0].paused_ms).toBeGreaterThanOrEqual(0);
     expect(out.databases[1]).toMatchObject({ ok: true });
-    expect(out.databases[1].paused_ms).toBeUndefined();
+    expect(out.databases[1].paused_ms ?? null).toBeNull();
     expect(r.stderr).toContain("before_backup | stopping app");
     expect(r.stderr).toContain("after_backup | app restarted");
     // The archive holds the database as the stopped writer left it, and no private copy is left.
