@@ -1,0 +1,64 @@
+import { describe, expect, test } from "bun:test";
+import { chunkRanges } from "../../../src/core/repo/backup.ts";
+import { blobId, seal, unseal, SealError } from "../../../src/core/crypto/seal.ts";
+import { makeKeyFile, newMasterKey, openKeyFile } from "../../../src/core/crypto/keys.ts";
+import { openBlob, sealBlob } from "../../../src/core/repo/blob.ts";
+
+const KiB = 1024;
+
+describe("chunkRanges", () => {
+  test.each([
+    ["main: header region, then one chunk per block", { role: "main", size: 12 * KiB + 3 * 256 * KiB }, 256 * KiB, [[0, 12 * KiB], [12 * KiB, 256 * KiB], [268 * KiB, 256 * KiB], [524 * KiB, 256 * KiB]]],
+    ["main: a partial last block", { role: "main", size: 12 * KiB + 100 }, 16 * KiB, [[0, 12 * KiB], [12 * KiB, 100]]],
+    ["main: shorter than the header", { role: "main", size: 5000 }, 256 * KiB, [[0, 5000]]],
+    ["main: blocks above 1 MiB cut at 1 MiB", { role: "main", size: 12 * KiB + 2 * 1024 * KiB }, 2048 * KiB, [[0, 12 * KiB], [12 * KiB, 1024 * KiB], [1036 * KiB, 1024 * KiB]]],
+    ["wal: fixed chunks from 0", { role: "wal", size: 2 * 1024 * KiB + 10 }, 256 * KiB, [[0, 1024 * KiB], [1024 * KiB, 1024 * KiB], [2048 * KiB, 10]]],
+    ["empty wal", { role: "wal", size: 0 }, 256 * KiB, []],
+  ] as const)("%s", (_label, file, block, want) => {
+    expect(chunkRanges(file as any, block, 1024 * KiB, 1024 * KiB)).toEqual(want as any);
+  });
+
+  test("a WAL that only grew keeps its earlier full chunks", () => {
+    const before = chunkRanges({ role: "wal", size: 3 * 1024 * KiB + 5 }, 0, 1024 * KiB, 1024 * KiB);
+    const after = chunkRanges({ role: "wal", size: 5 * 1024 * KiB }, 0, 1024 * KiB, 1024 * KiB);
+    expect(after.slice(0, 3)).toEqual(before.slice(0, 3));
+  });
+});
+
+describe("crypto", () => {
+  test("sealed objects fail on any flipped bit and under another key", () => {
+    const key = new Uint8Array(32).fill(7);
+    const plain = new TextEncoder().encode("some bytes worth protecting");
+    const sealed = seal(key, plain);
+    expect(new TextDecoder().decode(unseal(key, sealed))).toBe("some bytes worth protecting");
+    for (let i = 0; i < sealed.length; i++) {
+      const bad = sealed.slice();
+      bad[i]! ^= 0x10;
+      expect(() => unseal(key, bad)).toThrow(SealError);
+    }
+    expect(() => unseal(new Uint8Array(32), sealed)).toThrow(SealError);
+  });
+
+  test("key files: the right password opens the master key, a wrong one does not", () => {
+    const master = newMasterKey();
+    const file = makeKeyFile("right", master, { n: 1024, r: 8, p: 1 });
+    expect(JSON.stringify(file)).not.toContain("right");
+    expect(openKeyFile("right", file)).toEqual(master);
+    expect(openKeyFile("wrong", file)).toBeNull();
+  });
+
+  test("blobs: ids are keyed, content is checked on open", () => {
+    const keys = newMasterKey();
+    const other = newMasterKey();
+    const chunk = new Uint8Array(256 * KiB).fill(3);
+    const id = blobId(keys.id, chunk);
+    expect(id).not.toBe(blobId(other.id, chunk));
+    expect(id).not.toBe(new Bun.CryptoHasher("sha256").update(chunk).digest("hex"));
+    const sealed = sealBlob(keys, chunk);
+    expect(sealed.length).toBeLessThan(chunk.length / 10); // compressed
+    expect(openBlob(keys, sealed, id)).toEqual(chunk);
+    expect(() => openBlob(keys, sealed, blobId(keys.id, new Uint8Array(1)))).toThrow(/does not match its id/);
+    const random = crypto.getRandomValues(new Uint8Array(64 * KiB));
+    expect(openBlob(keys, sealBlob(keys, random), blobId(keys.id, random))).toEqual(random); // stored plain
+  });
+});
