@@ -5,13 +5,15 @@ import type { BlobKeys } from "../repo/blob.ts";
 
 /**
  * One job for a worker: compress an archive member, or (repository) compute a blob's id, seal a
- * blob (zstd + AES-GCM), or open one (decrypt, decompress, check its id).
+ * blob (zstd + AES-GCM), open one (decrypt, decompress; check its id unless expectId is null), or
+ * check one (open it, hand nothing back).
  */
 export type CodecJob =
   | { op: "compress"; codec: Compression }
   | { op: "blob-id"; keys: BlobKeys }
   | { op: "seal"; keys: BlobKeys }
-  | { op: "open"; keys: BlobKeys; expectId: string };
+  | { op: "open"; keys: BlobKeys; expectId: string | null }
+  | { op: "check"; keys: BlobKeys; expectId: string };
 
 export type CodecRequest = CodecJob & { id: number; data: Uint8Array };
 

@@ -24,6 +24,10 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
       case "open":
         reply = { id, data: openBlob(req.keys, data, req.expectId), input: data };
         break;
+      case "check":
+        openBlob(req.keys, data, req.expectId);
+        reply = { id, input: data };
+        break;
     }
   } catch (err) {
     reply = { id, error: err instanceof Error ? err.message : String(err) };

@@ -22,8 +22,12 @@ export class BlobError extends Error {
   override name = "BlobError";
 }
 
-/** Decrypts, decompresses and checks a blob against its id; throws BlobError naming what failed. */
-export function openBlob(keys: BlobKeys, sealed: Uint8Array, expectId: string): Uint8Array {
+/**
+ * Decrypts, decompresses and (unless expectId is null) checks a blob against its id; throws
+ * BlobError naming what failed. Restore passes null: the GCM tag proves the blob was written with
+ * this key, and the whole file's sha256 is compared before anything is committed.
+ */
+export function openBlob(keys: BlobKeys, sealed: Uint8Array, expectId: string | null): Uint8Array {
   let body: Uint8Array;
   try {
     body = unseal(keys.encrypt, sealed);
@@ -39,6 +43,6 @@ export function openBlob(keys: BlobKeys, sealed: Uint8Array, expectId: string): 
       throw new BlobError(`zstd: ${(err as Error).message}`);
     }
   } else throw new BlobError(`unknown blob flag ${body[0]}`);
-  if (blobId(keys.id, plain) !== expectId) throw new BlobError("content does not match its id");
+  if (expectId !== null && blobId(keys.id, plain) !== expectId) throw new BlobError("content does not match its id");
   return plain;
 }

@@ -34,7 +34,7 @@ export async function restoreRepoSnapshot(repo: Repository, ref: string, opts: R
         for (const f of (p.db as RepoDatabase).files) {
           const sink = fileSink(p.temps.get(f.entry)!, p.target);
           try {
-            await readFileBlobs(repo, index, pool, f, `snapshot ${snap.short} ${f.name}`, (c) => sink.write(c));
+            await readFileBlobs(repo, index, pool, f, `snapshot ${snap.short} ${f.name}`, (c) => sink.write(c), false);
           } finally {
             await sink.close();
           }

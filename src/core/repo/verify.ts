@@ -183,6 +183,7 @@ async function checkPack(
     note(errText(err));
   }
   const keys = repo.blobKeys;
+  // A bounded window of checks: the pack is held once, its blobs are not all copied at once.
   const jobs: Promise<void>[] = [];
   let n = 0;
   for (const [id, loc] of blobs) {
@@ -192,15 +193,16 @@ async function checkPack(
       badBlobs.set(id, `pack ${key}: truncated`);
       continue;
     }
-    jobs.push(
-      pool.run({ op: "open", keys, expectId: id }, bytes.slice(loc.offset, loc.offset + loc.length)).then(
-        () => {},
-        (err) => {
-          if (!(err instanceof CodecJobError)) throw err;
-          badBlobs.set(id, `pack ${key}: ${err.message}`);
-        },
-      ),
+    const job = pool.run({ op: "check", keys, expectId: id }, bytes.slice(loc.offset, loc.offset + loc.length)).then(
+      () => {},
+      (err) => {
+        if (!(err instanceof CodecJobError)) throw err;
+        badBlobs.set(id, `pack ${key}: ${err.message}`);
+      },
     );
+    job.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+    jobs.push(job);
+    if (jobs.length >= 8) await jobs.shift();
   }
   await Promise.all(jobs);
   return { bytes: bytes.length, blobs: n };
