@@ -147,7 +147,7 @@ describe("errors: one line naming the file, non-zero exit, no partial archive", 
     expect(r.stderr).toContain("unknown option '--frobnicate' for backup (see duckbak backup --help)");
     const c = await runBinary(["backup", "--compression", "lz4"], { cwd: dir });
     expect(c.code).toBe(2);
-    expect(c.stderr).toContain("--compression must be gzip or zstd, not 'lz4'");
+    expect(c.stderr).toContain("--compression must be gzip, zstd or none, not 'lz4'");
     const n = await runBinary(["backup", "--name", "a/b"], { cwd: dir });
     expect(n.code).toBe(2);
     expect(archivesIn(join(dir, "data/backups"))).toEqual([]);
