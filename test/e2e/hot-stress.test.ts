@@ -81,7 +81,7 @@ const loops = [
 console.log("ready");
 for await (const _ of process.stdin) {}
 stop = true;
-await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 15000))]);
+await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 5000))]);
 console.log(JSON.stringify(counts));
 process.exit(0);
 `;
