@@ -91,7 +91,7 @@ describe("S3Store against moto", () => {
   });
 
   test("a server answering 500 or dropping connections for a while: retried, then done", async () => {
-    const s = store({ retries: 8 });
+    const s = store({ retries: 10 });
     proxy.reset();
     proxy.fail("http500", 700);
     await s.put("data/00/a", new Uint8Array([1, 2, 3]));
