@@ -7,7 +7,8 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, openSync, readSync, closeSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { createSampleDatabases, query, sh, tempDir, WRITER, type RunResult } from "../helpers.ts";
+import { createSampleDatabases, query, sh, tempDir, tryOpenReadWrite, WRITER, type RunResult } from "../helpers.ts";
+import { patchStorageVersion } from "../patch-header.ts";
 import { buildRelease } from "../../scripts/release.ts";
 import { DUCKDB_VERSION, DUCKBAK_VERSION } from "../../src/core/version.ts";
 
@@ -97,5 +98,28 @@ describe.skipIf(missing.length > 0)("linux-arm64 binary under qemu-user", () => 
       expect(await counts(join(out, name))).toEqual(await counts(db));
     }
     expect((await query(join(out, "wal.duckdb"), "SELECT count(*) FROM t"))[0]![0]).toBe(15n);
+  }, 4 * RUN_TIMEOUT_MS);
+
+  // The raw fcntl lock (bun:ffi, struct flock laid out for aarch64) on a file DuckDB cannot open.
+  test("a newer storage version: the arm64 holder's raw lock keeps a writer out; backed up as raw-lock", async () => {
+    const newer = join(work, "newer.duckdb");
+    patchStorageVersion(dbs[0]!, newer, 69);
+    const holder = Bun.spawn([...EMULATOR, binary, "__snapshot-holder", "0", newer], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: join(work, "home"), DUCKBAK_EMULATOR: JSON.stringify(EMULATOR) },
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    holder.stdin.write("{}\n");
+    holder.stdin.flush();
+    const report = JSON.parse(new TextDecoder().decode((await holder.stdout.getReader().read()).value));
+    expect(report[0]).toMatchObject({ ok: true, tables: [] });
+    expect(await tryOpenReadWrite(newer)).toContain("Could not set lock on file");
+    holder.stdin.end();
+    await holder.exited;
+    expect(await tryOpenReadWrite(newer)).not.toContain("Could not set lock");
+
+    const made = json(await arm64(["backup", newer, "--backup-dir", join(work, "raw"), "--json"]).then((r) => ({ ...r, stderr: "" })));
+    expect(made.manifest.databases[0].consistency).toBe("raw-lock");
   }, 4 * RUN_TIMEOUT_MS);
 });
