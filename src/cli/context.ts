@@ -37,7 +37,9 @@ export function loadContext(flags: CommonFlags): Context {
   const config = loadConfig(flags.config);
   if (config.fileMode !== undefined) process.umask(umaskFor(config.fileMode));
   const backupDir = flags.backupDir ? resolve(flags.backupDir) : (config.backupDir ?? resolve(config.baseDir, DEFAULT_BACKUP_DIR));
-  if (!flags.backupDir) announceConfig(config, backupDir);
+  // Not for repository commands: they act on the repository, not on the backup folder.
+  const repository = (flags as { repo?: unknown }).repo !== undefined || process.env.DUCKBAK_REPOSITORY || config.repository;
+  if (!flags.backupDir && !repository) announceConfig(config, backupDir);
   return { config, backupDir };
 }
 
@@ -46,7 +48,10 @@ export function loadContext(flags: CommonFlags): Context {
  * and when there is none and neither the default backup folder nor ./data exist: never silently
  * the wrong place. On stderr, so --json stays one document.
  */
+let announced = false;
 function announceConfig(config: Config, backupDir: string): void {
+  if (announced) return;
+  announced = true;
   if (config.source === "user" || config.source === "system") printNote(`using the config ${config.file} (no ${CONFIG_FILE_NAME} here)`);
   // No config, no backup folder and no data folder: not the project folder the user thinks.
   else if (config.source === null && !existsSync(backupDir) && !existsSync(resolve(config.baseDir, DEFAULT_DATA_DIR)))
