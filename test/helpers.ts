@@ -116,11 +116,11 @@ export async function withSmallDisk<T>(parent: string, size: string, fn: (dir: s
 export async function killAtPause(
   args: string[],
   point: string,
-  opts: { cwd?: string; signal?: "SIGKILL" | "SIGINT" | "SIGTERM"; atPause?: () => void } = {},
+  opts: { cwd?: string; env?: Record<string, string>; signal?: "SIGKILL" | "SIGINT" | "SIGTERM"; atPause?: () => void } = {},
 ): Promise<{ code: number; stderr: string }> {
   const proc = Bun.spawn([BINARY, ...args], {
     cwd: opts.cwd,
-    env: { ...process.env, NO_COLOR: "1", DUCKBAK_TEST_PAUSE: point },
+    env: { ...(opts.env ?? process.env), NO_COLOR: "1", DUCKBAK_TEST_PAUSE: point },
     stdout: "ignore",
     stderr: "pipe",
   });

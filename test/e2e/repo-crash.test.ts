@@ -6,8 +6,8 @@ import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, killAtPause, runBinary, runSql, sha256File, tempDir } from "../helpers.ts";
 
-process.env.DUCKBAK_PASSWORD = "pw-crash";
-const env = { ...process.env, NO_COLOR: "1" } as Record<string, string>;
+// Bun runs every test file in one process: the password goes into this file's env, not process.env.
+const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: "pw-crash" } as Record<string, string>;
 const run = (args: string[]) => runBinary(args, { env });
 
 async function verifyAll(repo: string): Promise<any> {
@@ -41,7 +41,7 @@ describe("repository crash safety", () => {
     const first = JSON.parse((await run(["backup", "--repo", repo, "--json", db])).stdout).snapshot;
     for (const [i, point] of ["repo:after-packs", "repo:after-index"].entries()) {
       await newContent(db, 10 + i);
-      await killAtPause(["backup", "--repo", repo, db], point);
+      await killAtPause(["backup", "--repo", repo, db], point, { env });
       expect(lockFiles(repo).length).toBe(1); // the dead run's lock is left behind
       const v = await verifyAll(repo);
       expect(v.snapshots).toEqual([first]); // no snapshot appeared
@@ -77,7 +77,7 @@ describe("repository crash safety", () => {
     for (let seed = 1; seed <= 3; seed++) await snapshot(seed);
     for (const point of ["repo:after-forget", "repo:after-new-index", "repo:before-pack-delete"]) {
       await snapshot(snaps.length + 1);
-      await killAtPause(["cleanup", "--repo", repo, "--keep-last", "2"], point);
+      await killAtPause(["cleanup", "--repo", repo, "--keep-last", "2"], point, { env });
       const v = await verifyAll(repo);
       // Whatever the kill interrupted, the two newest snapshots are whole.
       for (const s of snaps.slice(-2)) expect(v.snapshots).toContain(s.id);
