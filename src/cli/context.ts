@@ -33,13 +33,13 @@ export interface Context {
 }
 
 /** Flags override duckbak.toml, which overrides the defaults (relative to the config's folder). */
-export function loadContext(flags: CommonFlags): Context {
+export function loadContext(flags: CommonFlags, opts: { backupFolder?: boolean } = {}): Context {
   const config = loadConfig(flags.config);
   if (config.fileMode !== undefined) process.umask(umaskFor(config.fileMode));
   const backupDir = flags.backupDir ? resolve(flags.backupDir) : (config.backupDir ?? resolve(config.baseDir, DEFAULT_BACKUP_DIR));
   // Not for repository commands: they act on the repository, not on the backup folder.
   const repository = (flags as { repo?: unknown }).repo !== undefined || process.env.DUCKBAK_REPOSITORY || config.repository;
-  if (!flags.backupDir && !repository) announceConfig(config, backupDir);
+  if (!flags.backupDir && !repository && opts.backupFolder !== false) announceConfig(config, backupDir);
   return { config, backupDir };
 }
 

@@ -46,7 +46,7 @@ async function runExport(database: string, flags: ExportFlags): Promise<number> 
     since: flags.since === undefined ? undefined : String(flags.since),
     dateColumn: flags.dateColumn === undefined ? undefined : String(flags.dateColumn),
     waitSeconds: parseSeconds("--wait", flags.wait),
-    keys: keysFor(flags, loadContext(flags).config),
+    keys: keysFor(flags, loadContext(flags, { backupFolder: false }).config),
   }));
   const m = result.manifest;
   // Tables this DuckDB cannot recreate were left out: the others are exported, the run is partial.
