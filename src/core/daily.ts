@@ -173,6 +173,7 @@ async function dailySnapshot(
     onEvent: (e) => {
       if (e.type === "hook") logHook(log, run, e.run);
     },
+    keys: opts.keys,
   });
   const failed = snapshot.databases.filter((d) => !d.ok);
   for (const d of failed) if (!d.ok) log.write("error", "database", { run, status: "failed", repository: location, path: d.path, error: d.error.message });
