@@ -148,4 +148,22 @@ describe("encrypted databases", () => {
     expect(failing.stderr).not.toContain("oops");
     assertKeyNowhere(dir, outputs);
   });
+
+  test("daily into a repository: the encrypted database is snapshotted with its key and restores", async () => {
+    const { dir, db, outputs } = await setup();
+    const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: "repo-pw" } as Record<string, string>;
+    const run = async (args: string[]) => {
+      const r = await runBinary(args, { cwd: dir, env });
+      outputs.push(r);
+      return r;
+    };
+    writeFileSync(join(dir, "duckbak.toml"), `${DBS}repository = "repo"\n[retention]\nkeep_last = 3\n[[database]]\npath = "data/vault.duckdb"\nencryption_key_file = "vault.key"\n`);
+    expect((await run(["init", "--repo", join(dir, "repo")])).code).toBe(0);
+    const daily = await run(["daily"]);
+    expect([daily.code, daily.stderr]).toEqual([0, ""]);
+    const restoreDir = join(dir, "restored");
+    expect((await run(["restore", "latest", "--restore-dir", restoreDir])).code).toBe(0);
+    expect(sha256File(join(restoreDir, "vault.duckdb"))).toBe(sha256File(db));
+    assertKeyNowhere(dir, outputs);
+  });
 });

@@ -65,6 +65,7 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
       restoreDir: flags.restoreDir,
       only: asList(flags.only),
       lockWaitSeconds: lockWaitSeconds(flags.lockWait, config),
+      keys: keysFor(flags, config),
     });
     if (flags.json) return printJson("restore", { repository: repo.location, snapshot: r.snapshot, databases: snakeKeys(r.databases) });
     printRestored(r.databases, `snapshot ${shortId(r.snapshot)}`);
