@@ -19,7 +19,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { backupExitCode, createBackup, type BackupResult } from "./backup.ts";
+import { backupExitCode, createBackup, type BackupEvent, type BackupResult } from "./backup.ts";
 import type { KeyLookup } from "./keys.ts";
 import { cleanupBackups, type CleanupResult } from "./cleanup.ts";
 import { DuckbakError, ExitCode } from "./errors.ts";
@@ -156,6 +156,23 @@ function exitCodeOf(backup: BackupResult | null, snapshot: RepoBackupResult | nu
 }
 
 /** The repository part of the run: a snapshot, then (if every database made it) the policy applied there. */
+/**
+ * What the archive backup and the repository snapshot capture the databases with, in one place so
+ * that neither can miss a setting (keys, hooks) the other has.
+ */
+function captureOptions(opts: DailyOptions, run: string) {
+  return {
+    databases: opts.databases,
+    waitSeconds: opts.waitSeconds,
+    settings: opts.settings,
+    hookTimeoutSeconds: opts.hookTimeoutSeconds,
+    keys: opts.keys,
+    onEvent: (e: BackupEvent) => {
+      if (e.type === "hook") logHook(opts.log, run, e.run);
+    },
+  };
+}
+
 async function dailySnapshot(
   opts: DailyOptions,
   run: string,
@@ -164,17 +181,7 @@ async function dailySnapshot(
   const { log } = opts;
   const location = target.location;
   const repo = await target.open();
-  const snapshot = await createRepoSnapshot(repo, {
-    databases: opts.databases,
-    waitSeconds: opts.waitSeconds,
-    settings: opts.settings,
-    hookTimeoutSeconds: opts.hookTimeoutSeconds,
-    lockWaitSeconds: opts.lockWaitSeconds,
-    onEvent: (e) => {
-      if (e.type === "hook") logHook(log, run, e.run);
-    },
-    keys: opts.keys,
-  });
+  const snapshot = await createRepoSnapshot(repo, { ...captureOptions(opts, run), lockWaitSeconds: opts.lockWaitSeconds });
   const failed = snapshot.databases.filter((d) => !d.ok);
   for (const d of failed) if (!d.ok) log.write("error", "database", { run, status: "failed", repository: location, path: d.path, error: d.error.message });
   log.write(snapshot.snapshot ? "info" : "error", "snapshot", {
@@ -296,18 +303,7 @@ export async function runDaily(opts: DailyOptions): Promise<DailyResult> {
         },
       });
       log.write("info", "locked", { run, waited_ms: Math.round(performance.now() - waitStart) });
-      backup = await createBackup({
-        databases: opts.databases,
-        backupDir,
-        compression: opts.compression,
-        waitSeconds: opts.waitSeconds,
-        settings: opts.settings,
-        hookTimeoutSeconds: opts.hookTimeoutSeconds,
-        onEvent: (e) => {
-          if (e.type === "hook") logHook(log, run, e.run);
-        },
-        keys: opts.keys,
-      });
+      backup = await createBackup({ ...captureOptions(opts, run), backupDir, compression: opts.compression });
       logBackup(log, run, backup);
       // While a database fails, old backups may hold its only copies: cleanup waits for a full backup.
       const failed = backup.databases.filter((d) => !d.ok).length;
