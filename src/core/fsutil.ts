@@ -286,3 +286,15 @@ export async function removeStaleTemporaries(dir: string): Promise<RemovedTempor
   }
   return removed;
 }
+
+/** Up to `length` bytes at `offset` of an open file; fewer only where the file ends. */
+export async function readAt(file: FileHandle, offset: number, length: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await file.read(buf, got, length - got, offset + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
+}

@@ -14,6 +14,7 @@
 // refused. There is no fallback to a plain copy. The caller then opens the copy (WAL replayed by
 // DuckDB) and reads every table before anything is committed.
 import { open, rm, stat, writeFile } from "node:fs/promises";
+import { readAt } from "../fsutil.ts";
 import { basename, join } from "node:path";
 import { BLOCKS_START } from "../duckdb/header.ts";
 import { scanDuckDBBlocks } from "../duckdb/blocks.ts";
@@ -54,14 +55,7 @@ export function unsafeSkips(): Set<string> {
 async function readRange(path: string, start: number, length: number): Promise<Uint8Array> {
   const h = await open(path, "r");
   try {
-    const buf = new Uint8Array(length);
-    let got = 0;
-    while (got < length) {
-      const { bytesRead } = await h.read(buf, got, length - got, start + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return buf.subarray(0, got);
+    return await readAt(h, start, length);
   } finally {
     await h.close();
   }

@@ -4,7 +4,7 @@
 import { mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { DuckbakError, fsError } from "../errors.ts";
-import { fsyncDir, removeStaleTemporaries, renameReplacing, tempPath } from "../fsutil.ts";
+import { fsyncDir, readAt, removeStaleTemporaries, renameReplacing, tempPath } from "../fsutil.ts";
 import { StoreNotFoundError, type Store, type StoreEntry } from "./store.ts";
 
 const TMP_MARK = ".duckbak-tmp.";
@@ -72,14 +72,8 @@ export class LocalStore implements Store {
       throw fsError(err, p, "read");
     }
     try {
-      const buf = new Uint8Array(length);
-      let got = 0;
-      while (got < length) {
-        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      if (got < length) throw new DuckbakError(`${p}: file is shorter than expected (wanted ${length} bytes at offset ${offset}, got ${got})`);
+      const buf = await readAt(fh, offset, length);
+      if (buf.length < length) throw new DuckbakError(`${p}: file is shorter than expected (wanted ${length} bytes at offset ${offset}, got ${buf.length})`);
       return buf;
     } catch (err) {
       throw fsError(err, p, "read");
