@@ -1,5 +1,6 @@
-// Looking into a backup without restoring it: `sql` runs a read-only query on an extracted private
-// copy, and `restore --table` brings one table back into a live database.
+// Looking into a backup (an archive or a repository snapshot) without restoring it: `sql` runs a
+// read-only query on an extracted private copy, and `restore --table` brings one table back into a
+// live database.
 import { basename } from "node:path";
 import { DuckbakError, UsageError } from "./errors.ts";
 import { withExtractedBackup } from "./restore.ts";
@@ -7,8 +8,35 @@ import { readArchiveManifest } from "./archive/reader.ts";
 import { DuckDBSession, openDatabase } from "./duckdb/session.ts";
 import { quoteIdent, quoteLiteral } from "./duckdb/sql.ts";
 import type { ArchiveRef } from "./list.ts";
-import type { Manifest, ManifestDatabase } from "./manifest.ts";
+import type { ManifestDatabase } from "./manifest.ts";
 import type { ProgressSink } from "./progress.ts";
+
+export interface ExtractedDatabase {
+  name: string;
+  originalPath: string;
+  /** Its extracted copy in a private temporary folder. */
+  path: string;
+}
+
+/** A backup to look into: an archive (archiveSource) or a repository snapshot (repo/extract.ts). */
+export interface BackupSource {
+  /** Its short name in messages: the archive's name, or "snapshot 1a2b3c4d". */
+  name: string;
+  /** Where it is, in errors: the archive's path, or the repository and snapshot. */
+  label: string;
+  manifest(): Promise<{ databases: ManifestDatabase[] }>;
+  /** Extracts the databases `only` selects (checked) into a private temporary folder, runs `fn`, removes the folder. */
+  extract<T>(fn: (dbs: ExtractedDatabase[]) => Promise<T>, opts: { only?: string[]; progress?: ProgressSink }): Promise<T>;
+}
+
+export function archiveSource(ref: ArchiveRef): BackupSource {
+  return {
+    name: ref.name,
+    label: ref.path,
+    manifest: () => readArchiveManifest(ref.path, ref.compression),
+    extract: (fn, opts) => withExtractedBackup(ref, fn, opts),
+  };
+}
 
 /** The name a database is attached under in `sql`: its file name without `.duckdb`, or the archive entry's. */
 export function attachAlias(db: Pick<ManifestDatabase, "name" | "entry">, all: Pick<ManifestDatabase, "name" | "entry">[]): string {
@@ -39,9 +67,8 @@ export interface QueryResult {
  * it is also the default, so `SELECT * FROM trades` works. File access is switched off, so the
  * query cannot read or write anything outside those copies.
  */
-export async function queryBackup(ref: ArchiveRef, sql: string, opts: { only?: string[]; progress?: ProgressSink } = {}): Promise<QueryResult> {
-  return withExtractedBackup(
-    ref,
+export async function queryBackup(source: BackupSource, sql: string, opts: { only?: string[]; progress?: ProgressSink } = {}): Promise<QueryResult> {
+  return source.extract(
     async (dbs) => {
       const s = await DuckDBSession.open(":memory:", {});
       try {
@@ -52,7 +79,7 @@ export async function queryBackup(ref: ArchiveRef, sql: string, opts: { only?: s
         await s.run("SET enable_external_access = false");
         await s.run("SET lock_configuration = true");
         const reader = await s.con.runAndReadAll(sql).catch((err) => {
-          throw new DuckbakError(`${ref.name}: query failed: ${err instanceof Error ? err.message : String(err)} (databases: ${aliases.join(", ")})`);
+          throw new DuckbakError(`${source.name}: query failed: ${err instanceof Error ? err.message : String(err)} (databases: ${aliases.join(", ")})`);
         });
         return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[], databases: aliases };
       } finally {
@@ -76,6 +103,7 @@ export interface TableRestoreOptions {
 }
 
 export interface TableRestoreResult {
+  /** The archive's path, or the repository and snapshot. */
   archive: string;
   database: string;
   into: string;
@@ -86,7 +114,7 @@ export interface TableRestoreResult {
 }
 
 /** The backup's database holding `table`, from the manifest's table lists. */
-export function findTableDatabase(m: Manifest, t: { schema: string; name: string }, only: string[] | undefined, archive: string): ManifestDatabase {
+export function findTableDatabase(m: { databases: ManifestDatabase[] }, t: { schema: string; name: string }, only: string[] | undefined, archive: string): ManifestDatabase {
   const candidates = m.databases.filter((d) => !only?.length || only.some((o) => d.name === o || d.entry === o || d.name === `${o}.duckdb`));
   const holding = candidates.filter((d) => d.tables.some((x) => x.schema === t.schema && x.name === t.name));
   const label = `${t.schema}.${t.name}`;
@@ -101,11 +129,10 @@ export function findTableDatabase(m: Manifest, t: { schema: string; name: string
  * Copies one table (definition and rows) from a backup into a live database in one transaction:
  * nothing changes unless all of it is in. The live database must not be open in a writer.
  */
-export async function restoreTable(ref: ArchiveRef, opts: TableRestoreOptions): Promise<TableRestoreResult> {
+export async function restoreTable(source: BackupSource, opts: TableRestoreOptions): Promise<TableRestoreResult> {
   const t = parseTableName(opts.table);
   const label = `${t.schema}.${t.name}`;
-  const manifest = await readArchiveManifest(ref.path, ref.compression);
-  const db = findTableDatabase(manifest, t, opts.only, ref.path);
+  const db = findTableDatabase(await source.manifest(), t, opts.only, source.label);
   const expected = db.tables.find((x) => x.schema === t.schema && x.name === t.name)!.rows;
   const notDone = `table ${label} not restored`;
   // Opened first: a locked or missing target fails before the backup is extracted.
@@ -117,8 +144,7 @@ export async function restoreTable(ref: ArchiveRef, opts: TableRestoreOptions): 
     const exists = async () =>
       (await live.rows(`SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? AND table_name = ?`, [t.schema, t.name])).length > 0;
     if ((await exists()) && !opts.replace) fail(`table ${label} already exists (use --replace to drop it and put the backup's in its place)`);
-    return await withExtractedBackup(
-      ref,
+    return await source.extract(
       async ([src]) => {
         const SRC = "__duckbak_backup";
         await live.run(`ATTACH ${quoteLiteral(src!.path)} AS ${SRC} (READ_ONLY)`);
@@ -138,7 +164,7 @@ export async function restoreTable(ref: ArchiveRef, opts: TableRestoreOptions): 
             const rows = Number(ins!.Count);
             if (rows !== expected) fail(`the backup's ${label} gave ${rows} rows, its manifest says ${expected}`);
             await live.run("COMMIT");
-            return { archive: ref.path, database: db.name, into: opts.into, schema: t.schema, table: t.name, rows, replaced };
+            return { archive: source.label, database: db.name, into: opts.into, schema: t.schema, table: t.name, rows, replaced };
           } catch (err) {
             await live.run("ROLLBACK").catch(() => {});
             if (err instanceof DuckbakError && err.message.includes(notDone)) throw err;

@@ -4,16 +4,24 @@ import { readArchiveManifest } from "../../core/archive/reader.ts";
 import { resolveBackupRef } from "../../core/list.ts";
 import type { ManifestDatabase } from "../../core/manifest.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
+import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
+import { snapshotSource } from "../../core/repo/extract.ts";
 import { color, formatBytes, formatTable, formatTimestamp, plural, printJson } from "../output.ts";
+
+interface LsFlags extends CommonFlags {
+  repo?: string;
+}
 
 export function registerLs(cli: CAC): void {
   cli
     .command("ls <name>", "What a backup holds: databases, tables with row counts, sizes, DuckDB versions (from its manifest; nothing is extracted)")
+    .option(...REPO_OPTION)
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
     .option("--json", "Print the manifest's facts as JSON")
     .example("duckbak ls backup_20240115_120000")
-    .action(async (name: string, flags: CommonFlags) => runLs(name, flags));
+    .example("duckbak ls latest --repo /mnt/backup/duckbak   # a snapshot: its id, a unique prefix, or latest")
+    .action(async (name: string, flags: LsFlags) => runLs(name, flags));
 }
 
 const owner = (db: ManifestDatabase) => {
@@ -23,8 +31,21 @@ const owner = (db: ManifestDatabase) => {
   return `, mode ${f.mode}${who ? ` ${who}` : ""}`;
 };
 
-async function runLs(name: string, flags: CommonFlags): Promise<number> {
-  const { backupDir } = loadContext(flags);
+const dbJson = (d: ManifestDatabase) => ({
+  name: d.name,
+  original_path: d.original_path,
+  size_bytes: d.size_bytes,
+  consistency: d.consistency,
+  duckdb: d.duckdb,
+  files: d.files,
+  tables: d.tables,
+  rows: d.tables.reduce((n, t) => n + t.rows, 0),
+});
+
+async function runLs(name: string, flags: LsFlags): Promise<number> {
+  const { backupDir, config } = loadContext(flags);
+  const location = repoLocation(flags.repo, config);
+  if (location) return runRepoLs(name, location, flags);
   const ref = resolveBackupRef(name, backupDir);
   const m = await readArchiveManifest(ref.path, ref.compression);
   const size = (await stat(ref.path)).size;
@@ -37,22 +58,43 @@ async function runLs(name: string, flags: CommonFlags): Promise<number> {
       compression: m.compression,
       host: m.host,
       duckbak_version: m.duckbak_version,
-      databases: m.databases.map((d) => ({
-        name: d.name,
-        original_path: d.original_path,
-        size_bytes: d.size_bytes,
-        consistency: d.consistency,
-        duckdb: d.duckdb,
-        files: d.files,
-        tables: d.tables,
-        rows: d.tables.reduce((n, t) => n + t.rows, 0),
-      })),
+      databases: m.databases.map(dbJson),
       failed: m.failed,
     });
   }
   console.log(`${color.bold(ref.name)}  ${ref.path}`);
   console.log(`  created ${formatTimestamp(new Date(m.timestamp))} on ${m.host} by duckbak ${m.duckbak_version}; ${m.compression}, ${formatBytes(size)}`);
-  for (const d of m.databases) {
+  printDatabases(m.databases, m.failed);
+  return 0;
+}
+
+/** ls NAME --repo: the same facts from a snapshot file (no pack is read). */
+async function runRepoLs(name: string, location: string, flags: LsFlags): Promise<number> {
+  const { config } = loadContext(flags);
+  const repo = await openRepository(location, config);
+  const { snapshot: snap } = await snapshotSource(repo, name);
+  const m = snap.snapshot;
+  if (flags.json) {
+    return printJson("ls", {
+      repository: repo.location,
+      snapshot: snap.id,
+      created_at: m.timestamp,
+      host: m.host,
+      duckbak_version: m.duckbak_version,
+      logical_bytes: m.stats.logical_bytes,
+      added_bytes: m.stats.added_bytes,
+      databases: m.databases.map(dbJson),
+      failed: m.failed,
+    });
+  }
+  console.log(`${color.bold(`snapshot ${snap.short}`)}  ${repo.location}`);
+  console.log(`  created ${formatTimestamp(snap.timestamp)} on ${m.host} by duckbak ${m.duckbak_version}; ${formatBytes(m.stats.logical_bytes)}, ${formatBytes(m.stats.added_bytes)} added to the repository`);
+  printDatabases(m.databases, m.failed);
+  return 0;
+}
+
+function printDatabases(databases: ManifestDatabase[], failed: { path: string; error: string }[]): void {
+  for (const d of databases) {
     const rows = d.tables.reduce((n, t) => n + t.rows, 0);
     console.log("");
     console.log(`${color.bold(d.name)}  ${formatBytes(d.size_bytes)}, ${plural(d.tables.length, "table")}, ${plural(rows, "row")}`);
@@ -63,6 +105,5 @@ async function runLs(name: string, flags: CommonFlags): Promise<number> {
     const table = formatTable([["TABLE", "ROWS"], ...d.tables.map((t) => [`${t.schema}.${t.name}`, t.rows.toLocaleString("en-US")])]);
     for (const line of table) console.log(`    ${line}`);
   }
-  for (const f of m.failed) console.log(`${color.yellow("not in this backup")}  ${f.path}: ${f.error}`);
-  return 0;
+  for (const f of failed) console.log(`${color.yellow("not in this backup")}  ${f.path}: ${f.error}`);
 }

@@ -7,10 +7,9 @@ import { withProgress } from "../progress.ts";
 import { ENCRYPTION_KEY_OPTION, keysFor, loadContext, asList, type CommonFlags } from "../context.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { color, plural, printJson, printWarning, snakeKeys, displayPath } from "../output.ts";
-import { restoreTable } from "../../core/browse.ts";
+import { archiveSource, restoreTable, type BackupSource } from "../../core/browse.ts";
+import { snapshotSource } from "../../core/repo/extract.ts";
 import { UsageError } from "../../core/errors.ts";
-import type { ArchiveRef } from "../../core/list.ts";
-import type { Config } from "../../core/config.ts";
 import { parseSeconds } from "../context.ts";
 import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
 import { restoreRepoSnapshot } from "../../core/repo/restore.ts";
@@ -58,8 +57,13 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
   const { backupDir, config } = loadContext(flags);
   const location = repoLocation(flags.repo, config);
   if (location) {
-    if (flags.table !== undefined || flags.into !== undefined) throw new UsageError("--table/--into restore from archives only; from a repository, restore the database with --restore-dir");
+    const tableRestore = flags.table !== undefined || flags.into !== undefined || flags.replace;
+    if (tableRestore) checkTableFlags(flags);
     const repo = await openRepository(location, config);
+    if (tableRestore) {
+      const source = await snapshotSource(repo, name, { lockWaitSeconds: lockWaitSeconds(flags.lockWait, config) });
+      return runTableRestore(source, (run) => run(), flags, { repository: repo.location, snapshot: source.snapshot.id });
+    }
     const r = await restoreRepoSnapshot(repo, name, {
       overwrite: flags.overwrite,
       restoreDir: flags.restoreDir,
@@ -72,7 +76,12 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
     return 0;
   }
   const ref = resolveBackupRef(name, backupDir);
-  if (flags.table !== undefined || flags.into !== undefined || flags.replace) return runTableRestore(ref, backupDir, config, flags);
+  if (flags.table !== undefined || flags.into !== undefined || flags.replace) {
+    checkTableFlags(flags);
+    // The lock keeps a cleanup from deleting the archive while it is read (not one elsewhere: see below).
+    const locked = <T>(run: () => Promise<T>) => (dirname(ref.path) === backupDir ? withRepoLock(backupDir, "restore", lockWaitSeconds(flags.lockWait, config), run) : run());
+    return runTableRestore(archiveSource(ref), locked, flags, { archive: ref.path });
+  }
   const restore = () =>
     withProgress(flags, (progress) =>
       restoreBackup(ref, { progress, overwrite: flags.overwrite, restoreDir: flags.restoreDir, only: asList(flags.only), verify: flags.verify !== false, keys: keysFor(flags, config) }),
@@ -97,13 +106,24 @@ function printRestored(databases: RestoredDatabase[], from: string): void {
   console.log(`Restored ${plural(databases.length, "database")} from ${from}.`);
 }
 
-/** restore NAME --table T --into DB [--replace]: one table back into a live database. */
-async function runTableRestore(ref: ArchiveRef, backupDir: string, config: Config, flags: RestoreFlags): Promise<number> {
+function checkTableFlags(flags: RestoreFlags): void {
   if (flags.table === undefined || flags.into === undefined) throw new UsageError("--table and --into go together (see duckbak restore --help)");
   if (flags.overwrite || flags.restoreDir !== undefined) throw new UsageError("--table restores into --into; --overwrite and --restore-dir are for whole databases");
+}
+
+/**
+ * restore NAME --table T --into DB [--replace]: one table back into a live database, from an
+ * archive or a repository snapshot; `from` heads the JSON (archive, or repository and snapshot).
+ */
+async function runTableRestore(
+  source: BackupSource,
+  locked: <T>(run: () => Promise<T>) => Promise<T>,
+  flags: RestoreFlags,
+  from: Record<string, string>,
+): Promise<number> {
   const run = () =>
     withProgress(flags, (progress) =>
-      restoreTable(ref, {
+      restoreTable(source, {
         table: String(flags.table),
         into: resolve(String(flags.into)),
         replace: flags.replace === true,
@@ -112,8 +132,8 @@ async function runTableRestore(ref: ArchiveRef, backupDir: string, config: Confi
         progress,
       }),
     );
-  const r = dirname(ref.path) === backupDir ? await withRepoLock(backupDir, "restore", lockWaitSeconds(flags.lockWait, config), run) : await run();
-  if (flags.json) return printJson("restore", { archive: r.archive, database: r.database, into: r.into, schema: r.schema, table: r.table, rows: r.rows, replaced: r.replaced });
-  console.log(`${color.green("restored")}  table ${r.schema}.${r.table} (${plural(r.rows, "row")}) from ${r.database} of ${ref.name} into ${r.into}${r.replaced ? " (the previous table was dropped: --replace)" : ""}`);
+  const r = await locked(run);
+  if (flags.json) return printJson("restore", { ...from, database: r.database, into: r.into, schema: r.schema, table: r.table, rows: r.rows, replaced: r.replaced });
+  console.log(`${color.green("restored")}  table ${r.schema}.${r.table} (${plural(r.rows, "row")}) from ${r.database} of ${source.name} into ${r.into}${r.replaced ? " (the previous table was dropped: --replace)" : ""}`);
   return 0;
 }

@@ -1,23 +1,31 @@
 import type { CAC } from "cac";
-import { queryBackup } from "../../core/browse.ts";
+import { archiveSource, queryBackup, type BackupSource } from "../../core/browse.ts";
 import { resolveBackupRef } from "../../core/list.ts";
+import { snapshotSource } from "../../core/repo/extract.ts";
 import { asList, loadContext, type CommonFlags } from "../context.ts";
+import { LOCK_WAIT_OPTION, lockWaitSeconds } from "../lock.ts";
+import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
 import { color, formatTable, plural, printJson } from "../output.ts";
 import { withProgress } from "../progress.ts";
 
 interface SqlFlags extends CommonFlags {
   only?: string | string[];
+  repo?: string;
+  lockWait?: string;
 }
 
 export function registerSql(cli: CAC): void {
   cli
     .command("sql <name> <query>", "Run a read-only query on a backup (extracted to a private temporary copy, removed afterwards)")
     .option("--only <database>", "Extract and attach only this database of the backup; repeatable")
+    .option(...REPO_OPTION)
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
+    .option(...LOCK_WAIT_OPTION)
     .option("--json", "Print the rows as JSON")
     .example(`duckbak sql backup_20240115_120000 "SELECT count(*) FROM portfolio_trades"   # one database: its tables directly`)
     .example(`duckbak sql backup_20240115_120000 "SELECT * FROM results.portfolio_trades LIMIT 5"   # several: <file name without .duckdb>.<table>`)
+    .example(`duckbak sql latest --repo /mnt/backup/duckbak "SELECT count(*) FROM trades"   # a snapshot: its id, a unique prefix, or latest`)
     .action(async (name: string, query: string, flags: SqlFlags) => runSql(name, query, flags));
 }
 
@@ -25,11 +33,23 @@ export function registerSql(cli: CAC): void {
 const cell = (v: unknown): string => (v === null || v === undefined ? "NULL" : typeof v === "string" ? v : JSON.stringify(v));
 
 async function runSql(name: string, query: string, flags: SqlFlags): Promise<number> {
-  const { backupDir } = loadContext(flags);
-  const ref = resolveBackupRef(name, backupDir);
-  const r = await withProgress(flags, (progress) => queryBackup(ref, String(query), { only: asList(flags.only), progress }));
+  const { backupDir, config } = loadContext(flags);
+  const location = repoLocation(flags.repo, config);
+  let source: BackupSource;
+  let from: Record<string, string>;
+  if (location) {
+    const repo = await openRepository(location, config);
+    const s = await snapshotSource(repo, name, { lockWaitSeconds: lockWaitSeconds(flags.lockWait, config) });
+    source = s;
+    from = { repository: repo.location, snapshot: s.snapshot.id };
+  } else {
+    const ref = resolveBackupRef(name, backupDir);
+    source = archiveSource(ref);
+    from = { backup: ref.name };
+  }
+  const r = await withProgress(flags, (progress) => queryBackup(source, String(query), { only: asList(flags.only), progress }));
   if (flags.json) {
-    return printJson("sql", { backup: ref.name, databases: r.databases, columns: r.columns, rows: r.rows, row_count: r.rows.length });
+    return printJson("sql", { ...from, databases: r.databases, columns: r.columns, rows: r.rows, row_count: r.rows.length });
   }
   const [head, ...lines] = formatTable([r.columns, ...r.rows.map((row) => r.columns.map((c) => cell(row[c])))]);
   if (head !== undefined) console.log(color.bold(head));

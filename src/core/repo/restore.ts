@@ -7,11 +7,46 @@ import { BlobIndex } from "./index-file.ts";
 import { lockRepository } from "./locks.ts";
 import { readFileBlobs } from "./read.ts";
 import { RepositoryDamagedError, type Repository } from "./repository.ts";
-import { loadSnapshot, loadSnapshots, resolveSnapshot, type RepoDatabase } from "./snapshots.ts";
+import { loadSnapshot, loadSnapshots, resolveSnapshot, type RepoDatabase, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
 
 export interface RepoRestoreResult {
   snapshot: string;
   databases: RestoredDatabase[];
+}
+
+export interface OpenedSnapshot {
+  snap: SnapshotInfo;
+  index: BlobIndex;
+  dbs: RepoDatabase[];
+}
+
+/**
+ * The snapshot `ref` names and its databases that `only` selects, with the index; every chunk is
+ * checked to be indexed before anything is written. Call under a shared lock.
+ */
+export async function openSnapshot(repo: Repository, ref: string, only: string[] | undefined, consequence = NOTHING_RESTORED): Promise<OpenedSnapshot> {
+  const snap = resolveSnapshot(await loadSnapshots(repo), ref, repo.location);
+  const index = await BlobIndex.load(repo);
+  const dbs = selectDatabases(await loadSnapshot(repo, snap.id), only);
+  for (const db of dbs)
+    for (const f of db.files)
+      for (const c of f.chunks)
+        if (!index.blobs.has(c))
+          throw new RepositoryDamagedError(repo.location, `snapshot ${snap.short} ${f.name}: chunk ${c.slice(0, 12)}… is in no index file; ${consequence}`);
+  return { snap, index, dbs };
+}
+
+/** Writes one file of the snapshot to `path` (a new file; `label` names it in errors), checked against its sha256. */
+export async function writeSnapshotFile(repo: Repository, pool: CodecPool, o: OpenedSnapshot, f: RepoFile, path: string, label: string, onBytes?: (n: number) => void): Promise<void> {
+  const sink = fileSink(path, label);
+  try {
+    await readFileBlobs(repo, o.index, pool, f, `snapshot ${o.snap.short} ${f.name}`, (c) => {
+      onBytes?.(c.length);
+      return sink.write(c);
+    }, false);
+  } finally {
+    await sink.close();
+  }
 }
 
 export async function restoreRepoSnapshot(repo: Repository, ref: string, opts: RestoreOptions & { lockWaitSeconds?: number } = {}): Promise<RepoRestoreResult> {
@@ -19,27 +54,15 @@ export async function restoreRepoSnapshot(repo: Repository, ref: string, opts: R
   const lock = await lockRepository(repo, { exclusive: false, command: "restore", waitSeconds: opts.lockWaitSeconds });
   const pool = new CodecPool();
   try {
-    const snap = resolveSnapshot(await loadSnapshots(repo), ref, repo.location);
-    const index = await BlobIndex.load(repo);
-    const dbs = selectDatabases(await loadSnapshot(repo, snap.id), opts.only);
-    // Every chunk must be indexed before anything is written.
-    for (const db of dbs)
-      for (const f of db.files)
-        for (const c of f.chunks)
-          if (!index.blobs.has(c))
-            throw new RepositoryDamagedError(repo.location, `snapshot ${snap.short} ${f.name}: chunk ${c.slice(0, 12)}… is in no index file; ${NOTHING_RESTORED}`);
+    const opened = await openSnapshot(repo, ref, opts.only);
+    const { snap, dbs } = opened;
     const source = `${repo.location} snapshot ${snap.short}`;
     const databases = await restoreDatabases(dbs, source, opts, async (plans) => {
-      for (const p of plans) {
-        for (const f of (p.db as RepoDatabase).files) {
-          const sink = fileSink(p.temps.get(f.entry)!, p.target);
-          try {
-            await readFileBlobs(repo, index, pool, f, `snapshot ${snap.short} ${f.name}`, (c) => sink.write(c), false);
-          } finally {
-            await sink.close();
-          }
-        }
-      }
+      const total = plans.reduce((n, p) => n + (p.db as RepoDatabase).files.reduce((m, f) => m + f.size_bytes, 0), 0);
+      opts.progress?.start(total, `restoring snapshot ${snap.short}`);
+      for (const p of plans)
+        for (const f of (p.db as RepoDatabase).files)
+          await writeSnapshotFile(repo, pool, opened, f, p.temps.get(f.entry)!, p.target, (n) => opts.progress?.advance(n));
     });
     return { snapshot: snap.id, databases };
   } catch (err) {
