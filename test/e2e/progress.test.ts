@@ -46,6 +46,10 @@ describe.skipIf(!hasScript)("on a terminal", () => {
     ["import", ["import", "exp", "--into", "imported.duckdb"], /^importing {2}\[[=-]+\] +\d+%  [\d,]+ \/ 800,000 rows  /, /^importing: 800,000 rows in [\d.]+ s/],
     // The repository's backup, through the same module (the repository is created in beforeAll).
     ["backup --repo", ["backup", "--repo", "repo"], /^backing up big\.duckdb {2}\[[=-]+\] +\d+%  /, /^backing up big\.duckdb: [\d.]+ MiB in [\d.]+ s/],
+    ["verify --repo --read-data", ["verify", "latest", "--repo", "repo", "--read-data"], /^verifying snapshot [0-9a-f]{8} {2}\[[=-]+\] +\d+%  [\d.]+ [KMG]?i?B \/ [\d.]+ MiB  /, /^verifying snapshot [0-9a-f]{8}: [\d.]+ MiB in [\d.]+ s/],
+    ["verify --repo --read-data (whole repository)", ["verify", "--repo", "repo", "--read-data"], /^verifying repository {2}\[[=-]+\] +\d+%  /, /^verifying repository: [\d.]+ MiB in [\d.]+ s/],
+    ["restore --repo", ["restore", "latest", "--repo", "repo", "--restore-dir", "drill-repo"], /^restoring snapshot [0-9a-f]{8} {2}\[[=-]+\] +\d+%  [\d.]+ [KMG]?i?B \/ [\d.]+ MiB  /, /^restoring snapshot [0-9a-f]{8}: [\d.]+ MiB in [\d.]+ s/],
+    ["sql --repo", ["sql", "latest", "--repo", "repo", "SELECT count(*) FROM t"], /^extracting snapshot [0-9a-f]{8} {2}\[[=-]+\] +\d+%  /, /^extracting snapshot [0-9a-f]{8}: [\d.]+ MiB in [\d.]+ s/],
   ];
   for (const [name, args, bar, summary] of cases) {
     test(`${name}: a bar with percentage, amount, rate and ETA, then one summary line`, async () => {
@@ -81,6 +85,17 @@ describe.skipIf(!hasScript)("on a terminal", () => {
 test("through a pipe (cron, logs): nothing of the bar on stderr or stdout", async () => {
   for (const args of [["verify", "b1"], ["restore", "b1", "--restore-dir", "drill-pipe"], ["backup", "--name", "b3"]]) {
     const r = await runBinary(args, { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).not.toContain("ETA");
+    expect(r.stdout).not.toContain("\x1b");
+  }
+});
+
+test("the repository's commands through a pipe: nothing of the bar", async () => {
+  const env = { ...process.env, DUCKBAK_PASSWORD: PASSWORD } as Record<string, string>;
+  for (const args of [["verify", "--repo", "repo", "--read-data"], ["restore", "latest", "--repo", "repo", "--restore-dir", "drill-repo-pipe"]]) {
+    const r = await runBinary(args, { cwd: dir, env });
     expect(r.code).toBe(0);
     expect(r.stderr).toBe("");
     expect(r.stdout).not.toContain("ETA");

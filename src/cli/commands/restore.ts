@@ -64,13 +64,16 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
       const source = await snapshotSource(repo, name, { lockWaitSeconds: lockWaitSeconds(flags.lockWait, config) });
       return runTableRestore(source, (run) => run(), flags, { repository: repo.location, snapshot: source.snapshot.id });
     }
-    const r = await restoreRepoSnapshot(repo, name, {
-      overwrite: flags.overwrite,
-      restoreDir: flags.restoreDir,
-      only: asList(flags.only),
-      lockWaitSeconds: lockWaitSeconds(flags.lockWait, config),
-      keys: keysFor(flags, config),
-    });
+    const r = await withProgress(flags, (progress) =>
+      restoreRepoSnapshot(repo, name, {
+        overwrite: flags.overwrite,
+        restoreDir: flags.restoreDir,
+        only: asList(flags.only),
+        lockWaitSeconds: lockWaitSeconds(flags.lockWait, config),
+        keys: keysFor(flags, config),
+        progress,
+      }),
+    );
     if (flags.json) return printJson("restore", { repository: repo.location, snapshot: r.snapshot, databases: snakeKeys(r.databases) });
     printRestored(r.databases, `snapshot ${shortId(r.snapshot)}`);
     return 0;

@@ -64,7 +64,7 @@ async function runVerify(name: string | undefined, flags: VerifyFlags): Promise<
 
 async function runRepoVerify(location: string, name: string | undefined, flags: VerifyFlags): Promise<number> {
   const repo = await openRepository(location, loadContext(flags).config);
-  const r = await verifyRepository(repo, { snapshot: name, readData: flags.readData });
+  const r = await withProgress(flags, (progress) => verifyRepository(repo, { snapshot: name, readData: flags.readData, progress }));
   const code = r.ok ? ExitCode.OK : ExitCode.VERIFY_FAILED;
   if (flags.json) {
     return printJson("verify", {

@@ -12,12 +12,15 @@ import { decodePack } from "./pack.ts";
 import { packKey, sha256Hex, type Repository } from "./repository.ts";
 import { headOf, loadSnapshot, resolveSnapshot, shortId, type SnapshotInfo } from "./snapshots.ts";
 import type { BlobLocation } from "./index-file.ts";
+import type { ProgressSink } from "../progress.ts";
 
 export interface RepoVerifyOptions {
   /** A snapshot (id, prefix, latest); all of them when absent. */
   snapshot?: string;
   readData?: boolean;
   lockWaitSeconds?: number;
+  /** With readData: the bytes of the packs to read, advanced as each is checked. */
+  progress?: ProgressSink;
 }
 
 export interface RepoVerifyResult {
@@ -105,6 +108,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
       const pool = new CodecPool();
       try {
         const list = [...packs];
+        opts.progress?.start(list.reduce((n, [p]) => n + (stored.get(p) ?? 0), 0), opts.snapshot ? `verifying snapshot ${selected[0]!.short}` : "verifying repository");
         // Two packs in flight: one read while the other's blobs are opened.
         let next = 0;
         const worker = async () => {
@@ -112,6 +116,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
             const [pack, only] = list[next++]!;
             const r = await checkPack(repo, pool, pack, only, byPack.get(pack) ?? [], badBlobs, note);
             bytesRead += r.bytes;
+            opts.progress?.advance(r.bytes);
             blobsChecked += r.blobs;
           }
         };
