@@ -22,17 +22,30 @@ import { join } from "node:path";
 import { BINARY, tempDir } from "../helpers.ts";
 import { spawnWithDuckDB, writeScript } from "../duckdb-versions.ts";
 import { HotCopyError, hotCopy } from "../../src/core/hot/copy.ts";
+import { BLOCKS_START } from "../../src/core/duckdb/header.ts";
 
 const STRESS = process.env.DUCKBAK_STRESS === "1";
-const seconds = (ci: number) => (STRESS ? Number(process.env.DUCKBAK_STRESS_SECONDS ?? 600) : ci) * 1000;
-/** Per version: the loop through the binary, and each arm of the protocol race. */
-const BINARY_MS = seconds(10);
-const PROTOCOL_MS = seconds(10);
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+/** Per version: the loop through the binary (milliseconds). */
+const BINARY_MS = (STRESS ? env("DUCKBAK_STRESS_BINARY_SECONDS", 120) : 10) * 1000;
+/** The guarded protocol arm runs until it has accepted this many copies, or for at most its time. */
+const GUARDED = STRESS
+  ? { copies: env("DUCKBAK_STRESS_COPIES", 1000), ms: env("DUCKBAK_STRESS_SECONDS", 3600) * 1000 }
+  : { copies: Infinity, ms: 10_000 };
+/** The random-instant negative control (checks off): until it has found this many bad copies, or its time is up. */
+const CONTROL = STRESS
+  ? { bad: env("DUCKBAK_STRESS_CONTROL_BAD", 20), ms: env("DUCKBAK_STRESS_CONTROL_SECONDS", 300) * 1000 }
+  : { bad: Infinity, ms: 10_000 };
+/** Copies held at the dangerous instant per arm of the deterministic control. */
+const HELD_COPIES = env("DUCKBAK_STRESS_HELD_COPIES", 16);
+/** Where the deterministic control holds its copies. */
+const HELD_AT = (process.env.DUCKBAK_STRESS_HELD_AT ?? "wal-read") as "wal-read" | "half-copied";
 /** Milliseconds per MiB copied in the protocol race (a slow disk widens the race for both arms). */
-const SLOW_COPY_MS = Number(process.env.DUCKBAK_STRESS_SLOW_COPY_MS ?? 100);
+const SLOW_COPY_MS = env("DUCKBAK_STRESS_SLOW_COPY_MS", 100);
 /** The checks the negative control switches off. */
 const CONTROL_SKIPS = process.env.DUCKBAK_STRESS_CONTROL ?? "header,wal,blocks";
-const VERSIONS = ["1.4.4-r.4", "1.5.5-r.5"];
+/** Writer versions (all by default; DUCKBAK_STRESS_VERSIONS=1.4.4-r.4 runs one, e.g. one per process). */
+const VERSIONS = (process.env.DUCKBAK_STRESS_VERSIONS ?? "1.4.4-r.4,1.5.5-r.5").split(",");
 const ACCOUNTS = 100;
 const TOTAL = ACCOUNTS * 1000;
 const BATCH_ROWS = 130_000; // more than a row group (122,880): written to blocks before commit
@@ -112,27 +125,34 @@ async function check(path) {
 for await (const line of createInterface({ input: process.stdin })) console.log(JSON.stringify(await check(line)));
 `;
 
-/** The writer version's checker process; `check(path)` resolves with the copy's problems. */
+/**
+ * The writer version's checker process; `check(path)` resolves with the copy's problems. Checks
+ * may be queued (the process takes them in order), so the next copy is taken while one is checked.
+ */
 async function startChecker(version: string) {
   const proc = spawnWithDuckDB(version, await writeScript(version, CHECK));
-  const lines = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
+  const waiting: ((problems: string[]) => void)[] = [];
+  const reading = (async () => {
+    let buffered = "";
+    for await (const chunk of proc.stdout.pipeThrough(new TextDecoderStream())) {
+      buffered += chunk;
+      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+        waiting.shift()?.(JSON.parse(buffered.slice(0, nl)) as string[]);
+        buffered = buffered.slice(nl + 1);
+      }
+    }
+    for (const resolve of waiting.splice(0)) resolve(["checker crashed"]);
+  })();
   return {
-    async check(path: string): Promise<string[]> {
+    check(path: string): Promise<string[]> {
+      const answer = new Promise<string[]>((resolve) => waiting.push(resolve));
       proc.stdin.write(path + "\n");
       proc.stdin.flush();
-      while (!buffered.includes("\n")) {
-        const { value, done } = await lines.read();
-        if (done) return ["checker crashed"];
-        buffered += value;
-      }
-      const [line, ...rest] = buffered.split("\n");
-      buffered = rest.join("\n");
-      return JSON.parse(line!) as string[];
+      return answer;
     },
     async stop() {
       proc.stdin.end();
-      await proc.exited;
+      await Promise.all([proc.exited, reading]);
     },
   };
 }
@@ -161,8 +181,15 @@ interface Tally {
   bad: number;
   attempts: number;
   problems: string[];
+  /** Why attempts were refused, with counts. */
+  reasons: Record<string, number>;
   writer: unknown;
+  seconds: number;
+  /** The deterministic control: copies held until a checkpoint came, or in vain. */
+  held?: { checkpoints: number; missed: number };
 }
+
+const newTally = (version: string): Tally => ({ version, accepted: 0, refused: 0, bad: 0, attempts: 0, problems: [], reasons: {}, writer: null, seconds: 0 });
 
 async function run(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const p = Bun.spawn([BINARY, ...argv], { env: { ...process.env, NO_COLOR: "1", ...env }, stdout: "pipe", stderr: "pipe" });
@@ -179,10 +206,10 @@ async function raceBinary(version: string, ms: number): Promise<Tally> {
   const db = join(dir, "bank.duckdb");
   const checker = await startChecker(version);
   const writer = await startWriter(version, db);
-  const tally: Tally = { version, accepted: 0, refused: 0, bad: 0, attempts: 0, problems: [], writer: null };
-  const deadline = Date.now() + ms;
+  const tally = newTally(version);
+  const started = Date.now();
   try {
-    for (let i = 0; Date.now() < deadline; i++) {
+    for (let i = 0; Date.now() < started + ms; i++) {
       const bk = join(dir, `bk${i}`);
       const b = await run(["backup", db, "--hot", "--hot-retries", "10", "--no-compress", "--backup-dir", bk, "--json"]);
       if (b.code !== 0) {
@@ -205,6 +232,7 @@ async function raceBinary(version: string, ms: number): Promise<Tally> {
       rmSync(target, { recursive: true, force: true });
     }
   } finally {
+    tally.seconds = (Date.now() - started) / 1000;
     tally.writer = await writer.stop();
     await checker.stop();
   }
@@ -212,56 +240,91 @@ async function raceBinary(version: string, ms: number): Promise<Tally> {
   return tally;
 }
 
+/** Resolves once the header region of `db` differs from what it is now: a checkpoint wrote its header. */
+async function nextCheckpoint(db: string, ms = 30_000): Promise<boolean> {
+  const header = async () => Buffer.from(await Bun.file(db).slice(0, BLOCKS_START).arrayBuffer());
+  const now = await header();
+  for (const until = Date.now() + ms; Date.now() < until; await Bun.sleep(5)) if (!now.equals(await header())) return true;
+  return false;
+}
+
+interface RaceOptions {
+  /** Checks switched off ("" for none). */
+  skips: string;
+  /** Stops when this holds, or when `ms` have passed. */
+  done: (t: Tally) => boolean;
+  ms: number;
+  /** Hold every copy at this dangerous instant until the writer has checkpointed (the deterministic control). */
+  held?: "wal-read" | "half-copied";
+}
+
 /**
- * The copy protocol alone (hot/copy.ts, in this process), as fast as it goes, for `ms`: one
- * attempt per copy, `skips` switched off; every accepted copy opened by the writer's version
- * (replaying the cut WAL) and checked. The same harness with and without the checks is the
- * negative control.
+ * The copy protocol alone (hot/copy.ts, in this process): one attempt per copy, `skips` switched
+ * off; every accepted copy opened by the writer's version (replaying the cut WAL) and checked,
+ * while the next copy is taken. The same harness with and without the checks is the negative
+ * control.
  */
-async function raceProtocol(version: string, ms: number, skips: string): Promise<Tally> {
+async function raceProtocol(version: string, opts: RaceOptions): Promise<Tally> {
   const dir = tempDir("duckbak-stress-");
   const db = join(dir, "bank.duckdb");
   const checker = await startChecker(version);
   const writer = await startWriter(version, db);
-  const tally: Tally = { version, accepted: 0, refused: 0, bad: 0, attempts: 0, problems: [], writer: null };
-  const saved = process.env.DUCKBAK_TEST_ONLY_UNSAFE_HOT;
-  process.env.DUCKBAK_TEST_ONLY_UNSAFE_HOT = skips;
-  // A slow disk (both arms alike): checkpoints then overlap copies often enough to matter.
-  process.env.DUCKBAK_TEST_ONLY_SLOW_COPY_MS = String(SLOW_COPY_MS);
-  const deadline = Date.now() + ms;
+  const tally = newTally(version);
+  const skip = new Set(opts.skips.split(",").filter(Boolean));
+  const held = { checkpoints: 0, missed: 0 };
+  const pause = opts.held
+    ? async (at: string) => {
+        if (at !== opts.held) return;
+        if (await nextCheckpoint(db)) held.checkpoints++;
+        else held.missed++;
+      }
+    : undefined;
+  // Copies being checked (at most two, so that copying and checking overlap without filling the disk).
+  const checking = new Set<Promise<void>>();
+  const started = Date.now();
   try {
-    for (let i = 0; Date.now() < deadline; i++) {
+    for (let i = 0; !opts.done(tally) && Date.now() < started + opts.ms; i++) {
       const copy = join(dir, `c${i}`);
       mkdirSync(copy);
+      tally.attempts++;
       try {
-        await hotCopy(db, copy, 0);
-        tally.accepted++;
-        tally.attempts++;
-        const problems = await checker.check(join(copy, "bank.duckdb"));
+        // A slow disk (both arms alike): checkpoints then overlap copies often enough to matter.
+        await hotCopy(db, copy, 0, { skip, slowCopyMs: SLOW_COPY_MS, pause });
+      } catch (err) {
+        if (!(err instanceof HotCopyError)) throw err;
+        tally.refused++;
+        const reason = err.reasons[0] ?? "?";
+        tally.reasons[reason] = (tally.reasons[reason] ?? 0) + 1;
+        rmSync(copy, { recursive: true, force: true });
+        continue;
+      }
+      tally.accepted++;
+      const checked: Promise<void> = checker.check(join(copy, "bank.duckdb")).then((problems) => {
         if (problems.length) {
           tally.bad++;
           tally.problems.push(problems[0]!);
         }
-      } catch (err) {
-        if (!(err instanceof HotCopyError)) throw err;
-        tally.refused++;
-      }
-      rmSync(copy, { recursive: true, force: true });
+        rmSync(copy, { recursive: true, force: true });
+        checking.delete(checked);
+      });
+      checking.add(checked);
+      if (checking.size >= 2) await Promise.race(checking);
     }
+    await Promise.all(checking);
   } finally {
-    delete process.env.DUCKBAK_TEST_ONLY_SLOW_COPY_MS;
-    if (saved === undefined) delete process.env.DUCKBAK_TEST_ONLY_UNSAFE_HOT;
-    else process.env.DUCKBAK_TEST_ONLY_UNSAFE_HOT = saved;
+    tally.seconds = (Date.now() - started) / 1000;
     tally.writer = await writer.stop();
     await checker.stop();
   }
+  if (opts.held) tally.held = held;
   return tally;
 }
 
 const report = (label: string, t: Tally) =>
   console.log(
-    `${label} DuckDB ${t.version}: accepted ${t.accepted}, refused ${t.refused}, bad ${t.bad}` +
-      ` (attempts per accepted copy ${(t.attempts / Math.max(1, t.accepted)).toFixed(2)}; writer ${JSON.stringify(t.writer)})` +
+    `${label} DuckDB ${t.version}: accepted ${t.accepted}, refused ${t.refused}, bad ${t.bad} in ${t.seconds.toFixed(0)} s` +
+      ` (writer ${JSON.stringify(t.writer)}${t.held ? `; held until a checkpoint ${t.held.checkpoints}, none came ${t.held.missed}` : ""})` +
+      (t.refused ? `\n  refused: ${Object.entries(t.reasons).map(([r, n]) => `${n}× ${r}`).join(" | ")}` : "") +
       (t.problems.length ? `\n  first problems: ${[...new Set(t.problems)].slice(0, 5).join(" | ")}` : ""),
   );
 
@@ -275,16 +338,31 @@ describe("backup --hot under a racing writer", () => {
       expect(t.bad).toBe(0);
     }, BINARY_MS + 180_000);
 
+    test(`DuckDB ${version}: copies held until a checkpoint at the dangerous instant are refused; with the checks off (${CONTROL_SKIPS}) they are torn`, async () => {
+      // The deterministic negative control: every copy waits, after reading the header and the
+      // WAL, until the writer has written a new header, then copies the file. With the checks off
+      // the copy pairs the old WAL with the new file; with them on it must be refused.
+      const guarded = await raceProtocol(version, { skips: "", held: HELD_AT, done: (t) => t.attempts >= HELD_COPIES, ms: 120_000 });
+      report("held, checks on:", guarded);
+      const control = await raceProtocol(version, { skips: CONTROL_SKIPS, held: HELD_AT, done: (t) => t.attempts >= HELD_COPIES, ms: 120_000 });
+      report("held, checks off:", control);
+      expect(guarded.held!.checkpoints).toBeGreaterThan(0);
+      expect(guarded.bad).toBe(0);
+      expect(control.bad).toBeGreaterThan(0);
+    }, 2 * 120_000 + 60_000);
+
     test(`DuckDB ${version}: the copy protocol accepts no bad copy; with its checks off (${CONTROL_SKIPS}) it does`, async () => {
-      const guarded = await raceProtocol(version, PROTOCOL_MS, "");
-      report("protocol", guarded);
-      const control = await raceProtocol(version, PROTOCOL_MS, CONTROL_SKIPS);
-      report("control", control);
+      const guarded = await raceProtocol(version, { skips: "", done: (t) => t.accepted >= GUARDED.copies, ms: GUARDED.ms });
+      report("protocol, checks on:", guarded);
+      const control = await raceProtocol(version, { skips: CONTROL_SKIPS, done: (t) => t.bad >= CONTROL.bad, ms: CONTROL.ms });
+      report("protocol, checks off (negative control):", control);
       expect(guarded.accepted).toBeGreaterThan(0);
       expect(guarded.bad).toBe(0);
-      // The negative control: the same race without the checks must produce bad copies, else the
-      // race is not being exercised and the zero above proves nothing (required in the long run).
+      if (STRESS) expect(guarded.accepted).toBeGreaterThanOrEqual(GUARDED.copies);
+      // The negative control at random instants: the same race without the checks must produce bad
+      // copies, else the race is not being exercised and the zero above proves nothing (required in
+      // the long run; in CI's short run the deterministic control above is the one that must fail).
       if (STRESS) expect(control.bad).toBeGreaterThan(0);
-    }, 2 * PROTOCOL_MS + 240_000);
+    }, GUARDED.ms + CONTROL.ms + 240_000);
   }
 });

@@ -24,7 +24,7 @@ import { cutWal } from "./wal.ts";
 export const DEFAULT_HOT_RETRIES = 20;
 
 export class HotCopyError extends DuckbakError {
-  constructor(path: string, attempts: number, reasons: string[]) {
+  constructor(path: string, attempts: number, readonly reasons: string[]) {
     const last = reasons.at(-1) ?? "no attempt was made";
     super(
       `${path}: no consistent hot copy in ${attempts} attempt${attempts === 1 ? "" : "s"} (last: ${last}); not backed up. ` +
@@ -50,6 +50,21 @@ export interface HotCopy {
  */
 export function unsafeSkips(): Set<string> {
   return new Set((process.env.DUCKBAK_TEST_ONLY_UNSAFE_HOT ?? "").split(",").filter(Boolean));
+}
+
+/**
+ * Test-only knobs of the stress test, passed in by a test that calls hotCopy itself (so that it
+ * need not set process.env); production passes none and the test-only env vars decide.
+ */
+export interface HotTestOptions {
+  /** Checks switched off (the negative control): header, wal, blocks. */
+  skip?: Set<string>;
+  /** A slow disk: milliseconds of sleep per MiB copied, to widen the race (0: full speed). */
+  slowCopyMs?: number;
+  /** Called at the dangerous instants, where a test may hold the copy until the writer has
+   * checkpointed: after the header and the WAL were read, before the main file is copied
+   * ("wal-read"), and when half of it is copied ("half-copied"). */
+  pause?: (at: "wal-read" | "half-copied") => Promise<void>;
 }
 
 async function readRange(path: string, start: number, length: number): Promise<Uint8Array> {
@@ -91,17 +106,22 @@ const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.
 
 /**
  * Copies `from` into `to` (created), up to the size `from` has when the copy starts. The stress
- * test may slow it down (DUCKBAK_TEST_ONLY_SLOW_COPY_MS per MiB, a slow disk) to widen the race.
+ * test may slow it down (`slowMs` per MiB, a slow disk) to widen the race.
  */
-async function copyFile(from: string, to: string): Promise<number> {
+async function copyFile(from: string, to: string, test: Required<HotTestOptions>): Promise<number> {
   const src = await open(from, "r");
   const dst = await open(to, "wx", 0o600);
-  const slowMs = Number(process.env.DUCKBAK_TEST_ONLY_SLOW_COPY_MS ?? 0);
   try {
     const size = (await src.stat()).size;
+    const slowMs = test.slowCopyMs;
     const buf = new Uint8Array(slowMs > 0 ? 1 << 20 : 8 << 20);
     let at = 0;
+    let half = false;
     while (at < size) {
+      if (!half && at >= size / 2) {
+        half = true;
+        await test.pause("half-copied");
+      }
       const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, size - at), at);
       if (bytesRead === 0) break;
       await dst.write(buf.subarray(0, bytesRead), 0, bytesRead, at);
@@ -117,7 +137,8 @@ async function copyFile(from: string, to: string): Promise<number> {
 }
 
 /** One attempt; a string says why it was rejected. */
-async function attempt(path: string, dir: string, skip: Set<string>): Promise<{ files: HotCopy["files"]; walDropped: number } | string> {
+async function attempt(path: string, dir: string, test: Required<HotTestOptions>): Promise<{ files: HotCopy["files"]; walDropped: number } | string> {
+  const skip = test.skip;
   const walPath = `${path}.wal`;
   const checkpointWal = `${path}.wal.checkpoint`;
   const name = basename(path);
@@ -139,8 +160,9 @@ async function attempt(path: string, dir: string, skip: Set<string>): Promise<{ 
     walKeep = skip.has("wal") ? wal.bytes : cut.keep > 0 ? wal.bytes.subarray(0, cut.keep) : null;
   }
 
+  await test.pause("wal-read");
   const mainCopy = join(dir, name);
-  await copyFile(path, mainCopy);
+  await copyFile(path, mainCopy, test);
 
   const after = await readRange(path, 0, BLOCKS_START);
   if (!skip.has("header")) {
@@ -188,13 +210,17 @@ async function attempt(path: string, dir: string, skip: Set<string>): Promise<{ 
  * Takes a hot copy of `path` into the empty private folder `dir`, trying up to 1 + `retries`
  * times; throws HotCopyError when no attempt could be proven consistent.
  */
-export async function hotCopy(path: string, dir: string, retries = DEFAULT_HOT_RETRIES): Promise<HotCopy> {
-  const skip = unsafeSkips();
+export async function hotCopy(path: string, dir: string, retries = DEFAULT_HOT_RETRIES, test: HotTestOptions = {}): Promise<HotCopy> {
+  const knobs: Required<HotTestOptions> = {
+    skip: test.skip ?? unsafeSkips(),
+    slowCopyMs: test.slowCopyMs ?? 0,
+    pause: test.pause ?? (async () => {}),
+  };
   const rejected: string[] = [];
   for (let n = 1; n <= retries + 1; n++) {
     let result;
     try {
-      result = await attempt(path, dir, skip);
+      result = await attempt(path, dir, knobs);
     } catch (err) {
       throw fsError(err, path, "copy");
     }
