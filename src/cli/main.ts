@@ -2,7 +2,7 @@
 import { cac, type CAC } from "cac";
 import { versionLine } from "../core/version.ts";
 import { ExitCode, UsageError } from "../core/errors.ts";
-import { COPY_CHECK_COMMAND, HOLDER_COMMAND, runCopyCheck, runSnapshotHolder } from "../core/duckdb/holder.ts";
+import { COPY_CHECK_COMMAND, HOLDER_COMMAND, LOCK_HOLDER_COMMAND, runCopyCheck, runSnapshotHolder } from "../core/duckdb/holder.ts";
 import { normalizeArgv, optionSpellings } from "./argv.ts";
 import { printError } from "./output.ts";
 import { releaseLocksOnSignal } from "./lock.ts";
@@ -32,9 +32,9 @@ async function main(argv: string[]): Promise<number> {
   // Private until a config's file_mode says otherwise (loadContext): covers temporaries made before it is read.
   process.umask(umaskFor(DEFAULT_FILE_MODE));
   // Internal: the child process that holds databases' read locks during a backup.
-  if (argv[0] === HOLDER_COMMAND) return runSnapshotHolder(argv.slice(2), Number(argv[1]));
-  // Internal: opens a hot copy and reads all of it before the backup may use it.
-  if (argv[0] === COPY_CHECK_COMMAND) return runCopyCheck(argv[1]!);
+  if (argv[0] === HOLDER_COMMAND || argv[0] === LOCK_HOLDER_COMMAND) return runSnapshotHolder(argv.slice(2), Number(argv[1]), argv[0] === LOCK_HOLDER_COMMAND);
+  // Internal: opens a private copy (a hot copy: reads all of it) before the backup may use it.
+  if (argv[0] === COPY_CHECK_COMMAND) return runCopyCheck(argv[1]!, argv[2]!);
 
   const cli = cac("duckbak");
   registerBackup(cli);

@@ -3,9 +3,10 @@
 // a writer holds is refused (or waited for) instead of being copied torn.
 //
 // A database with before_backup / after_backup hooks is captured on its own, first: its before
-// hook runs, its lock is taken, its files are copied into a private folder, the lock is released
-// and its after hook runs; the archive or repository is then written from that copy. So the
-// application is paused for the length of a file copy only, not for compression of other
+// hook runs, its lock is taken (without loading DuckDB where possible), its files are copied into
+// a private folder, the lock is released and its after hook runs; then the copy is opened for the
+// manifest's row counts, and the archive or repository is written from it. So the application is
+// paused for the length of a file copy only, not for counting rows, compression of other
 // databases, upload or cleanup.
 import { copyFile, mkdir, readdir, realpath, rm, stat, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,7 +14,7 @@ import type { Stats } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { DatabaseLockedError, DuckbakError, fsError } from "./errors.ts";
 import { hotCopy, unsafeSkips } from "./hot/copy.ts";
-import { COPY_CHECK_COMMAND, HOLDER_COMMAND, type HolderResult, type HolderTable } from "./duckdb/holder.ts";
+import { COPY_CHECK_COMMAND, HOLDER_COMMAND, LOCK_HOLDER_COMMAND, type HolderResult, type HolderTable } from "./duckdb/holder.ts";
 import { checkDatabaseFile, duckdbMessage, isKeyError, parseLockHolder, readDuckDBHeader } from "./duckdb/open.ts";
 import { EncryptionKeyError, NO_KEYS, missingKeyError, type KeyLookup } from "./keys.ts";
 import { databaseNameProblem, isWalFile } from "./naming.ts";
@@ -95,8 +96,8 @@ interface Held {
  * Starts a holder process on `paths` and reads its report; the locks stay until `release`. Keys of
  * encrypted databases go to it on its stdin, never in its argv (which `ps` shows).
  */
-async function holdDatabases(paths: string[], waitSeconds: number, keys: Map<string, string>): Promise<Held> {
-  const proc = Bun.spawn(selfCommand([HOLDER_COMMAND, String(Math.round(waitSeconds * 1000)), ...paths]), {
+async function holdDatabases(paths: string[], waitSeconds: number, keys: Map<string, string>, lockOnly = false): Promise<Held> {
+  const proc = Bun.spawn(selfCommand([lockOnly ? LOCK_HOLDER_COMMAND : HOLDER_COMMAND, String(Math.round(waitSeconds * 1000)), ...paths]), {
     stdin: "pipe",
     stdout: "pipe",
     stderr: "pipe",
@@ -152,29 +153,28 @@ async function copyFiles(files: SnapshotFile[], dir: string): Promise<SnapshotFi
   return copies;
 }
 
-/** Opens a copy in a process of its own and reads every column of every table. */
-async function checkCopy(path: string, copy: string): Promise<{ readerVersion: string; tables: HolderTable[] }> {
-  const check = Bun.spawn(selfCommand([COPY_CHECK_COMMAND, copy]), { stdout: "pipe", stderr: "pipe" });
+/**
+ * Opens a private copy in a process of its own: `hot`, a hot copy, every column of every table
+ * read; `describe`, a copy taken under the lock, row counts (a file DuckDB cannot open gets the
+ * holder's raw-lock fallback). The key of an encrypted copy goes on stdin.
+ */
+async function openCopy(path: string, copy: string, mode: "hot" | "describe", key?: string): Promise<HolderResult> {
+  const check = Bun.spawn(selfCommand([COPY_CHECK_COMMAND, mode, copy]), { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  check.stdin.write(JSON.stringify(key === undefined ? {} : { key }) + "\n");
+  check.stdin.end();
   const [out, err] = await Promise.all([new Response(check.stdout).text(), new Response(check.stderr).text(), check.exited]);
-  let r: HolderResult;
   try {
-    r = JSON.parse(out.trim().split("\n").pop()!) as HolderResult;
+    return { ...(JSON.parse(out.trim().split("\n").pop()!) as HolderResult), path };
   } catch {
-    throw new DuckbakError(`${path}: the hot copy could not be checked: ${err.trim().split("\n").pop() || "the check process failed"}; not backed up`);
+    throw new DuckbakError(`${path}: the ${mode === "hot" ? "hot " : ""}copy could not be checked: ${err.trim().split("\n").pop() || "the check process failed"}; not backed up`);
   }
-  if (!r.ok) throw new DuckbakError(`${path}: the hot copy does not open in DuckDB: ${duckdbMessage(r.error)}; not backed up`);
-  return r;
 }
 
-/**
- * A hot copy of a database a writer holds (hot/copy.ts), then opened by DuckDB in a process of
- * its own, every column of every table read, before anything may use it.
- */
-async function hotSnapshot(path: string, dir: string, opts: SnapshotOptions): Promise<DatabaseSnapshot> {
+/** A hot copy of a database a writer holds (hot/copy.ts), not yet opened: see checkHotCopy. */
+async function takeHotCopy(path: string, dir: string, opts: SnapshotOptions): Promise<DatabaseSnapshot> {
   await mkdir(dir, { mode: 0o700 });
   const copy = await hotCopy(path, dir, opts.hotRetries);
   const main = copy.files[0]!;
-  const r = unsafeSkips().has("open") ? { readerVersion: "unchecked", tables: [] } : await checkCopy(path, main.path);
   const files: SnapshotFile[] = [];
   for (const [i, f] of copy.files.entries()) {
     const source = await stat(f.source).catch(() => null);
@@ -192,15 +192,28 @@ async function hotSnapshot(path: string, dir: string, opts: SnapshotOptions): Pr
   return {
     path,
     files,
-    readerVersion: r.readerVersion,
-    tables: r.tables,
+    readerVersion: "",
+    tables: [],
     header: await readDuckDBHeader(main.path),
     consistency: "crash-consistent",
     hot: { attempts: copy.attempts, rejected: copy.rejected, walBytesKept: copy.walBytesKept, walBytesDropped: copy.walBytesDropped },
   };
 }
 
-/** One database between its hooks: locked (or, with `hot`, hot-copied), copied into `dir`, released. */
+/** Opens a hot copy by DuckDB in a process of its own and reads every column of every table, before anything may use it. */
+async function checkHotCopy(snap: DatabaseSnapshot): Promise<DatabaseSnapshot> {
+  if (unsafeSkips().has("open")) return { ...snap, readerVersion: "unchecked" };
+  const r = await openCopy(snap.path, snap.files[0]!.path, "hot");
+  if (!r.ok) throw new DuckbakError(`${snap.path}: the hot copy does not open in DuckDB: ${duckdbMessage(r.error)}; not backed up`);
+  return { ...snap, readerVersion: r.readerVersion, tables: r.tables };
+}
+
+/**
+ * One database between its hooks: locked (or, with `hot`, hot-copied), copied into `dir`, released;
+ * then, the application back, the copy is opened for the manifest's reader version and row counts
+ * (the same bytes as under the lock). The lock is taken without loading DuckDB where possible, so
+ * the pause is the holder's start and the file copy.
+ */
 async function captureDatabase(
   path: string,
   dir: string,
@@ -214,26 +227,29 @@ async function captureDatabase(
     afterBackup: settings.afterBackup,
     timeoutSeconds: opts.hookTimeoutSeconds ?? DEFAULT_HOOK_TIMEOUT_SECONDS,
   };
-  return withHooks(hooks, path, opts.backup ?? "", opts.onHook ?? (() => {}), async () => {
+  const taken = await withHooks(hooks, path, opts.backup ?? "", opts.onHook ?? (() => {}), async (): Promise<DatabaseSnapshot> => {
     const started = performance.now();
-    const held = await holdDatabases([path], waitSeconds, keys);
+    const held = await holdDatabases([path], waitSeconds, keys, true);
     try {
       const r = held.results[0]!;
       if (!r.ok && r.locked && settings.hot) {
         await held.release();
-        return { ...(await hotSnapshot(path, dir, opts)), pausedMs: Math.round(performance.now() - started) };
+        return { ...(await takeHotCopy(path, dir, opts)), pausedMs: Math.round(performance.now() - started) };
       }
       if (!r.ok) throw holderFailure(r, waitSeconds);
       const header = await readDuckDBHeader(path);
       const files = await copyFiles(await fileSet(path), dir);
       const pausedMs = Math.round(performance.now() - started);
-      return { path, files, readerVersion: r.readerVersion, tables: r.tables, header, pausedMs, ...lockConsistency(r) };
+      return { path, files, readerVersion: "", tables: [], header, pausedMs, consistency: "read-lock" };
     } finally {
       await held.release();
     }
   });
+  if (taken.consistency === "crash-consistent") return checkHotCopy(taken);
+  const r = await openCopy(path, taken.files[0]!.path, "describe", keys.get(path));
+  if (!r.ok) throw holderFailure(r, 0);
+  return { ...taken, readerVersion: r.readerVersion, tables: r.tables, ...lockConsistency(r) };
 }
-
 
 /**
  * Locks every database that passes the pre-checks, waiting up to `waitSeconds` for locks held by
@@ -303,7 +319,7 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
       for (const r of held.results) {
         if (!r.ok && r.locked && opts.settings?.(given.get(r.path) ?? r.path).hot) {
           try {
-            snapshots.push(await hotSnapshot(r.path, await copyDir(), opts));
+            snapshots.push(await checkHotCopy(await takeHotCopy(r.path, await copyDir(), opts)));
           } catch (err) {
             failures.push({ path: r.path, error: asError(err, r.path) });
           }

@@ -5,7 +5,8 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseLogLine } from "../../src/core/log.ts";
-import { BINARY, createSampleDatabases, query, runBinary, startWriter, tempDir } from "../helpers.ts";
+import { BINARY, createSampleDatabases, query, runBinary, runSql, startWriter, tempDir, tryOpenReadWrite } from "../helpers.ts";
+import { patchStorageVersion } from "../patch-header.ts";
 import { listBackups } from "../../src/core/list.ts";
 
 async function project(toml: (dir: string) => string): Promise<{ dir: string; dbs: string[]; config: string }> {
@@ -48,6 +49,11 @@ describe("backup hooks", () => {
     expect(out.databases[0].paused_ms).toBeGreaterThanOrEqual(0);
     expect(out.databases[1]).toMatchObject({ ok: true });
     expect(out.databases[1].paused_ms ?? null).toBeNull();
+    // Row counts are read from the private copy after the after hook (not in the pause), the same
+    // manifest fields as for a database read under the lock alone.
+    const [hooked, plain] = out.manifest.databases;
+    expect(hooked).toMatchObject({ consistency: "read-lock", duckdb: { reader_version: plain.duckdb.reader_version } });
+    expect(hooked.tables).toContainEqual({ schema: "main", name: "portfolio_trades", rows: 2000 });
     expect(r.stderr).toContain("before_backup | stopping app");
     expect(r.stderr).toContain("after_backup | app restarted");
     // The archive holds the database as the stopped writer left it, and no private copy is left.
@@ -143,4 +149,32 @@ describe("backup hooks", () => {
     expect(existsSync(join(dir, "ran"))).toBe(false);
     expect(existsSync(join(dir, "bk"))).toBe(false);
   });
+
+  test("between hooks the lock is taken without DuckDB and keeps writers out; a file DuckDB cannot open is still described as raw-lock", async () => {
+    const dir = tempDir();
+    const db = join(dir, "app.duckdb");
+    await runSql(db, ["CREATE TABLE t AS SELECT range AS id FROM range(1000)"]);
+    // The lock-only holder as backup runs it between hooks: nothing about the contents, the lock until stdin closes.
+    const holder = Bun.spawn([BINARY, "__lock-holder", "0", db], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    holder.stdin.write("{}\n");
+    holder.stdin.flush();
+    const report = JSON.parse(new TextDecoder().decode((await holder.stdout.getReader().read()).value));
+    expect(report[0]).toMatchObject({ ok: true, tables: [] });
+    expect(await tryOpenReadWrite(db)).toContain("Could not set lock on file");
+    holder.stdin.end();
+    await holder.exited;
+    expect(await tryOpenReadWrite(db)).not.toContain("Could not set lock"); // the negative control: released
+
+    const newer = join(dir, "newer.duckdb");
+    patchStorageVersion(db, newer, 69);
+    writeFileSync(join(dir, "duckbak.toml"), `[[database]]\npath = "newer.duckdb"\nbefore_backup = "true"\nafter_backup = "true"\n`);
+    const r = await runBinary(["backup", "newer.duckdb", "--config", join(dir, "duckbak.toml"), "--backup-dir", "bk", "--json"], { cwd: dir });
+    expect(r.code).toBe(0);
+    const m = JSON.parse(r.stdout).manifest.databases[0];
+    expect(m).toMatchObject({ consistency: "raw-lock", tables: [] });
+    // The same fields as without hooks (read under the holder's lock then).
+    const plain = JSON.parse((await runBinary(["backup", "newer.duckdb", "--backup-dir", "bk", "--json"], { cwd: dir })).stdout).manifest.databases[0];
+    expect(m.duckdb).toEqual(plain.duckdb);
+    expect(m.duckdb.open_error).toContain("version number 69");
+  }, 60_000);
 });

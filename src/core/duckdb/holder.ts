@@ -6,7 +6,7 @@
 import { closeSync } from "node:fs";
 import { quoteIdent } from "./sql.ts";
 import { duckdbMessage, embeddedDuckDBVersion, isKeyError, isLockError, openReadOnly, type OpenedDatabase } from "./open.ts";
-import { takeReadLock } from "../../platform/file-lock.ts";
+import { rawLockSupported, takeReadLock } from "../../platform/file-lock.ts";
 
 export interface HolderTable {
   schema: string;
@@ -20,7 +20,9 @@ export type HolderResult =
   | { path: string; ok: false; error: string; locked: boolean; embedded: string };
 
 export const HOLDER_COMMAND = "__snapshot-holder";
-/** Hidden command: opens a hot copy read-only, reads every column of every table, prints one HolderResult. */
+/** The same holder taking the locks only (see lockOne). */
+export const LOCK_HOLDER_COMMAND = "__lock-holder";
+/** Hidden command: opens a copy read-only, describes it (a hot copy: reads all of it), prints one HolderResult. */
 export const COPY_CHECK_COMMAND = "__check-copy";
 const POLL_MS = 250;
 
@@ -55,6 +57,8 @@ export async function describeDatabase(db: OpenedDatabase, readAll = false): Pro
 interface OpenOptions {
   key?: string;
   readAll?: boolean;
+  /** Open only (for the lock): no version, no row counts. */
+  lockOnly?: boolean;
   /** A file DuckDB cannot open (a newer or older format, a WAL it cannot replay) is locked without it. */
   rawFallback?: boolean;
 }
@@ -63,6 +67,7 @@ async function openOne(path: string, opts: OpenOptions = {}): Promise<HolderResu
   try {
     const instance = await openReadOnly(path, opts.key);
     held.push(instance);
+    if (opts.lockOnly) return { path, ok: true, readerVersion: "", tables: [] };
     return { path, ok: true, ...(await describeDatabase(instance, opts.readAll)) };
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
@@ -76,25 +81,46 @@ async function openOne(path: string, opts: OpenOptions = {}): Promise<HolderResu
   }
 }
 
+/** The first line on stdin, where keys travel (never in argv, which `ps` shows); null when stdin ends first. */
+async function firstLine(stdin: { read(): Promise<{ done: boolean; value?: Uint8Array }> }): Promise<string | null> {
+  let text = "";
+  const decoder = new TextDecoder();
+  while (!text.includes("\n")) {
+    const { done, value } = await stdin.read();
+    if (done) return null;
+    text += decoder.decode(value, { stream: true });
+  }
+  return text.slice(0, text.indexOf("\n"));
+}
+
+/**
+ * The lock alone, for a copy described afterwards (between hooks, where every moment is the
+ * application's pause): the fcntl lock without loading DuckDB where that is implemented, else a
+ * DuckDB open without reading anything.
+ */
+async function lockOne(path: string, key: string | undefined): Promise<HolderResult> {
+  if (rawLockSupported() !== null) return openOne(path, { key, lockOnly: true, rawFallback: true });
+  const raw = await takeReadLock(path);
+  if (!raw.ok) return { path, ok: false, error: raw.error, locked: raw.locked, embedded: "" };
+  rawLocks.push(raw.fd);
+  return { path, ok: true, readerVersion: "", tables: [] };
+}
+
 /**
  * Entry point of the hidden CLI command: takes every database's lock (retrying the locked ones
  * until `waitMs` has passed), prints one JSON line with a result per database, then holds the
  * locks until stdin ends. One process serves a whole backup, so all databases in an archive are
- * captured at one point in time.
+ * captured at one point in time. `lockOnly`: take the locks, report nothing about the contents
+ * (the caller describes its copy later: see lockOne).
  */
-export async function runSnapshotHolder(paths: string[], waitMs: number): Promise<number> {
+export async function runSnapshotHolder(paths: string[], waitMs: number, lockOnly = false): Promise<number> {
   const deadline = Date.now() + waitMs;
-  // The first line on stdin maps paths to encryption keys (never argv, which `ps` shows).
+  // The first line on stdin maps paths to encryption keys.
   const stdin = Bun.stdin.stream().getReader();
-  let first = "";
-  const decoder = new TextDecoder();
-  while (!first.includes("\n")) {
-    const { done, value } = await stdin.read();
-    if (done) return 0;
-    first += decoder.decode(value, { stream: true });
-  }
-  const keys = JSON.parse(first.slice(0, first.indexOf("\n"))) as Record<string, string>;
-  const open = (path: string) => openOne(path, { key: keys[path], rawFallback: true });
+  const first = await firstLine(stdin);
+  if (first === null) return 0;
+  const keys = JSON.parse(first) as Record<string, string>;
+  const open = (path: string) => (lockOnly ? lockOne(path, keys[path]) : openOne(path, { key: keys[path], rawFallback: true }));
   const results = await Promise.all(paths.map(open));
   for (;;) {
     const locked = results.map((r, i) => (!r.ok && r.locked ? i : -1)).filter((i) => i >= 0);
@@ -111,11 +137,14 @@ export async function runSnapshotHolder(paths: string[], waitMs: number): Promis
 }
 
 /**
- * Entry point of COPY_CHECK_COMMAND. A process of its own, so that a copy that crashes DuckDB
- * fails the check instead of the backup.
+ * Entry point of COPY_CHECK_COMMAND: `hot` (a hot copy: every column of every table read) or
+ * `describe` (a copy taken under the lock: row counts, and the raw-lock fallback of the holder for
+ * a file DuckDB cannot open). A process of its own, so that a copy that crashes DuckDB fails the
+ * check instead of the backup. The key of an encrypted copy comes on stdin, never in argv.
  */
-export async function runCopyCheck(path: string): Promise<number> {
-  const result = await openOne(path, { readAll: true });
+export async function runCopyCheck(mode: string, path: string): Promise<number> {
+  const key = (JSON.parse((await firstLine(Bun.stdin.stream().getReader())) || "{}") as { key?: string }).key;
+  const result = await openOne(path, mode === "hot" ? { key, readAll: true } : { key, rawFallback: true });
   for (const instance of held.splice(0)) instance.closeSync();
   process.stdout.write(JSON.stringify(result) + "\n");
   return 0;
