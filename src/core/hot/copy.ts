@@ -13,7 +13,7 @@
 // A failed attempt is retried after a short pause, up to the caller's limit; then the database is
 // refused. There is no fallback to a plain copy. The caller then opens the copy (WAL replayed by
 // DuckDB) and reads every table before anything is committed.
-import { open, rm, stat, writeFile } from "node:fs/promises";
+import { open, rm, stat, type FileHandle } from "node:fs/promises";
 import { readAt } from "../fsutil.ts";
 import { basename, join } from "node:path";
 import { BLOCKS_START } from "../duckdb/header.ts";
@@ -76,51 +76,50 @@ async function readRange(path: string, start: number, length: number): Promise<U
   }
 }
 
-async function readWhole(path: string): Promise<{ bytes: Uint8Array; ino: number } | null> {
-  let h;
+/** `path` opened for reading; null when it does not exist. */
+async function openIfExists(path: string): Promise<FileHandle | null> {
   try {
-    h = await open(path, "r");
+    return await open(path, "r");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw err;
-  }
-  try {
-    const st = await h.stat();
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for (;;) {
-      const buf = new Uint8Array(1 << 20);
-      const { bytesRead } = await h.read(buf, 0, buf.length, total);
-      if (bytesRead === 0) break;
-      chunks.push(buf.subarray(0, bytesRead));
-      total += bytesRead;
-    }
-    return { bytes: Buffer.concat(chunks), ino: st.ino };
-  } finally {
-    await h.close();
   }
 }
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
 const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
+const PIECE = 1 << 20;
+
+/** Whether the first `length` bytes of `a` are those of the file `b` (read in pieces). */
+async function samePrefix(a: FileHandle, b: string, length: number): Promise<boolean> {
+  const hb = await open(b, "r");
+  try {
+    for (let at = 0; at < length; at += PIECE) {
+      const n = Math.min(PIECE, length - at);
+      if (!equal(await readAt(a, at, n), await readAt(hb, at, n))) return false;
+    }
+    return true;
+  } finally {
+    await hb.close();
+  }
+}
 
 /**
- * Copies `from` into `to` (created), up to the size `from` has when the copy starts. The stress
- * test may slow it down (`slowMs` per MiB, a slow disk) to widen the race.
+ * Copies `src` into `to` (created), up to the size `src` has when the copy starts, through a
+ * bounded buffer; returns the bytes copied. The stress test may slow it down (`slowMs` per MiB, a
+ * slow disk) to widen the race, and hold it half way.
  */
-async function copyFile(from: string, to: string, test: Required<HotTestOptions>): Promise<number> {
-  const src = await open(from, "r");
+async function copyFile(src: FileHandle, to: string, slowMs = 0, halfway = async () => {}): Promise<number> {
   const dst = await open(to, "wx", 0o600);
   try {
     const size = (await src.stat()).size;
-    const slowMs = test.slowCopyMs;
-    const buf = new Uint8Array(slowMs > 0 ? 1 << 20 : 8 << 20);
+    const buf = new Uint8Array(slowMs > 0 ? PIECE : 8 * PIECE);
     let at = 0;
     let half = false;
     while (at < size) {
       if (!half && at >= size / 2) {
         half = true;
-        await test.pause("half-copied");
+        await halfway();
       }
       const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, size - at), at);
       if (bytesRead === 0) break;
@@ -131,8 +130,65 @@ async function copyFile(from: string, to: string, test: Required<HotTestOptions>
     await dst.sync();
     return at;
   } finally {
-    await src.close();
     await dst.close();
+  }
+}
+
+/**
+ * Snapshots the WAL into `to` and cuts it there after its last verified commit (the whole of it
+ * with the wal check off); the copy is removed when nothing is kept. Null when there is no WAL; a
+ * string says why the attempt is rejected. Streams: a WAL of any size takes bounded memory.
+ */
+async function copyWal(walPath: string, to: string, skip: Set<string>): Promise<{ ino: number; size: number; keep: number } | string | null> {
+  const src = await openIfExists(walPath);
+  if (!src) return null;
+  let size;
+  let ino;
+  try {
+    ino = (await src.stat()).ino;
+    size = await copyFile(src, to);
+  } finally {
+    await src.close();
+  }
+  let keep = 0;
+  if (size > 0) {
+    const copy = await open(to, "r+");
+    try {
+      let cut;
+      try {
+        cut = await cutWal(copy);
+      } catch (err) {
+        return `its WAL cannot be read: ${(err as Error).message}`;
+      }
+      if (cut.checkpoint && !skip.has("wal")) return "a checkpoint is under way (CHECKPOINT entry in the WAL)";
+      if (cut.stopped === "bad-checksum" && !skip.has("wal")) return "a WAL entry failed its checksum (being written)";
+      keep = skip.has("wal") ? size : cut.keep;
+      await copy.truncate(keep);
+      await copy.sync();
+    } finally {
+      await copy.close();
+    }
+  }
+  if (keep === 0) await rm(to, { force: true });
+  return { ino, size, keep };
+}
+
+/** Why the WAL, after the main file was copied, no longer fits the kept part; null when it does. */
+async function walMoved(walPath: string, kept: { ino: number; keep: number }, walCopy: string): Promise<string | null> {
+  const again = await openIfExists(walPath);
+  if (!again) return "the WAL was replaced or removed during the copy (a checkpoint ended)";
+  try {
+    if ((await again.stat()).ino !== kept.ino) return "the WAL was replaced or removed during the copy (a checkpoint ended)";
+    if (!(await samePrefix(again, walCopy, kept.keep))) return "the WAL was cut back during the copy";
+    if ((await again.stat()).size === 0) return null;
+    try {
+      if ((await cutWal(again)).checkpoint) return "a checkpoint started during the copy (CHECKPOINT entry in the WAL)";
+    } catch {
+      return "the WAL changed during the copy";
+    }
+    return null;
+  } finally {
+    await again.close();
   }
 }
 
@@ -142,27 +198,23 @@ async function attempt(path: string, dir: string, test: Required<HotTestOptions>
   const walPath = `${path}.wal`;
   const checkpointWal = `${path}.wal.checkpoint`;
   const name = basename(path);
+  const mainCopy = join(dir, name);
+  const walCopy = join(dir, `${name}.wal`);
   const before = await readRange(path, 0, BLOCKS_START);
   if (before.length < BLOCKS_START) return "the file is shorter than its header";
   if (!skip.has("wal") && (await exists(checkpointWal))) return "a checkpoint is under way (.wal.checkpoint exists)";
 
-  const wal = await readWhole(walPath);
-  let walKeep: Uint8Array | null = null;
-  if (wal && wal.bytes.length > 0) {
-    let cut;
-    try {
-      cut = cutWal(wal.bytes);
-    } catch (err) {
-      return `its WAL cannot be read: ${(err as Error).message}`;
-    }
-    if (cut.checkpoint && !skip.has("wal")) return "a checkpoint is under way (CHECKPOINT entry in the WAL)";
-    if (cut.stopped === "bad-checksum" && !skip.has("wal")) return "a WAL entry failed its checksum (being written)";
-    walKeep = skip.has("wal") ? wal.bytes : cut.keep > 0 ? wal.bytes.subarray(0, cut.keep) : null;
-  }
+  // The WAL first: its entries may point at blocks written just before them.
+  const wal = await copyWal(walPath, walCopy, skip);
+  if (typeof wal === "string") return wal;
 
   await test.pause("wal-read");
-  const mainCopy = join(dir, name);
-  await copyFile(path, mainCopy, test);
+  const src = await open(path, "r");
+  try {
+    await copyFile(src, mainCopy, test.slowCopyMs, () => test.pause("half-copied"));
+  } finally {
+    await src.close();
+  }
 
   const after = await readRange(path, 0, BLOCKS_START);
   if (!skip.has("header")) {
@@ -171,18 +223,9 @@ async function attempt(path: string, dir: string, test: Required<HotTestOptions>
   }
   if (!skip.has("wal")) {
     if (await exists(checkpointWal)) return "a checkpoint started during the copy (.wal.checkpoint exists)";
-    if (wal) {
-      const again = await readWhole(walPath);
-      if (!again || again.ino !== wal.ino) return "the WAL was replaced or removed during the copy (a checkpoint ended)";
-      const kept = walKeep ?? new Uint8Array(0);
-      if (again.bytes.length < kept.length || !equal(again.bytes.subarray(0, kept.length), kept)) return "the WAL was cut back during the copy";
-      try {
-        if (cutWal(again.bytes).checkpoint) return "a checkpoint started during the copy (CHECKPOINT entry in the WAL)";
-      } catch {
-        return "the WAL changed during the copy";
-      }
-    }
     // A WAL that appeared during the copy holds only commits after the copied state: not needed.
+    const moved = wal && (await walMoved(walPath, wal, walCopy));
+    if (moved) return moved;
   }
 
   if (!skip.has("blocks")) {
@@ -198,12 +241,8 @@ async function attempt(path: string, dir: string, test: Required<HotTestOptions>
   const files: HotCopy["files"] = [];
   const mainStat = await stat(mainCopy);
   files.push({ name, path: mainCopy, size: mainStat.size, mtime: mainStat.mtime, source: path });
-  if (walKeep && walKeep.length > 0) {
-    const walCopy = join(dir, `${name}.wal`);
-    await writeFile(walCopy, walKeep, { mode: 0o600, flag: "wx" });
-    files.push({ name: `${name}.wal`, path: walCopy, size: walKeep.length, mtime: mainStat.mtime, source: walPath });
-  }
-  return { files, walDropped: (wal?.bytes.length ?? 0) - (walKeep?.length ?? 0) };
+  if (wal && wal.keep > 0) files.push({ name: `${name}.wal`, path: walCopy, size: wal.keep, mtime: mainStat.mtime, source: walPath });
+  return { files, walDropped: wal ? wal.size - wal.keep : 0 };
 }
 
 /**

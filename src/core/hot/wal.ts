@@ -9,32 +9,58 @@
 //     CHECKPOINT entry (type 99).
 // Replay stops quietly at an entry that runs past the end of the file and fails the open on a
 // full-length entry with a bad checksum; so a copy must end exactly after a verified WAL_FLUSH.
+// A WAL can be large (a big transaction): it is read through a bounded window, never whole.
+import type { FileHandle } from "node:fs/promises";
+import { duckdbChecksum } from "../duckdb/blocks.ts";
+import { readAt } from "../fsutil.ts";
 
 export const WAL_TYPE = { VERSION: 98, CHECKPOINT: 99, FLUSH: 100 } as const;
 
-const MUL = 0xbf58476d1ce4e5b9n;
 const M = 0xc6a4a7935bd1e995n;
 const MASK = (1n << 64n) - 1n;
 
-/** DuckDB's Checksum(buffer, size) (common/checksum.cpp), any length: words, then a remainder hash. */
+/** ChecksumRemainder: a MurmurHash64A-style hash of the last 0-7 bytes (0 for none). */
+function remainderHash(tail: Uint8Array): bigint {
+  if (tail.length === 0) return 0n;
+  let h = (0xe17a1465n ^ ((BigInt(tail.length) * M) & MASK)) & MASK;
+  let word = 0n;
+  for (let j = tail.length - 1; j >= 0; j--) word = (word << 8n) | BigInt(tail[j]!);
+  h = ((h ^ word) * M) & MASK;
+  h ^= h >> 47n;
+  h = (h * M) & MASK;
+  h ^= h >> 47n;
+  return h;
+}
+
+/** DuckDB's Checksum(buffer, size) (common/checksum.cpp), any length: the block checksum of the words, then a remainder hash. */
 export function walChecksum(buf: Uint8Array): bigint {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const words = Math.floor(buf.length / 8);
-  let result = 5381n;
-  for (let i = 0; i < words; i++) result ^= (view.getBigUint64(i * 8, true) * MUL) & MASK;
-  const rest = buf.length - words * 8;
-  if (rest > 0) {
-    // ChecksumRemainder: MurmurHash64A-style over the last 0-7 bytes (the only words it sees).
-    let h = (0xe17a1465n ^ ((BigInt(rest) * M) & MASK)) & MASK;
-    let tail = 0n;
-    for (let j = rest - 1; j >= 0; j--) tail = (tail << 8n) | BigInt(buf[words * 8 + j]!);
-    h = ((h ^ tail) * M) & MASK;
-    h ^= h >> 47n;
-    h = (h * M) & MASK;
-    h ^= h >> 47n;
-    result ^= h;
+  const words = buf.length - (buf.length % 8);
+  return duckdbChecksum(buf, 0, words) ^ remainderHash(buf.subarray(words));
+}
+
+/** Bytes read per piece: a WAL entry of any size is checked in pieces this big. */
+const WINDOW = 1 << 20;
+
+/** Reads a WAL forward through a window of about WINDOW bytes (a buffer is its own window). */
+class Window {
+  private buf: Uint8Array = new Uint8Array(0);
+  private start = 0;
+  constructor(
+    private readonly source: Uint8Array | FileHandle,
+    /** The bytes looked at: the length when reading began (a writer may append meanwhile). */
+    readonly size: number,
+  ) {}
+
+  /** `length` (<= WINDOW) bytes at `offset`, fewer only past `size`; valid until the next call. */
+  async at(offset: number, length: number): Promise<Uint8Array> {
+    const end = Math.min(offset + length, this.size);
+    if (this.source instanceof Uint8Array) return this.source.subarray(offset, end);
+    if (offset < this.start || end > this.start + this.buf.length) {
+      this.buf = await readAt(this.source, offset, Math.max(0, Math.min(this.size - offset, WINDOW)));
+      this.start = offset;
+    }
+    return this.buf.subarray(offset - this.start, end - this.start);
   }
-  return result;
 }
 
 function leb128(buf: Uint8Array, at: number): { value: number; next: number } | null {
@@ -97,41 +123,49 @@ export interface WalCut {
 
 /**
  * Finds where to cut a WAL read while a writer appends: after the last WAL_FLUSH whose entries all
- * verify. Throws for WALs this cannot judge (no checksums, encrypted, not a WAL).
+ * verify. Reads a file (up to its length when called) or a buffer, in bounded pieces. Throws for
+ * WALs this cannot judge (no checksums, encrypted, not a WAL).
  */
-export function cutWal(buf: Uint8Array): WalCut {
-  const version = parseWalVersion(buf);
+export async function cutWal(source: Uint8Array | FileHandle): Promise<WalCut> {
+  const w = new Window(source, source instanceof Uint8Array ? source.length : (await source.stat()).size);
+  const version = parseWalVersion(await w.at(0, 4096));
   if (!version) throw new Error("the WAL does not start with a complete version entry");
   if (version.version !== 2) throw new Error(`WAL version ${version.version} (${version.version === 3 ? "encrypted" : "without checksums"}) cannot be cut safely`);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let at = version.length;
   let keep = 0;
   let commits = 0;
   let checkpoint = false;
   let stopped: WalCut["stopped"] = "end";
-  while (at < buf.length) {
-    if (at + 16 > buf.length) {
+  while (at < w.size) {
+    if (at + 16 > w.size) {
       stopped = "torn-tail";
       break;
     }
-    const size = view.getBigUint64(at, true);
-    const sum = view.getBigUint64(at + 8, true);
-    if (size > BigInt(buf.length - at - 16)) {
+    const head = await w.at(at, 16);
+    const view = new DataView(head.buffer, head.byteOffset, 16);
+    const size = view.getBigUint64(0, true);
+    const sum = view.getBigUint64(8, true);
+    if (size > BigInt(w.size - at - 16)) {
       stopped = "torn-tail";
       break;
     }
-    const payload = buf.subarray(at + 16, at + 16 + Number(size));
-    if (walChecksum(payload) !== sum) {
+    const start = at + 16;
+    const length = Number(size);
+    // The payload's first field is 100 (wal_type), its value a LEB128.
+    const first = (await w.at(start, Math.min(length, 12))).slice();
+    let words = 5381n;
+    const whole = length - (length % 8);
+    for (let off = 0; off < whole; off += WINDOW) words ^= duckdbChecksum(await w.at(start + off, Math.min(WINDOW, whole - off))) ^ 5381n;
+    if ((words ^ remainderHash(await w.at(start + whole, length - whole))) !== sum) {
       stopped = "bad-checksum";
       break;
     }
-    // The payload's first field is 100 (wal_type).
-    if (payload.length < 3 || payload[0] !== 100 || payload[1] !== 0) {
+    if (first.length < 3 || first[0] !== 100 || first[1] !== 0) {
       stopped = "bad-entry";
       break;
     }
-    const type = leb128(payload, 2)?.value;
-    at += 16 + Number(size);
+    const type = leb128(first, 2)?.value;
+    at = start + length;
     if (type === WAL_TYPE.CHECKPOINT) checkpoint = true;
     if (type === WAL_TYPE.FLUSH) {
       keep = at;
