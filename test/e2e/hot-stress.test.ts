@@ -7,15 +7,21 @@
 //     connection 4: CHECKPOINT / FORCE CHECKPOINT in a loop
 //   checker (a process of the writer's version, kept up): opens a copy read-only, the total must
 //   hold, every batch must be complete or absent, every column of every table must read.
-// Two harnesses per version:
+// Three harnesses per version:
 //   - through the binary: `backup --hot` in a loop, each accepted archive restored with
 //     `duckbak restore` and checked;
-//   - the copy protocol alone (hot/copy.ts in this process, one attempt per copy, a slow disk
-//     simulated for both arms), with its checks on, then with them off (the negative control,
-//     DUCKBAK_TEST_ONLY_UNSAFE_HOT), every accepted copy checked.
-// CI runs 10 s per phase. By hand: DUCKBAK_STRESS=1 [DUCKBAK_STRESS_SECONDS=600] prints the figures
-// the README quotes and requires the negative control to find bad copies; in CI's short run on a
-// shared machine the control's figures are printed but not required (the race is rare there).
+//   - the deterministic negative control: the copy protocol (hot/copy.ts, in this process) held at
+//     the dangerous instant (header and WAL read, main file not yet copied) until the writer has
+//     written a new header: with the checks on every such copy must be refused; with them off at
+//     least one must be torn (CI asserts both);
+//   - the copy protocol at random instants (one attempt per copy, a slow disk simulated for both
+//     arms), with its checks on, then with them off (the random negative control); every accepted
+//     copy checked while the next one is taken.
+// CI runs 10 s per random phase. By hand, the gate: DUCKBAK_STRESS=1 runs the checked arm until
+// DUCKBAK_STRESS_COPIES (1000) copies were accepted (at most DUCKBAK_STRESS_SECONDS), the random
+// control until DUCKBAK_STRESS_CONTROL_BAD bad copies (at most DUCKBAK_STRESS_CONTROL_SECONDS), and
+// requires both; DUCKBAK_STRESS_VERSIONS=1.4.4-r.4 runs one writer version (one process per version
+// runs them side by side). The README quotes its figures and the settings used.
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
