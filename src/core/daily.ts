@@ -11,7 +11,7 @@
 //   cleanup   policy kept deleted freed_bytes unreadable | (warn) status=skipped reason
 //   error     (error) error
 //   snapshot  repository snapshot databases_ok databases_failed added_bytes (error when none)
-//   repo_cleanup  repository policy kept forgotten packs_deleted freed_bytes | (warn) status=skipped reason
+//   repo_cleanup  repository policy kept forgotten packs_deleted packs_repacked freed_bytes | (warn) status=skipped reason
 //   offsite   repository snapshot source copied new_blobs uploaded_bytes (the copy of tonight's
 //             snapshot; without a repository, a `snapshot` line for the offsite one instead);
 //             then its own repo_cleanup line
@@ -211,6 +211,7 @@ async function applyPolicy(opts: DailyOptions, run: string, repo: Repository, lo
     kept: cleanup.kept.length,
     forgotten: cleanup.forgotten.length,
     packs_deleted: cleanup.packsDeleted,
+    packs_repacked: cleanup.packsRepacked,
     freed_bytes: cleanup.bytesFreed,
   });
   return { cleanup, errors: cleanup.errors };

@@ -65,6 +65,23 @@ describe.skipIf(!hasScript)("on a terminal", () => {
     });
   }
 
+  test("cleanup --repo: repacking, then deleting packs, each a bar in bytes; one summary line", async () => {
+    const db = join(dir, "churn.duckdb");
+    await runSql(db, ["CREATE TABLE t AS SELECT i, md5(i::VARCHAR) AS h FROM range(300000) r(i)", "CHECKPOINT"]);
+    const env = { ...process.env, DUCKBAK_PASSWORD: PASSWORD } as Record<string, string>;
+    expect((await runBinary(["backup", "--repo", "repo", db], { cwd: dir, env })).code).toBe(0);
+    // Half the rows rewritten: the first snapshot's pack is partly used once it is forgotten.
+    await runSql(db, ["UPDATE t SET h = md5(h) WHERE i % 2 = 0", "CHECKPOINT"]);
+    expect((await runBinary(["backup", "--repo", "repo", db], { cwd: dir, env })).code).toBe(0);
+    const { raw, code } = await onPty(["cleanup", "--repo", "repo", "--keep-last", "1", "--max-unused", "0%"]);
+    expect(code).toBe(0);
+    const f = frames(raw);
+    expect(f.some((x) => /^repacking {2}\[[=-]+\] +\d+%  [\d.]+ [KMG]?i?B \/ [\d.]+ MiB  /.test(x))).toBe(true);
+    expect(f.some((x) => /^deleting packs {2}\[[=-]+\] +100%  /.test(x))).toBe(true);
+    expect(f.filter((x) => /^deleting packs: [\d.]+ [KM]iB in [\d.]+ s/.test(x))).toHaveLength(1);
+    expect(raw).toMatch(/partly used packs? repacked into \d+/);
+  });
+
   test("verify: the reading of every table is its own phase, in rows; the summary tells of the archive read", async () => {
     const { raw, code } = await onPty(["verify", "b1"]);
     expect(code).toBe(0);

@@ -1,7 +1,7 @@
 // cleanup --repo: forgets snapshots by the retention policy, deletes only unused packs; the rest
 // still restores byte-identical.
 import { describe, expect, test } from "bun:test";
-import { readdirSync, rmSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runBinary, runSql, sha256File, tempDir } from "../helpers.ts";
 
@@ -44,7 +44,9 @@ describe("repository cleanup", () => {
     expect(result.deleted.map((s: any) => s.id)).toEqual([snaps[1]!.id, snaps[0]!.id]);
     expect(result.packs_deleted).toBe(planned.packs_deleted);
     expect(result.freed_bytes).toBeGreaterThan(0);
-    expect(packs(repo).length).toBe(before.length - result.packs_deleted);
+    // The first pack also holds stable.duckdb, which the kept snapshots use: repacked (default --max-unused 10%).
+    expect([planned.packs_repacked, result.packs_repacked, result.packs_written]).toEqual([1, 1, 1]);
+    expect(packs(repo).length).toBe(before.length - result.packs_deleted + result.packs_written);
     const list = JSON.parse((await run(["list", "--repo", repo, "--json"])).stdout).snapshots;
     expect(list.map((s: any) => s.id)).toEqual([snaps[3]!.id, snaps[2]!.id]);
 
@@ -58,5 +60,71 @@ describe("repository cleanup", () => {
     // A second run has nothing left to do.
     const again = JSON.parse((await run(["cleanup", "--repo", repo, "--keep-last", "2", "--json"])).stdout);
     expect([again.deleted.length, again.packs_deleted]).toEqual([0, 0]);
+  });
+
+  test("repacking: the used blobs of partly used packs move into new packs, the rest is freed; --max-unused; a damaged pack is not repacked", async () => {
+    const dir = tempDir();
+    const repo = join(dir, "repo");
+    expect((await run(["init", "--repo", repo])).code).toBe(0);
+    const stable = join(dir, "stable.duckdb");
+    const db = join(dir, "a.duckdb");
+    await runSql(stable, ["CREATE TABLE s AS SELECT range AS i, md5(range::VARCHAR) AS h FROM range(120000)", "CHECKPOINT"]);
+    const snaps: string[] = [];
+    for (let seed = 1; seed <= 2; seed++) {
+      rmSync(db, { force: true });
+      await runSql(db, [`CREATE TABLE t AS SELECT range AS id, md5((range * ${seed})::VARCHAR) AS s FROM range(60000)`, "CHECKPOINT"]);
+      const r = await run(["backup", "--repo", repo, "--json", stable, db]);
+      expect(r.code).toBe(0);
+      snaps.push(JSON.parse(r.stdout).snapshot);
+      await Bun.sleep(20);
+    }
+    const shas = { stable: sha256File(stable), a: sha256File(db) };
+    const dataBytes = () => readdirSync(join(repo, "data"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).reduce((n, e) => n + statSync(join(e.parentPath, e.name)).size, 0);
+    // The first pack holds stable.duckdb and the first a.duckdb: once the first snapshot is
+    // forgotten it is partly used. 100% tolerates any unused share: nothing is repacked.
+    const before = packs(repo);
+    const tolerant = JSON.parse((await run(["cleanup", "--repo", repo, "--keep-last", "1", "--max-unused", "100%", "--json"])).stdout);
+    expect(tolerant).toMatchObject({ ok: true, packs_deleted: 0, packs_repacked: 0, packs_written: 0, freed_bytes: 0 });
+    expect(tolerant.deleted.map((x: any) => x.id)).toEqual([snaps[0]]);
+    expect(packs(repo)).toEqual(before);
+
+    const dry = JSON.parse((await run(["cleanup", "--repo", repo, "--keep-last", "1", "--max-unused", "0%", "--dry-run", "--json"])).stdout);
+    expect(dry).toMatchObject({ dry_run: true, packs_repacked: 1, packs_deleted: 1 });
+    expect(dry.freed_bytes).toBeGreaterThan(500_000);
+    expect(packs(repo)).toEqual(before);
+
+    // A damaged partly used pack (in a copy of the repository) is left whole, with an error.
+    const damaged = join(dir, "damaged");
+    cpSync(repo, damaged, { recursive: true });
+    const sizes = new Map(before.map((p) => [p, statSync(join(damaged, "data", p.slice(0, 2), p)).size]));
+    const partly = before.filter((p) => readFileSync(join(damaged, "data", p.slice(0, 2), p)).length === Math.max(...sizes.values()))[0]!;
+    const f = join(damaged, "data", partly.slice(0, 2), partly);
+    const bytes = readFileSync(f);
+    bytes[100] ^= 1;
+    writeFileSync(f, bytes);
+    const bad = await run(["cleanup", "--repo", damaged, "--keep-last", "1", "--max-unused", "0%", "--json"]);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, packs_repacked: 0, packs_written: 0, packs_deleted: 0 });
+    expect(bad.stdout).toContain(`data/${partly.slice(0, 2)}/${partly}: content does not match its name; not repacked`);
+    expect(packs(damaged)).toEqual(before);
+
+    const bytesBefore = dataBytes();
+    const r = await run(["cleanup", "--repo", repo, "--keep-last", "1", "--max-unused", "0%"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Forgot 0 snapshots, deleted 1 pack \(1 partly used pack repacked into 1\), freed [\d.]+ [KM]iB; kept 1\.$/m);
+    const after = packs(repo);
+    expect(after).toHaveLength(before.length);
+    expect(after.filter((p) => before.includes(p))).toHaveLength(before.length - 1);
+    const freed = bytesBefore - dataBytes();
+    expect(freed).toBeGreaterThan(500_000);
+    expect(Math.abs(freed - dry.freed_bytes)).toBeLessThan(4096); // the estimate is the unused blobs' bytes
+    expect((await run(["verify", "--repo", repo, "--read-data"])).code).toBe(0);
+    const out = join(dir, "out");
+    expect((await run(["restore", "latest", "--repo", repo, "--restore-dir", out])).code).toBe(0);
+    expect([sha256File(join(out, "stable.duckdb")), sha256File(join(out, "a.duckdb"))]).toEqual([shas.stable, shas.a]);
+    // Nothing partly used is left: the next run has nothing to do, whatever the threshold.
+    const again = JSON.parse((await run(["cleanup", "--repo", repo, "--keep-last", "1", "--max-unused", "0", "--json"])).stdout);
+    expect([again.packs_deleted, again.packs_repacked]).toEqual([0, 0]);
+    expect((await run(["cleanup", "--max-unused", "5%"])).code).toBe(2);
   });
 });

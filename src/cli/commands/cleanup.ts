@@ -1,7 +1,7 @@
 import type { CAC } from "cac";
 import { existsSync } from "node:fs";
 import { cleanupBackups, effectivePolicy, type CleanupResult } from "../../core/cleanup.ts";
-import { ExitCode } from "../../core/errors.ts";
+import { ExitCode, UsageError } from "../../core/errors.ts";
 import type { BackupInfo } from "../../core/list.ts";
 import { describePolicy, type RetentionPolicy } from "../../core/retention.ts";
 import { withProgress } from "../progress.ts";
@@ -11,7 +11,7 @@ import { parseDuration } from "../../core/status.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { bakJson, color, formatBytes, formatTable, formatTimestamp, plural, printJson, snakeKeys, displayPath } from "../output.ts";
 import { REPO_OPTION, openRepository, repoLocation, repoLockNotice } from "../repo.ts";
-import { cleanupRepository, type RepoCleanupResult } from "../../core/repo/gc.ts";
+import { cleanupRepository, DEFAULT_MAX_UNUSED, type RepoCleanupResult } from "../../core/repo/gc.ts";
 import type { SnapshotInfo } from "../../core/repo/snapshots.ts";
 import type { Config } from "../../core/config.ts";
 
@@ -27,6 +27,7 @@ interface CleanupFlags extends CommonFlags {
   lockWait?: string;
   bakOlderThan?: string;
   repo?: string;
+  maxUnused?: string;
 }
 
 export function registerCleanup(cli: CAC): void {
@@ -42,6 +43,7 @@ export function registerCleanup(cli: CAC): void {
     .option("--dry-run", "Print what would be deleted; change nothing")
     .option("--bak-older-than <duration>", "Also delete the .bak.<timestamp> files restore kept beside the databases, when older than this (like 7d)")
     .option(...REPO_OPTION)
+    .option("--max-unused <percent>", `With --repo: repack packs that remaining snapshots use only in part until at most this share of the pack bytes is unused (default ${DEFAULT_MAX_UNUSED * 100}%; 100% never repacks)`)
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present); its [retention] is the base policy")
     .option(...LOCK_WAIT_OPTION)
@@ -73,6 +75,7 @@ async function runCleanup(flags: CleanupFlags): Promise<number> {
   const dryRun = flags.dryRun === true;
   const location = repoLocation(flags.repo, config);
   if (location) return runRepoCleanup(location, config, policy, dryRun, flags);
+  if (flags.maxUnused !== undefined) throw new UsageError("--max-unused is for a repository (--repo): archives have no packs to repack");
   const bakOlderThanMs = flags.bakOlderThan === undefined ? undefined : parseDuration(String(flags.bakOlderThan));
   const cleanup = () =>
     withProgress(flags, (progress) => cleanupBackups({ backupDir, policy, dryRun, bakOlderThanMs, databases: configuredDatabases(config), progress }));
@@ -157,11 +160,21 @@ function printRetention(r: CleanupResult): void {
 async function runRepoCleanup(location: string, config: Config, policy: RetentionPolicy, dryRun: boolean, flags: CleanupFlags): Promise<number> {
   const repo = await openRepository(location, config);
   const wait = lockWaitSeconds(flags.lockWait, config);
-  const r = await cleanupRepository(repo, { policy, dryRun, lockWaitSeconds: wait, onLockWait: repoLockNotice(wait) });
+  const maxUnused = parseMaxUnused(flags.maxUnused);
+  const r = await withProgress(flags, (progress) => cleanupRepository(repo, { policy, dryRun, lockWaitSeconds: wait, onLockWait: repoLockNotice(wait), maxUnused, progress }));
   const code = r.errors.length > 0 ? ExitCode.ERROR : ExitCode.OK;
   if (flags.json) return printJson("cleanup", { ...repoCleanupJson(r), repository: repo.location }, code, r.errors.map((e) => e.message).join("; "));
   printRepoCleanup(r);
   return code;
+}
+
+/** "10%", "10" or "2.5%": a share of 0–100 percent, as a fraction. */
+export function parseMaxUnused(flag: unknown): number | undefined {
+  if (flag === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(String(flag));
+  const n = m ? Number(m[1]) : NaN;
+  if (!(n >= 0 && n <= 100)) throw new UsageError(`--max-unused '${String(flag)}': expected a percentage from 0% to 100%, like 10%`);
+  return n / 100;
 }
 
 const snapshotJson = (s: SnapshotInfo) => ({
@@ -179,6 +192,9 @@ export function repoCleanupJson(r: RepoCleanupResult) {
     kept: r.kept.map((k) => ({ ...snapshotJson(k.snapshot), reasons: k.reasons })),
     deleted: r.forgotten.map(snapshotJson),
     packs_deleted: r.packsDeleted,
+    packs_repacked: r.packsRepacked,
+    packs_written: r.packsWritten,
+    blobs_repacked: r.blobsRepacked,
     freed_bytes: r.bytesFreed,
     errors: r.errors.map((e) => e.message),
   };
@@ -186,10 +202,13 @@ export function repoCleanupJson(r: RepoCleanupResult) {
 
 export function repoCleanupSummary(r: RepoCleanupResult): string {
   const n = plural(r.forgotten.length, "snapshot");
-  const packs = plural(r.packsDeleted, "unused pack");
-  return r.dryRun
-    ? `Dry run: would forget ${n} and delete ${packs}, freeing ${formatBytes(r.bytesFreed)}; kept ${r.kept.length}. Nothing was changed.`
-    : `Forgot ${n}, deleted ${packs}, freed ${formatBytes(r.bytesFreed)}; kept ${r.kept.length}.`;
+  if (r.dryRun) {
+    const packs = plural(r.packsDeleted, "unused pack");
+    const repack = r.packsRepacked ? ` and repack ${plural(r.packsRepacked, "partly used pack")}` : "";
+    return `Dry run: would forget ${n}, delete ${packs}${repack}, freeing about ${formatBytes(r.bytesFreed)}; kept ${r.kept.length}. Nothing was changed.`;
+  }
+  const repack = r.packsRepacked ? ` (${plural(r.packsRepacked, "partly used pack")} repacked into ${r.packsWritten})` : "";
+  return `Forgot ${n}, deleted ${plural(r.packsDeleted, "pack")}${repack}, freed ${formatBytes(r.bytesFreed)}; kept ${r.kept.length}.`;
 }
 
 function printRepoCleanup(r: RepoCleanupResult): void {

@@ -4,11 +4,15 @@
 // leaves a repository that verifies: snapshot files deleted; index files that name dead packs
 // replaced (new file written first, then the old one deleted); then the dead packs deleted, with
 // the packs no index names (left by killed backups). A pack is deleted only when none of its
-// blobs is used by a remaining snapshot; packs that are partly used are kept whole.
+// blobs is used by a remaining snapshot, or when its used blobs were repacked (repack.ts) into
+// new packs that an index file written before the deletes names.
 import { protectLastOfEachDatabase } from "../cleanup.ts";
 import { DuckbakError, fsError } from "../errors.ts";
 import { planRetention, validatePolicy, type RetentionPolicy } from "../retention.ts";
-import { writeIndexFilesRaw, type IndexFile } from "./index-file.ts";
+import { writeIndexFiles, writeIndexFilesRaw, type IndexFile } from "./index-file.ts";
+import type { PackInfo } from "./pack.ts";
+import type { ProgressSink } from "../progress.ts";
+import { choosePacksToRepack, repackBlobs, type PackUse } from "./repack.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
 import { packKey, type Repository } from "./repository.ts";
 import { loadSnapshot, loadSnapshots, type SnapshotInfo } from "./snapshots.ts";
@@ -21,7 +25,14 @@ export interface RepoCleanupOptions {
   timeZone?: string;
   lockWaitSeconds?: number;
   onLockWait?: (holder: RepoLockInfo) => void;
+  /** Repack partly used packs until at most this fraction of the pack bytes is unused (default DEFAULT_MAX_UNUSED; 1 = never). */
+  maxUnused?: number;
+  /** Repacking (bytes of the packs read), then deleting (bytes of the packs deleted). */
+  progress?: ProgressSink;
 }
+
+/** cleanup --max-unused's default: 10% of the pack bytes may be blobs no snapshot uses. */
+export const DEFAULT_MAX_UNUSED = 0.1;
 
 export interface RepoCleanupResult {
   policy: RetentionPolicy;
@@ -29,8 +40,13 @@ export interface RepoCleanupResult {
   kept: { snapshot: SnapshotInfo; reasons: string[] }[];
   /** Snapshots forgotten (dry run: to be forgotten), newest first. */
   forgotten: SnapshotInfo[];
-  /** Packs deleted (dry run: to be deleted) and their bytes. */
+  /** Packs deleted (dry run: unused packs to be deleted), repacked ones included. */
   packsDeleted: number;
+  /** Partly used packs whose used blobs were copied into `packsWritten` new packs (dry run: to be repacked). */
+  packsRepacked: number;
+  packsWritten: number;
+  blobsRepacked: number;
+  /** Bytes deleted less bytes written (dry run: an estimate). */
   bytesFreed: number;
   indexFilesRewritten: number;
   errors: DuckbakError[];
@@ -68,52 +84,117 @@ export async function cleanupRepository(repo: Repository, opts: RepoCleanupOptio
       for (const db of (await loadSnapshot(repo, s.id)).databases) for (const f of db.files) for (const c of f.chunks) used.add(c);
     }
 
-    const gc = await collect(repo, used, dryRun);
-    return { policy: opts.policy, dryRun, kept, forgotten, ...gc, errors };
+    const gc = await collect(repo, used, dryRun, opts.maxUnused ?? DEFAULT_MAX_UNUSED, opts.progress);
+    return { policy: opts.policy, dryRun, kept, forgotten, ...gc, errors: [...errors, ...gc.errors] };
   } finally {
     await lock?.release();
   }
 }
 
-async function collect(repo: Repository, used: Set<string>, dryRun: boolean) {
+async function collect(repo: Repository, used: Set<string>, dryRun: boolean, maxUnused: number, progress?: ProgressSink) {
   const stored = new Map<string, number>();
   for await (const e of repo.store.list("data/")) stored.set(e.key.slice(e.key.lastIndexOf("/") + 1), e.size);
-  const indexed = new Set<string>();
-  const dead = new Set<string>();
-  const stale: string[] = []; // index files naming a dead pack
+  // Pass 1: how much of each pack the remaining snapshots use (ids only, no blob lists kept). A
+  // used blob stored in several packs (a repack killed before its old index went) counts in one.
+  const use = new Map<string, PackUse>();
+  const home = new Map<string, string>();
+  const twice = new Map<string, { packs: string[]; length: number }>();
   const indexIds = await repo.listIds("index");
   for (const id of indexIds) {
     const file = await repo.getJsonChecked<IndexFile>(`index/${id}`);
-    let hasDead = false;
     for (const p of file.packs) {
-      indexed.add(p.id);
-      if (!p.blobs.some(([b]) => used.has(b))) {
-        dead.add(p.id);
-        hasDead = true;
+      if (use.has(p.id)) continue; // listed by several index files: counted once
+      const u: PackUse = { size: p.size, usedBytes: 0, unusedBytes: 0 };
+      use.set(p.id, u);
+      for (const [b, , length] of p.blobs) {
+        if (!used.has(b)) u.unusedBytes += length;
+        else {
+          u.usedBytes += length;
+          if (!home.has(b)) home.set(b, p.id);
+          else {
+            const t = twice.get(b) ?? { packs: [], length };
+            t.packs.push(p.id);
+            twice.set(b, t);
+          }
+        }
       }
     }
-    if (hasDead) stale.push(id);
   }
-  // A pack named dead by one index file but live by another (a blob stored twice) stays.
-  for (const id of indexIds) {
-    if (!stale.includes(id)) continue;
-    const file = await repo.getJsonChecked<IndexFile>(`index/${id}`);
-    for (const p of file.packs) if (p.blobs.some(([b]) => used.has(b))) dead.delete(p.id);
-  }
-  const orphans = [...stored.keys()].filter((p) => !indexed.has(p));
-  const doomed = [...dead].filter((p) => stored.has(p)).concat(orphans);
-  const bytesFreed = doomed.reduce((n, p) => n + (stored.get(p) ?? 0), 0);
-  if (!dryRun && (stale.length || doomed.length)) {
-    const replacements: IndexFile["packs"] = [];
-    for (const id of stale) {
-      const file = await repo.getJsonChecked<IndexFile>(`index/${id}`);
-      replacements.push(...file.packs.filter((p) => !dead.has(p.id)));
+  // The copy that counts: in a pack that is stored whole, the one most used; the others are unused.
+  const whole = (p: string) => stored.get(p) === use.get(p)!.size;
+  const share = (p: string) => use.get(p)!.usedBytes / use.get(p)!.size;
+  for (const [b, t] of twice) {
+    const all = [home.get(b)!, ...t.packs];
+    const best = all.reduce((x, y) => (whole(y) && (!whole(x) || share(y) > share(x)) ? y : x));
+    home.set(b, best);
+    for (const p of all) {
+      if (p === best) continue;
+      use.get(p)!.usedBytes -= t.length;
+      use.get(p)!.unusedBytes += t.length;
     }
+  }
+  // A pack none of whose blobs counts as used is dead.
+  const dead = new Set([...use].filter(([, u]) => u.usedBytes === 0).map(([p]) => p));
+  const orphans = [...stored.keys()].filter((p) => !use.has(p));
+  const live = new Map([...use].filter(([p, u]) => u.usedBytes > 0 && stored.get(p) === u.size));
+  const chosen = new Set(choosePacksToRepack(live, maxUnused));
+
+  const doomed = [...dead].filter((p) => stored.has(p)).concat(orphans);
+  let bytesFreed = doomed.reduce((n, p) => n + (stored.get(p) ?? 0), 0);
+  let written: PackInfo[] = [];
+  let blobsRepacked = 0;
+  const errors: DuckbakError[] = [];
+  let repacked: string[] = [...chosen];
+  if (dryRun) {
+    // Estimated: the new packs hold the used bytes of these.
+    doomed.push(...repacked);
+    bytesFreed += repacked.reduce((n, p) => n + use.get(p)!.unusedBytes, 0);
+  } else if (chosen.size) {
+    // Pass 2: the chosen packs' entries; a used blob is copied when its counting copy is in one of them.
+    const sources: IndexFile["packs"] = [];
+    for (const id of indexIds)
+      for (const p of (await repo.getJsonChecked<IndexFile>(`index/${id}`)).packs)
+        if (chosen.has(p.id) && !sources.some((x) => x.id === p.id)) sources.push(p);
+    const r = await repackBlobs(repo, sources, (b) => chosen.has(home.get(b) ?? ""), progress);
+    repacked = r.repacked;
+    written = r.written;
+    blobsRepacked = r.blobs;
+    errors.push(...r.errors);
+    await pausePoint("repo:after-repack");
+    doomed.push(...repacked);
+    bytesFreed += repacked.reduce((n, p) => n + use.get(p)!.size, 0) - written.reduce((n, p) => n + p.size, 0);
+  }
+  // Index files that name a pack about to go (or a dead one already gone): replaced by files with their other packs.
+  const going = new Set([...doomed, ...dead]);
+  const stale: string[] = [];
+  const replacements: IndexFile["packs"] = [];
+  for (const id of indexIds) {
+    const file = await repo.getJsonChecked<IndexFile>(`index/${id}`);
+    if (!file.packs.some((p) => going.has(p.id))) continue;
+    stale.push(id);
+    if (!dryRun) replacements.push(...file.packs.filter((p) => !going.has(p.id)));
+  }
+  if (!dryRun && (stale.length || doomed.length || written.length)) {
+    // The new packs' entries first: until the old index files go, their blobs are listed twice.
+    await writeIndexFiles(repo, written);
     await writeIndexFilesRaw(repo, replacements);
     await pausePoint("repo:after-new-index");
     for (const id of stale) await repo.store.delete(`index/${id}`);
     await pausePoint("repo:before-pack-delete");
-    for (const p of doomed) await repo.store.delete(packKey(p));
+    progress?.start(doomed.reduce((n, p) => n + (stored.get(p) ?? 0), 0), "deleting packs");
+    for (const [i, p] of doomed.entries()) {
+      await repo.store.delete(packKey(p));
+      progress?.advance(stored.get(p) ?? 0);
+      if (i === 0) await pausePoint("repo:after-first-pack-delete");
+    }
   }
-  return { packsDeleted: doomed.length, bytesFreed, indexFilesRewritten: stale.length };
+  return {
+    packsDeleted: doomed.length,
+    packsRepacked: repacked.length,
+    packsWritten: written.length,
+    blobsRepacked,
+    bytesFreed,
+    indexFilesRewritten: stale.length,
+    errors,
+  };
 }
