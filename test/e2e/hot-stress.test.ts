@@ -43,7 +43,7 @@ const CONTROL = STRESS
   ? { bad: env("DUCKBAK_STRESS_CONTROL_BAD", 20), ms: env("DUCKBAK_STRESS_CONTROL_SECONDS", 300) * 1000 }
   : { bad: Infinity, ms: 10_000 };
 /** Copies held at the dangerous instant in the deterministic control's guarded arm (three times as many at most in its unguarded one). */
-const HELD_COPIES = env("DUCKBAK_STRESS_HELD_COPIES", 8);
+const HELD_COPIES = env("DUCKBAK_STRESS_HELD_COPIES", 5);
 /** Where the deterministic control holds its copies. */
 const HELD_AT = (process.env.DUCKBAK_STRESS_HELD_AT ?? "wal-read") as "wal-read" | "half-copied";
 /** Milliseconds per MiB copied in the protocol race (a slow disk widens the race for both arms). */

@@ -92,6 +92,7 @@ const PIECE = 1 << 20;
 
 /** Whether the first `length` bytes of `a` are those of the file `b` (read in pieces). */
 async function samePrefix(a: FileHandle, b: string, length: number): Promise<boolean> {
+  if (length === 0) return true; // nothing kept: no copy to compare with
   const hb = await open(b, "r");
   try {
     for (let at = 0; at < length; at += PIECE) {
