@@ -42,7 +42,7 @@ const GUARDED = STRESS
 const CONTROL = STRESS
   ? { bad: env("DUCKBAK_STRESS_CONTROL_BAD", 20), ms: env("DUCKBAK_STRESS_CONTROL_SECONDS", 300) * 1000 }
   : { bad: Infinity, ms: 10_000 };
-/** Copies held at the dangerous instant in the deterministic control's guarded arm (three times as many at most in its unguarded one). */
+/** Copies held at the dangerous instant in the deterministic control's guarded arm (four times as many at most in its unguarded one). */
 const HELD_COPIES = env("DUCKBAK_STRESS_HELD_COPIES", 5);
 /** Where the deterministic control holds its copies. */
 const HELD_AT = (process.env.DUCKBAK_STRESS_HELD_AT ?? "wal-read") as "wal-read" | "half-copied";
@@ -380,11 +380,11 @@ describe("backup --hot under a racing writer", () => {
       // WAL, until the writer has written a new header, then copies the file. With the checks on
       // each must be refused; with them off the copy pairs the old WAL with the new file, which is
       // torn whenever the WAL held a batch or a delete (most copies; the control stops at the
-      // first bad copy, or gives up after HELD_COPIES * 3 held copies, and then fails).
+      // first bad copy, or gives up after HELD_COPIES * 4 held copies, and then fails).
       const heldCopies = (t: Tally) => t.held!.checkpoints + t.held!.missed;
       const guarded = await raceProtocol(version, { skips: "", held: HELD_AT, done: (t) => heldCopies(t) >= HELD_COPIES, ms: 180_000 });
       report("held, checks on:", guarded);
-      const control = await raceProtocol(version, { skips: CONTROL_SKIPS, held: HELD_AT, done: (t) => t.bad > 0 || heldCopies(t) >= 3 * HELD_COPIES, ms: 180_000 });
+      const control = await raceProtocol(version, { skips: CONTROL_SKIPS, held: HELD_AT, done: (t) => t.bad > 0 || heldCopies(t) >= 4 * HELD_COPIES, ms: 180_000 });
       report("held, checks off:", control);
       expect(guarded.held!.checkpoints).toBeGreaterThan(0);
       expect(guarded.bad).toBe(0);
