@@ -149,6 +149,30 @@ describe("encrypted databases", () => {
     assertKeyNowhere(dir, outputs);
   });
 
+  test("between hooks: the copy's rows are read with the key after the after hook; a wrong key fails that database in one clear line", async () => {
+    const { run, dir, outputs } = await setup();
+    const hooked = (keyFile: string) =>
+      `${DBS}[[database]]\npath = "data/vault.duckdb"\nencryption_key_file = "${keyFile}"\nbefore_backup = "true"\nafter_backup = "true"\n`;
+    writeFileSync(join(dir, "duckbak.toml"), hooked("vault.key"));
+    const b = await run(["backup", "--name", "h1", "--json"]);
+    expect(b.code).toBe(0);
+    const vault = JSON.parse(b.stdout).manifest.databases.find((d: { name: string }) => d.name === "vault.duckdb");
+    expect(vault).toMatchObject({ consistency: "read-lock", duckdb: { encrypted: true } });
+    expect(vault.tables).toEqual([
+      { schema: "hr", name: "staff", rows: 2 },
+      { schema: "main", name: "orders", rows: 5000 },
+    ]);
+
+    writeFileSync(join(dir, "wrong.key"), "not-the-key");
+    writeFileSync(join(dir, "duckbak.toml"), hooked("wrong.key"));
+    const wrong = await run(["backup", "--name", "h2"]);
+    expect(wrong.code).toBe(3);
+    expect(wrong.stderr).toMatch(/vault\.duckdb: .*[Ww]rong encryption key/);
+    expect(wrong.stderr).toContain(`${join(dir, "data/vault.duckdb")}: `); // the database, not its private copy
+    expect(wrong.stderr).not.toContain("not-the-key");
+    assertKeyNowhere(dir, outputs);
+  });
+
   test("daily into a repository: the encrypted database is snapshotted with its key and restores", async () => {
     const { dir, db, outputs } = await setup();
     const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: "repo-pw" } as Record<string, string>;
