@@ -97,6 +97,12 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/**
+ * Largest single write(2). On Linux (ext4, measured on 2-core VMs) writing 1 GB in 4 MiB writes
+ * cost 5-10× the kernel CPU and wall time of the same bytes in 512 KiB writes (dd shows it too).
+ */
+const WRITE_PIECE = 512 * 1024;
+
 export class AtomicFile {
   private done = false;
   private constructor(
@@ -119,7 +125,7 @@ export class AtomicFile {
     let off = 0;
     while (off < data.length) {
       const pos = position === undefined ? null : position + off;
-      const { bytesWritten } = await this.handle.write(data, off, data.length - off, pos);
+      const { bytesWritten } = await this.handle.write(data, off, Math.min(WRITE_PIECE, data.length - off), pos);
       off += bytesWritten;
     }
   }
