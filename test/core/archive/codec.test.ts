@@ -46,3 +46,45 @@ describe("codec members", () => {
     });
   }
 });
+
+describe("codec pool and digest worker", () => {
+  test("a compressed member comes back in its input's buffer when it fits, else in its own; both decode to the input", async () => {
+    const { CodecPool } = await import("../../../src/core/archive/codec-pool.ts");
+    const pool = new CodecPool(2);
+    try {
+      for (const codec of ["gzip", "zstd"] as const) {
+        const compressible = new Uint8Array(1 << 20).fill(65);
+        const incompressible = crypto.getRandomValues(new Uint8Array(1 << 20)); // its compressed form is longer than itself
+        for (const [input, fits] of [[compressible, true], [incompressible, false]] as const) {
+          const expected = input.slice();
+          const { data, input: back } = await pool.compress(codec, input);
+          expect(data.buffer === back.buffer).toBe(fits);
+          expect(back.buffer.byteLength).toBe(1 << 20);
+          const decoded = codec === "gzip" ? gunzipSync(data) : Bun.zstdDecompressSync(data);
+          expect(Buffer.compare(new Uint8Array(decoded), expected)).toBe(0);
+        }
+      }
+    } finally {
+      pool.close();
+    }
+  });
+
+  test("the digest worker's sha256 is that of every chunk in the order given, views included; chunks come back intact", async () => {
+    const { DigestWorker } = await import("../../../src/core/archive/codec-pool.ts");
+    const chunks = [randomBytes(3 << 20, 4), new Uint8Array(0), randomBytes(1000, 5), randomBytes(70_000, 6).subarray(100, 60_000)];
+    const copies = chunks.map((c) => c.slice());
+    const expected = new Bun.CryptoHasher("sha256");
+    for (const c of copies) expected.update(c);
+    const digest = new DigestWorker();
+    try {
+      const back = await Promise.all(chunks.map((c) => digest.update(c)));
+      expect(await digest.digest()).toBe(expected.digest("hex"));
+      back.forEach((b, i) => expect(Buffer.compare(b, copies[i]!)).toBe(0));
+      // A new stream starts after a digest.
+      await digest.update(new TextEncoder().encode("abc"));
+      expect(await digest.digest()).toBe(new Bun.CryptoHasher("sha256").update("abc").digest("hex"));
+    } finally {
+      digest.close();
+    }
+  });
+});
