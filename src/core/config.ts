@@ -5,6 +5,7 @@ import { didYouMean } from "./suggest.ts";
 import { ConfigError } from "./errors.ts";
 import { COMPRESSIONS, type Compression } from "./naming.ts";
 import type { RetentionPolicy } from "./retention.ts";
+import { maxUnusedFraction } from "./repo/repack.ts";
 import type { KeySource } from "./keys.ts";
 
 export const CONFIG_FILE_NAME = "duckbak.toml";
@@ -73,6 +74,8 @@ export interface Config {
   repository?: string;
   /** Shell command that prints the repository password. */
   passwordCommand?: string;
+  /** cleanup --repo's repacking threshold (a fraction of the pack bytes that may be unused). */
+  maxUnused?: number;
 }
 
 /** The [s3] table. Secrets read from here are never printed. */
@@ -137,7 +140,7 @@ const RETENTION_KEYS: Record<string, keyof RetentionSettings> = {
 const TOP_KEYS = new Set([
   "databases", "database", "backup_dir", "log_file", "compression", "wait", "lock_wait", "retention",
   "before_backup", "after_backup", "hook_timeout", "file_mode",
-  "metrics_file", "notify_command", "healthcheck_url", "s3", "offsite", "repository", "password_command",
+  "metrics_file", "notify_command", "healthcheck_url", "s3", "offsite", "repository", "password_command", "max_unused",
 ]);
 
 type Fail = (msg: string) => never;
@@ -287,6 +290,11 @@ export function parseConfig(raw: Record<string, unknown>, file: string): Config 
   // A folder path is relative to the config file; a URL-style location (s3://) is kept as written.
   if (repository) cfg.repository = /^[a-z][a-z0-9+.-]*:\/\//i.test(repository) ? repository : resolve(baseDir, repository);
   cfg.passwordCommand = str("password_command");
+  if (raw.max_unused !== undefined) {
+    const f = typeof raw.max_unused === "number" || typeof raw.max_unused === "string" ? maxUnusedFraction(raw.max_unused) : null;
+    if (f === null) fail(`'max_unused' must be a percentage from 0% to 100% like "10%", not ${JSON.stringify(raw.max_unused)}`);
+    cfg.maxUnused = f!;
+  }
   const compression = str("compression");
   if (compression !== undefined) {
     if (!COMPRESSIONS.includes(compression as Compression))

@@ -54,6 +54,8 @@ export interface DailyOptions {
   lockWaitSeconds?: number;
   onLockWait?: AcquireOptions["onWait"];
   onLockBreak?: AcquireOptions["onBreak"];
+  /** cleanup's repacking threshold in the repositories (default DEFAULT_MAX_UNUSED). */
+  maxUnused?: number;
   /** false: no archive (only a repository is configured). Default true. */
   archive?: boolean;
   /** A snapshot repository to snapshot into (and apply the policy to), opened inside the run so a failure is logged. */
@@ -202,7 +204,7 @@ async function dailySnapshot(
 /** Retention in a repository, logged. */
 async function applyPolicy(opts: DailyOptions, run: string, repo: Repository, location: string): Promise<{ cleanup: RepoCleanupResult; errors: DuckbakError[] }> {
   const { log } = opts;
-  const cleanup = await cleanupRepository(repo, { policy: opts.policy, lockWaitSeconds: opts.lockWaitSeconds });
+  const cleanup = await cleanupRepository(repo, { policy: opts.policy, lockWaitSeconds: opts.lockWaitSeconds, maxUnused: opts.maxUnused });
   for (const e of cleanup.errors) log.write("error", "error", { run, error: e.message });
   log.write("info", "repo_cleanup", {
     run,

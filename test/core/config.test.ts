@@ -80,4 +80,11 @@ describe("config", () => {
     expect(() => loadConfig("bad.toml", dir)).toThrow(join(dir, "bad.toml") + ": invalid TOML");
     expect(() => loadConfig("missing.toml", dir)).toThrow(join(dir, "missing.toml") + ": config file not found");
   });
+
+  test("max_unused: a percentage as text or a number, else an error naming the key", () => {
+    expect(parseConfig({ max_unused: "25%" }, "/etc/duckbak/duckbak.toml").maxUnused).toBe(0.25);
+    expect(parseConfig({ max_unused: 5 }, "/etc/duckbak/duckbak.toml").maxUnused).toBe(0.05);
+    expect(parseConfig({}, "/etc/duckbak/duckbak.toml").maxUnused).toBeUndefined();
+    for (const bad of ["150%", "lots", -1, true]) expect(() => parseConfig({ max_unused: bad }, "/etc/duckbak/duckbak.toml")).toThrow("'max_unused' must be a percentage");
+  });
 });

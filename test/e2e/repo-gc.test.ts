@@ -83,7 +83,8 @@ describe("repository cleanup", () => {
     // The first pack holds stable.duckdb and the first a.duckdb: once the first snapshot is
     // forgotten it is partly used. 100% tolerates any unused share: nothing is repacked.
     const before = packs(repo);
-    const tolerant = JSON.parse((await run(["cleanup", "--repo", repo, "--keep-last", "1", "--max-unused", "100%", "--json"])).stdout);
+    writeFileSync(join(dir, "duckbak.toml"), 'max_unused = "100%"\n');
+    const tolerant = JSON.parse((await run(["cleanup", "--repo", repo, "--keep-last", "1", "--config", join(dir, "duckbak.toml"), "--json"])).stdout);
     expect(tolerant).toMatchObject({ ok: true, packs_deleted: 0, packs_repacked: 0, packs_written: 0, freed_bytes: 0 });
     expect(tolerant.deleted.map((x: any) => x.id)).toEqual([snaps[0]]);
     expect(packs(repo)).toEqual(before);

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BINARY, runBinary, runSql, sha256File, tempDir, type RunResult } from "../helpers.ts";
+import { BINARY, query, runBinary, runSql, sha256File, tempDir, type RunResult } from "../helpers.ts";
 import { startMoto, startProxy, type FlakyProxy, type Moto } from "../s3-server.ts";
 
 const PASSWORD = "s3 test password, not the secret key";
@@ -94,6 +94,22 @@ describe("repository on S3", () => {
     const out = join(host, "restore");
     await ok(["restore", "latest", "--repo", repo, "--restore-dir", out], { cwd: host });
     expect(sha256File(join(out, "prices.duckdb"))).toBe(sha);
+
+    // Cleanup on S3: the first snapshot forgotten, the partly used first pack repacked; the rest
+    // still verifies and restores, and one table comes back from the snapshot into a live database.
+    const before = await moto.objects("dbk", "duckbak/prod/data/");
+    const c = JSON.parse((await ok(["cleanup", "--repo", repo, "--keep-last", "1", "--max-unused", "0%", "--json"])).stdout);
+    expect(c.packs_repacked).toBeGreaterThan(0);
+    const after = await moto.objects("dbk", "duckbak/prod/data/");
+    expect(sum(before) - sum(after)).toBe(c.freed_bytes);
+    await ok(["verify", "--repo", repo, "--read-data"]);
+    const again = join(host, "again");
+    await ok(["restore", "latest", "--repo", repo, "--restore-dir", again], { cwd: host });
+    expect(sha256File(join(again, "prices.duckdb"))).toBe(sha);
+    const live = join(host, "live.duckdb");
+    await runSql(live, ["CREATE TABLE other AS SELECT 1 AS x"]);
+    await ok(["restore", "latest", "--repo", repo, "--table", "t", "--into", live], { cwd: host });
+    expect(await query(live, "SELECT count(*) FROM t")).toEqual([[303000n]]);
   }, 240_000);
 
   test("kill -9 in the middle of an upload: verify --read-data passes, the next backup completes", async () => {

@@ -12,6 +12,7 @@ import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { bakJson, color, formatBytes, formatTable, formatTimestamp, plural, printJson, snakeKeys, displayPath } from "../output.ts";
 import { REPO_OPTION, openRepository, repoLocation, repoLockNotice } from "../repo.ts";
 import { cleanupRepository, DEFAULT_MAX_UNUSED, type RepoCleanupResult } from "../../core/repo/gc.ts";
+import { maxUnusedFraction } from "../../core/repo/repack.ts";
 import type { SnapshotInfo } from "../../core/repo/snapshots.ts";
 import type { Config } from "../../core/config.ts";
 
@@ -43,7 +44,7 @@ export function registerCleanup(cli: CAC): void {
     .option("--dry-run", "Print what would be deleted; change nothing")
     .option("--bak-older-than <duration>", "Also delete the .bak.<timestamp> files restore kept beside the databases, when older than this (like 7d)")
     .option(...REPO_OPTION)
-    .option("--max-unused <percent>", `With --repo: repack packs that remaining snapshots use only in part until at most this share of the pack bytes is unused (default ${DEFAULT_MAX_UNUSED * 100}%; 100% never repacks)`)
+    .option("--max-unused <percent>", `With --repo: repack packs that remaining snapshots use only in part until at most this share of the pack bytes is unused (default: max_unused from the config, else ${DEFAULT_MAX_UNUSED * 100}%; 100% never repacks)`)
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present); its [retention] is the base policy")
     .option(...LOCK_WAIT_OPTION)
@@ -160,7 +161,7 @@ function printRetention(r: CleanupResult): void {
 async function runRepoCleanup(location: string, config: Config, policy: RetentionPolicy, dryRun: boolean, flags: CleanupFlags): Promise<number> {
   const repo = await openRepository(location, config);
   const wait = lockWaitSeconds(flags.lockWait, config);
-  const maxUnused = parseMaxUnused(flags.maxUnused);
+  const maxUnused = parseMaxUnused(flags.maxUnused) ?? config.maxUnused;
   const r = await withProgress(flags, (progress) => cleanupRepository(repo, { policy, dryRun, lockWaitSeconds: wait, onLockWait: repoLockNotice(wait), maxUnused, progress }));
   const code = r.errors.length > 0 ? ExitCode.ERROR : ExitCode.OK;
   if (flags.json) return printJson("cleanup", { ...repoCleanupJson(r), repository: repo.location }, code, r.errors.map((e) => e.message).join("; "));
@@ -168,13 +169,12 @@ async function runRepoCleanup(location: string, config: Config, policy: Retentio
   return code;
 }
 
-/** "10%", "10" or "2.5%": a share of 0–100 percent, as a fraction. */
+/** --max-unused as a fraction; undefined when not given. */
 export function parseMaxUnused(flag: unknown): number | undefined {
   if (flag === undefined) return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(String(flag));
-  const n = m ? Number(m[1]) : NaN;
-  if (!(n >= 0 && n <= 100)) throw new UsageError(`--max-unused '${String(flag)}': expected a percentage from 0% to 100%, like 10%`);
-  return n / 100;
+  const f = maxUnusedFraction(flag);
+  if (f === null) throw new UsageError(`--max-unused '${String(flag)}': expected a percentage from 0% to 100%, like 10%`);
+  return f;
 }
 
 const snapshotJson = (s: SnapshotInfo) => ({

@@ -76,6 +76,7 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
       settings: settingsFrom(config),
       hookTimeoutSeconds: config.hookTimeoutSeconds,
       lockWaitSeconds: lockWait,
+      maxUnused: config.maxUnused,
       keys: keysFor(flags, config),
       onLockWait: notices.onWait,
       onLockBreak: notices.onBreak,

@@ -11,6 +11,13 @@ import type { IndexFile } from "./index-file.ts";
 import { PackWriter, type PackInfo } from "./pack.ts";
 import { packKey, RepositoryDamagedError, sha256Hex, type Repository } from "./repository.ts";
 
+/** "10%", "10" or "2.5%" (a number: percent) as a fraction 0–1; null when it is none of those. */
+export function maxUnusedFraction(value: unknown): number | null {
+  const m = typeof value === "number" ? [String(value), String(value)] : /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(String(value));
+  const n = m ? Number(m[1]) : NaN;
+  return n >= 0 && n <= 100 ? n / 100 : null;
+}
+
 /** What one pack holds, as the index files say: its size, and the stored bytes of used and unused blobs. */
 export interface PackUse {
   size: number;
