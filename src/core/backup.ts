@@ -2,7 +2,7 @@ import { mkdir, access, constants } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { hostname } from "node:os";
 import { DuckbakError, ExitCode, UsageError, fsError } from "./errors.ts";
-import { createStreamingBlockCheck } from "./duckdb/blocks.ts";
+import { createStreamingBlockCheck, type CheckedBlocks } from "./duckdb/blocks.ts";
 import { isKnownStorageVersion } from "./duckdb/compat.ts";
 import { removeStaleTemporaries } from "./fsutil.ts";
 import { archiveExtension, assignEntryNames, defaultStem, stemCandidates, validateStem, type Compression } from "./naming.ts";
@@ -83,7 +83,7 @@ function fitProblems(problems: string[]): string[] {
  * manifest's source_blocks and the result's sourceDamage (one line per problem, naming the source).
  */
 export function sourceBlockCheck(snap: DatabaseSnapshot): {
-  push(chunk: Uint8Array): void;
+  push(chunk: Uint8Array, checked?: CheckedBlocks): void;
   finish(): { sourceBlocks: NonNullable<ManifestDatabase["source_blocks"]>; sourceDamage: string[] };
 } {
   // The file the bytes come from (a private copy for a database captured between hooks).

@@ -85,4 +85,30 @@ describe("damage in the source at backup time", () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).manifest.databases[0].source_blocks).toEqual({ state: "ok", problems: [] });
   });
+
+  test("backup --repo: the snapshot is made, the damaged block is named, exit 7; a sound one records its blocks", async () => {
+    const { dir, bad } = await setup();
+    const env = { DUCKBAK_PASSWORD: "pw" };
+    const repo = join(dir, "repo");
+    expect((await runBinary(["init", "--repo", repo], { env })).code).toBe(0);
+    const r = await runBinary(["backup", "--repo", repo, "--json"], { cwd: dir, env });
+    expect(r.code).toBe(7);
+    const dbs = JSON.parse(r.stdout).manifest.databases;
+    expect(dbs.find((d: any) => d.name === "bad.duckdb").source_blocks).toEqual({
+      state: "damaged",
+      problems: [`1 block(s) fail DuckDB's checksum at offset ${DAMAGED_AT}`],
+    });
+    expect(dbs.find((d: any) => d.name === "good.duckdb").source_blocks).toEqual({ state: "ok", problems: [] });
+    expect(JSON.parse(r.stdout).databases.find((d: any) => d.path === bad).source_damage).toEqual([`${bad}: 1 block(s) fail DuckDB's checksum at offset ${DAMAGED_AT}`]);
+    // A file larger than one read slab (several MiB): every block's verdict lands on the right block.
+    const big = join(dir, "big.duckdb");
+    await runSql(big, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(600000)"]);
+    const bytes = readFileSync(big);
+    const far = 12288 + Math.floor(bytes.length / BLOCK / 2) * BLOCK;
+    bytes[far + 100] = bytes[far + 100]! ^ 0x01;
+    writeFileSync(big, bytes);
+    const b = await runBinary(["backup", "--repo", repo, big, "--json"], { env });
+    expect(b.code).toBe(7);
+    expect(JSON.parse(b.stdout).manifest.databases[0].source_blocks.problems).toEqual([`1 block(s) fail DuckDB's checksum at offset ${far}`]);
+  });
 });

@@ -3,10 +3,21 @@ import type { Compression } from "../naming.ts";
 import { moduleUrl } from "../self.ts";
 import type { BlobKeys } from "../repo/blob.ts";
 
+/** [offset, length] within the job's data. */
+export type Span = [number, number];
+
 /**
  * One job for a worker: compress an archive member, or (repository) compute a blob's id, seal a
  * blob (zstd + AES-GCM), open one (decrypt, decompress; check its id unless expectId is null), or
- * check one (open it, hand nothing back).
+ * check one (open it, hand nothing back). The span forms work on many spans of one buffer (shared
+ * memory, read in place), so a slab of a file costs one message instead of one per chunk:
+ *   ids:         each span's id; with `blocks`, also which whole DuckDB blocks in the data fail
+ *                their checksum (blocks start at `blocks.first` + k × `blocks.size`);
+ *   seal-spans:  each span sealed, handed back in `parts`;
+ *   open-spans:  each span opened (checked against its id unless null), written one after
+ *                another into `out` (shared memory), which they must fill exactly;
+ *   check-spans: each span opened and checked against its id; the ones that fail in `failures`.
+ * digest-update and digest-end go to a DigestWorker only.
  */
 export type CodecJob =
   | { op: "compress"; codec: Compression }
@@ -14,6 +25,10 @@ export type CodecJob =
   | { op: "seal"; keys: BlobKeys }
   | { op: "open"; keys: BlobKeys; expectId: string | null }
   | { op: "check"; keys: BlobKeys; expectId: string }
+  | { op: "ids"; keys: BlobKeys; spans: Span[]; blocks?: { first: number; size: number } }
+  | { op: "seal-spans"; keys: BlobKeys; spans: Span[] }
+  | { op: "open-spans"; keys: BlobKeys; spans: Span[]; expectIds: (string | null)[]; out: Uint8Array }
+  | { op: "check-spans"; keys: BlobKeys; spans: Span[]; expectIds: string[] }
   | { op: "digest-update" }
   | { op: "digest-end" };
 
@@ -24,7 +39,15 @@ export interface CodecResponse {
   data?: Uint8Array;
   /** blob-id: the id. */
   text?: string;
-  /** The request's data, handed back for reuse. */
+  /** ids: the spans' ids. */
+  ids?: string[];
+  /** ids with blocks: offsets (in the data) of whole blocks that fail DuckDB's checksum. */
+  badBlocks?: number[];
+  /** seal-spans: the sealed spans. */
+  parts?: Uint8Array[];
+  /** check-spans: [span index, why] of each span that fails. */
+  failures?: [number, string][];
+  /** The request's data, handed back for reuse (not shared memory, which stays with the caller). */
   input?: Uint8Array;
   error?: string;
 }
@@ -38,8 +61,14 @@ export interface Compressed {
 export interface JobResult {
   data?: Uint8Array;
   text?: string;
+  ids?: string[];
+  badBlocks?: number[];
+  parts?: Uint8Array[];
+  failures?: [number, string][];
   input: Uint8Array;
 }
+
+const isShared = (data: Uint8Array) => data.buffer instanceof SharedArrayBuffer;
 
 export class CodecJobError extends Error {
   override name = "CodecJobError";
@@ -48,7 +77,8 @@ export class CodecJobError extends Error {
 /**
  * SHA-256 of a byte stream on a worker thread of its own, so that a second hash of the same bytes
  * (the archive's body, beside each file's own) runs beside the thread that reads and hashes files.
- * Chunks are transferred in the order given and handed back once hashed.
+ * Chunks are transferred in the order given and handed back once hashed; chunks in shared memory
+ * are read in place (leave them unchanged until update resolves).
  */
 export class DigestWorker {
   private readonly worker = new Worker(moduleUrl("core/archive/codec-worker.ts"));
@@ -71,7 +101,7 @@ export class DigestWorker {
   private post(op: "digest-update" | "digest-end", data: Uint8Array): Promise<CodecResponse> {
     const id = this.nextId++;
     const reply = new Promise<CodecResponse>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    this.worker.postMessage({ op, id, data } satisfies CodecRequest, [data.buffer as ArrayBuffer]);
+    this.worker.postMessage({ op, id, data } satisfies CodecRequest, isShared(data) ? [] : [data.buffer as ArrayBuffer]);
     return reply;
   }
 
@@ -80,7 +110,7 @@ export class DigestWorker {
    * whole buffer under `data` goes to the worker and back (other views of it are detached meanwhile).
    */
   async update(data: Uint8Array): Promise<Uint8Array> {
-    return (await this.post("digest-update", data)).input!;
+    return (await this.post("digest-update", data)).input ?? data;
   }
 
   /** The hex digest of every chunk given; the worker starts a new stream after it. */
@@ -113,7 +143,7 @@ export class CodecPool {
       const p = this.pending.get(e.data.id);
       this.pending.delete(e.data.id);
       if (e.data.error !== undefined) p?.reject(new CodecJobError(e.data.error));
-      else p?.resolve({ data: e.data.data, text: e.data.text, input: e.data.input! });
+      else p?.resolve({ ...e.data, input: e.data.input! });
       this.dispatch(w);
     };
     w.onerror = (e) => {
@@ -130,14 +160,18 @@ export class CodecPool {
       this.idle.push(w);
       return;
     }
-    w.postMessage(job, [job.data.buffer as ArrayBuffer]);
+    w.postMessage(job, isShared(job.data) ? [] : [job.data.buffer as ArrayBuffer]);
   }
 
-  /** Runs `job` on `data`, which is transferred to the worker and comes back as `input` with the result. */
+  /**
+   * Runs `job` on `data`, which is transferred to the worker and comes back as `input` with the
+   * result; data in shared memory (a SharedArrayBuffer) is neither copied nor transferred, and
+   * the caller must leave it unchanged until the job is done.
+   */
   run(job: CodecJob, data: Uint8Array): Promise<JobResult> {
     const id = this.nextId++;
     // A view into a larger buffer cannot be transferred alone: copy it into its own.
-    const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+    const own = isShared(data) || (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) ? data : data.slice();
     const promise = new Promise<JobResult>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     this.queue.push({ ...job, id, data: own });
     const w = this.idle.pop() ?? (this.workers.length < this.size ? this.spawn() : undefined);
@@ -163,5 +197,48 @@ export class CodecPool {
     for (const w of this.workers) w.terminate();
     this.workers = [];
     this.idle = [];
+  }
+}
+
+/**
+ * Buffers of shared memory that the workers read or fill in place (no copy, no message per
+ * chunk): enough of them to keep every worker busy; their number bounds memory.
+ */
+export class SlabRing {
+  private free: Uint8Array[] = [];
+  private waiting: ((slab: Uint8Array) => void)[] = [];
+  constructor(
+    readonly count: number,
+    readonly bytes: number,
+  ) {
+    for (let i = 0; i < count; i++) this.free.push(new Uint8Array(new SharedArrayBuffer(bytes)));
+  }
+  take(): Promise<Uint8Array> {
+    const slab = this.free.pop();
+    return slab ? Promise.resolve(slab) : new Promise((resolve) => this.waiting.push(resolve));
+  }
+  give(slab: Uint8Array): void {
+    const next = this.waiting.shift();
+    if (next) next(slab);
+    else this.free.push(slab);
+  }
+}
+
+/**
+ * Collects garbage after every `every` bytes of large buffers a loop has let go of (packs read
+ * and dropped, sealed blobs once packed). Their memory is freed only by a collection, and the
+ * engine runs one by the size of its (small) heap of objects, not by these buffers: without
+ * this, hundreds of MiB of dead buffers pile up while a repository streams past, and fresh
+ * pages cost page faults where freed ones would have been reused.
+ */
+export class BufferChurn {
+  private dropped = 0;
+  constructor(private readonly every = 16 << 20) {}
+
+  drop(bytes: number): void {
+    this.dropped += bytes;
+    if (this.dropped < this.every) return;
+    this.dropped = 0;
+    Bun.gc(true);
   }
 }

@@ -2,6 +2,7 @@
 import { compressMember } from "./codec.ts";
 import { blobId } from "../crypto/seal.ts";
 import { openBlob, sealBlob } from "../repo/blob.ts";
+import { blockValid } from "../duckdb/blocks.ts";
 import type { CodecRequest, CodecResponse } from "./codec-pool.ts";
 
 declare const self: Worker;
@@ -39,6 +40,49 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
         openBlob(req.keys, data, req.expectId);
         reply = { id, input: data };
         break;
+      case "ids": {
+        const ids = req.spans.map(([at, length]) => blobId(req.keys.id, data.subarray(at, at + length)));
+        const badBlocks: number[] = [];
+        if (req.blocks) {
+          const { first, size } = req.blocks;
+          for (let at = first; at + size <= data.length; at += size) if (!blockValid(data, at, size)) badBlocks.push(at);
+        }
+        reply = { id, ids, badBlocks, input: data };
+        break;
+      }
+      case "seal-spans":
+        reply = { id, parts: req.spans.map(([at, length]) => sealBlob(req.keys, data.subarray(at, at + length))), input: data };
+        break;
+      case "open-spans": {
+        const plain = req.out;
+        let o = 0;
+        req.spans.forEach(([at, length], i) => {
+          let p: Uint8Array;
+          try {
+            p = openBlob(req.keys, data.subarray(at, at + length), req.expectIds[i]!);
+          } catch (err) {
+            throw new Error(`blob ${i}: ${(err as Error).message}`);
+          }
+          if (o + p.length > plain.length) throw new Error(`blob ${i}: larger than the index says`);
+          plain.set(p, o);
+          o += p.length;
+        });
+        if (o !== plain.length) throw new Error(`blobs hold ${o} bytes, the index says ${plain.length}`);
+        reply = { id, input: data };
+        break;
+      }
+      case "check-spans": {
+        const failures: [number, string][] = [];
+        req.spans.forEach(([at, length], i) => {
+          try {
+            openBlob(req.keys, data.subarray(at, at + length), req.expectIds[i]!);
+          } catch (err) {
+            failures.push([i, (err as Error).message]);
+          }
+        });
+        reply = { id, failures, input: data };
+        break;
+      }
       case "digest-update":
         digest.update(data);
         reply = { id, input: data };
@@ -54,8 +98,11 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
   // A view into a shared (pooled) buffer cannot be transferred alone: give it its own.
   if (reply.data && reply.data.byteLength !== reply.data.buffer.byteLength && reply.data.buffer !== reply.input?.buffer) reply.data = reply.data.slice();
   // The input goes back too, so the caller can fill it again instead of allocating a new one.
+  // Shared memory stays where it is.
+  if (reply.input?.buffer instanceof SharedArrayBuffer) delete reply.input;
   const transfer: ArrayBuffer[] = [];
   if (reply.input) transfer.push(reply.input.buffer as ArrayBuffer);
   if (reply.data && reply.data.buffer !== reply.input?.buffer) transfer.push(reply.data.buffer as ArrayBuffer);
+  for (const p of reply.parts ?? []) transfer.push(p.buffer as ArrayBuffer);
   self.postMessage(reply, transfer);
 };

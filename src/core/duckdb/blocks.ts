@@ -59,7 +59,8 @@ function u32(buf: Uint8Array, at: number): number {
   return (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
 }
 
-function blockValid(buf: Uint8Array, offset: number, size: number): boolean {
+/** Whether the block of `size` bytes at buf[offset] matches the checksum in its first 8 bytes. */
+export function blockValid(buf: Uint8Array, offset: number, size: number): boolean {
   checksumParts(buf, offset + 8, size - 8);
   return u32(buf, offset) === sumLo && u32(buf, offset + 4) === sumHi;
 }
@@ -91,9 +92,19 @@ export interface BlockScanResult {
   freeListResolved: boolean;
 }
 
+/**
+ * Checksums already computed elsewhere (a codec worker) for every whole block of `size` bytes
+ * that starts in a chunk at BLOCKS_START + k × size of the file: the offsets, within the chunk,
+ * of those that failed.
+ */
+export interface CheckedBlocks {
+  size: number;
+  bad: ReadonlySet<number>;
+}
+
 export interface BlockScanner {
   /** Feeds the next bytes of the file; the chunk is not kept after the call returns. */
-  push(chunk: Uint8Array): void;
+  push(chunk: Uint8Array, checked?: CheckedBlocks): void;
   /** Throws NotADuckDBFileError when fewer than 12288 bytes were pushed. */
   finish(): BlockScanResult;
 }
@@ -135,14 +146,15 @@ export function createBlockScanner(options: BlockScannerOptions = {}): BlockScan
     freeList.start(parsed.active.freeList, blockSize, parsed.active.blockCount);
   }
 
-  function checkBlock(buf: Uint8Array, offset: number): void {
+  function checkBlock(buf: Uint8Array, offset: number, checked?: CheckedBlocks): void {
     const index = nextBlock++;
-    if (!blockValid(buf, offset, blockSize)) failed.add(index);
+    const valid = checked?.size === blockSize ? !checked.bad.has(offset) : blockValid(buf, offset, blockSize);
+    if (!valid) failed.add(index);
     freeList.advance(index, failed, buf, offset, options.readAt);
   }
 
   return {
-    push(chunk) {
+    push(chunk, checked) {
       let at = 0;
       if (received < BLOCKS_START) {
         at = Math.min(chunk.length, BLOCKS_START - received);
@@ -160,7 +172,7 @@ export function createBlockScanner(options: BlockScannerOptions = {}): BlockScan
         checkBlock(carry, 0);
         carryLength = 0;
       }
-      for (; chunk.length - at >= blockSize; at += blockSize) checkBlock(chunk, at);
+      for (; chunk.length - at >= blockSize; at += blockSize) checkBlock(chunk, at, checked);
       carry.set(chunk.subarray(at), 0);
       carryLength = chunk.length - at;
     },
@@ -330,7 +342,7 @@ export type BlockCheck =
 
 export interface StreamingBlockCheck {
   /** The next bytes of the main file, in order; the chunk is not kept. */
-  push(chunk: Uint8Array): void;
+  push(chunk: Uint8Array, checked?: CheckedBlocks): void;
   finish(): BlockCheck;
 }
 
@@ -351,10 +363,10 @@ export function createStreamingBlockCheck(path: string, knownStorageVersion: (v:
   });
   let failure: string | null = null;
   return {
-    push(chunk) {
+    push(chunk, checked) {
       if (failure) return;
       try {
-        scanner.push(chunk);
+        scanner.push(chunk, checked);
       } catch (err) {
         failure = (err as Error).message;
       }

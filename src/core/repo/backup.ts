@@ -3,7 +3,6 @@
 // repository does not have it yet, sealed (zstd + AES-GCM) by the codec workers and packed.
 // Upload order makes a snapshot visible only once everything it names exists: packs, then index
 // files, then the snapshot file.
-import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { hostname } from "node:os";
@@ -12,7 +11,8 @@ import { acquireSnapshots, type DatabaseSnapshot, type SnapshotFile, type Snapsh
 import { describeSnapshot, sourceBlockCheck, type BackupEvent, type DatabaseBackupResult } from "../backup.ts";
 import { assignEntryNames } from "../naming.ts";
 import { BLOCKS_START } from "../duckdb/header.ts";
-import { CodecPool } from "../archive/codec-pool.ts";
+import { CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-pool.ts";
+import type { CheckedBlocks } from "../duckdb/blocks.ts";
 import { DUCKBAK_VERSION } from "../version.ts";
 import { BlobIndex, writeIndexFiles } from "./index-file.ts";
 import { PackWriter } from "./pack.ts";
@@ -62,78 +62,136 @@ export function chunkRanges(file: Pick<SnapshotFile, "role" | "size">, blockSize
   return out;
 }
 
-/** Jobs in flight at once: enough to keep every worker busy, few enough to bound memory. */
-const WINDOW = 32;
+/** A slab: consecutive chunks of a file read with one call and handed to a worker as one job. */
+const SLAB_BYTES = 2 << 20;
+
+/** Groups a file's chunk ranges into slabs of at most `limit` bytes (at least one chunk each). */
+function slabsOf(ranges: [number, number][], limit: number): { start: number; length: number; first: number; count: number }[] {
+  const out = [];
+  for (let i = 0; i < ranges.length; ) {
+    const start = ranges[i]![0];
+    let j = i;
+    let length = 0;
+    while (j < ranges.length && (j === i || length + ranges[j]![1] <= limit)) length += ranges[j++]![1];
+    out.push({ start, length, first: i, count: j - i });
+    i = j;
+  }
+  return out;
+}
 
 class FileChunker {
   newBlobs = 0;
   private readonly seen = new Set<string>();
+  private readonly ring: SlabRing;
   constructor(
     private readonly repo: Repository,
     private readonly index: BlobIndex,
     private readonly pool: CodecPool,
     private readonly packer: PackWriter,
-  ) {}
+    private readonly fileHash: DigestWorker,
+  ) {
+    const cfg = repo.config;
+    this.ring = new SlabRing(2 * pool.size + 2, Math.max(SLAB_BYTES, cfg.max_chunk_bytes, cfg.side_chunk_bytes, BLOCKS_START));
+  }
 
   /**
-   * Reads `file` once: sha256 of the whole file here, chunk ids and sealing in the workers;
-   * `observe` sees the bytes in file order (the source's block check).
+   * Reads `file` once, a slab at a time into shared memory, where one worker computes the whole
+   * file's sha256 while the others compute the slab's chunk ids (and, for a main file, DuckDB's
+   * block checksums); chunks the repository lacks are then sealed and packed. `observe` sees the bytes in file order (the
+   * source's block check), with the workers' checksum verdicts.
    */
   async add(
     file: SnapshotFile,
     blockSize: number,
     progress: (bytes: number) => void,
-    observe?: (chunk: Uint8Array) => void,
+    observe?: (chunk: Uint8Array, checked: CheckedBlocks | undefined) => void,
   ): Promise<{ sha256: string; chunks: string[] }> {
     const cfg = this.repo.config;
     const ranges = chunkRanges(file, blockSize, cfg.max_chunk_bytes, cfg.side_chunk_bytes);
     const chunks = new Array<string>(ranges.length);
-    const hash = createHash("sha256");
     const keys = this.repo.blobKeys;
-    const inflight: Promise<void>[] = [];
+    const inflight = new Set<Promise<void>>();
+    let failure: unknown = null;
+    // The block check must see slabs in file order; the workers may finish them in any order.
+    let inOrder: Promise<void> = Promise.resolve();
     let fh;
     try {
       fh = await open(file.path, "r");
     } catch (err) {
       throw fsError(err, file.path, "read");
     }
-    let done = 0;
     try {
-      for (const [i, [offset, length]] of ranges.entries()) {
-        const buf = new Uint8Array(length);
+      for (const slab of slabsOf(ranges, this.ring.bytes)) {
+        if (failure) break;
+        const whole = await this.ring.take();
+        const buf = whole.subarray(0, slab.length);
         let got = 0;
-        while (got < length) {
-          const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
-          if (bytesRead === 0) throw new DuckbakError(`${file.path}: file shrank while being read (locked copy expected ${file.size} bytes)`);
-          got += bytesRead;
+        try {
+          while (got < slab.length) {
+            const { bytesRead } = await fh.read(buf, got, slab.length - got, slab.start + got);
+            if (bytesRead === 0) throw new DuckbakError(`${file.path}: file shrank while being read (locked copy expected ${file.size} bytes)`);
+            got += bytesRead;
+          }
+        } catch (err) {
+          this.ring.give(whole);
+          throw err;
         }
-        hash.update(buf);
-        observe?.(buf);
-        const job = (async () => {
-            const r = await this.pool.run({ op: "blob-id", keys }, buf);
-            const id = r.text!;
-            chunks[i] = id;
+        const hashed = this.fileHash.update(buf);
+        hashed.catch(() => {}); // awaited by the slab's job
+        const spans = ranges.slice(slab.first, slab.first + slab.count).map(([o, l]): Span => [o - slab.start, l]);
+        const blocks = observe && blockSize > 0 ? { first: firstBlockAt(slab.start, blockSize), size: blockSize } : undefined;
+        const ids = this.pool.run({ op: "ids", keys, spans, blocks }, buf);
+        const observed = (inOrder = inOrder.then(async () => {
+          const r = await ids;
+          observe?.(buf, blocks && { size: blocks.size, bad: new Set(r.badBlocks) });
+        }));
+        observed.catch(() => {}); // awaited by its job; a failure surfaces there
+        const job = ids.then(async (r) => {
+          const fresh: Span[] = [];
+          const freshIds: string[] = [];
+          r.ids!.forEach((id, k) => {
+            chunks[slab.first + k] = id;
             if (this.index.blobs.has(id) || this.seen.has(id)) return;
             this.seen.add(id);
-            const sealed = await this.pool.run({ op: "seal", keys }, r.input);
-            await this.packer.add(id, sealed.data!, length);
-            this.newBlobs++;
-        })();
-        job.catch(() => {}); // handled when awaited below; never an unhandled rejection meanwhile
-        inflight.push(job);
-        if (inflight.length >= WINDOW) await inflight.shift();
-        done += length;
-        progress(done);
+            fresh.push(spans[k]!);
+            freshIds.push(id);
+          });
+          if (fresh.length > 0) {
+            const sealed = await this.pool.run({ op: "seal-spans", keys, spans: fresh }, buf);
+            for (const [k, part] of sealed.parts!.entries()) await this.packer.add(freshIds[k]!, part, fresh[k]![1]);
+            this.newBlobs += fresh.length;
+          }
+          await observed;
+          await hashed;
+        });
+        const tracked: Promise<void> = job.then(
+          () => void inflight.delete(tracked),
+          (err) => {
+            inflight.delete(tracked);
+            failure ??= err;
+          },
+        );
+        // The slab is free again once its chunks are sealed and the block check has seen it.
+        void tracked.then(() => this.ring.give(whole));
+        inflight.add(tracked);
+        progress(slab.start + slab.length);
       }
       await Promise.all(inflight);
+      if (failure) throw failure;
     } catch (err) {
       await Promise.allSettled(inflight);
+      await this.fileHash.digest().catch(() => {}); // the next file starts a new hash
       throw err;
     } finally {
       await fh.close();
     }
-    return { sha256: hash.digest("hex"), chunks };
+    return { sha256: await this.fileHash.digest(), chunks };
   }
+}
+
+/** Offset, within a slab starting at file offset `start`, of the first block boundary in it. */
+function firstBlockAt(start: number, blockSize: number): number {
+  return start <= BLOCKS_START ? BLOCKS_START - start : (blockSize - ((start - BLOCKS_START) % blockSize)) % blockSize;
 }
 
 export async function createRepoSnapshot(repo: Repository, opts: RepoBackupOptions): Promise<RepoBackupResult> {
@@ -159,7 +217,8 @@ export async function createRepoSnapshot(repo: Repository, opts: RepoBackupOptio
     const described: RepoDatabase[] = [];
     const pool = new CodecPool();
     const packer = new PackWriter(repo);
-    const chunker = new FileChunker(repo, index, pool, packer);
+    const fileHash = new DigestWorker();
+    const chunker = new FileChunker(repo, index, pool, packer, fileHash);
     let snapshotId: string | null = null;
     let snapshot: RepoSnapshot | null = null;
     try {
@@ -210,6 +269,7 @@ export async function createRepoSnapshot(repo: Repository, opts: RepoBackupOptio
       snapshot = null;
     } finally {
       pool.close();
+      fileHash.close();
       await set.release();
     }
     return {

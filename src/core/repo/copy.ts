@@ -109,16 +109,21 @@ async function copyOne(src: Repository, dst: Repository, srcIndex: BlobIndex, ds
         chunks[n] = id;
         if (dstIndex.blobs.has(id) || queued.has(id)) return;
         queued.add(id);
+        const raw = r.input.length; // before the seal job takes the buffer
         const sealed = await pool.run({ op: "seal", keys }, r.input);
-        await packer.add(id, sealed.data!, r.input.length);
+        await packer.add(id, sealed.data!, raw);
         newBlobs++;
       };
       try {
-        await readFileBlobs(src, srcIndex, pool, file, `snapshot ${shortId(s.id)}: ${db.name}: ${file.name}`, async (plain) => {
-          const job = translate(i++, plain);
-          job.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
-          inflight.push(job);
-          if (inflight.length >= WINDOW) await inflight.shift();
+        await readFileBlobs(src, srcIndex, pool, file, `snapshot ${shortId(s.id)}: ${db.name}: ${file.name}`, async (bytes, sizes) => {
+          let at = 0;
+          for (const n of sizes) {
+            // Its own copy: `bytes` is reused once this call returns.
+            const job = translate(i++, bytes.slice(at, (at += n)));
+            job.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+            inflight.push(job);
+            if (inflight.length >= WINDOW) await inflight.shift();
+          }
         });
         await Promise.all(inflight);
       } catch (err) {

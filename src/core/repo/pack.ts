@@ -4,6 +4,7 @@
 // its bytes. Packs are written before the index files that name them.
 import { RepositoryDamagedError, packKey, sha256Hex, type Repository } from "./repository.ts";
 import { seal, unseal } from "../crypto/seal.ts";
+import { BufferChurn } from "../archive/codec-pool.ts";
 import { pausePoint } from "../pause.ts";
 
 export interface PackBlob {
@@ -66,13 +67,26 @@ export class PackWriter {
   private failure: unknown = null;
   readonly written: PackInfo[] = [];
   storedBytes = 0;
+  private readonly churn = new BufferChurn();
 
   constructor(
     private readonly repo: Repository,
     private readonly maxUploads = 2,
   ) {}
 
-  async add(id: string, sealed: Uint8Array, raw: number): Promise<void> {
+  /**
+   * Adds one sealed blob. Callers may add concurrently: adds are taken one at a time, so that at
+   * most one full pack waits for an upload slot (memory stays bounded).
+   */
+  add(id: string, sealed: Uint8Array, raw: number): Promise<void> {
+    const next = this.tail.then(() => this.addNow(id, sealed, raw));
+    this.tail = next.catch(() => {});
+    return next;
+  }
+
+  private tail: Promise<void> = Promise.resolve();
+
+  private async addNow(id: string, sealed: Uint8Array, raw: number): Promise<void> {
     if (this.failure) throw this.failure;
     this.blobs.push({ id, offset: this.bytes, length: sealed.length, raw });
     this.parts.push(sealed);
@@ -101,6 +115,8 @@ export class PackWriter {
       () => {
         this.written.push(info);
         this.storedBytes += info.size;
+        // The pack and the blobs it was built from are garbage now.
+        this.churn.drop(2 * info.size);
       },
       (err) => {
         this.failure ??= err;
@@ -112,6 +128,7 @@ export class PackWriter {
 
   /** Closes the last pack and waits until every pack is stored. */
   async finish(): Promise<PackInfo[]> {
+    await this.tail;
     await this.close();
     await Promise.all(this.uploads);
     if (this.failure) throw this.failure;

@@ -1,24 +1,23 @@
 // Reading files back out of the repository: ranges of packs fetched (neighbouring blobs in one
 // read), blobs opened (decrypted, decompressed, checked against their id) by the codec workers,
 // written in order while the whole file's sha256 is computed and compared with the snapshot's.
-import { createHash } from "node:crypto";
-import { CodecJobError, type CodecPool } from "../archive/codec-pool.ts";
+import { BufferChurn, CodecJobError, SlabRing, DigestWorker, type CodecPool, type Span } from "../archive/codec-pool.ts";
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
 import { packKey, RepositoryDamagedError, type Repository } from "./repository.ts";
 import type { BlobIndex, BlobLocation } from "./index-file.ts";
 import type { RepoFile } from "./snapshots.ts";
 
-/** Largest single read from a pack. */
-const MAX_RANGE = 8 << 20;
-/** Blobs in flight (fetched or being opened) per file. */
-const WINDOW = 32;
+/** Largest single read from a pack, and most bytes its blobs may open to: one worker job. */
+const MAX_RANGE = 4 << 20;
 
 interface Range {
   pack: string;
   offset: number;
   length: number;
-  blobs: { id: string; at: number; length: number }[];
+  /** Bytes of its blobs once opened. */
+  plain: number;
+  blobs: { id: string; at: number; length: number; raw: number }[];
 }
 
 function ranges(chunks: string[], locate: (id: string) => BlobLocation): Range[] {
@@ -26,11 +25,12 @@ function ranges(chunks: string[], locate: (id: string) => BlobLocation): Range[]
   let cur: Range | null = null;
   for (const id of chunks) {
     const loc = locate(id);
-    if (cur && cur.pack === loc.pack && cur.offset + cur.length === loc.offset && cur.length + loc.length <= MAX_RANGE) {
-      cur.blobs.push({ id, at: cur.length, length: loc.length });
+    if (cur && cur.pack === loc.pack && cur.offset + cur.length === loc.offset && cur.length + loc.length <= MAX_RANGE && cur.plain + loc.raw <= MAX_RANGE) {
+      cur.blobs.push({ id, at: cur.length, length: loc.length, raw: loc.raw });
       cur.length += loc.length;
+      cur.plain += loc.raw;
     } else {
-      cur = { pack: loc.pack, offset: loc.offset, length: loc.length, blobs: [{ id, at: 0, length: loc.length }] };
+      cur = { pack: loc.pack, offset: loc.offset, length: loc.length, plain: loc.raw, blobs: [{ id, at: 0, length: loc.length, raw: loc.raw }] };
       out.push(cur);
     }
   }
@@ -38,7 +38,11 @@ function ranges(chunks: string[], locate: (id: string) => BlobLocation): Range[]
 }
 
 /**
- * Streams `file`'s bytes to `write` in order; throws RepositoryDamagedError naming `what` (the
+ * Streams `file`'s bytes to `write` in order, a range of chunks at a time: `bytes` holds the
+ * chunks of `sizes` one after another, and is valid until `write` returns (or its promise
+ * resolves). Ranges of packs are fetched (neighbouring blobs in one read) and opened by the codec
+ * workers straight into shared memory, while another worker computes the whole file's sha256,
+ * compared with the snapshot's at the end. Throws RepositoryDamagedError naming `what` (the
  * snapshot and file) and the pack when a blob is missing or fails its checks.
  */
 export async function readFileBlobs(
@@ -47,7 +51,7 @@ export async function readFileBlobs(
   pool: CodecPool,
   file: RepoFile,
   what: string,
-  write: (chunk: Uint8Array) => Promise<void> | void,
+  write: (bytes: Uint8Array, sizes: number[]) => Promise<void> | void,
   /** Check each blob against its id (copy needs that: it re-ids chunks); the file's sha256 is always checked. */
   checkIds = true,
 ): Promise<void> {
@@ -58,42 +62,66 @@ export async function readFileBlobs(
     return loc;
   };
   const keys = repo.blobKeys;
-  const hash = createHash("sha256");
-  const pending: Promise<Uint8Array>[] = [];
+  const todo = ranges(file.chunks, locate);
+  // Slabs in use at once (fetched, being opened, hashed or written): every worker busy, memory bounded.
+  const ring = new SlabRing(2 * pool.size + 2, todo.reduce((m, r) => Math.max(m, r.plain), MAX_RANGE));
+  const fileHash = new DigestWorker();
+  const churn = new BufferChurn();
+  const pending: { slab: Uint8Array; out: Uint8Array; sizes: number[]; opened: Promise<void> }[] = [];
   let size = 0;
   const drainOne = async () => {
-    const plain = await pending.shift()!;
-    hash.update(plain);
-    size += plain.length;
-    await write(plain);
+    const { slab, out, sizes, opened } = pending.shift()!;
+    try {
+      await opened;
+      const hashed = fileHash.update(out);
+      hashed.catch(() => {}); // awaited below
+      size += out.length;
+      churn.drop(out.length);
+      await write(out, sizes);
+      await hashed;
+    } finally {
+      ring.give(slab);
+    }
   };
   try {
-    for (const r of ranges(file.chunks, locate)) {
+    for (const r of todo) {
       const key = packKey(r.pack);
-      const bytes = repo.store.getRange(key, r.offset, r.length).catch((err) => {
-        if (err instanceof StoreNotFoundError) throw damaged(`pack ${key} is missing`);
-        throw err instanceof DuckbakError ? damaged(`pack ${key}: ${err.message.replace(/^.*?: /, "")}`) : err;
-      });
-      for (const b of r.blobs) {
-        const p = bytes.then((buf) =>
-          pool.run({ op: "open", keys, expectId: checkIds ? b.id : null }, buf.slice(b.at, b.at + b.length)).then(
-            (res) => res.data!,
-            (err) => {
-              throw err instanceof CodecJobError ? damaged(`pack ${key}: blob ${b.id.slice(0, 12)}…: ${err.message}`) : err;
-            },
-          ),
-        );
-        p.catch(() => {}); // awaited in order below
-        pending.push(p);
-        if (pending.length >= WINDOW) await drainOne();
-      }
+      // Taken before the fetch: the number of ranges in flight is the number of slabs.
+      const slab = pending.length >= ring.count ? (await drainOne(), await ring.take()) : await ring.take();
+      const out = slab.subarray(0, r.plain);
+      const opened = repo.store
+        .getRange(key, r.offset, r.length)
+        .catch((err) => {
+          if (err instanceof StoreNotFoundError) throw damaged(`pack ${key} is missing`);
+          throw err instanceof DuckbakError ? damaged(`pack ${key}: ${err.message.replace(/^.*?: /, "")}`) : err;
+        })
+        .then(async (buf) => {
+          if (buf.length < r.length) throw damaged(`pack ${key} is truncated (${r.offset + buf.length} bytes, blobs up to ${r.offset + r.length})`);
+          const spans = r.blobs.map((b): Span => [b.at, b.length]);
+          const expectIds = r.blobs.map((b) => (checkIds ? b.id : null));
+          try {
+            await pool.run({ op: "open-spans", keys, spans, expectIds, out }, buf);
+          } catch (err) {
+            throw err instanceof CodecJobError ? damaged(`pack ${key}: ${blobNamed(err.message, r.blobs)}`) : err;
+          }
+        });
+      opened.catch(() => {}); // awaited in order by drainOne
+      pending.push({ slab, out, sizes: r.blobs.map((b) => b.raw), opened });
     }
     while (pending.length) await drainOne();
-  } catch (err) {
-    await Promise.allSettled(pending);
-    throw err;
+    if (size !== file.size_bytes) throw damaged(`restored ${size} bytes, the snapshot recorded ${file.size_bytes}`);
+    const sha = await fileHash.digest();
+    if (sha !== file.sha256) throw damaged(`sha256 ${sha.slice(0, 12)}… differs from the recorded ${file.sha256.slice(0, 12)}…`);
+  } finally {
+    // Nothing may still be filling a slab when the caller moves on.
+    await Promise.allSettled(pending.map((p) => p.opened));
+    fileHash.close();
   }
-  if (size !== file.size_bytes) throw damaged(`restored ${size} bytes, the snapshot recorded ${file.size_bytes}`);
-  const sha = hash.digest("hex");
-  if (sha !== file.sha256) throw damaged(`sha256 ${sha.slice(0, 12)}… differs from the recorded ${file.sha256.slice(0, 12)}…`);
+}
+
+/** A worker's "blob N: why" as "blob <id>…: why", the way errors name blobs. */
+function blobNamed(message: string, blobs: Range["blobs"]): string {
+  const m = /^blob (\d+): (.*)$/s.exec(message);
+  const b = m ? blobs[Number(m[1])] : undefined;
+  return b ? `blob ${b.id.slice(0, 12)}…: ${m![2]}` : message;
 }

@@ -3,13 +3,13 @@
 // with readData every byte: each pack read whole, its sha256 checked against its name, each blob
 // opened (authenticated, decompressed, checked against its id). A bad blob is reported with the
 // snapshots and files that use it.
-import { CodecJobError, CodecPool } from "../archive/codec-pool.ts";
+import { BufferChurn, CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-pool.ts";
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
 import { BlobIndex } from "./index-file.ts";
 import { lockRepository } from "./locks.ts";
 import { decodePack } from "./pack.ts";
-import { packKey, sha256Hex, type Repository } from "./repository.ts";
+import { packKey, type Repository } from "./repository.ts";
 import { headOf, loadSnapshot, resolveSnapshot, shortId, type SnapshotInfo } from "./snapshots.ts";
 import type { BlobLocation } from "./index-file.ts";
 import type { ProgressSink } from "../progress.ts";
@@ -106,23 +106,43 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
         l.push([id, loc]);
       }
       const pool = new CodecPool();
+      const packHash = new DigestWorker();
+      // Three packs in flight (read, hashed, their blobs opened), each in a slab of shared memory
+      // that the workers read in place: memory stays bounded whatever the repository's size.
+      const ring = new SlabRing(3, [...packs.keys()].reduce((m, p) => Math.max(m, stored.get(p) ?? 0), 0));
+      const inflight = new Set<Promise<void>>();
+      const churn = new BufferChurn();
+      let failure: unknown = null;
       try {
-        const list = [...packs];
-        opts.progress?.start(list.reduce((n, [p]) => n + (stored.get(p) ?? 0), 0), opts.snapshot ? `verifying snapshot ${selected[0]!.short}` : "verifying repository");
-        // Two packs in flight: one read while the other's blobs are opened.
-        let next = 0;
-        const worker = async () => {
-          while (next < list.length) {
-            const [pack, only] = list[next++]!;
-            const r = await checkPack(repo, pool, pack, only, byPack.get(pack) ?? [], badBlobs, note);
-            bytesRead += r.bytes;
-            opts.progress?.advance(r.bytes);
-            blobsChecked += r.blobs;
-          }
-        };
-        await Promise.all([worker(), worker()]);
+        opts.progress?.start(
+          [...packs.keys()].reduce((n, p) => n + (stored.get(p) ?? 0), 0),
+          opts.snapshot ? `verifying snapshot ${selected[0]!.short}` : "verifying repository",
+        );
+        for (const [pack, only] of packs) {
+          if (failure) break;
+          const slab = await ring.take();
+          const job: Promise<void> = checkPack(repo, pool, packHash, slab, pack, only, byPack.get(pack) ?? [], badBlobs, note)
+            .then(
+              (r) => {
+                bytesRead += r.bytes;
+                blobsChecked += r.blobs;
+                opts.progress?.advance(r.bytes);
+                churn.drop(r.bytes);
+              },
+              (err) => void (failure ??= err),
+            )
+            .finally(() => {
+              ring.give(slab);
+              inflight.delete(job);
+            });
+          inflight.add(job);
+        }
+        await Promise.all(inflight);
+        if (failure) throw failure;
       } finally {
+        await Promise.allSettled(inflight);
         pool.close();
+        packHash.close();
       }
     }
     // Name the snapshots and files that a bad blob breaks.
@@ -161,9 +181,14 @@ async function loadIndexFile(repo: Repository, id: string) {
   return file.packs.map((p) => ({ id: p.id, size: p.size, blobs: p.blobs.map(([id, offset, length, raw]) => ({ id, offset, length, raw })) }));
 }
 
+/** Sealed bytes of blobs checked by one worker job. */
+const CHECK_BYTES = 2 << 20;
+
 async function checkPack(
   repo: Repository,
   pool: CodecPool,
+  packHash: DigestWorker,
+  slab: Uint8Array,
   pack: string,
   only: Set<string> | null,
   blobs: [string, BlobLocation][],
@@ -171,9 +196,9 @@ async function checkPack(
   note: (p: string) => void,
 ): Promise<{ bytes: number; blobs: number }> {
   const key = packKey(pack);
-  let bytes: Uint8Array;
+  let got: Uint8Array;
   try {
-    bytes = await repo.store.get(key);
+    got = await repo.store.get(key);
   } catch (err) {
     if (err instanceof StoreNotFoundError) {
       note(`${key}: missing`);
@@ -181,15 +206,29 @@ async function checkPack(
     }
     throw err;
   }
-  if (sha256Hex(bytes) !== pack) note(`${repo.location}: ${key}: content does not match its name (damaged)`);
+  // Into shared memory (a pack that grew since it was listed gets its own).
+  const bytes = got.length <= slab.length ? slab.subarray(0, got.length) : new Uint8Array(new SharedArrayBuffer(got.length));
+  bytes.set(got);
+  // Both asked at once, so that another pack's bytes cannot come between them in the hasher.
+  const hashed = packHash.update(bytes);
+  const digest = packHash.digest();
   try {
     decodePack(repo, key, bytes);
   } catch (err) {
     note(errText(err));
   }
   const keys = repo.blobKeys;
-  // A bounded window of checks: the pack is held once, its blobs are not all copied at once.
   const jobs: Promise<void>[] = [];
+  const check = (group: [string, BlobLocation][]) =>
+    jobs.push(
+      pool
+        .run({ op: "check-spans", keys, spans: group.map(([, l]): Span => [l.offset, l.length]), expectIds: group.map(([id]) => id) }, bytes)
+        .then((r) => {
+          for (const [i, why] of r.failures!) badBlobs.set(group[i]![0], `pack ${key}: ${why}`);
+        }),
+    );
+  let group: [string, BlobLocation][] = [];
+  let groupBytes = 0;
   let n = 0;
   for (const [id, loc] of blobs) {
     if (only && !only.has(id)) continue;
@@ -198,17 +237,18 @@ async function checkPack(
       badBlobs.set(id, `pack ${key}: truncated`);
       continue;
     }
-    const job = pool.run({ op: "check", keys, expectId: id }, bytes.slice(loc.offset, loc.offset + loc.length)).then(
-      () => {},
-      (err) => {
-        if (!(err instanceof CodecJobError)) throw err;
-        badBlobs.set(id, `pack ${key}: ${err.message}`);
-      },
-    );
-    job.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
-    jobs.push(job);
-    if (jobs.length >= 8) await jobs.shift();
+    group.push([id, loc]);
+    groupBytes += loc.length;
+    if (groupBytes >= CHECK_BYTES) {
+      check(group);
+      group = [];
+      groupBytes = 0;
+    }
   }
-  await Promise.all(jobs);
-  return { bytes: bytes.length, blobs: n };
+  if (group.length) check(group);
+  const settled = await Promise.allSettled([...jobs, hashed]);
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  if ((await digest) !== pack) note(`${repo.location}: ${key}: content does not match its name (damaged)`);
+  return { bytes: got.length, blobs: n };
 }
