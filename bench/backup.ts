@@ -366,7 +366,7 @@ async function main(): Promise<void> {
     fullReadRuns.push(await timed(["tar", "-tzf", gz]));
   }
   const listed = await run([BINARY, "list", "--backup-dir", OUT, "--json"]);
-  const listedNames = (JSON.parse(listed) as { name: string; error: string | null }[]).map((b) => (b.error ? `${b.name} (${b.error})` : b.name));
+  const listedNames = (JSON.parse(listed) as { backups: { name: string; error: string | null }[] }).backups.map((b) => (b.error ? `${b.name} (${b.error})` : b.name));
   for (const c of cases) rmSync(c.output, { force: true });
 
   console.log("  measuring the codec floor (one thread)…");
