@@ -101,12 +101,12 @@ export function fsyncDir(dir: string): void {
  * Largest single write(2). On Linux (ext4, measured on 2-core VMs) writing 1 GB in 4 MiB writes
  * cost 5-10× the kernel CPU and wall time of the same bytes in 512 KiB writes (dd shows it too).
  */
-const WRITE_PIECE = 512 * 1024;
+export const WRITE_PIECE = 512 * 1024;
 /**
  * Every this many bytes written, a flush of what is written so far starts in the background, so
  * that the disk writes while more is produced and the flush at commit finds little left.
  */
-const EARLY_FLUSH = 64 * 1024 * 1024;
+export const EARLY_FLUSH = 64 * 1024 * 1024;
 
 export class AtomicFile {
   private done = false;
@@ -315,14 +315,19 @@ export async function removeStaleTemporaries(dir: string): Promise<RemovedTempor
   return removed;
 }
 
-/** Up to `length` bytes at `offset` of an open file; fewer only where the file ends. */
+/** `length` bytes at `offset`, fewer only at the end of the file. */
 export async function readAt(file: FileHandle, offset: number, length: number): Promise<Uint8Array> {
   const buf = new Uint8Array(length);
+  return buf.subarray(0, await readInto(file, offset, buf));
+}
+
+/** Fills `target` from `offset` (fewer bytes only at the end of the file); returns how many. */
+export async function readInto(file: FileHandle, offset: number, target: Uint8Array): Promise<number> {
   let got = 0;
-  while (got < length) {
-    const { bytesRead } = await file.read(buf, got, length - got, offset + got);
+  while (got < target.length) {
+    const { bytesRead } = await file.read(target, got, target.length - got, offset + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
-  return buf.subarray(0, got);
+  return got;
 }

@@ -1,7 +1,7 @@
 // Reading files back out of the repository: ranges of packs fetched (neighbouring blobs in one
 // read), blobs opened (decrypted, decompressed, checked against their id) by the codec workers,
 // written in order while the whole file's sha256 is computed and compared with the snapshot's.
-import { BufferChurn, CodecJobError, SlabRing, DigestWorker, type CodecPool, type Span } from "../archive/codec-pool.ts";
+import { CodecJobError, SlabRing, DigestWorker, type CodecPool, type Span } from "../archive/codec-pool.ts";
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
 import { packKey, RepositoryDamagedError, type Repository } from "./repository.ts";
@@ -63,10 +63,11 @@ export async function readFileBlobs(
   };
   const keys = repo.blobKeys;
   const todo = ranges(file.chunks, locate);
-  // Slabs in use at once (fetched, being opened, hashed or written): every worker busy, memory bounded.
-  const ring = new SlabRing(2 * pool.size + 2, todo.reduce((m, r) => Math.max(m, r.plain), MAX_RANGE));
+  // Slabs in use at once (fetched, being opened, hashed or written): every worker busy, memory
+  // bounded. Each holds a range as read from its pack, then the range opened.
+  const sealedBytes = todo.reduce((m, r) => Math.max(m, r.length), MAX_RANGE);
+  const ring = new SlabRing(2 * pool.size + 2, sealedBytes + todo.reduce((m, r) => Math.max(m, r.plain), MAX_RANGE));
   const fileHash = new DigestWorker();
-  const churn = new BufferChurn();
   const pending: { slab: Uint8Array; out: Uint8Array; sizes: number[]; opened: Promise<void> }[] = [];
   let size = 0;
   const drainOne = async () => {
@@ -76,7 +77,6 @@ export async function readFileBlobs(
       const hashed = fileHash.update(out);
       hashed.catch(() => {}); // awaited below
       size += out.length;
-      churn.drop(out.length);
       await write(out, sizes);
       await hashed;
     } finally {
@@ -88,19 +88,19 @@ export async function readFileBlobs(
       const key = packKey(r.pack);
       // Taken before the fetch: the number of ranges in flight is the number of slabs.
       const slab = pending.length >= ring.count ? (await drainOne(), await ring.take()) : await ring.take();
-      const out = slab.subarray(0, r.plain);
+      const sealed = slab.subarray(0, r.length);
+      const out = slab.subarray(sealedBytes, sealedBytes + r.plain);
       const opened = repo.store
-        .getRange(key, r.offset, r.length)
+        .getRangeInto(key, r.offset, sealed)
         .catch((err) => {
           if (err instanceof StoreNotFoundError) throw damaged(`pack ${key} is missing`);
           throw err instanceof DuckbakError ? damaged(`pack ${key}: ${err.message.replace(/^.*?: /, "")}`) : err;
         })
-        .then(async (buf) => {
-          if (buf.length < r.length) throw damaged(`pack ${key} is truncated (${r.offset + buf.length} bytes, blobs up to ${r.offset + r.length})`);
+        .then(async () => {
           const spans = r.blobs.map((b): Span => [b.at, b.length]);
           const expectIds = r.blobs.map((b) => (checkIds ? b.id : null));
           try {
-            await pool.run({ op: "open-spans", keys, spans, expectIds, out }, buf);
+            await pool.run({ op: "open-spans", keys, spans, expectIds, out }, sealed);
           } catch (err) {
             throw err instanceof CodecJobError ? damaged(`pack ${key}: ${blobNamed(err.message, r.blobs)}`) : err;
           }

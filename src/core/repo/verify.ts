@@ -3,7 +3,7 @@
 // with readData every byte: each pack read whole, its sha256 checked against its name, each blob
 // opened (authenticated, decompressed, checked against its id). A bad blob is reported with the
 // snapshots and files that use it.
-import { BufferChurn, CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-pool.ts";
+import { CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-pool.ts";
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
 import { BlobIndex } from "./index-file.ts";
@@ -111,7 +111,6 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
       // that the workers read in place: memory stays bounded whatever the repository's size.
       const ring = new SlabRing(3, [...packs.keys()].reduce((m, p) => Math.max(m, stored.get(p) ?? 0), 0));
       const inflight = new Set<Promise<void>>();
-      const churn = new BufferChurn();
       let failure: unknown = null;
       try {
         opts.progress?.start(
@@ -121,13 +120,12 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
         for (const [pack, only] of packs) {
           if (failure) break;
           const slab = await ring.take();
-          const job: Promise<void> = checkPack(repo, pool, packHash, slab, pack, only, byPack.get(pack) ?? [], badBlobs, note)
+          const job: Promise<void> = checkPack(repo, pool, packHash, slab, pack, stored.get(pack) ?? 0, only, byPack.get(pack) ?? [], badBlobs, note)
             .then(
               (r) => {
                 bytesRead += r.bytes;
                 blobsChecked += r.blobs;
                 opts.progress?.advance(r.bytes);
-                churn.drop(r.bytes);
               },
               (err) => void (failure ??= err),
             )
@@ -190,15 +188,18 @@ async function checkPack(
   packHash: DigestWorker,
   slab: Uint8Array,
   pack: string,
+  listedSize: number,
   only: Set<string> | null,
   blobs: [string, BlobLocation][],
   badBlobs: Map<string, string>,
   note: (p: string) => void,
 ): Promise<{ bytes: number; blobs: number }> {
   const key = packKey(pack);
-  let got: Uint8Array;
+  // Read straight into shared memory (a pack larger than the listing said gets its own).
+  const size = listedSize;
+  const bytes = size <= slab.length ? slab.subarray(0, size) : new Uint8Array(new SharedArrayBuffer(size));
   try {
-    got = await repo.store.get(key);
+    await repo.store.getRangeInto(key, 0, bytes);
   } catch (err) {
     if (err instanceof StoreNotFoundError) {
       note(`${key}: missing`);
@@ -206,9 +207,6 @@ async function checkPack(
     }
     throw err;
   }
-  // Into shared memory (a pack that grew since it was listed gets its own).
-  const bytes = got.length <= slab.length ? slab.subarray(0, got.length) : new Uint8Array(new SharedArrayBuffer(got.length));
-  bytes.set(got);
   // Both asked at once, so that another pack's bytes cannot come between them in the hasher.
   const hashed = packHash.update(bytes);
   const digest = packHash.digest();
@@ -250,5 +248,5 @@ async function checkPack(
   const failed = settled.find((r) => r.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
   if ((await digest) !== pack) note(`${repo.location}: ${key}: content does not match its name (damaged)`);
-  return { bytes: got.length, blobs: n };
+  return { bytes: size, blobs: n };
 }

@@ -4,7 +4,7 @@
 import { mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { DuckbakError, fsError } from "../errors.ts";
-import { fsyncDir, readAt, removeStaleTemporaries, renameReplacing, tempPath } from "../fsutil.ts";
+import { fsyncDir, readInto, removeStaleTemporaries, renameReplacing, tempPath } from "../fsutil.ts";
 import { StoreNotFoundError, type Store, type StoreEntry } from "./store.ts";
 
 const TMP_MARK = ".duckbak-tmp.";
@@ -63,6 +63,12 @@ export class LocalStore implements Store {
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+    const buf = new Uint8Array(length);
+    await this.getRangeInto(key, offset, buf);
+    return buf;
+  }
+
+  async getRangeInto(key: string, offset: number, target: Uint8Array): Promise<void> {
     const p = this.path(key);
     let fh;
     try {
@@ -72,9 +78,8 @@ export class LocalStore implements Store {
       throw fsError(err, p, "read");
     }
     try {
-      const buf = await readAt(fh, offset, length);
-      if (buf.length < length) throw new DuckbakError(`${p}: file is shorter than expected (wanted ${length} bytes at offset ${offset}, got ${buf.length})`);
-      return buf;
+      const got = await readInto(fh, offset, target);
+      if (got < target.length) throw new DuckbakError(`${p}: file is shorter than expected (wanted ${target.length} bytes at offset ${offset}, got ${got})`);
     } catch (err) {
       throw fsError(err, p, "read");
     } finally {

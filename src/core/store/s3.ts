@@ -235,6 +235,10 @@ export class S3Store implements Store {
     return bytes;
   }
 
+  async getRangeInto(key: string, offset: number, target: Uint8Array): Promise<void> {
+    target.set(await this.getRange(key, offset, target.length));
+  }
+
   async stat(key: string): Promise<{ size: number } | null> {
     const path = this.base + key;
     return this.attempt("stat", key, 0, async () => {

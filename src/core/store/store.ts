@@ -24,6 +24,11 @@ export interface Store {
   get(key: string): Promise<Uint8Array>;
   /** `length` bytes from `offset`; throws StoreNotFoundError, or a store error if short. */
   getRange(key: string, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * getRange into `target` (target.length bytes from `offset`): a store that can read straight
+   * into it allocates nothing per read, so a long stream of reads reuses the same warm pages.
+   */
+  getRangeInto(key: string, offset: number, target: Uint8Array): Promise<void>;
   /** Size of the object, or null when absent. */
   stat(key: string): Promise<{ size: number } | null>;
   /** Every key under `prefix` (e.g. "snapshots/"), in no particular order. */
