@@ -167,4 +167,33 @@ describe("repository crash safety", () => {
     }
     await verifyAll(repo);
   });
+
+  test("a backup waiting for the repository lock holds no database meanwhile: a writer gets in, and the snapshot has its rows", async () => {
+    const dir = tempDir();
+    const repo = join(dir, "repo");
+    const db = join(dir, "a.duckdb");
+    expect((await run(["init", "--repo", repo])).code).toBe(0);
+    for (const seed of [1, 2]) {
+      await newContent(db, seed);
+      expect((await run(["backup", "--repo", repo, db])).code).toBe(0);
+    }
+    // A cleanup stopped while it holds the exclusive lock.
+    const cleanup = Bun.spawn([BINARY, "cleanup", "--repo", repo, "--keep-last", "1"], { env: { ...env, DUCKBAK_TEST_PAUSE: "repo:after-forget" }, stdout: "ignore", stderr: "pipe" });
+    const cleanupErr = cleanup.stderr.getReader();
+    for (let e = ""; !e.includes("duckbak-test-paused"); ) e += new TextDecoder().decode((await cleanupErr.read()).value);
+    const backup = Bun.spawn([BINARY, "backup", "--repo", repo, db, "--lock-wait", "60", "--json"], { env, stdout: "pipe", stderr: "pipe" });
+    const backupErr = backup.stderr.getReader();
+    for (let e = ""; !e.includes("repository locked by"); ) e += new TextDecoder().decode((await backupErr.read()).value);
+    // The backup started capturing while it opened the repository; waiting, it lets the database go
+    // (given time: the capture it started may still be loading DuckDB when the wait begins).
+    await Bun.sleep(2000);
+    await runSql(db, ["INSERT INTO t SELECT range + 1000000, 'late' FROM range(10)", "CHECKPOINT"]);
+    const sha = sha256File(db);
+    cleanup.kill("SIGKILL");
+    await cleanup.exited;
+    expect(await backup.exited).toBe(0);
+    const id = JSON.parse(await new Response(backup.stdout).text()).snapshot;
+    expect(await restoredSha(repo, id, dir, "a.duckdb")).toBe(sha);
+  });
 });
+

@@ -166,11 +166,13 @@ async function runRepoBackup(location: string, args: string[], flags: BackupFlag
   const ctx = loadContext(flags);
   const databases = resolveDatabases(args, ctx.config);
   const waitSeconds = parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0;
-  const repo = await openRepository(location, ctx.config);
+  // Opened (the password's key derived) while the databases' capture starts: see createRepoSnapshot.
+  const opening = openRepository(location, ctx.config);
+  opening.catch(() => {}); // awaited by createRepoSnapshot
   const lockWait = lockWaitSeconds(flags.lockWait, ctx.config);
   // One bar per database: the repository reports each database's total, then bytes done within it.
   let seen = 0;
-  const result = await withProgress(flags, (progress) => createRepoSnapshot(repo, {
+  const result = await withProgress(flags, (progress) => createRepoSnapshot({ location, repository: opening }, {
     databases,
     waitSeconds,
     lockWaitSeconds: lockWait,
@@ -198,9 +200,9 @@ async function runRepoBackup(location: string, args: string[], flags: BackupFlag
     failed.length > 0 ? (result.snapshot ? ExitCode.PARTIAL : storeFailed ? ExitCode.STORE_ERROR : ExitCode.ERROR) : damaged ? ExitCode.SOURCE_DAMAGED : ExitCode.OK;
   if (flags.json) {
     const failures = result.databases.flatMap((d) => (d.ok ? [] : [d.error.message]));
-    return printJson("backup", repoBackupJson(result, repo.location), code, failures.length ? `${plural(failures.length, "database")} failed: ${failures.join("; ")}` : undefined);
+    return printJson("backup", repoBackupJson(result, (await opening).location), code, failures.length ? `${plural(failures.length, "database")} failed: ${failures.join("; ")}` : undefined);
   }
-  printRepoBackupResult(result, repo.location);
+  printRepoBackupResult(result, (await opening).location);
   return code;
 }
 

@@ -2,7 +2,7 @@
 // key for every object, one HMAC key for blob ids) is encrypted under a key derived from a password
 // with scrypt; each password is one file under keys/, so several passwords can open one repository
 // and a password can be removed without re-encrypting any data.
-import { randomBytes, scryptSync } from "node:crypto";
+import { randomBytes, scrypt } from "node:crypto";
 import { DuckbakError, ExitCode } from "../errors.ts";
 import { seal, unseal, SealError } from "./seal.ts";
 
@@ -41,14 +41,19 @@ export function newMasterKey(): MasterKey {
   return { encrypt: new Uint8Array(randomBytes(32)), id: new Uint8Array(randomBytes(32)) };
 }
 
-function derive(password: string, salt: Uint8Array, p: ScryptParams): Uint8Array {
-  return new Uint8Array(scryptSync(password.normalize("NFC"), salt, 32, { N: p.n, r: p.r, p: p.p, maxmem: 256 * p.n * p.r + 16 * 1024 * 1024 }));
+/** On the I/O thread pool, so that the caller's other work (a backup starting its lock holder) goes on meanwhile. */
+function derive(password: string, salt: Uint8Array, p: ScryptParams): Promise<Uint8Array> {
+  return new Promise((resolve, reject) =>
+    scrypt(password.normalize("NFC"), salt, 32, { N: p.n, r: p.r, p: p.p, maxmem: 256 * p.n * p.r + 16 * 1024 * 1024 }, (err, key) =>
+      err ? reject(err) : resolve(new Uint8Array(key)),
+    ),
+  );
 }
 
 const b64 = (u: Uint8Array) => Buffer.from(u).toString("base64");
 const unb64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 
-export function makeKeyFile(password: string, master: MasterKey, params: ScryptParams = DEFAULT_SCRYPT, now = new Date()): KeyFile {
+export async function makeKeyFile(password: string, master: MasterKey, params: ScryptParams = DEFAULT_SCRYPT, now = new Date()): Promise<KeyFile> {
   const salt = new Uint8Array(randomBytes(32));
   const payload = new TextEncoder().encode(JSON.stringify({ encrypt: b64(master.encrypt), id: b64(master.id) }));
   return {
@@ -56,18 +61,18 @@ export function makeKeyFile(password: string, master: MasterKey, params: ScryptP
     version: 1,
     created: now.toISOString(),
     kdf: { name: "scrypt", ...params, salt: b64(salt) },
-    data: b64(seal(derive(password, salt, params), payload)),
+    data: b64(seal(await derive(password, salt, params), payload)),
   };
 }
 
 /** The master key when `password` opens this key file, else null. Throws on a malformed file. */
-export function openKeyFile(password: string, file: KeyFile): MasterKey | null {
+export async function openKeyFile(password: string, file: KeyFile): Promise<MasterKey | null> {
   const k = file.kdf;
   if (file.format !== "duckbak-key" || k?.name !== "scrypt" || ![k.n, k.r, k.p].every((v) => Number.isInteger(v) && v > 0) || k.n > 1 << 22)
     throw new Error("not a duckbak key file");
   let plain: Uint8Array;
   try {
-    plain = unseal(derive(password, unb64(k.salt), k), unb64(file.data));
+    plain = unseal(await derive(password, unb64(k.salt), k), unb64(file.data));
   } catch (err) {
     if (err instanceof SealError) return null;
     throw err;

@@ -20,7 +20,7 @@ import { lockRepository } from "./locks.ts";
 import { SNAPSHOT_FORMAT, shortId, type RepoDatabase, type RepoSnapshot } from "./snapshots.ts";
 import { pausePoint } from "../pause.ts";
 import type { KeyLookup } from "../keys.ts";
-import type { Repository } from "./repository.ts";
+import { Repository } from "./repository.ts";
 
 export interface RepoBackupOptions {
   databases: string[];
@@ -196,23 +196,62 @@ function firstBlockAt(start: number, blockSize: number): number {
   return start <= BLOCKS_START ? BLOCKS_START - start : (blockSize - ((start - BLOCKS_START) % blockSize)) % blockSize;
 }
 
-export async function createRepoSnapshot(repo: Repository, opts: RepoBackupOptions): Promise<RepoBackupResult> {
+/**
+ * A snapshot of `opts.databases`. Given a repository still being opened (`location` and the
+ * promise of it), the databases' capture starts meanwhile.
+ */
+export async function createRepoSnapshot(
+  opening: Repository | { location: string; repository: Promise<Repository> },
+  opts: RepoBackupOptions,
+): Promise<RepoBackupResult> {
   const now = opts.now ?? new Date();
   const databases = [...new Set(opts.databases.map((d) => resolve(d)))];
   if (databases.length === 0) throw new UsageError("no databases to back up");
   const emit = opts.onEvent ?? (() => {});
-  const lock = await lockRepository(repo, { exclusive: false, command: "backup", waitSeconds: opts.lockWaitSeconds, onWait: opts.onLockWait });
-  try {
-    const index = await BlobIndex.load(repo);
-    const set = await acquireSnapshots(databases, {
+  const capture = (location: string) =>
+    acquireSnapshots(databases, {
       waitSeconds: opts.waitSeconds,
       settings: opts.settings,
       hookTimeoutSeconds: opts.hookTimeoutSeconds,
       hotRetries: opts.hotRetries,
-      backup: repo.location,
+      backup: location,
       onHook: (run) => emit({ type: "hook", run }),
       keys: opts.keys,
     });
+  // The capture (the lock holder starting, loading DuckDB) begins while the repository is still
+  // being opened (its key derived from the password): not where hooks would stop an application
+  // before the password is known to be right, and given up when the repository lock must be
+  // waited for (no database stays locked meanwhile).
+  const hooks = databases.some((d) => {
+    const s = opts.settings?.(d);
+    return Boolean(s?.beforeBackup || s?.afterBackup);
+  });
+  let early = opening instanceof Repository || hooks ? null : capture(opening.location);
+  early?.catch(() => {}); // awaited below, or released
+  const dropEarly = () => {
+    void early?.then((s) => s.release(), () => {});
+    early = null;
+  };
+  let repo: Repository;
+  let lock;
+  try {
+    repo = await (opening instanceof Repository ? opening : opening.repository);
+    lock = await lockRepository(repo, {
+      exclusive: false,
+      command: "backup",
+      waitSeconds: opts.lockWaitSeconds,
+      onWait: (holder) => {
+        dropEarly();
+        opts.onLockWait?.(holder);
+      },
+    });
+  } catch (err) {
+    dropEarly();
+    throw err;
+  }
+  try {
+    const index = await BlobIndex.load(repo);
+    const set = await (early ?? capture(repo.location));
     const failed = new Map(set.failures.map((f) => [f.path, f.error]));
     for (const f of set.failures) emit({ type: "database-failed", path: f.path, error: f.error });
     const results = new Map<string, DatabaseBackupResult>();

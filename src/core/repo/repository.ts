@@ -88,7 +88,7 @@ export class Repository {
       pack_bytes: 16 << 20,
     };
     const master = newMasterKey();
-    const key = encodeJson(makeKeyFile(password, master, opts.scrypt, now));
+    const key = encodeJson(await makeKeyFile(password, master, opts.scrypt, now));
     const keyId = sha256Hex(key);
     await store.put(`keys/${keyId}`, key);
     // The config last: a location without it is not a repository yet, so a crashed init can be redone.
@@ -114,7 +114,7 @@ export class Repository {
       const file = await readPlainJson<KeyFile>(store, e.key);
       let master: MasterKey | null;
       try {
-        master = openKeyFile(password, file);
+        master = await openKeyFile(password, file);
       } catch {
         throw new RepositoryDamagedError(store.location, `${e.key}: not a valid key file`);
       }
@@ -126,7 +126,7 @@ export class Repository {
 
   /** Adds a password: a new key file wrapping the same master key. Returns its key name. */
   async addKey(password: string, scrypt?: ScryptParams): Promise<string> {
-    const key = encodeJson(makeKeyFile(password, this.master, scrypt));
+    const key = encodeJson(await makeKeyFile(password, this.master, scrypt));
     const name = `keys/${sha256Hex(key)}`;
     await this.store.put(name, key);
     return name;

@@ -39,12 +39,12 @@ describe("crypto", () => {
     expect(() => unseal(new Uint8Array(32), sealed)).toThrow(SealError);
   });
 
-  test("key files: the right password opens the master key, a wrong one does not", () => {
+  test("key files: the right password opens the master key, a wrong one does not", async () => {
     const master = newMasterKey();
-    const file = makeKeyFile("right", master, { n: 1024, r: 8, p: 1 });
+    const file = await makeKeyFile("right", master, { n: 1024, r: 8, p: 1 });
     expect(JSON.stringify(file)).not.toContain("right");
-    expect(openKeyFile("right", file)).toEqual(master);
-    expect(openKeyFile("wrong", file)).toBeNull();
+    expect(await openKeyFile("right", file)).toEqual(master);
+    expect(await openKeyFile("wrong", file)).toBeNull();
   });
 
   test("blobs: ids are keyed, content is checked on open", () => {
