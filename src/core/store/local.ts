@@ -4,7 +4,7 @@
 import { mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { DuckbakError, fsError } from "../errors.ts";
-import { fsyncDir, readInto, removeStaleTemporaries, renameReplacing, tempPath } from "../fsutil.ts";
+import { WRITE_PIECE, fsyncDir, readInto, removeStaleTemporaries, renameReplacing, tempPath } from "../fsutil.ts";
 import { StoreNotFoundError, type Store, type StoreEntry } from "./store.ts";
 
 const TMP_MARK = ".duckbak-tmp.";
@@ -39,7 +39,7 @@ export class LocalStore implements Store {
       const fh = await open(tmp, "wx", 0o600);
       try {
         let off = 0;
-        while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+        while (off < data.length) off += (await fh.write(data, off, Math.min(WRITE_PIECE, data.length - off))).bytesWritten;
         await fh.sync();
       } finally {
         await fh.close();
