@@ -7,10 +7,9 @@ import type { BlobKeys } from "../repo/blob.ts";
 export type Span = [number, number];
 
 /**
- * One job for a worker: compress an archive member, or (repository) compute a blob's id, seal a
- * blob (zstd + AES-GCM), open one (decrypt, decompress; check its id unless expectId is null), or
- * check one (open it, hand nothing back). The span forms work on many spans of one buffer (shared
- * memory, read in place), so a slab of a file costs one message instead of one per chunk:
+ * One job for a worker: compress an archive member, or (repository) compute a blob's id or seal a
+ * blob (zstd + AES-GCM). The span forms work on many spans of one buffer (shared memory, read in
+ * place), so a slab of a file costs one message instead of one per chunk:
  *   ids:         each span's id; with `blocks`, also which whole DuckDB blocks in the data fail
  *                their checksum (blocks start at `blocks.first` + k × `blocks.size`);
  *   seal-spans:  each span sealed, handed back in `parts`;
@@ -23,8 +22,6 @@ export type CodecJob =
   | { op: "compress"; codec: Compression }
   | { op: "blob-id"; keys: BlobKeys }
   | { op: "seal"; keys: BlobKeys }
-  | { op: "open"; keys: BlobKeys; expectId: string | null }
-  | { op: "check"; keys: BlobKeys; expectId: string }
   | { op: "ids"; keys: BlobKeys; spans: Span[]; blocks?: { first: number; size: number } }
   | { op: "seal-spans"; keys: BlobKeys; spans: Span[] }
   | { op: "open-spans"; keys: BlobKeys; spans: Span[]; expectIds: (string | null)[]; out: Uint8Array }

@@ -33,13 +33,6 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
       case "seal":
         reply = { id, data: sealBlob(req.keys, data), input: data };
         break;
-      case "open":
-        reply = { id, data: openBlob(req.keys, data, req.expectId), input: data };
-        break;
-      case "check":
-        openBlob(req.keys, data, req.expectId);
-        reply = { id, input: data };
-        break;
       case "ids": {
         const ids = req.spans.map(([at, length]) => blobId(req.keys.id, data.subarray(at, at + length)));
         const badBlocks: number[] = [];
