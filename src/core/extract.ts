@@ -6,13 +6,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EntrySink } from "./archive/reader.ts";
 import { fsError } from "./errors.ts";
-import { EARLY_FLUSH, WRITE_PIECE, trackTemporary, untrackTemporary } from "./fsutil.ts";
+import { EarlyFlush, WRITE_PIECE, trackTemporary, untrackTemporary } from "./fsutil.ts";
 
 /**
  * A file sink: synchronous writes keep the descriptor usable for the block scanner's readAt.
  * `label` is what errors name (the restore's target, never a temporary name). Written in
- * WRITE_PIECE pieces, flushed in the background every EARLY_FLUSH bytes (as AtomicFile), so the
- * flush at close finds little left.
+ * WRITE_PIECE pieces with an EarlyFlush, as AtomicFile, so the flush at close finds little left.
  */
 export function fileSink(path: string, label = path): EntrySink {
   let fd: number;
@@ -22,8 +21,7 @@ export function fileSink(path: string, label = path): EntrySink {
     throw fsError(err, label, "create");
   }
   let closed = false;
-  let unflushed = 0;
-  let flushing: Promise<unknown> | null = null;
+  const early = new EarlyFlush(() => new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))));
   return {
     async write(chunk) {
       try {
@@ -32,12 +30,7 @@ export function fileSink(path: string, label = path): EntrySink {
       } catch (err) {
         throw fsError(err, label, "write");
       }
-      unflushed += chunk.length;
-      if (unflushed >= EARLY_FLUSH && !flushing) {
-        unflushed = 0;
-        // Its error, if any, comes back from the fsync at close.
-        flushing = new Promise((done) => fdatasync(fd, done)).finally(() => (flushing = null));
-      }
+      early.wrote(chunk.length);
     },
     readAt(offset, length) {
       const buf = new Uint8Array(length);
@@ -48,7 +41,7 @@ export function fileSink(path: string, label = path): EntrySink {
       if (closed) return;
       closed = true;
       try {
-        await flushing;
+        await early.settle();
         fsyncSync(fd);
       } catch (err) {
         throw fsError(err, label, "write");

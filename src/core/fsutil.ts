@@ -106,13 +106,38 @@ export const WRITE_PIECE = 512 * 1024;
  * Every this many bytes written, a flush of what is written so far starts in the background, so
  * that the disk writes while more is produced and the flush at commit finds little left.
  */
-export const EARLY_FLUSH = 64 * 1024 * 1024;
+const EARLY_FLUSH = 64 * 1024 * 1024;
+
+/** Starts `datasync` in the background every EARLY_FLUSH bytes written (AtomicFile, restore's file sink). */
+export class EarlyFlush {
+  private unflushed = 0;
+  private flushing: Promise<void> | null = null;
+  private error: unknown = null;
+  constructor(private readonly datasync: () => Promise<void>) {}
+
+  wrote(bytes: number): void {
+    this.unflushed += bytes;
+    if (this.unflushed < EARLY_FLUSH || this.flushing) return;
+    this.unflushed = 0;
+    this.flushing = this.datasync().then(
+      () => void (this.flushing = null),
+      (err) => {
+        this.flushing = null;
+        this.error ??= err; // reported by settle, before the final flush
+      },
+    );
+  }
+
+  /** Waits for a flush under way; throws what a background flush failed with. */
+  async settle(): Promise<void> {
+    await this.flushing;
+    if (this.error) throw this.error;
+  }
+}
 
 export class AtomicFile {
   private done = false;
-  private unflushed = 0;
-  private flushing: Promise<void> | null = null;
-  private flushError: unknown = null;
+  private readonly early = new EarlyFlush(() => this.handle.datasync());
   private constructor(
     readonly finalPath: string,
     readonly tempPath: string,
@@ -136,17 +161,7 @@ export class AtomicFile {
       const { bytesWritten } = await this.handle.write(data, off, Math.min(WRITE_PIECE, data.length - off), pos);
       off += bytesWritten;
     }
-    this.unflushed += data.length;
-    if (this.unflushed >= EARLY_FLUSH && !this.flushing) {
-      this.unflushed = 0;
-      this.flushing = this.handle.datasync().then(
-        () => void (this.flushing = null),
-        (err) => {
-          this.flushing = null;
-          this.flushError ??= err; // reported by the flush at commit
-        },
-      );
-    }
+    this.early.wrote(data.length);
   }
 
   /** Flushes and renames the file into place, replacing any file of the final name. */
@@ -186,8 +201,7 @@ export class AtomicFile {
   }
 
   private async flushAndClose(): Promise<void> {
-    await this.flushing;
-    if (this.flushError) throw this.flushError;
+    await this.early.settle();
     await this.handle.sync();
     await this.handle.close();
   }
@@ -196,7 +210,7 @@ export class AtomicFile {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    await this.flushing;
+    await this.early.settle().catch(() => {});
     await this.handle.close().catch(() => {});
     await unlink(this.tempPath).catch(() => {});
   }
