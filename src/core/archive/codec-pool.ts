@@ -7,9 +7,9 @@ import type { BlobKeys } from "../repo/blob.ts";
 export type Span = [number, number];
 
 /**
- * One job for a worker: compress an archive member, or (repository) compute a blob's id or seal a
- * blob (zstd + AES-GCM). The span forms work on many spans of one buffer (shared memory, read in
- * place), so a slab of a file costs one message instead of one per chunk:
+ * One job for a worker: compress an archive member, or (repository) work on many chunks of one
+ * buffer (spans of it; shared memory is read in place), so that a slab of a file costs one message
+ * instead of one per chunk:
  *   ids:         each span's id; with `blocks`, also which whole DuckDB blocks in the data fail
  *                their checksum (blocks start at `blocks.first` + k × `blocks.size`);
  *   seal-spans:  each span sealed, handed back in `parts`;
@@ -20,8 +20,6 @@ export type Span = [number, number];
  */
 export type CodecJob =
   | { op: "compress"; codec: Compression }
-  | { op: "blob-id"; keys: BlobKeys }
-  | { op: "seal"; keys: BlobKeys }
   | { op: "ids"; keys: BlobKeys; spans: Span[]; blocks?: { first: number; size: number } }
   | { op: "seal-spans"; keys: BlobKeys; spans: Span[] }
   | { op: "open-spans"; keys: BlobKeys; spans: Span[]; expectIds: (string | null)[]; out: Uint8Array }
@@ -34,7 +32,7 @@ export type CodecRequest = CodecJob & { id: number; data: Uint8Array };
 export interface CodecResponse {
   id: number;
   data?: Uint8Array;
-  /** blob-id: the id. */
+  /** digest-end: the digest. */
   text?: string;
   /** ids: the spans' ids. */
   ids?: string[];

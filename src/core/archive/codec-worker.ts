@@ -27,12 +27,6 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
         Bun.gc(false);
         break;
       }
-      case "blob-id":
-        reply = { id, text: blobId(req.keys.id, data), input: data };
-        break;
-      case "seal":
-        reply = { id, data: sealBlob(req.keys, data), input: data };
-        break;
       case "ids": {
         const ids = req.spans.map(([at, length]) => blobId(req.keys.id, data.subarray(at, at + length)));
         const badBlocks: number[] = [];

@@ -20,6 +20,7 @@ import { lockRepository } from "./locks.ts";
 import { SNAPSHOT_FORMAT, shortId, type RepoDatabase, type RepoSnapshot } from "./snapshots.ts";
 import { pausePoint } from "../pause.ts";
 import type { KeyLookup } from "../keys.ts";
+import type { BlobKeys } from "./blob.ts";
 import { Repository } from "./repository.ts";
 
 export interface RepoBackupOptions {
@@ -97,8 +98,8 @@ class FileChunker {
   /**
    * Reads `file` once, a slab at a time into shared memory, where one worker computes the whole
    * file's sha256 while the others compute the slab's chunk ids (and, for a main file, DuckDB's
-   * block checksums); chunks the repository lacks are then sealed and packed. `observe` sees the bytes in file order (the
-   * source's block check), with the workers' checksum verdicts.
+   * block checksums); chunks the repository lacks are then sealed and packed. `observe` sees the
+   * bytes in file order (the source's block check), with the workers' checksum verdicts.
    */
   async add(
     file: SnapshotFile,
@@ -149,20 +150,8 @@ class FileChunker {
         }));
         observed.catch(() => {}); // awaited by its job; a failure surfaces there
         const job = ids.then(async (r) => {
-          const fresh: Span[] = [];
-          const freshIds: string[] = [];
-          r.ids!.forEach((id, k) => {
-            chunks[slab.first + k] = id;
-            if (this.index.blobs.has(id) || this.seen.has(id)) return;
-            this.seen.add(id);
-            fresh.push(spans[k]!);
-            freshIds.push(id);
-          });
-          if (fresh.length > 0) {
-            const sealed = await this.pool.run({ op: "seal-spans", keys, spans: fresh }, buf);
-            for (const [k, part] of sealed.parts!.entries()) await this.packer.add(freshIds[k]!, part, fresh[k]![1]);
-            this.newBlobs += fresh.length;
-          }
+          r.ids!.forEach((id, k) => (chunks[slab.first + k] = id));
+          this.newBlobs += await packNew(this.pool, keys, this.packer, buf, spans, r.ids!, this.index, this.seen);
           await observed;
           await hashed;
         });
@@ -189,6 +178,34 @@ class FileChunker {
     }
     return { sha256: await this.fileHash.digest(), chunks };
   }
+}
+
+/**
+ * Seals and packs the chunks (`spans` of `data`, with their `ids`) that neither `index` nor `seen`
+ * has, adding them to `seen`; returns how many. One worker job seals them all.
+ */
+export async function packNew(
+  pool: CodecPool,
+  keys: BlobKeys,
+  packer: PackWriter,
+  data: Uint8Array,
+  spans: Span[],
+  ids: string[],
+  index: BlobIndex,
+  seen: Set<string>,
+): Promise<number> {
+  const fresh: Span[] = [];
+  const freshIds: string[] = [];
+  ids.forEach((id, k) => {
+    if (index.blobs.has(id) || seen.has(id)) return;
+    seen.add(id);
+    fresh.push(spans[k]!);
+    freshIds.push(id);
+  });
+  if (fresh.length === 0) return 0;
+  const sealed = await pool.run({ op: "seal-spans", keys, spans: fresh }, data);
+  for (const [k, part] of sealed.parts!.entries()) await packer.add(freshIds[k]!, part, fresh[k]![1]);
+  return fresh.length;
 }
 
 /** Offset, within a slab starting at file offset `start`, of the first block boundary in it. */

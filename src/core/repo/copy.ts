@@ -4,7 +4,8 @@
 // destination's key, and only the chunks the destination lacks are sealed and uploaded. As in a
 // backup, the packs go first, then the index files, then the snapshot file, so an interrupted copy
 // leaves the destination valid and the next copy re-uses what was uploaded (once indexed).
-import { CodecPool } from "../archive/codec-pool.ts";
+import { CodecPool, type Span } from "../archive/codec-pool.ts";
+import { packNew } from "./backup.ts";
 import { UsageError } from "../errors.ts";
 import { BlobIndex, writeIndexFiles } from "./index-file.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
@@ -32,9 +33,6 @@ export interface CopiedSnapshot {
   /** Bytes of packs and index files written to the destination. */
   uploadedBytes: number;
 }
-
-/** Jobs in flight per file (ids and sealing in the workers). */
-const WINDOW = 32;
 
 /** What makes two snapshots the same capture, whatever repository (and key) holds them. */
 function identity(s: SnapshotHead): string {
@@ -100,36 +98,20 @@ async function copyOne(src: Repository, dst: Repository, srcIndex: BlobIndex, ds
   for (const db of (await loadSnapshot(src, s.id)).databases) {
     const files = [];
     for (const file of db.files) {
-      const chunks = new Array<string>(file.chunks.length);
-      const inflight: Promise<void>[] = [];
-      let i = 0;
-      const translate = async (n: number, plain: Uint8Array) => {
-        const r = await pool.run({ op: "blob-id", keys }, plain);
-        const id = r.text!;
-        chunks[n] = id;
-        if (dstIndex.blobs.has(id) || queued.has(id)) return;
-        queued.add(id);
-        const raw = r.input.length; // before the seal job takes the buffer
-        const sealed = await pool.run({ op: "seal", keys }, r.input);
-        await packer.add(id, sealed.data!, raw);
-        newBlobs++;
-      };
-      try {
-        await readFileBlobs(src, srcIndex, pool, file, `snapshot ${shortId(s.id)}: ${db.name}: ${file.name}`, async (bytes, sizes) => {
-          let at = 0;
-          for (const n of sizes) {
-            // Its own copy: `bytes` is reused once this call returns.
-            const job = translate(i++, bytes.slice(at, (at += n)));
-            job.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
-            inflight.push(job);
-            if (inflight.length >= WINDOW) await inflight.shift();
-          }
-        });
-        await Promise.all(inflight);
-      } catch (err) {
-        await Promise.allSettled(inflight);
-        throw err;
-      }
+      const chunks: string[] = [];
+      // Each range of chunks is id'd and, where the destination lacks them, sealed in place
+      // before readFileBlobs reuses its slab.
+      await readFileBlobs(src, srcIndex, pool, file, `snapshot ${shortId(s.id)}: ${db.name}: ${file.name}`, async (bytes, sizes) => {
+        const spans: Span[] = [];
+        let at = 0;
+        for (const n of sizes) {
+          spans.push([at, n]);
+          at += n;
+        }
+        const { ids } = await pool.run({ op: "ids", keys, spans }, bytes);
+        chunks.push(...ids!);
+        newBlobs += await packNew(pool, keys, packer, bytes, spans, ids!, dstIndex, queued);
+      });
       files.push({ ...file, chunks });
     }
     databases.push({ ...db, files });
