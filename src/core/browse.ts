@@ -1,11 +1,14 @@
 // Looking into a backup (an archive or a repository snapshot) without restoring it: `sql` runs a
 // read-only query on an extracted private copy, and `restore --table` brings one table back into a
-// live database.
+// live database. An encrypted database's copy is attached with its key (found by the database's
+// original path, as restore and verify do); the key goes into no message.
 import { basename } from "node:path";
 import { DuckbakError, UsageError } from "./errors.ts";
+import { NO_KEYS, keyForFile, refusedKeyError, type KeyLookup } from "./keys.ts";
 import { withExtractedBackup } from "./restore.ts";
 import { readArchiveManifest } from "./archive/reader.ts";
 import { DuckDBSession, openDatabase } from "./duckdb/session.ts";
+import { duckdbMessage, isKeyError } from "./duckdb/open.ts";
 import { quoteIdent, quoteLiteral } from "./duckdb/sql.ts";
 import type { ArchiveRef } from "./list.ts";
 import type { ManifestDatabase } from "./manifest.ts";
@@ -67,14 +70,18 @@ export interface QueryResult {
  * it is also the default, so `SELECT * FROM trades` works. File access is switched off, so the
  * query cannot read or write anything outside those copies.
  */
-export async function queryBackup(source: BackupSource, sql: string, opts: { only?: string[]; progress?: ProgressSink } = {}): Promise<QueryResult> {
+export async function queryBackup(
+  source: BackupSource,
+  sql: string,
+  opts: { only?: string[]; progress?: ProgressSink; keys?: KeyLookup } = {},
+): Promise<QueryResult> {
   return source.extract(
     async (dbs) => {
       const s = await DuckDBSession.open(":memory:", {});
       try {
         const all = dbs.map((d) => ({ name: d.name, entry: basename(d.path) }));
         const aliases = all.map((d) => attachAlias(d, all));
-        for (const [i, d] of dbs.entries()) await s.run(`ATTACH ${quoteLiteral(d.path)} AS ${quoteIdent(aliases[i]!)} (READ_ONLY)`);
+        for (const [i, d] of dbs.entries()) await attachCopy(s, d, aliases[i]!, opts.keys ?? NO_KEYS, source.name);
         if (dbs.length === 1) await s.run(`USE ${quoteIdent(aliases[0]!)}`);
         await s.run("SET enable_external_access = false");
         await s.run("SET lock_configuration = true");
@@ -100,6 +107,8 @@ export interface TableRestoreOptions {
   only?: string[];
   waitSeconds?: number;
   progress?: ProgressSink;
+  /** Keys of the backup's encrypted databases. */
+  keys?: KeyLookup;
 }
 
 export interface TableRestoreResult {
@@ -135,7 +144,7 @@ export async function restoreTable(source: BackupSource, opts: TableRestoreOptio
   const db = findTableDatabase(await source.manifest(), t, opts.only, source.label);
   const expected = db.tables.find((x) => x.schema === t.schema && x.name === t.name)!.rows;
   const notDone = `table ${label} not restored`;
-  // Opened first: a locked or missing target fails before the backup is extracted.
+  // Opened first: a locked, missing or encrypted target fails before the backup is extracted.
   const live = await openDatabase(opts.into, { readOnly: false, waitSeconds: opts.waitSeconds, lockedConsequence: notDone });
   try {
     const fail = (why: string): never => {
@@ -147,7 +156,7 @@ export async function restoreTable(source: BackupSource, opts: TableRestoreOptio
     return await source.extract(
       async ([src]) => {
         const SRC = "__duckbak_backup";
-        await live.run(`ATTACH ${quoteLiteral(src!.path)} AS ${SRC} (READ_ONLY)`);
+        await attachCopy(live, src!, SRC, opts.keys ?? NO_KEYS, source.name);
         try {
           const [ddl] = await live.rows<{ sql: string }>(`SELECT sql FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?`, [SRC, t.schema, t.name]);
           if (!ddl) fail(`the backup's ${db.name} has no table ${label}`);
@@ -179,6 +188,23 @@ export async function restoreTable(source: BackupSource, opts: TableRestoreOptio
     );
   } finally {
     live.close();
+  }
+}
+
+/**
+ * Attaches a backup's extracted copy read-only under `alias`, with its key when it is encrypted.
+ * Errors name the database (its original path), never the private copy or the key.
+ */
+async function attachCopy(s: DuckDBSession, db: ExtractedDatabase, alias: string, keys: KeyLookup, backup: string): Promise<void> {
+  const key = await keyForFile(db.path, keys, db.originalPath);
+  const options = key === null ? "READ_ONLY" : `READ_ONLY, ENCRYPTION_KEY ${quoteLiteral(key)}`;
+  try {
+    await s.con.run(`ATTACH ${quoteLiteral(db.path)} AS ${quoteIdent(alias)} (${options})`);
+  } catch (err) {
+    let detail = duckdbMessage(err).replaceAll(db.path, db.originalPath);
+    if (key !== null) detail = detail.replaceAll(key, "***");
+    if (isKeyError(detail)) throw refusedKeyError(db.originalPath, detail, backup);
+    throw new DuckbakError(`${backup}: cannot attach its copy of ${db.originalPath}: ${detail}`);
   }
 }
 

@@ -64,6 +64,16 @@ export function missingKeyError(path: string): EncryptionKeyError {
 }
 
 /**
+ * DuckDB refused the key of `database` for its copy in `backup` (`detail`: DuckDB's message, with
+ * neither the key nor the copy's private path). The same exit code as a missing key: the backup
+ * itself is sound.
+ */
+export function refusedKeyError(database: string, detail: string, backup: string, consequence?: string): EncryptionKeyError {
+  const then = "is the key configured for it the one it had when the backup was made?";
+  return new EncryptionKeyError(`${database}: ${detail}, for its copy in ${backup} (${then})${consequence ? `; ${consequence}` : ""}`);
+}
+
+/**
  * The key needed to open the file at `path` (null when it is not encrypted); `database` names the
  * database whose key it is (its original path, for a copy extracted from a backup). Reads the
  * header with fs, so call it before this process opens the file in DuckDB.

@@ -7,10 +7,10 @@ import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { scanArchive, readArchiveManifest, type ArchiveScan } from "./archive/reader.ts";
 import { judgeDatabase, unopenableReason } from "./verify.ts";
 import { EMBEDDED_DUCKDB } from "./duckdb/compat.ts";
-import { keyForFile, type KeyLookup } from "./keys.ts";
+import { keyForFile, refusedKeyError, type KeyLookup } from "./keys.ts";
 import type { ProgressSink } from "./progress.ts";
 import { fileSink, withTempDir } from "./extract.ts";
-import { duckdbMessage, openReadOnly, isLockError, parseLockHolder } from "./duckdb/open.ts";
+import { duckdbMessage, openReadOnly, isKeyError, isLockError, parseLockHolder } from "./duckdb/open.ts";
 import { chmodIfSupported, removeStaleTemporaries, tempPath } from "./fsutil.ts";
 import { commitDatabase, foldWal } from "./restore/commit.ts";
 import { pausePoint } from "./pause.ts";
@@ -246,6 +246,9 @@ export async function restoreDatabases(
       try {
         (await openReadOnly(main, key)).closeSync();
       } catch (err) {
+        // A refused key says nothing about the backup: not reported as damage.
+        if (key !== null && isKeyError(duckdbMessage(err)))
+          throw refusedKeyError(p.db.original_path, duckdbMessage(err).replaceAll(key, "***"), source, NOTHING_RESTORED);
         // The bytes are verified: a format this DuckDB does not read is no reason to refuse them.
         const why = await unopenableReason(main, p.db);
         if (why) {

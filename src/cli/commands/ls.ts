@@ -101,7 +101,9 @@ function printDatabases(databases: ManifestDatabase[], failed: { path: string; e
     console.log(`  from ${d.original_path}${owner(d)}`);
     const wal = d.files.filter((f) => f.role === "wal");
     const walText = wal.length ? `; with ${plural(wal.length, "WAL file")} (${formatBytes(wal.reduce((n, f) => n + f.size_bytes, 0))})` : "";
-    console.log(`  DuckDB ${d.duckdb.creator_version} (storage ${d.duckdb.storage_version}), read by ${d.duckdb.reader_version}; consistency: ${d.consistency}${walText}`);
+    // Its key is needed only to open it (sql, restore --table), not here: the facts are the manifest's.
+    const encrypted = d.duckdb.encrypted ? ", encrypted" : "";
+    console.log(`  DuckDB ${d.duckdb.creator_version} (storage ${d.duckdb.storage_version}${encrypted}), read by ${d.duckdb.reader_version}; consistency: ${d.consistency}${walText}`);
     const table = formatTable([["TABLE", "ROWS"], ...d.tables.map((t) => [`${t.schema}.${t.name}`, t.rows.toLocaleString("en-US")])]);
     for (const line of table) console.log(`    ${line}`);
   }

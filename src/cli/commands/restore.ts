@@ -15,6 +15,7 @@ import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
 import { restoreRepoSnapshot } from "../../core/repo/restore.ts";
 import { shortId } from "../../core/repo/snapshots.ts";
 import type { RestoredDatabase } from "../../core/restore.ts";
+import type { KeyLookup } from "../../core/keys.ts";
 
 interface RestoreFlags extends CommonFlags {
   overwrite?: boolean;
@@ -62,7 +63,7 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
     const repo = await openRepository(location, config);
     if (tableRestore) {
       const source = await snapshotSource(repo, name, { lockWaitSeconds: lockWaitSeconds(flags.lockWait, config) });
-      return runTableRestore(source, (run) => run(), flags, { repository: repo.location, snapshot: source.snapshot.id });
+      return runTableRestore(source, (run) => run(), flags, keysFor(flags, config), { repository: repo.location, snapshot: source.snapshot.id });
     }
     const r = await withProgress(flags, (progress) =>
       restoreRepoSnapshot(repo, name, {
@@ -83,7 +84,7 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
     checkTableFlags(flags);
     // The lock keeps a cleanup from deleting the archive while it is read (not one elsewhere: see below).
     const locked = <T>(run: () => Promise<T>) => (dirname(ref.path) === backupDir ? withRepoLock(backupDir, "restore", lockWaitSeconds(flags.lockWait, config), run) : run());
-    return runTableRestore(archiveSource(ref), locked, flags, { archive: ref.path });
+    return runTableRestore(archiveSource(ref), locked, flags, keysFor(flags, config), { archive: ref.path });
   }
   const restore = () =>
     withProgress(flags, (progress) =>
@@ -122,6 +123,7 @@ async function runTableRestore(
   source: BackupSource,
   locked: <T>(run: () => Promise<T>) => Promise<T>,
   flags: RestoreFlags,
+  keys: KeyLookup,
   from: Record<string, string>,
 ): Promise<number> {
   const run = () =>
@@ -132,6 +134,7 @@ async function runTableRestore(
         replace: flags.replace === true,
         only: asList(flags.only),
         waitSeconds: parseSeconds("--wait", flags.wait),
+        keys,
         progress,
       }),
     );

@@ -2,7 +2,7 @@ import type { CAC } from "cac";
 import { archiveSource, queryBackup, type BackupSource } from "../../core/browse.ts";
 import { resolveBackupRef } from "../../core/list.ts";
 import { snapshotSource } from "../../core/repo/extract.ts";
-import { asList, loadContext, type CommonFlags } from "../context.ts";
+import { ENCRYPTION_KEY_OPTION, asList, keysFor, loadContext, type CommonFlags } from "../context.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds } from "../lock.ts";
 import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
 import { color, formatTable, plural, printJson } from "../output.ts";
@@ -22,6 +22,7 @@ export function registerSql(cli: CAC): void {
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
     .option(...LOCK_WAIT_OPTION)
+    .option(...ENCRYPTION_KEY_OPTION)
     .option("--json", "Print the rows as JSON")
     .example(`duckbak sql backup_20240115_120000 "SELECT count(*) FROM portfolio_trades"   # one database: its tables directly`)
     .example(`duckbak sql backup_20240115_120000 "SELECT * FROM results.portfolio_trades LIMIT 5"   # several: <file name without .duckdb>.<table>`)
@@ -47,7 +48,9 @@ async function runSql(name: string, query: string, flags: SqlFlags): Promise<num
     source = archiveSource(ref);
     from = { backup: ref.name };
   }
-  const r = await withProgress(flags, (progress) => queryBackup(source, String(query), { only: asList(flags.only), progress }));
+  const r = await withProgress(flags, (progress) =>
+    queryBackup(source, String(query), { only: asList(flags.only), progress, keys: keysFor(flags, config) }),
+  );
   if (flags.json) {
     return printJson("sql", { ...from, databases: r.databases, columns: r.columns, rows: r.rows, row_count: r.rows.length });
   }

@@ -4,7 +4,7 @@
 // and close it, dropping the lock).
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { DatabaseLockedError, DuckbakError } from "../errors.ts";
-import { checkDatabaseFile, DuckDBQueryError, duckdbMessage, isLockError, openDuckDB, parseLockHolder, type OpenedDatabase } from "./open.ts";
+import { checkDatabaseFile, DuckDBQueryError, duckdbMessage, isLockError, openDuckDB, parseLockHolder, readDuckDBHeader, type OpenedDatabase } from "./open.ts";
 import { keyForFile, type KeyLookup } from "../keys.ts";
 import { EMBEDDED_DUCKDB } from "./compat.ts";
 
@@ -69,9 +69,17 @@ export interface OpenOptions {
   keys?: KeyLookup;
 }
 
-/** Opens an existing database, waiting for (then refusing) a conflicting lock like backup does. */
+/**
+ * Opens an existing database, waiting for (then refusing) a conflicting lock like backup does. An
+ * encrypted one opens read-only only: DuckDB writes encryption only with its httpfs extension's
+ * OpenSSL (its built-in fallback is not secure for writing), and duckbak loads no extension.
+ */
 export async function openDatabase(path: string, opts: OpenOptions): Promise<DuckDBSession> {
   await checkDatabaseFile(path);
+  if (!opts.readOnly && (await readDuckDBHeader(path)).encrypted)
+    throw new DuckbakError(
+      `${path}: the database is encrypted, and duckbak reads encrypted databases but does not write them (DuckDB needs its httpfs extension for that, which duckbak does not load); ${opts.lockedConsequence}`,
+    );
   const key = await keyForFile(path, opts.keys);
   const waitSeconds = opts.waitSeconds ?? 0;
   const deadline = Date.now() + waitSeconds * 1000;
