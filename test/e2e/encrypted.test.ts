@@ -1,11 +1,12 @@
 // Encrypted databases (DuckDB 1.4+ ATTACH ... ENCRYPTION_KEY): backed up, verified, restored,
-// exported and compared with keys from duckbak.toml or --encryption-key-file; the key appears in
+// exported, compared and browsed (ls, sql, restore --table, from archives and snapshots) with keys
+// from duckbak.toml or --encryption-key-file; the key appears in
 // no output, log, manifest or error.
 import { describe, expect, test } from "bun:test";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { runBinary, runSql, sha256File, tempDir, type RunResult } from "../helpers.ts";
+import { query, runBinary, runSql, sha256File, tempDir, type RunResult } from "../helpers.ts";
 
 const KEY = "k3y-Zq9Wv-not-in-any-output";
 const DBS = `databases = ["data/vault.duckdb", "data/plain.duckdb"]\n`;
@@ -188,6 +189,151 @@ describe("encrypted databases", () => {
     const restoreDir = join(dir, "restored");
     expect((await run(["restore", "latest", "--restore-dir", restoreDir])).code).toBe(0);
     expect(sha256File(join(restoreDir, "vault.duckdb"))).toBe(sha256File(db));
+    assertKeyNowhere(dir, outputs);
+  });
+});
+
+describe("browsing a backup of an encrypted database (ls, sql, restore --table)", () => {
+  /** A folder without duckbak.toml: only --encryption-key-file can give the key there. */
+  async function elsewhere(dir: string, outputs: RunResult[], env?: Record<string, string>) {
+    const cwd = join(dir, "elsewhere");
+    await Bun.$`mkdir -p ${cwd}`;
+    return async (args: string[]) => {
+      const r = await runBinary(args, { cwd, env });
+      outputs.push(r);
+      return r;
+    };
+  }
+  const oneLine = (r: RunResult) => expect(r.stderr.trim().split("\n")).toHaveLength(1);
+
+  test("an archive: with the key from the config or the flag; missing and wrong keys are one line, exit 1, nothing changed", async () => {
+    const { run, dir, data, outputs } = await setup();
+    writeFileSync(join(dir, "duckbak.toml"), `${DBS}[[database]]\npath = "data/vault.duckdb"\nencryption_key_command = "cat vault.key"\n`);
+    expect((await run(["backup", "--name", "b1"])).code).toBe(0);
+
+    const ls = await run(["ls", "b1"]);
+    expect(ls.code).toBe(0);
+    expect(ls.stdout).toMatch(/vault\.duckdb .*\n.*\n {2}DuckDB v[\d.]+ \(storage \d+, encrypted\)/);
+    expect(ls.stdout).not.toMatch(/plain\.duckdb .*\n.*\n.*encrypted/);
+
+    const q = await run(["sql", "b1", "SELECT count(*) AS n, sum(amount)::VARCHAR AS total FROM vault.main.orders", "--json"]);
+    expect([q.code, q.stderr]).toEqual([0, ""]);
+    expect(JSON.parse(q.stdout).rows).toEqual([{ n: "5000", total: "18746250.0" }]);
+    // What DuckDB says about the attached copies does not include the key.
+    const dbs = await run(["sql", "b1", "--only", "vault.duckdb", "SELECT * FROM duckdb_databases()", "--json"]);
+    expect(dbs.code).toBe(0);
+    expect(JSON.parse(dbs.stdout).rows.find((d: { database_name: string }) => d.database_name === "vault")).toMatchObject({ encrypted: true, readonly: true });
+
+    const plain = join(data, "plain.duckdb");
+    const t = await run(["restore", "b1", "--table", "hr.staff", "--into", plain, "--json"]);
+    expect([t.code, t.stderr]).toEqual([0, ""]);
+    expect(JSON.parse(t.stdout)).toMatchObject({ database: "vault.duckdb", schema: "hr", table: "staff", rows: 2 });
+    expect(await query(plain, "SELECT id, name FROM hr.staff ORDER BY id")).toEqual([[1, "Ann"], [2, "Bob"]]);
+
+    // Elsewhere, without the config: the flag gives the key; without it, or with a wrong one, one line and exit 1.
+    // Its own TMPDIR: where the private copies go, to check that no message names them and none is left.
+    const tmp = join(dir, "tmp");
+    await Bun.$`mkdir -p ${tmp}`;
+    const other = await elsewhere(dir, outputs, { ...process.env, NO_COLOR: "1", TMPDIR: tmp } as Record<string, string>);
+    const backups = ["--backup-dir", join(data, "backups")];
+    const withFlag = await other(["sql", "b1", ...backups, "--only", "vault", "SELECT count(*) AS n FROM hr.staff", "--encryption-key-file", join(dir, "vault.key"), "--json"]);
+    expect([withFlag.code, withFlag.stderr]).toEqual([0, ""]);
+    expect(JSON.parse(withFlag.stdout).rows).toEqual([{ n: "2" }]);
+
+    const before = sha256File(plain);
+    const into = ["--table", "main.orders", "--into", plain];
+    writeFileSync(join(dir, "wrong.key"), "not-the-key");
+    for (const args of [["sql", "b1", ...backups, "SELECT 1"], ["restore", "b1", ...backups, ...into]]) {
+      const missing = await other(args);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain(`${join(data, "vault.duckdb")}: the database is encrypted and no key is configured`);
+      oneLine(missing);
+      const wrong = await other([...args, "--encryption-key-file", join(dir, "wrong.key")]);
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(/vault\.duckdb: .*Wrong encryption key.*, for its copy in b1 /);
+      expect(wrong.stderr).not.toContain("not-the-key");
+      expect(wrong.stderr).not.toContain(tmp); // names the database, not its private copy
+      oneLine(wrong);
+      const json = await other([...args, "--encryption-key-file", join(dir, "wrong.key"), "--json"]);
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stdout).error.message).toMatch(/Wrong encryption key/);
+    }
+    expect(sha256File(plain)).toBe(before);
+    expect(readdirSync(tmp)).toEqual([]);
+
+    // Whole-database restore with a wrong key: the same exit code and line (the archive is sound).
+    const restoreDir = join(dir, "restored");
+    const wrongRestore = await other(["restore", "b1", ...backups, "--only", "vault.duckdb", "--restore-dir", restoreDir, "--encryption-key-file", join(dir, "wrong.key")]);
+    expect(wrongRestore.code).toBe(1);
+    expect(wrongRestore.stderr).toMatch(/vault\.duckdb: .*Wrong encryption key.*; nothing was restored$/m);
+    oneLine(wrongRestore);
+    expect(readdirSync(restoreDir)).toEqual([]);
+    assertKeyNowhere(dir, outputs);
+  });
+
+  test("restore --table into an encrypted database is refused before anything is extracted, the database unchanged", async () => {
+    const { run, dir, db, outputs } = await setup();
+    writeFileSync(join(dir, "duckbak.toml"), `${DBS}[[database]]\npath = "data/vault.duckdb"\nencryption_key_file = "vault.key"\n`);
+    expect((await run(["backup", "--name", "b1"])).code).toBe(0);
+    const before = sha256File(db);
+    const r = await run(["restore", "b1", "--table", "hr.staff", "--into", db, "--replace"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${db}: the database is encrypted, and duckbak reads encrypted databases but does not write them`);
+    expect(r.stderr).toContain("table hr.staff not restored");
+    oneLine(r);
+    expect(r.stdout).toBe("");
+    expect(sha256File(db)).toBe(before);
+    assertKeyNowhere(dir, outputs);
+  });
+
+  test("a repository snapshot: ls, sql and restore --table with the key; missing and wrong keys exit 1; no private copy is left", async () => {
+    const { dir, data, outputs } = await setup();
+    const tmp = join(dir, "tmp");
+    await Bun.$`mkdir -p ${tmp}`;
+    const env = { ...process.env, NO_COLOR: "1", TMPDIR: tmp, DUCKBAK_PASSWORD: "repo-pw" } as Record<string, string>;
+    const repo = join(dir, "repo");
+    const run = async (args: string[]) => {
+      const r = await runBinary([...args, "--repo", repo], { cwd: dir, env });
+      outputs.push(r);
+      return r;
+    };
+    writeFileSync(join(dir, "duckbak.toml"), `${DBS}[[database]]\npath = "data/vault.duckdb"\nencryption_key_file = "vault.key"\n`);
+    expect((await run(["init"])).code).toBe(0);
+    expect((await run(["backup"])).code).toBe(0);
+
+    const ls = await run(["ls", "latest", "--json"]);
+    expect(ls.code).toBe(0);
+    expect(JSON.parse(ls.stdout).databases.find((d: { name: string }) => d.name === "vault.duckdb").duckdb.encrypted).toBe(true);
+
+    const q = await run(["sql", "latest", "--only", "vault.duckdb", "SELECT count(*) AS n, max(id) AS top FROM orders", "--json"]);
+    expect([q.code, q.stderr]).toEqual([0, ""]);
+    expect(JSON.parse(q.stdout).rows).toEqual([{ n: "5000", top: "4999" }]);
+
+    const plain = join(data, "plain.duckdb");
+    const t = await run(["restore", "latest", "--table", "orders", "--into", plain]);
+    expect([t.code, t.stderr]).toEqual([0, ""]);
+    expect(t.stdout).toContain("restored  table main.orders (5000 rows) from vault.duckdb of snapshot");
+    expect(await query(plain, "SELECT count(*), sum(amount)::VARCHAR FROM orders")).toEqual([[5000n, "18746250.0"]]);
+
+    const other = await elsewhere(dir, outputs, env);
+    writeFileSync(join(dir, "wrong.key"), "not-the-key");
+    const before = sha256File(plain);
+    for (const args of [["sql", "latest", "SELECT 1"], ["restore", "latest", "--table", "hr.staff", "--into", plain]]) {
+      const missing = await other([...args, "--repo", repo]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain(`${join(data, "vault.duckdb")}: the database is encrypted and no key is configured`);
+      oneLine(missing);
+      const wrong = await other([...args, "--repo", repo, "--encryption-key-file", join(dir, "wrong.key")]);
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(/vault\.duckdb: .*Wrong encryption key.*, for its copy in snapshot [0-9a-f]{8} /);
+      oneLine(wrong);
+      const right = await other([...args, "--repo", repo, "--encryption-key-file", join(dir, "vault.key")]);
+      expect([right.code, right.stderr]).toEqual([0, ""]);
+    }
+    expect(await query(plain, "SELECT count(*) FROM hr.staff")).toEqual([[2n]]);
+    expect(sha256File(plain)).not.toBe(before);
+    // The snapshot's files were extracted into private folders under TMPDIR, all removed, failures included.
+    expect(readdirSync(tmp)).toEqual([]);
     assertKeyNowhere(dir, outputs);
   });
 });
