@@ -15,6 +15,7 @@ import { CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-p
 import type { CheckedBlocks } from "../duckdb/blocks.ts";
 import { DUCKBAK_VERSION } from "../version.ts";
 import { BlobIndex, writeIndexFiles } from "./index-file.ts";
+import { IdSet } from "./id-table.ts";
 import { PackWriter } from "./pack.ts";
 import { lockRepository } from "./locks.ts";
 import { SNAPSHOT_FORMAT, shortId, type RepoDatabase, type RepoSnapshot } from "./snapshots.ts";
@@ -82,7 +83,7 @@ function slabsOf(ranges: [number, number][], limit: number): { start: number; le
 
 class FileChunker {
   newBlobs = 0;
-  private readonly seen = new Set<string>();
+  private readonly seen = new IdSet();
   private readonly ring: SlabRing;
   constructor(
     private readonly repo: Repository,
@@ -192,12 +193,12 @@ export async function packNew(
   spans: Span[],
   ids: string[],
   index: BlobIndex,
-  seen: Set<string>,
+  seen: { has(id: string): boolean; add(id: string): unknown },
 ): Promise<number> {
   const fresh: Span[] = [];
   const freshIds: string[] = [];
   ids.forEach((id, k) => {
-    if (index.blobs.has(id) || seen.has(id)) return;
+    if (index.has(id) || seen.has(id)) return;
     seen.add(id);
     fresh.push(spans[k]!);
     freshIds.push(id);

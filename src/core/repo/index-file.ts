@@ -1,9 +1,10 @@
 // The index: which pack holds each blob, where. Each backup (and each garbage collection) adds
-// index files of its own; the repository's index is the union of all of them. Only ids and
-// locations are kept in memory (~200 bytes per distinct blob; a 1 GB database with 256 KiB blocks
-// has ~4,000), never blob contents.
+// index files of its own; the repository's index is the union of all of them. In memory only ids
+// and locations are kept, in a compact table (id-table.ts: ~53–59 bytes per blob), never blob
+// contents; commands that read some snapshots keep only the entries of the chunks those name.
+import { IdTable } from "./id-table.ts";
 import type { Repository } from "./repository.ts";
-import type { PackBlob, PackInfo } from "./pack.ts";
+import type { PackInfo } from "./pack.ts";
 
 export interface IndexFile {
   format: "duckbak-index";
@@ -18,30 +19,133 @@ export interface BlobLocation {
   raw: number;
 }
 
-/** Index entries per index file: bounds the size of one index file. */
+/** Bounds on one index file (written and read whole): packs, and blobs (a pack with more goes alone). */
 const PACKS_PER_INDEX_FILE = 256;
+const BLOBS_PER_INDEX_FILE = 1 << 16;
+
+/** The table's fields per blob: its pack's number + 1 (0: wanted, not found yet), offset, length, raw. */
+const PACK = 0;
+const OFFSET = 1;
+const LENGTH = 2;
+const RAW = 3;
 
 export class BlobIndex {
-  readonly blobs = new Map<string, BlobLocation>();
-  /** pack id -> size, index files that name it. */
-  readonly packs = new Map<string, { size: number; indexFiles: Set<string> }>();
+  private readonly table = new IdTable(4);
+  private readonly packIds: string[] = [];
+  private readonly filtered: boolean;
+  private located = 0;
+  /** pack id -> its number, size, index files that name it. */
+  readonly packs = new Map<string, { n: number; size: number; indexFiles: Set<string> }>();
   readonly files: string[] = [];
+  /** Entries of each pack, grouped by blobsIn (built on first use). */
+  private grouped: { order: Uint32Array; starts: Uint32Array } | null = null;
 
-  add(pack: PackInfo, indexFile: string | null): void {
-    let p = this.packs.get(pack.id);
-    if (!p) this.packs.set(pack.id, (p = { size: pack.size, indexFiles: new Set() }));
-    if (indexFile) p.indexFiles.add(indexFile);
-    for (const b of pack.blobs) if (!this.blobs.has(b.id)) this.blobs.set(b.id, { pack: pack.id, offset: b.offset, length: b.length, raw: b.raw });
+  /** `wanted`: keep only these blobs' locations (the chunks of the snapshots a command reads); all when absent. */
+  constructor(wanted?: Iterable<string>) {
+    this.filtered = wanted !== undefined;
+    if (wanted) for (const id of wanted) this.table.insert(id);
   }
 
-  static async load(repo: Repository): Promise<BlobIndex> {
-    const index = new BlobIndex();
-    for (const id of await repo.listIds("index")) {
-      const file = await repo.getJsonChecked<IndexFile>(`index/${id}`);
-      index.files.push(id);
-      for (const p of file.packs)
-        index.add({ id: p.id, size: p.size, blobs: p.blobs.map(([id, offset, length, raw]): PackBlob => ({ id, offset, length, raw })) }, id);
+  /** Blobs with a location. */
+  get size(): number {
+    return this.located;
+  }
+
+  /** Bytes held by the blob table (for the benchmarks' bytes per blob). */
+  get memoryBytes(): number {
+    return this.table.memoryBytes;
+  }
+
+  has(id: string): boolean {
+    const e = this.table.lookup(id);
+    return e >= 0 && this.table.field(e, PACK) !== 0;
+  }
+
+  get(id: string): BlobLocation | undefined {
+    const e = this.table.lookup(id);
+    return e >= 0 && this.table.field(e, PACK) !== 0 ? this.location(e) : undefined;
+  }
+
+  /** Every located blob, in the order the index files listed them. */
+  *entries(): IterableIterator<[string, BlobLocation]> {
+    for (let e = 0; e < this.table.size; e++) if (this.table.field(e, PACK) !== 0) yield [this.table.id(e), this.location(e)];
+  }
+
+  /** The located blobs whose (first) location is in `pack`. */
+  blobsIn(pack: string): [string, BlobLocation][] {
+    const n = this.packs.get(pack)?.n;
+    if (n === undefined) return [];
+    const g = (this.grouped ??= this.group());
+    const out: [string, BlobLocation][] = [];
+    for (let i = g.starts[n]!; i < g.starts[n + 1]!; i++) out.push([this.table.id(g.order[i]!), this.location(g.order[i]!)]);
+    return out;
+  }
+
+  add(pack: PackInfo, indexFile: string | null): void {
+    this.addPack({ id: pack.id, size: pack.size, blobs: pack.blobs.map((b) => [b.id, b.offset, b.length, b.raw]) }, indexFile);
+  }
+
+  /** The packs of one index file; a blob already located keeps its first location. */
+  addFile(id: string, file: IndexFile): void {
+    this.files.push(id);
+    for (const p of file.packs) this.addPack(p, id);
+  }
+
+  private addPack(pack: IndexFile["packs"][number], indexFile: string | null): void {
+    let p = this.packs.get(pack.id);
+    if (!p) {
+      p = { n: this.packIds.length, size: pack.size, indexFiles: new Set() };
+      this.packs.set(pack.id, p);
+      this.packIds.push(pack.id);
     }
+    if (indexFile) p.indexFiles.add(indexFile);
+    this.grouped = null;
+    for (const [id, offset, length, raw] of pack.blobs) {
+      let e: number;
+      if (this.filtered) {
+        e = this.table.lookup(id);
+        if (e < 0) continue;
+      } else {
+        e = this.table.insert(id);
+        if (e >= 0) continue;
+        e = ~e;
+      }
+      if (this.table.field(e, PACK) !== 0) continue;
+      this.table.setField(e, PACK, p.n + 1);
+      this.table.setField(e, OFFSET, offset);
+      this.table.setField(e, LENGTH, length);
+      this.table.setField(e, RAW, raw);
+      this.located++;
+    }
+  }
+
+  private location(e: number): BlobLocation {
+    const t = this.table;
+    return { pack: this.packIds[t.field(e, PACK) - 1]!, offset: t.field(e, OFFSET), length: t.field(e, LENGTH), raw: t.field(e, RAW) };
+  }
+
+  /** Located entries sorted by pack (a counting sort): 4 bytes per blob. */
+  private group(): { order: Uint32Array; starts: Uint32Array } {
+    const t = this.table;
+    const starts = new Uint32Array(this.packIds.length + 1);
+    for (let e = 0; e < t.size; e++) {
+      const p = t.field(e, PACK);
+      if (p) starts[p]!++;
+    }
+    for (let i = 1; i < starts.length; i++) starts[i]! += starts[i - 1]!;
+    const next = starts.slice(0, -1);
+    const order = new Uint32Array(this.located);
+    for (let e = 0; e < t.size; e++) {
+      const p = t.field(e, PACK);
+      if (p) order[next[p - 1]!++] = e;
+    }
+    return { order, starts };
+  }
+
+  /** The repository's index; with `wanted`, only those blobs' locations. */
+  static async load(repo: Repository, wanted?: Iterable<string>): Promise<BlobIndex> {
+    const index = new BlobIndex(wanted);
+    for (const id of await repo.listIds("index")) index.addFile(id, await repo.getJsonChecked<IndexFile>(`index/${id}`));
     return index;
   }
 }
@@ -56,9 +160,19 @@ export async function writeIndexFiles(repo: Repository, packs: PackInfo[]): Prom
 
 export async function writeIndexFilesRaw(repo: Repository, packs: IndexFile["packs"]): Promise<string[]> {
   const ids: string[] = [];
-  for (let i = 0; i < packs.length; i += PACKS_PER_INDEX_FILE) {
-    const file: IndexFile = { format: "duckbak-index", version: 1, packs: packs.slice(i, i + PACKS_PER_INDEX_FILE) };
-    ids.push(await repo.putJson("index", file));
-  }
+  for (const group of indexFileGroups(packs)) ids.push(await repo.putJson("index", { format: "duckbak-index", version: 1, packs: group } satisfies IndexFile));
   return ids;
+}
+
+/** `packs` cut into index files: each at most PACKS_PER_INDEX_FILE packs and BLOBS_PER_INDEX_FILE blobs (or one pack). */
+export function indexFileGroups<P extends { blobs: unknown[] }>(packs: P[]): P[][] {
+  const out: P[][] = [];
+  for (let i = 0; i < packs.length; ) {
+    let j = i;
+    let blobs = 0;
+    while (j < packs.length && j - i < PACKS_PER_INDEX_FILE && (j === i || blobs + packs[j]!.blobs.length <= BLOBS_PER_INDEX_FILE)) blobs += packs[j++]!.blobs.length;
+    out.push(packs.slice(i, j));
+    i = j;
+  }
+  return out;
 }

@@ -57,7 +57,7 @@ export async function readFileBlobs(
 ): Promise<void> {
   const damaged = (detail: string) => new RepositoryDamagedError(repo.location, `${what}: ${detail}`);
   const locate = (id: string) => {
-    const loc = index.blobs.get(id);
+    const loc = index.get(id);
     if (!loc) throw damaged(`chunk ${id.slice(0, 12)}… is in no index file`);
     return loc;
   };

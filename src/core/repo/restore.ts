@@ -21,19 +21,24 @@ export interface OpenedSnapshot {
 }
 
 /**
- * The snapshot `ref` names and its databases that `only` selects, with the index; every chunk is
+ * The snapshot `ref` names and its databases that `only` selects, with their chunks' locations; every chunk is
  * checked to be indexed before anything is written. Call under a shared lock.
  */
 export async function openSnapshot(repo: Repository, ref: string, only: string[] | undefined, consequence = NOTHING_RESTORED): Promise<OpenedSnapshot> {
   const snap = resolveSnapshot(await loadSnapshots(repo), ref, repo.location);
-  const index = await BlobIndex.load(repo);
   const dbs = selectDatabases(await loadSnapshot(repo, snap.id), only);
+  // Only the locations of the chunks these databases use.
+  const index = await BlobIndex.load(repo, chunksOf(dbs));
   for (const db of dbs)
     for (const f of db.files)
       for (const c of f.chunks)
-        if (!index.blobs.has(c))
+        if (!index.has(c))
           throw new RepositoryDamagedError(repo.location, `snapshot ${snap.short} ${f.name}: chunk ${c.slice(0, 12)}… is in no index file; ${consequence}`);
   return { snap, index, dbs };
+}
+
+function* chunksOf(dbs: RepoDatabase[]): Iterable<string> {
+  for (const db of dbs) for (const f of db.files) yield* f.chunks;
 }
 
 /** Writes one file of the snapshot to `path` (a new file; `label` names it in errors), checked against its sha256. */

@@ -31,7 +31,7 @@ export async function repositoryStats(repo: Repository): Promise<RepoStats> {
   }
   const index = await BlobIndex.load(repo);
   let uniqueBytes = 0;
-  for (const b of index.blobs.values()) uniqueBytes += b.raw;
+  for (const [, b] of index.entries()) uniqueBytes += b.raw;
   const snaps = await loadSnapshots(repo);
   const logicalBytes = snaps.reduce((n, s) => n + s.snapshot.stats.logical_bytes, 0);
   return {
@@ -39,7 +39,7 @@ export async function repositoryStats(repo: Repository): Promise<RepoStats> {
     storedBytes,
     packs,
     packBytes,
-    blobs: index.blobs.size,
+    blobs: index.size,
     uniqueBytes,
     logicalBytes,
     dedupRatio: storedBytes ? logicalBytes / storedBytes : 0,

@@ -6,7 +6,7 @@
 import { CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-pool.ts";
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
-import { BlobIndex } from "./index-file.ts";
+import { BlobIndex, type IndexFile } from "./index-file.ts";
 import { lockRepository } from "./locks.ts";
 import { decodePack } from "./pack.ts";
 import { packKey, type Repository } from "./repository.ts";
@@ -41,15 +41,6 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     if (problems.length < 1000) problems.push(p);
   };
   try {
-    const index = new BlobIndex();
-    for (const id of await repo.listIds("index")) {
-      try {
-        const one = await loadIndexFile(repo, id);
-        for (const p of one) index.add(p, id);
-      } catch (err) {
-        note(errText(err));
-      }
-    }
     // Heads only (no chunk lists) for all; each snapshot's chunks are read again when needed.
     let all: SnapshotInfo[] = [];
     for (const id of await repo.listIds("snapshots")) {
@@ -64,63 +55,68 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     const selected = opts.snapshot ? [resolveSnapshot(all, opts.snapshot, repo.location)] : all;
     if (opts.snapshot) all = selected;
 
+    // One snapshot: only the locations of its chunks are kept; the whole repository: every blob's.
+    const index = new BlobIndex(opts.snapshot ? await chunksOf(repo, selected[0]!.id) : undefined);
+    for (const id of await repo.listIds("index")) {
+      try {
+        index.addFile(id, await repo.getJsonChecked<IndexFile>(`index/${id}`));
+      } catch (err) {
+        note(errText(err));
+      }
+    }
+
     const stored = new Map<string, number>();
     for await (const e of repo.store.list("data/")) stored.set(e.key.slice(e.key.lastIndexOf("/") + 1), e.size);
-    const needed = new Map<string, Set<string>>(); // pack -> blobs to check
+    const needed = new Set<string>(); // packs the selected snapshots use
     const badBlobs = new Map<string, string>(); // blob -> why
+    const badPacks = new Map<string, string>(); // pack -> why its blobs are lost
+    let unindexed = false;
     for (const s of selected) {
       for (const db of (await loadSnapshot(repo, s.id)).databases) {
         for (const f of db.files) {
           for (const c of f.chunks) {
-            const loc = index.blobs.get(c);
-            if (!loc) {
-              badBlobs.set(c, "in no index file");
-              continue;
-            }
-            let set = needed.get(loc.pack);
-            if (!set) needed.set(loc.pack, (set = new Set()));
-            set.add(c);
+            const loc = index.get(c);
+            if (loc) needed.add(loc.pack);
+            else unindexed = true;
           }
         }
       }
     }
-    for (const [pack, blobs] of needed) {
+    for (const pack of needed) {
       const size = stored.get(pack);
       const want = index.packs.get(pack)!.size;
       const why = size === undefined ? `pack ${packKey(pack)} is missing` : size !== want ? `pack ${packKey(pack)} is ${size} bytes, the index recorded ${want} (truncated?)` : null;
       if (why) {
-        for (const b of blobs) badBlobs.set(b, why);
+        badPacks.set(pack, why);
         needed.delete(pack);
       }
     }
+    const problemOf = (c: string): string | undefined => {
+      const loc = index.get(c);
+      return loc ? (badBlobs.get(c) ?? badPacks.get(loc.pack)) : "in no index file";
+    };
     let bytesRead = 0;
     let blobsChecked = 0;
     if (opts.readData) {
       // Whole repository: every indexed pack, every blob; one snapshot: the blobs it uses.
-      const packs = opts.snapshot ? needed : new Map([...index.packs.keys()].filter((p) => stored.has(p)).map((p) => [p, null as Set<string> | null]));
-      const byPack = new Map<string, [string, BlobLocation][]>();
-      for (const [id, loc] of index.blobs) {
-        if (!packs.has(loc.pack)) continue;
-        let l = byPack.get(loc.pack);
-        if (!l) byPack.set(loc.pack, (l = []));
-        l.push([id, loc]);
-      }
+      // (The index then holds only that snapshot's blobs.)
+      const packs = opts.snapshot ? needed : new Set([...index.packs.keys()].filter((p) => stored.has(p)));
       const pool = new CodecPool();
       const packHash = new DigestWorker();
       // Three packs in flight (read, hashed, their blobs opened), each in a slab of shared memory
       // that the workers read in place: memory stays bounded whatever the repository's size.
-      const ring = new SlabRing(3, [...packs.keys()].reduce((m, p) => Math.max(m, stored.get(p) ?? 0), 0));
+      const ring = new SlabRing(3, [...packs].reduce((m, p) => Math.max(m, stored.get(p) ?? 0), 0));
       const inflight = new Set<Promise<void>>();
       let failure: unknown = null;
       try {
         opts.progress?.start(
-          [...packs.keys()].reduce((n, p) => n + (stored.get(p) ?? 0), 0),
+          [...packs].reduce((n, p) => n + (stored.get(p) ?? 0), 0),
           opts.snapshot ? `verifying snapshot ${selected[0]!.short}` : "verifying repository",
         );
-        for (const [pack, only] of packs) {
+        for (const pack of packs) {
           if (failure) break;
           const slab = await ring.take();
-          const job: Promise<void> = checkPack(repo, pool, packHash, slab, pack, stored.get(pack) ?? 0, only, byPack.get(pack) ?? [], badBlobs, note)
+          const job: Promise<void> = checkPack(repo, pool, packHash, slab, pack, stored.get(pack) ?? 0, index.blobsIn(pack), badBlobs, note)
             .then(
               (r) => {
                 bytesRead += r.bytes;
@@ -144,12 +140,16 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
       }
     }
     // Name the snapshots and files that a bad blob breaks.
-    if (badBlobs.size) {
+    if (badBlobs.size || badPacks.size || unindexed) {
       for (const s of all) {
         for (const db of (await loadSnapshot(repo, s.id)).databases) {
           for (const f of db.files) {
-            const bad = f.chunks.findIndex((c) => badBlobs.has(c));
-            if (bad >= 0) note(`snapshot ${s.short} ${db.name}: file ${f.name}: chunk ${bad} (${f.chunks[bad]!.slice(0, 12)}…): ${badBlobs.get(f.chunks[bad]!)}`);
+            for (const [i, c] of f.chunks.entries()) {
+              const why = problemOf(c);
+              if (why === undefined) continue;
+              note(`snapshot ${s.short} ${db.name}: file ${f.name}: chunk ${i} (${c.slice(0, 12)}…): ${why}`);
+              break;
+            }
           }
         }
       }
@@ -174,9 +174,9 @@ function errText(err: unknown): string {
   throw err;
 }
 
-async function loadIndexFile(repo: Repository, id: string) {
-  const file = await repo.getJsonChecked<import("./index-file.ts").IndexFile>(`index/${id}`);
-  return file.packs.map((p) => ({ id: p.id, size: p.size, blobs: p.blobs.map(([id, offset, length, raw]) => ({ id, offset, length, raw })) }));
+/** The chunks of snapshot `id` (one snapshot file is read whole anyway). */
+async function chunksOf(repo: Repository, id: string): Promise<string[]> {
+  return (await loadSnapshot(repo, id)).databases.flatMap((db) => db.files.flatMap((f) => f.chunks));
 }
 
 /** Sealed bytes of blobs checked by one worker job. */
@@ -189,7 +189,6 @@ async function checkPack(
   slab: Uint8Array,
   pack: string,
   listedSize: number,
-  only: Set<string> | null,
   blobs: [string, BlobLocation][],
   badBlobs: Map<string, string>,
   note: (p: string) => void,
@@ -229,7 +228,6 @@ async function checkPack(
   let groupBytes = 0;
   let n = 0;
   for (const [id, loc] of blobs) {
-    if (only && !only.has(id)) continue;
     n++;
     if (loc.offset + loc.length > bytes.length) {
       badBlobs.set(id, `pack ${key}: truncated`);

@@ -1,0 +1,116 @@
+// The compact index (id-table.ts, index-file.ts): every id found after the table grows, ids that
+// share their hash slot kept apart, first location wins, a filtered index keeps only what it was
+// asked for, and the cost per blob stays within the documented bound.
+import { describe, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
+import { IdSet, IdTable } from "../../../src/core/repo/id-table.ts";
+import { BlobIndex, indexFileGroups, type IndexFile } from "../../../src/core/repo/index-file.ts";
+
+const randomId = () => randomBytes(32).toString("hex");
+
+function file(...packs: [string, [string, number, number, number][]][]): IndexFile {
+  return { format: "duckbak-index", version: 1, packs: packs.map(([id, blobs]) => ({ id, size: 1000, blobs })) };
+}
+
+describe("IdTable", () => {
+  test("agrees with a Map through growth: every id and its fields found, absent ids not", () => {
+    const table = new IdTable(2);
+    const model = new Map<string, [number, number]>();
+    for (let i = 0; i < 50_000; i++) {
+      const id = randomId();
+      const e = table.insert(id);
+      expect(e).toBeLessThan(0); // new
+      table.setField(~e, 0, i);
+      table.setField(~e, 1, i * 7);
+      model.set(id, [i, i * 7]);
+      if (i % 5 === 0) expect(table.insert(id)).toBe(~e); // present: its entry, not added again
+    }
+    expect(table.size).toBe(model.size);
+    for (const [id, [a, b]] of model) {
+      const e = table.lookup(id);
+      expect(table.field(e, 0)).toBe(a);
+      expect(table.field(e, 1)).toBe(b);
+      expect(table.id(e)).toBe(id);
+    }
+    for (let i = 0; i < 10_000; i++) expect(table.has(randomId())).toBe(false);
+  });
+
+  test("ids that fall in the same slot (same first word) or differ in one last bit stay distinct", () => {
+    const set = new IdSet();
+    const prefix = "deadbeef";
+    const same = Array.from({ length: 3000 }, () => prefix + randomBytes(28).toString("hex"));
+    const base = randomBytes(32);
+    const bits = Array.from({ length: 8 }, (_, b) => {
+      const x = Buffer.from(base);
+      x[31]! ^= 1 << b;
+      return x.toString("hex");
+    });
+    for (const id of [...same, ...bits]) set.add(id);
+    expect(set.size).toBe(same.length + bits.length);
+    for (const id of [...same, ...bits]) expect(set.has(id)).toBe(true);
+    expect(set.has(base.toString("hex"))).toBe(false);
+    expect(set.has(prefix + "00".repeat(28))).toBe(false);
+  });
+
+  test("what is not a blob id: never found, never added", () => {
+    const set = new IdSet();
+    for (const bad of ["", "ab", "zz".repeat(32), "ab".repeat(31) + "zz", "ab".repeat(33)]) {
+      expect(set.has(bad)).toBe(false);
+      expect(() => set.add(bad)).toThrow("not a blob id");
+    }
+  });
+});
+
+describe("BlobIndex", () => {
+  const [a, b, c, d] = [randomId(), randomId(), randomId(), randomId()];
+  const p1 = "1".repeat(64);
+  const p2 = "2".repeat(64);
+
+  test("a blob listed in two index files (or two packs): the first location wins", () => {
+    const index = new BlobIndex();
+    index.addFile("f1", file([p1, [[a, 0, 10, 100], [b, 10, 20, 200]]]));
+    index.addFile("f2", file([p2, [[b, 0, 30, 200], [c, 30, 40, 300]]]));
+    index.addFile("f3", file([p1, [[a, 0, 10, 100], [b, 10, 20, 200]]]));
+    expect(index.size).toBe(3);
+    expect(index.get(b)).toEqual({ pack: p1, offset: 10, length: 20, raw: 200 });
+    expect(index.get(c)).toEqual({ pack: p2, offset: 30, length: 40, raw: 300 });
+    expect(index.has(d)).toBe(false);
+    expect(index.get(d)).toBeUndefined();
+    expect([...index.packs.get(p1)!.indexFiles]).toEqual(["f1", "f3"]);
+    expect(index.blobsIn(p1).map(([id]) => id)).toEqual([a, b]);
+    expect(index.blobsIn(p2).map(([id]) => id)).toEqual([c]);
+    expect(new Map(index.entries())).toEqual(new Map([[a, index.get(a)!], [b, index.get(b)!], [c, index.get(c)!]]));
+  });
+
+  test("filtered: only the wanted blobs get a location; every pack is still known", () => {
+    const index = new BlobIndex([b, d]);
+    index.addFile("f1", file([p1, [[a, 0, 10, 100], [b, 10, 20, 200]]]));
+    index.addFile("f2", file([p2, [[b, 0, 30, 200], [c, 30, 40, 300]]]));
+    expect(index.size).toBe(1);
+    expect(index.get(b)).toEqual({ pack: p1, offset: 10, length: 20, raw: 200 });
+    for (const id of [a, c, d]) expect(index.has(id)).toBe(false); // d: wanted, in no index file
+    expect([...index.packs.keys()]).toEqual([p1, p2]);
+    expect(index.blobsIn(p1).map(([id]) => id)).toEqual([b]);
+    expect(index.blobsIn(p2)).toEqual([]);
+  });
+
+  test("costs under 64 bytes per blob", () => {
+    const index = new BlobIndex();
+    const n = 200_000;
+    for (let f = 0; f < n / 1000; f++) {
+      const blobs: [string, number, number, number][] = [];
+      for (let i = 0; i < 1000; i++) blobs.push([randomId(), i * 5000, 5000, 16384]);
+      index.addFile(`f${f}`, file([randomId(), blobs]));
+    }
+    expect(index.size).toBe(n);
+    expect(index.memoryBytes / n).toBeLessThan(64);
+  });
+});
+
+test("index files: at most 256 packs and 65,536 blobs each, a bigger pack alone", () => {
+  const packs = (...sizes: number[]) => sizes.map((n) => ({ blobs: new Array(n) }));
+  const sizes = (groups: { blobs: unknown[] }[][]) => groups.map((g) => g.map((p) => p.blobs.length));
+  expect(sizes(indexFileGroups(packs(40_000, 25_536, 1, 70_000, 10)))).toEqual([[40_000, 25_536], [1], [70_000], [10]]);
+  expect(indexFileGroups(packs(...new Array(600).fill(1))).map((g) => g.length)).toEqual([256, 256, 88]);
+  expect(indexFileGroups([])).toEqual([]);
+});
