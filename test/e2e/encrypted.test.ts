@@ -271,7 +271,7 @@ describe("browsing a backup of an encrypted database (ls, sql, restore --table)"
     assertKeyNowhere(dir, outputs);
   });
 
-  test("restore --table into an encrypted database is refused before anything is extracted, the database unchanged", async () => {
+  test("restore --table (and import --append) into an encrypted database are refused before anything is extracted, the database unchanged", async () => {
     const { run, dir, db, outputs } = await setup();
     writeFileSync(join(dir, "duckbak.toml"), `${DBS}[[database]]\npath = "data/vault.duckdb"\nencryption_key_file = "vault.key"\n`);
     expect((await run(["backup", "--name", "b1"])).code).toBe(0);
@@ -282,6 +282,11 @@ describe("browsing a backup of an encrypted database (ls, sql, restore --table)"
     expect(r.stderr).toContain("table hr.staff not restored");
     oneLine(r);
     expect(r.stdout).toBe("");
+    expect((await run(["export", "data/plain.duckdb", "--out", "exp"])).code).toBe(0);
+    const imp = await run(["import", "exp", "--into", db, "--append"]);
+    expect(imp.code).toBe(1);
+    expect(imp.stderr).toContain(`${db}: the database is encrypted, and duckbak reads encrypted databases but does not write them`);
+    oneLine(imp);
     expect(sha256File(db)).toBe(before);
     assertKeyNowhere(dir, outputs);
   });

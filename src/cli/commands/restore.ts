@@ -38,7 +38,7 @@ export function registerRestore(cli: CAC): void {
     .option("--only <database>", "Restore only this database (file name as in the backup); repeatable")
     .option("--no-verify", "Skip the checksum and block checks before writing (the restored files are still checked)")
     .option("--table <[schema.]table>", "Restore only this table, into the live database --into (one transaction)")
-    .option("--into <database>", "With --table: the live database to put the table into")
+    .option("--into <database>", "With --table: the live database to put the table into (not an encrypted one: duckbak does not write encryption)")
     .option("--replace", "With --table: drop the live table of that name first (refused otherwise)")
     .option("--wait <seconds>", "With --table: wait up to this long for a writer to close the live database (default 0)")
     .option(...REPO_OPTION)
