@@ -3,7 +3,7 @@
 // from duckbak.toml or --encryption-key-file; the key appears in
 // no output, log, manifest or error.
 import { describe, expect, test } from "bun:test";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { query, runBinary, runSql, sha256File, tempDir, type RunResult } from "../helpers.ts";
@@ -26,6 +26,23 @@ async function createEncrypted(path: string, key: string, statements: string[]):
     con.closeSync();
     instance.closeSync();
   }
+}
+
+/** Adds rows to an encrypted database that stay in its WAL (no checkpoint at close), as after a crash. */
+async function appendToWal(path: string, key: string, statement: string): Promise<void> {
+  const instance = await DuckDBInstance.create(":memory:");
+  const con = await instance.connect();
+  try {
+    await con.run("SET force_mbedtls_unsafe = true");
+    await con.run("PRAGMA disable_checkpoint_on_shutdown");
+    await con.run(`ATTACH '${path}' AS e (ENCRYPTION_KEY '${key}')`);
+    await con.run("USE e");
+    await con.run(statement);
+  } finally {
+    con.closeSync();
+    instance.closeSync();
+  }
+  expect(existsSync(`${path}.wal`)).toBe(true);
 }
 
 async function readEncrypted(path: string, key: string, sql: string): Promise<unknown[][]> {
@@ -339,6 +356,44 @@ describe("browsing a backup of an encrypted database (ls, sql, restore --table)"
     expect(sha256File(plain)).not.toBe(before);
     // The snapshot's files were extracted into private folders under TMPDIR, all removed, failures included.
     expect(readdirSync(tmp)).toEqual([]);
+    assertKeyNowhere(dir, outputs);
+  });
+});
+
+describe("an encrypted database with a pending WAL", () => {
+  test("sql and restore --table read it with its WAL; a whole restore, which would have to write the encrypted file to fold the WAL in, is refused in one line with nothing changed", async () => {
+    const { run, dir, data, db, outputs } = await setup();
+    writeFileSync(join(dir, "duckbak.toml"), `${DBS}[[database]]\npath = "data/vault.duckdb"\nencryption_key_file = "vault.key"\n`);
+    // Backed up without a WAL; then the live database gets one: restoring over it must fold that WAL first.
+    expect((await run(["backup", "--name", "clean"])).code).toBe(0);
+    await appendToWal(db, KEY, "INSERT INTO orders SELECT range + 5000, 0 FROM range(7)");
+    const live = [sha256File(db), sha256File(`${db}.wal`)];
+    const over = await run(["restore", "clean", "--only", "vault.duckdb"]);
+    expect(over.code).toBe(1);
+    expect(over.stderr).toContain(`${db}: has a pending WAL that duckbak cannot fold into it: the database is encrypted`);
+    expect(over.stderr).toContain("not replaced");
+    expect(over.stderr.trim().split("\n")).toHaveLength(1);
+    expect([sha256File(db), sha256File(`${db}.wal`)]).toEqual(live);
+
+    // A backup that holds the WAL: read through it, not restorable as one file.
+    const b = await run(["backup", "--name", "walled", "--json"]);
+    expect(b.code).toBe(0);
+    const vault = JSON.parse(b.stdout).manifest.databases.find((d: { name: string }) => d.name === "vault.duckdb");
+    expect(vault.files.map((f: { role: string }) => f.role)).toEqual(["main", "wal"]);
+    const q = await run(["sql", "walled", "--only", "vault", "SELECT count(*) AS n FROM orders", "--json"]);
+    expect([q.code, q.stderr]).toEqual([0, ""]);
+    expect(JSON.parse(q.stdout).rows).toEqual([{ n: "5007" }]);
+    const plain = join(data, "plain.duckdb");
+    expect((await run(["restore", "walled", "--table", "orders", "--into", plain])).code).toBe(0);
+    expect(await query(plain, "SELECT count(*) FROM orders")).toEqual([[5007n]]);
+
+    const restoreDir = join(dir, "restored");
+    const r = await run(["restore", "walled", "--only", "vault.duckdb", "--restore-dir", restoreDir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${join(restoreDir, "vault.duckdb")} (restored copy): has a pending WAL that duckbak cannot fold into it: the database is encrypted`);
+    expect(r.stderr).toContain("nothing was restored");
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(readdirSync(restoreDir)).toEqual([]);
     assertKeyNowhere(dir, outputs);
   });
 });

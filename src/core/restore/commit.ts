@@ -12,7 +12,7 @@
 // involved on either side, else refused with the reason (nothing is changed).
 import { copyFile, constants, link, open, readdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { BOUNDED_MEMORY, createInstance, duckdbMessage, isLockError, parseLockHolder } from "../duckdb/open.ts";
+import { BOUNDED_MEMORY, createInstance, duckdbMessage, isLockError, parseLockHolder, readDuckDBHeader } from "../duckdb/open.ts";
 import { fsyncDir, renameReplacing } from "../fsutil.ts";
 import { DatabaseLockedError, DuckbakError, fsError } from "../errors.ts";
 import { isWalFile } from "../naming.ts";
@@ -53,6 +53,11 @@ export async function walFiles(path: string): Promise<string[]> {
 export async function foldWal(path: string, label: string): Promise<string[]> {
   const sides = await walFiles(path);
   if (sides.length === 0) return [];
+  // Folding writes the file. (Unreadable here, e.g. a writer's Windows share lock: DuckDB's open says why.)
+  if ((await readDuckDBHeader(path).catch(() => null))?.encrypted)
+    throw new DuckbakError(
+      `${label}: has a pending WAL that duckbak cannot fold into it: the database is encrypted, and duckbak does not write encrypted databases (DuckDB needs its httpfs extension for that)`,
+    );
   let instance;
   try {
     instance = await createInstance(path, BOUNDED_MEMORY);
