@@ -4,7 +4,7 @@
 // original path, as restore and verify do); the key goes into no message.
 import { basename } from "node:path";
 import { DuckbakError, UsageError } from "./errors.ts";
-import { NO_KEYS, keyForFile, refusedKeyError, type KeyLookup } from "./keys.ts";
+import { EncryptionKeyError, NO_KEYS, keyForFile, refusedKeyError, type KeyLookup } from "./keys.ts";
 import { withExtractedBackup } from "./restore.ts";
 import { readArchiveManifest } from "./archive/reader.ts";
 import { DuckDBSession, openDatabase } from "./duckdb/session.ts";
@@ -81,7 +81,13 @@ export async function queryBackup(
       try {
         const all = dbs.map((d) => ({ name: d.name, entry: basename(d.path) }));
         const aliases = all.map((d) => attachAlias(d, all));
-        for (const [i, d] of dbs.entries()) await attachCopy(s, d, aliases[i]!, opts.keys ?? NO_KEYS, source.name);
+        for (const [i, d] of dbs.entries())
+          await attachCopy(s, d, aliases[i]!, opts.keys ?? NO_KEYS, source.name).catch((err) => {
+            // The query may not need that database at all.
+            if (err instanceof EncryptionKeyError && dbs.length > 1)
+              throw new EncryptionKeyError(`${err.message}; --only ${others(dbs, d)} queries the others without it`);
+            throw err;
+          });
         if (dbs.length === 1) await s.run(`USE ${quoteIdent(aliases[0]!)}`);
         await s.run("SET enable_external_access = false");
         await s.run("SET lock_configuration = true");
@@ -96,6 +102,12 @@ export async function queryBackup(
     { only: opts.only, progress: opts.progress },
   );
 }
+
+const others = (dbs: ExtractedDatabase[], d: ExtractedDatabase) =>
+  dbs
+    .filter((x) => x !== d)
+    .map((x) => x.name)
+    .join(" --only ");
 
 export interface TableRestoreOptions {
   table: string;

@@ -264,6 +264,7 @@ describe("browsing a backup of an encrypted database (ls, sql, restore --table)"
       const missing = await other(args);
       expect(missing.code).toBe(1);
       expect(missing.stderr).toContain(`${join(data, "vault.duckdb")}: the database is encrypted and no key is configured`);
+      if (args[0] === "sql") expect(missing.stderr).toContain("; --only plain.duckdb queries the others without it");
       oneLine(missing);
       const wrong = await other([...args, "--encryption-key-file", join(dir, "wrong.key")]);
       expect(wrong.code).toBe(1);
@@ -276,6 +277,8 @@ describe("browsing a backup of an encrypted database (ls, sql, restore --table)"
       expect(JSON.parse(json.stdout).error.message).toMatch(/Wrong encryption key/);
     }
     expect(sha256File(plain)).toBe(before);
+    const onlyPlain = await other(["sql", "b1", ...backups, "--only", "plain.duckdb", "SELECT x FROM t", "--json"]);
+    expect([onlyPlain.code, JSON.parse(onlyPlain.stdout).rows]).toEqual([0, [{ x: 1 }]]);
     expect(readdirSync(tmp)).toEqual([]);
 
     // Whole-database restore with a wrong key: the same exit code and line (the archive is sound).
