@@ -11,7 +11,7 @@ import { DuckDBSession, openDatabase } from "./duckdb/session.ts";
 import { duckdbMessage, isKeyError } from "./duckdb/open.ts";
 import { quoteIdent, quoteLiteral } from "./duckdb/sql.ts";
 import type { ArchiveRef } from "./list.ts";
-import type { ManifestDatabase } from "./manifest.ts";
+import type { DatabaseFacts } from "./manifest.ts";
 import type { ProgressSink } from "./progress.ts";
 
 export interface ExtractedDatabase {
@@ -27,7 +27,7 @@ export interface BackupSource {
   name: string;
   /** Where it is, in errors: the archive's path, or the repository and snapshot. */
   label: string;
-  manifest(): Promise<{ databases: ManifestDatabase[] }>;
+  manifest(): Promise<{ databases: DatabaseFacts[] }>;
   /** Extracts the databases `only` selects (checked) into a private temporary folder, runs `fn`, removes the folder. */
   extract<T>(fn: (dbs: ExtractedDatabase[]) => Promise<T>, opts: { only?: string[]; progress?: ProgressSink }): Promise<T>;
 }
@@ -42,7 +42,7 @@ export function archiveSource(ref: ArchiveRef): BackupSource {
 }
 
 /** The name a database is attached under in `sql`: its file name without `.duckdb`, or the archive entry's. */
-export function attachAlias(db: Pick<ManifestDatabase, "name" | "entry">, all: Pick<ManifestDatabase, "name" | "entry">[]): string {
+export function attachAlias(db: Pick<DatabaseFacts, "name" | "entry">, all: Pick<DatabaseFacts, "name" | "entry">[]): string {
   const stem = (n: string) => n.replace(/\.(duckdb|db|ddb)$/i, "");
   const taken = all.filter((d) => stem(d.name) === stem(db.name)).length > 1;
   return stem(taken ? db.entry : db.name);
@@ -135,7 +135,7 @@ export interface TableRestoreResult {
 }
 
 /** The backup's database holding `table`, from the manifest's table lists. */
-export function findTableDatabase(m: { databases: ManifestDatabase[] }, t: { schema: string; name: string }, only: string[] | undefined, archive: string): ManifestDatabase {
+export function findTableDatabase(m: { databases: DatabaseFacts[] }, t: { schema: string; name: string }, only: string[] | undefined, archive: string): DatabaseFacts {
   const candidates = m.databases.filter((d) => !only?.length || only.some((o) => d.name === o || d.entry === o || d.name === `${o}.duckdb`));
   const holding = candidates.filter((d) => d.tables.some((x) => x.schema === t.schema && x.name === t.name));
   const label = `${t.schema}.${t.name}`;

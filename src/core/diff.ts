@@ -8,7 +8,7 @@ import { DuckbakError, UsageError } from "./errors.ts";
 import { readArchiveManifest } from "./archive/reader.ts";
 import { withExtractedBackup } from "./restore.ts";
 import type { ArchiveRef } from "./list.ts";
-import type { ManifestDatabase } from "./manifest.ts";
+import type { DatabaseFacts } from "./manifest.ts";
 import { quoteIdent } from "./duckdb/sql.ts";
 import { DuckDBSession, openDatabase } from "./duckdb/session.ts";
 import { NO_KEYS, keyForFile, type KeyLookup } from "./keys.ts";
@@ -59,7 +59,7 @@ interface TableState {
 }
 
 /** Pairs backup databases with current files: by original path, else file name, else the only one. */
-export function pairDatabases(dbs: ManifestDatabase[], args: string[] | undefined, backupName: string): { db: ManifestDatabase; current: string }[] {
+export function pairDatabases(dbs: DatabaseFacts[], args: string[] | undefined, backupName: string): { db: DatabaseFacts; current: string }[] {
   if (!args?.length) return dbs.map((db) => ({ db, current: db.original_path }));
   return args.map((arg) => {
     const current = resolve(arg);

@@ -7,14 +7,14 @@ export const MANIFEST_FORMAT_VERSION = 1;
 
 export type FileRole = "main" | "wal";
 
-export interface ManifestFile {
+/** A file's facts shared by archive manifests and repository snapshots (each adds its own checksum). */
+export interface FileFacts {
   /** Name of the entry at the archive root. */
   entry: string;
   role: FileRole;
   /** Name of the file next to the database when restored (`results.duckdb.wal`). */
   name: string;
   size_bytes: number;
-  sha256: string;
   /** Permission bits as octal text ("0600"), owner and group as on the host that made the backup; absent in older manifests. */
   mode?: string;
   uid?: number;
@@ -23,13 +23,18 @@ export interface ManifestFile {
   group?: string;
 }
 
+export interface ManifestFile extends FileFacts {
+  sha256: string;
+}
+
 export interface ManifestTable {
   schema: string;
   name: string;
   rows: number;
 }
 
-export interface ManifestDatabase {
+/** A database's facts shared by archive manifests and repository snapshots; `F`: its files. */
+export interface DatabaseFacts<F extends FileFacts = FileFacts> {
   name: string;
   /** The path the database was given as (absolute, links not resolved): where restore puts it. */
   original_path: string;
@@ -37,7 +42,7 @@ export interface ManifestDatabase {
   resolved_path?: string;
   size_bytes: number;
   entry: string;
-  files: ManifestFile[];
+  files: F[];
   duckdb: {
     creator_version: string;
     storage_version: number;
@@ -67,6 +72,8 @@ export interface ManifestDatabase {
   /** For a hot copy: the attempts it took, why the failed ones were rejected, and the WAL cut. */
   hot?: { attempts: number; rejected: string[]; wal_bytes_kept: number; wal_bytes_dropped: number };
 }
+
+export type ManifestDatabase = DatabaseFacts<ManifestFile>;
 
 export interface ManifestFailure {
   path: string;

@@ -17,7 +17,7 @@ import { pausePoint } from "./pause.ts";
 import { CorruptArchiveError, DatabaseLockedError, DuckbakError, ExitCode, UsageError, fsError } from "./errors.ts";
 import { isSafeEntryName, utcStamp } from "./naming.ts";
 import type { ArchiveRef } from "./list.ts";
-import { parseMode, type Manifest, type ManifestDatabase, type ManifestFile } from "./manifest.ts";
+import { parseMode, type Manifest, type DatabaseFacts, type FileFacts, type ManifestDatabase } from "./manifest.ts";
 import { localIds } from "./owners.ts";
 
 export interface RestoreOptions {
@@ -58,8 +58,8 @@ export interface RestoreResult {
   warnings: string[];
 }
 
-export interface Plan {
-  db: ManifestDatabase;
+export interface Plan<D extends DatabaseFacts = DatabaseFacts> {
+  db: D;
   target: string;
   /** Temporary path of each file, by archive entry; a WAL's temp name is its main's plus ".wal…". */
   temps: Map<string, string>;
@@ -67,7 +67,7 @@ export interface Plan {
 
 
 /** Picks databases for --only; every name given must match. */
-export function selectDatabases<D extends ManifestDatabase>(manifest: { databases: D[] }, only: string[] | undefined): D[] {
+export function selectDatabases<D extends DatabaseFacts>(manifest: { databases: D[] }, only: string[] | undefined): D[] {
   if (!only?.length) return manifest.databases;
   const picked = new Set<D>();
   for (const want of only) {
@@ -81,7 +81,7 @@ export function selectDatabases<D extends ManifestDatabase>(manifest: { database
 }
 
 /** Where each database goes; refuses manifests whose names could point a write elsewhere. */
-export function planTargets(dbs: ManifestDatabase[], restoreDir: string | undefined, archive: string): { db: ManifestDatabase; target: string }[] {
+export function planTargets<D extends DatabaseFacts>(dbs: D[], restoreDir: string | undefined, archive: string): { db: D; target: string }[] {
   const names = dbs.map((d) => d.name);
   return dbs.map((db) => {
     const bad = (why: string) => new CorruptArchiveError(archive, `database ${JSON.stringify(db.name)}: ${why}`);
@@ -113,16 +113,16 @@ async function assertNotLocked(target: string): Promise<void> {
 }
 
 /** Where a file of the backup goes: the target, or the target's WAL beside it. */
-function finalPathOf(plan: Plan, f: ManifestFile): string {
+function finalPathOf(plan: Plan, f: FileFacts): string {
   return f.role === "main" ? plan.target : plan.target + f.name.slice(plan.db.name.length);
 }
 
-function tempFor(db: ManifestDatabase, file: ManifestFile, base: string): string {
+function tempFor(db: DatabaseFacts, file: FileFacts, base: string): string {
   return file.role === "main" ? base : base + file.name.slice(db.name.length);
 }
 
 /** The archived file's mode, and its owner when running as root (only root can give files away). */
-async function applyRecordedOwnership(temp: string, target: string, f: ManifestFile, fallbackMode: number): Promise<void> {
+async function applyRecordedOwnership(temp: string, target: string, f: FileFacts, fallbackMode: number): Promise<void> {
   await chmodIfSupported(temp, f.mode !== undefined ? parseMode(f.mode) : fallbackMode).catch((err) => { throw fsError(err, target, "set mode"); });
   if (f.uid === undefined || f.gid === undefined || process.getuid?.() !== 0) return;
   const { uid, gid } = localIds({ uid: f.uid, gid: f.gid, owner: f.owner ?? "", group: f.group ?? "" });
@@ -207,11 +207,11 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
  * each database is committed (.bak, stale WAL, rename). `source` names the backup in errors.
  * Verified files this DuckDB cannot open (a newer format) are restored with a line in `warnings`.
  */
-export async function restoreDatabases(
-  dbs: ManifestDatabase[],
+export async function restoreDatabases<D extends DatabaseFacts>(
+  dbs: D[],
   source: string,
   opts: RestoreOptions,
-  fill: (plans: Plan[]) => Promise<void>,
+  fill: (plans: Plan<D>[]) => Promise<void>,
   warnings: string[] = [],
 ): Promise<RestoredDatabase[]> {
   const ts = utcStamp(opts.now ?? new Date());
@@ -226,7 +226,7 @@ export async function restoreDatabases(
     await assertNotLocked(t.target);
   }
 
-  const plans: Plan[] = targets.map(({ db, target }) => {
+  const plans: Plan<D>[] = targets.map(({ db, target }) => {
     const base = tempPath(target);
     return { db, target, temps: new Map(db.files.map((f) => [f.entry, tempFor(db, f, base)])) };
   });

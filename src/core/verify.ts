@@ -13,7 +13,7 @@ import { quoteIdent } from "./duckdb/sql.ts";
 import { blockDamage } from "./duckdb/blocks.ts";
 import { EncryptionKeyError, NO_KEYS, keyForFile, type KeyLookup } from "./keys.ts";
 import type { ArchiveRef } from "./list.ts";
-import type { Manifest, ManifestDatabase } from "./manifest.ts";
+import type { DatabaseFacts, Manifest, ManifestDatabase } from "./manifest.ts";
 
 export type CheckState = "ok" | "failed" | "skipped";
 
@@ -86,7 +86,7 @@ export function judgeDatabase(scan: ArchiveScan, db: ManifestDatabase, blocks: b
  * format rather than damage: its header, else the manifest's record that the source did not open
  * either. null: an open failure is damage.
  */
-export async function unopenableReason(path: string, db: ManifestDatabase): Promise<string | null> {
+export async function unopenableReason(path: string, db: DatabaseFacts): Promise<string | null> {
   const header = await readDuckDBHeader(path).catch(() => null);
   const byHeader = header && embeddedCannotOpen(header);
   if (byHeader) return byHeader;

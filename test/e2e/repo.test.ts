@@ -71,6 +71,16 @@ describe("repository", () => {
     const viaCmd = await runBinary(["list", "--json"], { cwd: dir, env: { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: "" } as Record<string, string> });
     expect(viaCmd.code).toBe(0);
     expect(JSON.parse(viaCmd.stdout).snapshots.length).toBe(1);
+
+    // Another format version: refused with one line saying which, nothing read or written.
+    const config = JSON.parse(readFileSync(join(repo, "config"), "utf8"));
+    expect(config.version).toBe(2);
+    for (const [version, why] of [[1, "version 1 was a pre-release format that this duckbak no longer reads"], [3, "version 3 is newer than this duckbak understands"]] as const) {
+      writeFileSync(join(repo, "config"), JSON.stringify({ ...config, version }));
+      const other = await run(["list", "--repo", repo]);
+      expect(other.code).toBe(1);
+      expect(other.stderr.trim().split("\n")).toEqual([`duckbak: error: ${repo}: repository format ${why}${version === 1 ? "; restore its snapshots with the duckbak that wrote them" : ""}`]);
+    }
   });
 
   test("several passwords: key add, list, remove; a removed password no longer opens", async () => {

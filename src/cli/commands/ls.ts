@@ -2,7 +2,7 @@ import type { CAC } from "cac";
 import { stat } from "node:fs/promises";
 import { readArchiveManifest } from "../../core/archive/reader.ts";
 import { resolveBackupRef } from "../../core/list.ts";
-import type { ManifestDatabase } from "../../core/manifest.ts";
+import type { DatabaseFacts } from "../../core/manifest.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
 import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
 import { snapshotSource } from "../../core/repo/extract.ts";
@@ -24,14 +24,14 @@ export function registerLs(cli: CAC): void {
     .action(async (name: string, flags: LsFlags) => runLs(name, flags));
 }
 
-const owner = (db: ManifestDatabase) => {
+const owner = (db: DatabaseFacts) => {
   const f = db.files.find((x) => x.role === "main");
   if (!f?.mode) return "";
   const who = f.owner || f.group ? `${f.owner || f.uid}:${f.group || f.gid}` : f.uid !== undefined ? `${f.uid}:${f.gid}` : "";
   return `, mode ${f.mode}${who ? ` ${who}` : ""}`;
 };
 
-const dbJson = (d: ManifestDatabase) => ({
+const dbJson = (d: DatabaseFacts) => ({
   name: d.name,
   original_path: d.original_path,
   size_bytes: d.size_bytes,
@@ -93,7 +93,7 @@ async function runRepoLs(name: string, location: string, flags: LsFlags): Promis
   return 0;
 }
 
-function printDatabases(databases: ManifestDatabase[], failed: { path: string; error: string }[]): void {
+function printDatabases(databases: DatabaseFacts[], failed: { path: string; error: string }[]): void {
   for (const d of databases) {
     const rows = d.tables.reduce((n, t) => n + t.rows, 0);
     console.log("");

@@ -10,11 +10,11 @@ export type Span = [number, number];
  * One job for a worker: compress an archive member, or (repository) work on many chunks of one
  * buffer (spans of it; shared memory is read in place), so that a slab of a file costs one message
  * instead of one per chunk:
- *   ids:         each span's id; with `blocks`, also which whole DuckDB blocks in the data fail
- *                their checksum (blocks start at `blocks.first` + k × `blocks.size`);
+ *   ids:         each span's id and SHA-256 (`sums`); with `blocks`, also which whole DuckDB
+ *                blocks in the data fail their checksum (blocks start at `blocks.first` + k × `blocks.size`);
  *   seal-spans:  each span sealed, handed back in `parts`;
- *   open-spans:  each span opened (checked against its id unless null), written one after
- *                another into `out` (shared memory), which they must fill exactly;
+ *   open-spans:  each span opened and checked against its id, written one after another into
+ *                `out` (shared memory), which they must fill exactly; their SHA-256s in `sums`;
  *   check-spans: each span opened and checked against its id; the ones that fail in `failures`.
  * digest-update and digest-end go to a DigestWorker only.
  */
@@ -22,7 +22,7 @@ export type CodecJob =
   | { op: "compress"; codec: Compression }
   | { op: "ids"; keys: BlobKeys; spans: Span[]; blocks?: { first: number; size: number } }
   | { op: "seal-spans"; keys: BlobKeys; spans: Span[] }
-  | { op: "open-spans"; keys: BlobKeys; spans: Span[]; expectIds: (string | null)[]; out: Uint8Array }
+  | { op: "open-spans"; keys: BlobKeys; spans: Span[]; expectIds: string[]; out: Uint8Array }
   | { op: "check-spans"; keys: BlobKeys; spans: Span[]; expectIds: string[] }
   | { op: "digest-update" }
   | { op: "digest-end" };
@@ -36,6 +36,8 @@ export interface CodecResponse {
   text?: string;
   /** ids: the spans' ids. */
   ids?: string[];
+  /** ids, open-spans: the spans' (plain) SHA-256s, SUM_BYTES each, in span order. */
+  sums?: Uint8Array;
   /** ids with blocks: offsets (in the data) of whole blocks that fail DuckDB's checksum. */
   badBlocks?: number[];
   /** seal-spans: the sealed spans. */
@@ -57,6 +59,7 @@ export interface JobResult {
   data?: Uint8Array;
   text?: string;
   ids?: string[];
+  sums?: Uint8Array;
   badBlocks?: number[];
   parts?: Uint8Array[];
   failures?: [number, string][];

@@ -1,6 +1,6 @@
 // Worker thread of the codec pool: one job per message (see CodecJob).
 import { compressMember } from "./codec.ts";
-import { blobId } from "../crypto/seal.ts";
+import { SUM_BYTES, blobId, chunkSum } from "../crypto/seal.ts";
 import { openBlob, sealBlob } from "../repo/blob.ts";
 import { blockValid } from "../duckdb/blocks.ts";
 import type { CodecRequest, CodecResponse } from "./codec-pool.ts";
@@ -28,13 +28,18 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
         break;
       }
       case "ids": {
-        const ids = req.spans.map(([at, length]) => blobId(req.keys.id, data.subarray(at, at + length)));
+        const sums = new Uint8Array(req.spans.length * SUM_BYTES);
+        const ids = req.spans.map(([at, length], k) => {
+          const sum = sums.subarray(k * SUM_BYTES, (k + 1) * SUM_BYTES);
+          chunkSum(data.subarray(at, at + length), sum);
+          return blobId(req.keys.id, sum);
+        });
         const badBlocks: number[] = [];
         if (req.blocks) {
           const { first, size } = req.blocks;
           for (let at = first; at + size <= data.length; at += size) if (!blockValid(data, at, size)) badBlocks.push(at);
         }
-        reply = { id, ids, badBlocks, input: data };
+        reply = { id, ids, sums, badBlocks, input: data };
         break;
       }
       case "seal-spans":
@@ -42,11 +47,12 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
         break;
       case "open-spans": {
         const plain = req.out;
+        const sums = new Uint8Array(req.spans.length * SUM_BYTES);
         let o = 0;
         req.spans.forEach(([at, length], i) => {
           let p: Uint8Array;
           try {
-            p = openBlob(req.keys, data.subarray(at, at + length), req.expectIds[i]!);
+            p = openBlob(req.keys, data.subarray(at, at + length), req.expectIds[i]!, sums.subarray(i * SUM_BYTES, (i + 1) * SUM_BYTES));
           } catch (err) {
             throw new Error(`blob ${i}: ${(err as Error).message}`);
           }
@@ -55,7 +61,7 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
           o += p.length;
         });
         if (o !== plain.length) throw new Error(`blobs hold ${o} bytes, the index says ${plain.length}`);
-        reply = { id, input: data };
+        reply = { id, sums, input: data };
         break;
       }
       case "check-spans": {
@@ -91,5 +97,6 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
   if (reply.input) transfer.push(reply.input.buffer as ArrayBuffer);
   if (reply.data && reply.data.buffer !== reply.input?.buffer) transfer.push(reply.data.buffer as ArrayBuffer);
   for (const p of reply.parts ?? []) transfer.push(p.buffer as ArrayBuffer);
+  if (reply.sums) transfer.push(reply.sums.buffer as ArrayBuffer);
   self.postMessage(reply, transfer);
 };

@@ -44,8 +44,31 @@ export function unseal(key: Uint8Array, sealed: Uint8Array): Uint8Array {
   }
 }
 
-/** A blob's id: HMAC-SHA256 under the repository's id key, so an id says nothing about content. */
-export function blobId(idKey: Uint8Array, plain: Uint8Array): string {
-  // Bun's hasher: the same HMAC as node:crypto's, ~6% less CPU on 256 KiB chunks.
-  return new Bun.CryptoHasher("sha256", idKey).update(plain).digest("hex");
+/** Bytes of a chunk's SHA-256, from which its blob id and its file's digest are computed. */
+export const SUM_BYTES = 32;
+
+/** A chunk's plain SHA-256, written into `into` (SUM_BYTES long). */
+export function chunkSum(plain: Uint8Array, into: Uint8Array): void {
+  Bun.SHA256.hash(plain, into);
+}
+
+/**
+ * A blob's id from its chunk's SHA-256 (chunkSum): HMAC-SHA256 under the repository's id key, so
+ * an id says nothing about content. Keyed over the chunk's hash rather than the chunk itself, so
+ * that one pass over the bytes gives both the id and the file's digest (fileDigest).
+ */
+export function blobId(idKey: Uint8Array, sum: Uint8Array): string {
+  return new Bun.CryptoHasher("sha256", idKey).update(sum).digest("hex");
+}
+
+/** A file's digest in a snapshot: SHA-256 of its chunks' SHA-256s (chunkSum) in file order. */
+export class FileDigest {
+  private readonly hash = new Bun.CryptoHasher("sha256");
+  /** `sums`: SUM_BYTES per chunk, the next chunks in file order. */
+  update(sums: Uint8Array): void {
+    this.hash.update(sums);
+  }
+  digest(): string {
+    return this.hash.digest("hex");
+  }
 }

@@ -11,14 +11,15 @@ import { acquireSnapshots, type DatabaseSnapshot, type SnapshotFile, type Snapsh
 import { describeSnapshot, sourceBlockCheck, type BackupEvent, type DatabaseBackupResult } from "../backup.ts";
 import { assignEntryNames } from "../naming.ts";
 import { BLOCKS_START } from "../duckdb/header.ts";
-import { CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-pool.ts";
+import { CodecPool, SlabRing, type Span } from "../archive/codec-pool.ts";
+import { FileDigest } from "../crypto/seal.ts";
 import type { CheckedBlocks } from "../duckdb/blocks.ts";
 import { DUCKBAK_VERSION } from "../version.ts";
 import { BlobIndex, writeIndexFiles } from "./index-file.ts";
 import { IdSet } from "./id-table.ts";
 import { PackWriter } from "./pack.ts";
 import { lockRepository } from "./locks.ts";
-import { SNAPSHOT_FORMAT, shortId, type RepoDatabase, type RepoSnapshot } from "./snapshots.ts";
+import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, shortId, type RepoDatabase, type RepoSnapshot } from "./snapshots.ts";
 import { pausePoint } from "../pause.ts";
 import type { KeyLookup } from "../keys.ts";
 import type { BlobKeys } from "./blob.ts";
@@ -90,31 +91,32 @@ class FileChunker {
     private readonly index: BlobIndex,
     private readonly pool: CodecPool,
     private readonly packer: PackWriter,
-    private readonly fileHash: DigestWorker,
   ) {
     const cfg = repo.config;
     this.ring = new SlabRing(2 * pool.size + 2, Math.max(SLAB_BYTES, cfg.max_chunk_bytes, cfg.side_chunk_bytes, BLOCKS_START));
   }
 
   /**
-   * Reads `file` once, a slab at a time into shared memory, where one worker computes the whole
-   * file's sha256 while the others compute the slab's chunk ids (and, for a main file, DuckDB's
-   * block checksums); chunks the repository lacks are then sealed and packed. `observe` sees the
-   * bytes in file order (the source's block check), with the workers' checksum verdicts.
+   * Reads `file` once, a slab at a time into shared memory, where a worker computes the slab's
+   * chunks' SHA-256s and ids (and, for a main file, DuckDB's block checksums); chunks the
+   * repository lacks are then sealed and packed. The file's digest is computed from the chunks'
+   * SHA-256s in file order, so every byte is hashed once, on all workers. `observe` sees the bytes
+   * in file order (the source's block check), with the workers' checksum verdicts.
    */
   async add(
     file: SnapshotFile,
     blockSize: number,
     progress: (bytes: number) => void,
     observe?: (chunk: Uint8Array, checked: CheckedBlocks | undefined) => void,
-  ): Promise<{ sha256: string; chunks: string[] }> {
+  ): Promise<{ chunks_sha256: string; chunks: string[] }> {
     const cfg = this.repo.config;
     const ranges = chunkRanges(file, blockSize, cfg.max_chunk_bytes, cfg.side_chunk_bytes);
     const chunks = new Array<string>(ranges.length);
     const keys = this.repo.blobKeys;
     const inflight = new Set<Promise<void>>();
     let failure: unknown = null;
-    // The block check must see slabs in file order; the workers may finish them in any order.
+    const digest = new FileDigest();
+    // The digest and the block check must see slabs in file order; the workers may finish them in any order.
     let inOrder: Promise<void> = Promise.resolve();
     let fd: number;
     try {
@@ -140,13 +142,12 @@ class FileChunker {
           this.ring.give(whole);
           throw err;
         }
-        const hashed = this.fileHash.update(buf);
-        hashed.catch(() => {}); // awaited by the slab's job
         const spans = ranges.slice(slab.first, slab.first + slab.count).map(([o, l]): Span => [o - slab.start, l]);
         const blocks = observe && blockSize > 0 ? { first: firstBlockAt(slab.start, blockSize), size: blockSize } : undefined;
         const ids = this.pool.run({ op: "ids", keys, spans, blocks }, buf);
         const observed = (inOrder = inOrder.then(async () => {
           const r = await ids;
+          digest.update(r.sums!);
           observe?.(buf, blocks && { size: blocks.size, bad: new Set(r.badBlocks) });
         }));
         observed.catch(() => {}); // awaited by its job; a failure surfaces there
@@ -154,7 +155,6 @@ class FileChunker {
           r.ids!.forEach((id, k) => (chunks[slab.first + k] = id));
           this.newBlobs += await packNew(this.pool, keys, this.packer, buf, spans, r.ids!, this.index, this.seen);
           await observed;
-          await hashed;
         });
         const tracked: Promise<void> = job.then(
           () => void inflight.delete(tracked),
@@ -172,12 +172,11 @@ class FileChunker {
       if (failure) throw failure;
     } catch (err) {
       await Promise.allSettled(inflight);
-      await this.fileHash.digest().catch(() => {}); // the next file starts a new hash
       throw err;
     } finally {
       closeSync(fd);
     }
-    return { sha256: await this.fileHash.digest(), chunks };
+    return { chunks_sha256: digest.digest(), chunks };
   }
 }
 
@@ -276,8 +275,7 @@ export async function createRepoSnapshot(
     const described: RepoDatabase[] = [];
     const pool = new CodecPool();
     const packer = new PackWriter(repo);
-    const fileHash = new DigestWorker();
-    const chunker = new FileChunker(repo, index, pool, packer, fileHash);
+    const chunker = new FileChunker(repo, index, pool, packer);
     let snapshotId: string | null = null;
     let snapshot: RepoSnapshot | null = null;
     try {
@@ -300,7 +298,7 @@ export async function createRepoSnapshot(
         await pausePoint("repo:after-index");
         snapshot = {
           format: SNAPSHOT_FORMAT,
-          version: 1,
+          version: SNAPSHOT_VERSION,
           timestamp: now.toISOString(),
           host: hostname(),
           duckbak_version: DUCKBAK_VERSION,
@@ -328,7 +326,6 @@ export async function createRepoSnapshot(
       snapshot = null;
     } finally {
       pool.close();
-      fileHash.close();
       await set.release();
     }
     return {
@@ -358,9 +355,10 @@ async function backupDatabase(
   const check = sourceBlockCheck(snap);
   for (const [j, file] of snap.files.entries()) {
     const observe = file.role === "main" ? check.push : undefined;
-    const { sha256, chunks } = await chunker.add(file, blockSize, (n) => emit({ type: "progress", path: snap.path, bytes: before + n }), observe);
+    const { chunks_sha256, chunks } = await chunker.add(file, blockSize, (n) => emit({ type: "progress", path: snap.path, bytes: before + n }), observe);
     before += file.size;
-    files.push({ ...base.files[j]!, sha256, chunks });
+    const { sha256: _, ...described } = base.files[j]!;
+    files.push({ ...described, chunks_sha256, chunks });
   }
   const { sourceBlocks, sourceDamage } = check.finish();
   const durationMs = Math.round(performance.now() - started);

@@ -1,6 +1,6 @@
 // One blob as stored in a pack: seal(flag ‖ payload), flag 1 = payload is a zstd frame, 0 = the
 // plain bytes (data that does not shrink is stored as is). Runs in the codec workers.
-import { blobId, seal, unseal, SealError } from "../crypto/seal.ts";
+import { SUM_BYTES, blobId, chunkSum, seal, unseal, SealError } from "../crypto/seal.ts";
 
 export const BLOB_ZSTD_LEVEL = 3;
 
@@ -23,11 +23,10 @@ export class BlobError extends Error {
 }
 
 /**
- * Decrypts, decompresses and (unless expectId is null) checks a blob against its id; throws
- * BlobError naming what failed. Restore passes null: the GCM tag proves the blob was written with
- * this key, and the whole file's sha256 is compared before anything is committed.
+ * Decrypts, decompresses and checks a blob against its id; throws BlobError naming what failed.
+ * The chunk's SHA-256 (the id's input, and its part of the file's digest) goes into `sum`.
  */
-export function openBlob(keys: BlobKeys, sealed: Uint8Array, expectId: string | null): Uint8Array {
+export function openBlob(keys: BlobKeys, sealed: Uint8Array, expectId: string, sum = new Uint8Array(SUM_BYTES)): Uint8Array {
   let body: Uint8Array;
   try {
     body = unseal(keys.encrypt, sealed);
@@ -43,6 +42,7 @@ export function openBlob(keys: BlobKeys, sealed: Uint8Array, expectId: string | 
       throw new BlobError(`zstd: ${(err as Error).message}`);
     }
   } else throw new BlobError(`unknown blob flag ${body[0]}`);
-  if (expectId !== null && blobId(keys.id, plain) !== expectId) throw new BlobError("content does not match its id");
+  chunkSum(plain, sum);
+  if (blobId(keys.id, sum) !== expectId) throw new BlobError("content does not match its id");
   return plain;
 }

@@ -36,7 +36,7 @@ export interface CopiedSnapshot {
 
 /** What makes two snapshots the same capture, whatever repository (and key) holds them. */
 function identity(s: SnapshotHead): string {
-  return JSON.stringify([s.timestamp, s.host, s.databases.map((d) => [d.original_path, d.files.map((f) => f.sha256)])]);
+  return JSON.stringify([s.timestamp, s.host, s.databases.map((d) => [d.original_path, d.files.map((f) => f.chunks_sha256)])]);
 }
 
 export async function copySnapshots(src: Repository, dst: Repository, opts: CopyOptions = {}): Promise<CopiedSnapshot[]> {

@@ -1,7 +1,9 @@
 // Reading files back out of the repository: ranges of packs fetched (neighbouring blobs in one
 // read), blobs opened (decrypted, decompressed, checked against their id) by the codec workers,
-// written in order while the whole file's sha256 is computed and compared with the snapshot's.
-import { CodecJobError, SlabRing, DigestWorker, type CodecPool, type Span } from "../archive/codec-pool.ts";
+// written in order while the file's digest is computed from the chunks' SHA-256s and compared
+// with the snapshot's.
+import { CodecJobError, SlabRing, type CodecPool, type Span } from "../archive/codec-pool.ts";
+import { FileDigest } from "../crypto/seal.ts";
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
 import { packKey, RepositoryDamagedError, type Repository } from "./repository.ts";
@@ -41,9 +43,10 @@ function ranges(chunks: string[], locate: (id: string) => BlobLocation): Range[]
  * Streams `file`'s bytes to `write` in order, a range of chunks at a time: `bytes` holds the
  * chunks of `sizes` one after another, and is valid until `write` returns (or its promise
  * resolves). Ranges of packs are fetched (neighbouring blobs in one read) and opened by the codec
- * workers straight into shared memory, while another worker computes the whole file's sha256,
- * compared with the snapshot's at the end. Throws RepositoryDamagedError naming `what` (the
- * snapshot and file) and the pack when a blob is missing or fails its checks.
+ * workers straight into shared memory; each blob is checked against its id there, and the file's
+ * digest (from the chunks' SHA-256s, in order) is compared with the snapshot's at the end. Throws
+ * RepositoryDamagedError naming `what` (the snapshot and file) and the pack when a blob is missing
+ * or fails its checks.
  */
 export async function readFileBlobs(
   repo: Repository,
@@ -52,8 +55,6 @@ export async function readFileBlobs(
   file: RepoFile,
   what: string,
   write: (bytes: Uint8Array, sizes: number[]) => Promise<void> | void,
-  /** Check each blob against its id (copy needs that: it re-ids chunks); the file's sha256 is always checked. */
-  checkIds = true,
 ): Promise<void> {
   const damaged = (detail: string) => new RepositoryDamagedError(repo.location, `${what}: ${detail}`);
   const locate = (id: string) => {
@@ -67,18 +68,15 @@ export async function readFileBlobs(
   // bounded. Each holds a range as read from its pack, then the range opened.
   const sealedBytes = todo.reduce((m, r) => Math.max(m, r.length), MAX_RANGE);
   const ring = new SlabRing(2 * pool.size + 2, sealedBytes + todo.reduce((m, r) => Math.max(m, r.plain), MAX_RANGE));
-  const fileHash = new DigestWorker();
-  const pending: { slab: Uint8Array; out: Uint8Array; sizes: number[]; opened: Promise<void> }[] = [];
+  const digest = new FileDigest();
+  const pending: { slab: Uint8Array; out: Uint8Array; sizes: number[]; opened: Promise<Uint8Array> }[] = [];
   let size = 0;
   const drainOne = async () => {
     const { slab, out, sizes, opened } = pending.shift()!;
     try {
-      await opened;
-      const hashed = fileHash.update(out);
-      hashed.catch(() => {}); // awaited below
+      digest.update(await opened);
       size += out.length;
       await write(out, sizes);
-      await hashed;
     } finally {
       ring.give(slab);
     }
@@ -98,9 +96,8 @@ export async function readFileBlobs(
         })
         .then(async () => {
           const spans = r.blobs.map((b): Span => [b.at, b.length]);
-          const expectIds = r.blobs.map((b) => (checkIds ? b.id : null));
           try {
-            await pool.run({ op: "open-spans", keys, spans, expectIds, out }, sealed);
+            return (await pool.run({ op: "open-spans", keys, spans, expectIds: r.blobs.map((b) => b.id), out }, sealed)).sums!;
           } catch (err) {
             throw err instanceof CodecJobError ? damaged(`pack ${key}: ${blobNamed(err.message, r.blobs)}`) : err;
           }
@@ -110,12 +107,11 @@ export async function readFileBlobs(
     }
     while (pending.length) await drainOne();
     if (size !== file.size_bytes) throw damaged(`restored ${size} bytes, the snapshot recorded ${file.size_bytes}`);
-    const sha = await fileHash.digest();
-    if (sha !== file.sha256) throw damaged(`sha256 ${sha.slice(0, 12)}… differs from the recorded ${file.sha256.slice(0, 12)}…`);
+    const seen = digest.digest();
+    if (seen !== file.chunks_sha256) throw damaged(`digest ${seen.slice(0, 12)}… differs from the recorded ${file.chunks_sha256.slice(0, 12)}…`);
   } finally {
     // Nothing may still be filling a slab when the caller moves on.
     await Promise.allSettled(pending.map((p) => p.opened));
-    fileHash.close();
   }
 }
 

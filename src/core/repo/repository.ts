@@ -10,7 +10,8 @@ import { StoreNotFoundError, type Store } from "../store/store.ts";
 import type { BlobKeys } from "./blob.ts";
 
 export const REPO_FORMAT = "duckbak-repository";
-export const REPO_VERSION = 1;
+/** 2: blob ids keyed over the chunk's SHA-256, files' digests from their chunks' (version 1 was a pre-release format). */
+export const REPO_VERSION = 2;
 
 export interface RepoConfig {
   format: typeof REPO_FORMAT;
@@ -108,6 +109,8 @@ export class Repository {
     if (config.format !== REPO_FORMAT) throw new NotARepositoryError(store.location, "config: not a duckbak repository");
     if (typeof config.version !== "number" || config.version > REPO_VERSION)
       throw new DuckbakError(`${store.location}: repository format version ${config.version} is newer than this duckbak understands`);
+    if (config.version < REPO_VERSION)
+      throw new DuckbakError(`${store.location}: repository format version ${config.version} was a pre-release format that this duckbak no longer reads; restore its snapshots with the duckbak that wrote them`);
     let keys = 0;
     for await (const e of store.list("keys/")) {
       keys++;

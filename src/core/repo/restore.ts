@@ -41,14 +41,14 @@ function* chunksOf(dbs: RepoDatabase[]): Iterable<string> {
   for (const db of dbs) for (const f of db.files) yield* f.chunks;
 }
 
-/** Writes one file of the snapshot to `path` (a new file; `label` names it in errors), checked against its sha256. */
+/** Writes one file of the snapshot to `path` (a new file; `label` names it in errors), checked against its digest. */
 export async function writeSnapshotFile(repo: Repository, pool: CodecPool, o: OpenedSnapshot, f: RepoFile, path: string, label: string, onBytes?: (n: number) => void): Promise<void> {
   const sink = fileSink(path, label);
   try {
     await readFileBlobs(repo, o.index, pool, f, `snapshot ${o.snap.short} ${f.name}`, (c) => {
       onBytes?.(c.length);
       return sink.write(c);
-    }, false);
+    });
   } finally {
     await sink.close();
   }
@@ -63,10 +63,10 @@ export async function restoreRepoSnapshot(repo: Repository, ref: string, opts: R
     const { snap, dbs } = opened;
     const source = `${repo.location} snapshot ${snap.short}`;
     const databases = await restoreDatabases(dbs, source, opts, async (plans) => {
-      const total = plans.reduce((n, p) => n + (p.db as RepoDatabase).files.reduce((m, f) => m + f.size_bytes, 0), 0);
+      const total = plans.reduce((n, p) => n + p.db.files.reduce((m, f) => m + f.size_bytes, 0), 0);
       opts.progress?.start(total, `restoring snapshot ${snap.short}`);
       for (const p of plans)
-        for (const f of (p.db as RepoDatabase).files)
+        for (const f of p.db.files)
           await writeSnapshotFile(repo, pool, opened, f, p.temps.get(f.entry)!, p.target, (n) => opts.progress?.advance(n));
     });
     return { snapshot: snap.id, databases };

@@ -1,23 +1,24 @@
 // Snapshot files: what one backup run captured. The database fields are the archive manifest's
 // (src/core/manifest.ts), and each file also lists its chunks' blob ids in order.
 import { ArchiveNotFoundError, UsageError } from "../errors.ts";
-import type { ManifestDatabase, ManifestFailure, ManifestFile } from "../manifest.ts";
+import type { DatabaseFacts, FileFacts, ManifestFailure } from "../manifest.ts";
 import type { Repository } from "./repository.ts";
 
 export const SNAPSHOT_FORMAT = "duckbak-snapshot";
+export const SNAPSHOT_VERSION = 2;
 
-export interface RepoFile extends ManifestFile {
+export interface RepoFile extends FileFacts {
+  /** SHA-256 of the file's chunks' SHA-256s, in file order (crypto/seal.ts FileDigest): restore checks it. */
+  chunks_sha256: string;
   /** Blob ids of the file's chunks, in file order. */
   chunks: string[];
 }
 
-export interface RepoDatabase extends Omit<ManifestDatabase, "files"> {
-  files: RepoFile[];
-}
+export type RepoDatabase = DatabaseFacts<RepoFile>;
 
 export interface RepoSnapshot {
   format: typeof SNAPSHOT_FORMAT;
-  version: 1;
+  version: typeof SNAPSHOT_VERSION;
   timestamp: string;
   host: string;
   duckbak_version: string;

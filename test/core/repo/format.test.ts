@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { chunkRanges } from "../../../src/core/repo/backup.ts";
-import { blobId, seal, unseal, SealError } from "../../../src/core/crypto/seal.ts";
+import { FileDigest, SUM_BYTES, blobId, chunkSum, seal, unseal, SealError } from "../../../src/core/crypto/seal.ts";
 import { makeKeyFile, newMasterKey, openKeyFile } from "../../../src/core/crypto/keys.ts";
 import { openBlob, sealBlob } from "../../../src/core/repo/blob.ts";
 
@@ -50,15 +50,43 @@ describe("crypto", () => {
   test("blobs: ids are keyed, content is checked on open", () => {
     const keys = newMasterKey();
     const other = newMasterKey();
+    const idOf = (k: typeof keys, data: Uint8Array) => {
+      const sum = new Uint8Array(SUM_BYTES);
+      chunkSum(data, sum);
+      return blobId(k.id, sum);
+    };
     const chunk = new Uint8Array(256 * KiB).fill(3);
-    const id = blobId(keys.id, chunk);
-    expect(id).not.toBe(blobId(other.id, chunk));
-    expect(id).not.toBe(new Bun.CryptoHasher("sha256").update(chunk).digest("hex"));
+    const id = idOf(keys, chunk);
+    const plainSha = new Bun.CryptoHasher("sha256").update(chunk).digest("hex");
+    expect(id).not.toBe(idOf(other, chunk));
+    expect(id).not.toBe(plainSha);
+    // The documented construction: HMAC-SHA256(id key, SHA-256(chunk)).
+    expect(id).toBe(new Bun.CryptoHasher("sha256", keys.id).update(Buffer.from(plainSha, "hex")).digest("hex"));
     const sealed = sealBlob(keys, chunk);
     expect(sealed.length).toBeLessThan(chunk.length / 10); // compressed
-    expect(openBlob(keys, sealed, id)).toEqual(chunk);
-    expect(() => openBlob(keys, sealed, blobId(keys.id, new Uint8Array(1)))).toThrow(/does not match its id/);
+    const sum = new Uint8Array(SUM_BYTES);
+    expect(openBlob(keys, sealed, id, sum)).toEqual(chunk);
+    expect(Buffer.from(sum).toString("hex")).toBe(plainSha);
+    expect(() => openBlob(keys, sealed, idOf(keys, new Uint8Array(1)))).toThrow(/does not match its id/);
     const random = crypto.getRandomValues(new Uint8Array(64 * KiB));
-    expect(openBlob(keys, sealBlob(keys, random), blobId(keys.id, random))).toEqual(random); // stored plain
+    expect(openBlob(keys, sealBlob(keys, random), idOf(keys, random))).toEqual(random); // stored plain
+  });
+
+  test("a file's digest: SHA-256 of its chunks' SHA-256s in order", () => {
+    const a = new Uint8Array(1000).fill(1);
+    const b = new Uint8Array(3000).fill(2);
+    const sums = new Uint8Array(2 * SUM_BYTES);
+    chunkSum(a, sums.subarray(0, SUM_BYTES));
+    chunkSum(b, sums.subarray(SUM_BYTES));
+    const whole = new FileDigest();
+    whole.update(sums);
+    const split = new FileDigest();
+    split.update(sums.subarray(0, SUM_BYTES));
+    split.update(sums.subarray(SUM_BYTES));
+    expect(split.digest()).toBe(whole.digest());
+    const swapped = new FileDigest();
+    swapped.update(sums.subarray(SUM_BYTES));
+    swapped.update(sums.subarray(0, SUM_BYTES));
+    expect(swapped.digest()).not.toBe(whole.digest());
   });
 });
