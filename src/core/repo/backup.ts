@@ -290,8 +290,9 @@ export async function createRepoSnapshot(
           emit({ type: "database-failed", path: snap.path, error });
         }
       }
-      // Every byte is read: writers may go on while the packs are finished.
-      await set.release();
+      // Every byte is read: writers may go on while the packs are finished (the holder's exit is
+      // awaited in `finally`).
+      set.release().catch(() => {});
       const packs = await packer.finish();
       if (described.length > 0) {
         await writeIndexFiles(repo, packs);
