@@ -15,7 +15,7 @@ import { CodecPool, SlabRing, type Span } from "../archive/codec-pool.ts";
 import { FileDigest } from "../crypto/seal.ts";
 import type { CheckedBlocks } from "../duckdb/blocks.ts";
 import { DUCKBAK_VERSION } from "../version.ts";
-import { BlobIndex, writeIndexFiles } from "./index-file.ts";
+import { BlobIndex, IndexWriter } from "./index-file.ts";
 import { IdSet } from "./id-table.ts";
 import { PackWriter } from "./pack.ts";
 import { lockRepository } from "./locks.ts";
@@ -274,7 +274,9 @@ export async function createRepoSnapshot(
     const results = new Map<string, DatabaseBackupResult>();
     const described: RepoDatabase[] = [];
     const pool = new CodecPool();
-    const packer = new PackWriter(repo);
+    // Each index file is written as it fills: the new blobs' entries are not all held to the end.
+    const indexer = new IndexWriter(repo);
+    const packer = new PackWriter(repo, 2, indexer);
     const chunker = new FileChunker(repo, index, pool, packer);
     let snapshotId: string | null = null;
     let snapshot: RepoSnapshot | null = null;
@@ -293,9 +295,9 @@ export async function createRepoSnapshot(
       // Every byte is read: writers may go on while the packs are finished (the holder's exit is
       // awaited in `finally`).
       set.release().catch(() => {});
-      const packs = await packer.finish();
+      await packer.finish();
       if (described.length > 0) {
-        await writeIndexFiles(repo, packs);
+        await indexer.finish();
         await pausePoint("repo:after-index");
         snapshot = {
           format: SNAPSHOT_FORMAT,
@@ -313,9 +315,9 @@ export async function createRepoSnapshot(
           },
         };
         snapshotId = await repo.putJson("snapshots", snapshot);
-      } else if (packs.length > 0) {
+      } else {
         // Blobs of databases that failed midway: indexed, so the next backup reuses them.
-        await writeIndexFiles(repo, packs);
+        await indexer.finish();
       }
     } catch (err) {
       if (!(err instanceof DuckbakError) && !(err as NodeJS.ErrnoException)?.code) throw err;

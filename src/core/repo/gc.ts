@@ -9,8 +9,8 @@
 import { protectLastOfEachDatabase } from "../cleanup.ts";
 import { DuckbakError, fsError } from "../errors.ts";
 import { planRetention, validatePolicy, type RetentionPolicy } from "../retention.ts";
-import { writeIndexFiles, writeIndexFilesRaw, type IndexFile } from "./index-file.ts";
-import type { PackInfo } from "./pack.ts";
+import { IdTable } from "./id-table.ts";
+import { IndexWriter, type IndexFile } from "./index-file.ts";
 import type { ProgressSink } from "../progress.ts";
 import { choosePacksToRepack, repackBlobs, type PackUse } from "./repack.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
@@ -78,10 +78,10 @@ export async function cleanupRepository(repo: Repository, opts: RepoCleanupOptio
       await pausePoint("repo:after-forget");
     }
     // What the remaining snapshots use: a snapshot whose deletion failed still counts.
-    const used = new Set<string>();
+    const used = new IdTable(1); // the field: the number + 1 of the pack whose copy counts (collect)
     for (const s of snaps) {
       if (gone.has(s.id)) continue;
-      for (const db of (await loadSnapshot(repo, s.id)).databases) for (const f of db.files) for (const c of f.chunks) used.add(c);
+      for (const db of (await loadSnapshot(repo, s.id)).databases) for (const f of db.files) for (const c of f.chunks) used.insert(c);
     }
 
     const gc = await collect(repo, used, dryRun, opts.maxUnused ?? DEFAULT_MAX_UNUSED, opts.progress);
@@ -91,14 +91,14 @@ export async function cleanupRepository(repo: Repository, opts: RepoCleanupOptio
   }
 }
 
-async function collect(repo: Repository, used: Set<string>, dryRun: boolean, maxUnused: number, progress?: ProgressSink) {
+async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnused: number, progress?: ProgressSink) {
   const stored = new Map<string, number>();
   for await (const e of repo.store.list("data/")) stored.set(e.key.slice(e.key.lastIndexOf("/") + 1), e.size);
   // Pass 1: how much of each pack the remaining snapshots use (ids only, no blob lists kept). A
   // used blob stored in several packs (a repack killed before its old index went) counts in one.
   const use = new Map<string, PackUse>();
-  const home = new Map<string, string>();
-  const twice = new Map<string, { packs: string[]; length: number }>();
+  const packNames: string[] = []; // by number - 1, the numbers in `used`
+  const twice = new Map<number, { packs: string[]; length: number }>(); // used entry -> its other packs
   const indexIds = await repo.listIds("index");
   for (const id of indexIds) {
     const file = await repo.getJsonChecked<IndexFile>(`index/${id}`);
@@ -106,27 +106,30 @@ async function collect(repo: Repository, used: Set<string>, dryRun: boolean, max
       if (use.has(p.id)) continue; // listed by several index files: counted once
       const u: PackUse = { size: p.size, usedBytes: 0, unusedBytes: 0 };
       use.set(p.id, u);
+      packNames.push(p.id);
       for (const [b, , length] of p.blobs) {
-        if (!used.has(b)) u.unusedBytes += length;
+        const e = used.lookup(b);
+        if (e < 0) u.unusedBytes += length;
         else {
           u.usedBytes += length;
-          if (!home.has(b)) home.set(b, p.id);
+          if (used.field(e, 0) === 0) used.setField(e, 0, packNames.length);
           else {
-            const t = twice.get(b) ?? { packs: [], length };
+            const t = twice.get(e) ?? { packs: [], length };
             t.packs.push(p.id);
-            twice.set(b, t);
+            twice.set(e, t);
           }
         }
       }
     }
   }
+  const homeOf = (e: number) => packNames[used.field(e, 0) - 1];
   // The copy that counts: in a pack that is stored whole, the one most used; the others are unused.
   const whole = (p: string) => stored.get(p) === use.get(p)!.size;
   const share = (p: string) => use.get(p)!.usedBytes / use.get(p)!.size;
-  for (const [b, t] of twice) {
-    const all = [home.get(b)!, ...t.packs];
+  for (const [e, t] of twice) {
+    const all = [homeOf(e)!, ...t.packs];
     const best = all.reduce((x, y) => (whole(y) && (!whole(x) || share(y) > share(x)) ? y : x));
-    home.set(b, best);
+    used.setField(e, 0, packNames.indexOf(best) + 1);
     for (const p of all) {
       if (p === best) continue;
       use.get(p)!.usedBytes -= t.length;
@@ -141,43 +144,54 @@ async function collect(repo: Repository, used: Set<string>, dryRun: boolean, max
 
   const doomed = [...dead].filter((p) => stored.has(p)).concat(orphans);
   let bytesFreed = doomed.reduce((n, p) => n + (stored.get(p) ?? 0), 0);
-  let written: PackInfo[] = [];
+  let packsWritten = 0;
   let blobsRepacked = 0;
   const errors: DuckbakError[] = [];
   let repacked: string[] = [...chosen];
+  // Index files written as they fill: for the new packs, then for the packs of replaced index files.
+  const indexer = new IndexWriter(repo);
   if (dryRun) {
     // Estimated: the new packs hold the used bytes of these.
     doomed.push(...repacked);
     bytesFreed += repacked.reduce((n, p) => n + use.get(p)!.unusedBytes, 0);
   } else if (chosen.size) {
-    // Pass 2: the chosen packs' entries; a used blob is copied when its counting copy is in one of them.
-    const sources: IndexFile["packs"] = [];
-    for (const id of indexIds)
-      for (const p of (await repo.getJsonChecked<IndexFile>(`index/${id}`)).packs)
-        if (chosen.has(p.id) && !sources.some((x) => x.id === p.id)) sources.push(p);
-    const r = await repackBlobs(repo, sources, (b) => chosen.has(home.get(b) ?? ""), progress);
+    // Pass 2: the chosen packs' entries, an index file at a time; a used blob is copied when its
+    // counting copy is in one of them.
+    async function* sources() {
+      const seen = new Set<string>();
+      for (const id of indexIds)
+        for (const p of (await repo.getJsonChecked<IndexFile>(`index/${id}`)).packs)
+          if (chosen.has(p.id) && !seen.has(p.id)) {
+            seen.add(p.id);
+            yield p;
+          }
+    }
+    const total = [...chosen].reduce((n, p) => n + use.get(p)!.size, 0);
+    const keep = (b: string) => {
+      const e = used.lookup(b);
+      return e >= 0 && chosen.has(homeOf(e) ?? "");
+    };
+    const r = await repackBlobs(repo, sources(), total, keep, indexer, progress);
     repacked = r.repacked;
-    written = r.written;
+    packsWritten = r.packsWritten;
     blobsRepacked = r.blobs;
     errors.push(...r.errors);
     await pausePoint("repo:after-repack");
     doomed.push(...repacked);
-    bytesFreed += repacked.reduce((n, p) => n + use.get(p)!.size, 0) - written.reduce((n, p) => n + p.size, 0);
+    bytesFreed += repacked.reduce((n, p) => n + use.get(p)!.size, 0) - r.bytesWritten;
   }
   // Index files that name a pack about to go (or a dead one already gone): replaced by files with their other packs.
   const going = new Set([...doomed, ...dead]);
   const stale: string[] = [];
-  const replacements: IndexFile["packs"] = [];
   for (const id of indexIds) {
     const file = await repo.getJsonChecked<IndexFile>(`index/${id}`);
     if (!file.packs.some((p) => going.has(p.id))) continue;
     stale.push(id);
-    if (!dryRun) replacements.push(...file.packs.filter((p) => !going.has(p.id)));
+    if (!dryRun) for (const p of file.packs) if (!going.has(p.id)) indexer.addEntry(p);
   }
-  if (!dryRun && (stale.length || doomed.length || written.length)) {
-    // The new packs' entries first: until the old index files go, their blobs are listed twice.
-    await writeIndexFiles(repo, written);
-    await writeIndexFilesRaw(repo, replacements);
+  if (!dryRun && (stale.length || doomed.length || packsWritten)) {
+    // Until the old index files go, the new packs' blobs are listed twice.
+    await indexer.finish();
     await pausePoint("repo:after-new-index");
     for (const id of stale) await repo.store.delete(`index/${id}`);
     await pausePoint("repo:before-pack-delete");
@@ -191,7 +205,7 @@ async function collect(repo: Repository, used: Set<string>, dryRun: boolean, max
   return {
     packsDeleted: doomed.length,
     packsRepacked: repacked.length,
-    packsWritten: written.length,
+    packsWritten,
     blobsRepacked,
     bytesFreed,
     indexFilesRewritten: stale.length,

@@ -82,7 +82,7 @@ export class BlobIndex {
   }
 
   add(pack: PackInfo, indexFile: string | null): void {
-    this.addPack({ id: pack.id, size: pack.size, blobs: pack.blobs.map((b) => [b.id, b.offset, b.length, b.raw]) }, indexFile);
+    this.addPack(indexEntry(pack), indexFile);
   }
 
   /** The packs of one index file; a blob already located keeps its first location. */
@@ -150,15 +150,55 @@ export class BlobIndex {
   }
 }
 
-/** Writes index files naming `packs` (already stored); returns their ids. */
-export async function writeIndexFiles(repo: Repository, packs: PackInfo[]): Promise<string[]> {
-  return writeIndexFilesRaw(
-    repo,
-    packs.map((p) => ({ id: p.id, size: p.size, blobs: p.blobs.map((b): IndexFile["packs"][number]["blobs"][number] => [b.id, b.offset, b.length, b.raw]) })),
-  );
+/**
+ * Index entries of stored packs, written out an index file at a time as one fills (a backup of a
+ * big database then never holds all its new blobs' entries); `finish` writes the rest. An index
+ * file may appear before the snapshot that uses its packs: as after a killed backup, the next one
+ * reuses them, or cleanup deletes them.
+ */
+export class IndexWriter {
+  private pending: IndexFile["packs"] = [];
+  private blobs = 0;
+  private writing: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+
+  constructor(private readonly repo: Repository) {}
+
+  add(pack: PackInfo): void {
+    this.addEntry(indexEntry(pack));
+  }
+
+  addEntry(pack: IndexFile["packs"][number]): void {
+    this.pending.push(pack);
+    this.blobs += pack.blobs.length;
+    if (this.pending.length >= PACKS_PER_INDEX_FILE || this.blobs >= BLOBS_PER_INDEX_FILE) this.flush();
+  }
+
+  async finish(): Promise<void> {
+    this.flush();
+    await this.writing;
+    if (this.failure) throw this.failure;
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    const packs = this.pending;
+    this.pending = [];
+    this.blobs = 0;
+    this.writing = this.writing.then(() => (this.failure ? undefined : writeIndexFilesRaw(this.repo, packs).then(() => {}, (err) => void (this.failure = err))));
+  }
 }
 
-export async function writeIndexFilesRaw(repo: Repository, packs: IndexFile["packs"]): Promise<string[]> {
+function indexEntry(p: PackInfo): IndexFile["packs"][number] {
+  return { id: p.id, size: p.size, blobs: p.blobs.map((b): IndexFile["packs"][number]["blobs"][number] => [b.id, b.offset, b.length, b.raw]) };
+}
+
+/** Writes index files naming `packs` (already stored); returns their ids. */
+export async function writeIndexFiles(repo: Repository, packs: PackInfo[]): Promise<string[]> {
+  return writeIndexFilesRaw(repo, packs.map(indexEntry));
+}
+
+async function writeIndexFilesRaw(repo: Repository, packs: IndexFile["packs"]): Promise<string[]> {
   const ids: string[] = [];
   for (const group of indexFileGroups(packs)) ids.push(await repo.putJson("index", { format: "duckbak-index", version: 1, packs: group } satisfies IndexFile));
   return ids;

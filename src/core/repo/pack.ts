@@ -6,6 +6,7 @@ import { RepositoryDamagedError, packKey, sha256Hex, type Repository } from "./r
 import { seal, unseal } from "../crypto/seal.ts";
 import { BufferChurn } from "../archive/codec-pool.ts";
 import { pausePoint } from "../pause.ts";
+import type { IndexWriter } from "./index-file.ts";
 
 export interface PackBlob {
   id: string;
@@ -67,11 +68,14 @@ export class PackWriter {
   private failure: unknown = null;
   readonly written: PackInfo[] = [];
   storedBytes = 0;
+  storedPacks = 0;
   private readonly churn = new BufferChurn();
 
   constructor(
     private readonly repo: Repository,
     private readonly maxUploads = 2,
+    /** Given: each stored pack goes to it instead of `written`. */
+    private readonly index?: IndexWriter,
   ) {}
 
   /**
@@ -113,8 +117,10 @@ export class PackWriter {
     if (this.failure) throw this.failure;
     const up = this.repo.store.put(packKey(info.id), pack).then(
       () => {
-        this.written.push(info);
+        if (this.index) this.index.add(info);
+        else this.written.push(info);
         this.storedBytes += info.size;
+        this.storedPacks++;
         // The pack and the blobs it was built from are garbage now.
         this.churn.drop(2 * info.size);
       },

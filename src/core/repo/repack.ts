@@ -7,8 +7,9 @@
 // packs before it deletes the old index files and packs.
 import { DuckbakError } from "../errors.ts";
 import type { ProgressSink } from "../progress.ts";
-import type { IndexFile } from "./index-file.ts";
-import { PackWriter, type PackInfo } from "./pack.ts";
+import { IdSet } from "./id-table.ts";
+import type { IndexFile, IndexWriter } from "./index-file.ts";
+import { PackWriter } from "./pack.ts";
 import { packKey, RepositoryDamagedError, sha256Hex, type Repository } from "./repository.ts";
 
 /** "10%", "10" or "2.5%" (a number: percent) as a fraction 0–1; null when it is none of those. */
@@ -46,29 +47,32 @@ export function choosePacksToRepack(live: Map<string, PackUse>, maxUnused: numbe
 }
 
 export interface RepackResult {
-  /** Packs whose used blobs are now in `written` (they may be deleted once the new index is in). */
+  /** Packs whose used blobs are now in new packs (they may be deleted once the new index is in). */
   repacked: string[];
-  written: PackInfo[];
+  packsWritten: number;
+  bytesWritten: number;
   blobs: number;
   errors: DuckbakError[];
 }
 
 /**
- * Copies the blobs of `packs` that `keep` names (each once) into new packs, read one source pack
- * at a time. `blobsOf` gives a pack's entries from the index files.
+ * Copies the blobs of `packs` (`total` bytes, as the index files list them) that `keep` names
+ * (each once) into new packs, read one source pack at a time; `index` gets the new packs' entries.
  */
 export async function repackBlobs(
   repo: Repository,
-  packs: { id: string; size: number; blobs: IndexFile["packs"][number]["blobs"] }[],
+  packs: AsyncIterable<IndexFile["packs"][number]>,
+  total: number,
   keep: (blob: string) => boolean,
+  index: IndexWriter,
   progress?: ProgressSink,
 ): Promise<RepackResult> {
-  const writer = new PackWriter(repo);
-  const copied = new Set<string>();
+  const writer = new PackWriter(repo, 2, index);
+  const copied = new IdSet();
   const repacked: string[] = [];
   const errors: DuckbakError[] = [];
-  progress?.start(packs.reduce((n, p) => n + p.size, 0), "repacking");
-  for (const p of packs) {
+  progress?.start(total, "repacking");
+  for await (const p of packs) {
     const key = packKey(p.id);
     const bytes = await repo.store.get(key);
     // Sealed blobs are copied without being opened: the pack's name proves its bytes are as written.
@@ -86,6 +90,6 @@ export async function repackBlobs(
     repacked.push(p.id);
     progress?.advance(p.size);
   }
-  const written = await writer.finish();
-  return { repacked, written, blobs: copied.size, errors };
+  await writer.finish();
+  return { repacked, packsWritten: writer.storedPacks, bytesWritten: writer.storedBytes, blobs: copied.size, errors };
 }
