@@ -357,6 +357,13 @@ describe("browsing a backup of an encrypted database (ls, sql, restore --table)"
     }
     expect(await query(plain, "SELECT count(*) FROM hr.staff")).toEqual([[2n]]);
     expect(sha256File(plain)).not.toBe(before);
+    // The whole database from the snapshot: a wrong key is the same line and exit code as for an archive.
+    const restoreDir = join(dir, "restored");
+    const wholeWrong = await other(["restore", "latest", "--repo", repo, "--only", "vault.duckdb", "--restore-dir", restoreDir, "--encryption-key-file", join(dir, "wrong.key")]);
+    expect(wholeWrong.code).toBe(1);
+    expect(wholeWrong.stderr).toMatch(/vault\.duckdb: .*Wrong encryption key.*; nothing was restored$/m);
+    oneLine(wholeWrong);
+    expect(readdirSync(restoreDir)).toEqual([]);
     // The snapshot's files were extracted into private folders under TMPDIR, all removed, failures included.
     expect(readdirSync(tmp)).toEqual([]);
     assertKeyNowhere(dir, outputs);
