@@ -10,7 +10,7 @@ import { EMBEDDED_DUCKDB } from "./duckdb/compat.ts";
 import { keyForFile, refusedKeyError, type KeyLookup } from "./keys.ts";
 import type { ProgressSink } from "./progress.ts";
 import { fileSink, withTempDir } from "./extract.ts";
-import { duckdbMessage, openReadOnly, isKeyError, isLockError, parseLockHolder } from "./duckdb/open.ts";
+import { duckdbMessage, openReadOnly, isKeyError, isLockError, parseLockHolder, readDuckDBHeader } from "./duckdb/open.ts";
 import { chmodIfSupported, removeStaleTemporaries, tempPath } from "./fsutil.ts";
 import { commitDatabase, foldWal } from "./restore/commit.ts";
 import { pausePoint } from "./pause.ts";
@@ -38,7 +38,7 @@ export interface RestoreOptions {
 export interface RestoredDatabase {
   name: string;
   target: string;
-  /** Files written: the database alone (a WAL from the backup is folded into it). */
+  /** Files written: the database alone (a WAL from the backup is folded into it), or an encrypted database and its WAL. */
   files: string[];
   /** The backup's WAL entries whose transactions were folded into the restored file. */
   folded_from_backup: string[];
@@ -113,7 +113,7 @@ async function assertNotLocked(target: string): Promise<void> {
 }
 
 /** Where a file of the backup goes: the target, or the target's WAL beside it. */
-function finalPathOf(plan: Plan, f: FileFacts): string {
+function finalPathOf<D extends DatabaseFacts>(plan: Plan<D>, f: FileFacts): string {
   return f.role === "main" ? plan.target : plan.target + f.name.slice(plan.db.name.length);
 }
 
@@ -233,15 +233,24 @@ export async function restoreDatabases<D extends DatabaseFacts>(
   const temps = new Map(plans.flatMap((p) => [...p.temps.entries()]));
   // Best effort: a failure to remove them (a read-only file system) must not hide the real error.
   const removeTemps = () => Promise.all([...temps.values()].map((t) => rm(t, { force: true }).catch(() => {})));
+  // An encrypted database's WAL files, moved into place beside it instead of folded in (see below).
+  const keptWals = new Map<Plan<D>, FileFacts[]>();
   try {
     await fill(plans);
     for (const p of plans) {
       const main = p.temps.get(p.db.entry)!;
-      // One file to move into place: the backup's WAL goes into it (content identical, bytes not).
-      await pausePoint("restore:fold-copy");
-      await foldWal(main, `${p.target} (restored copy)`).catch((err) => {
-        throw err instanceof DuckbakError ? new DuckbakError(`${err.message}; ${NOTHING_RESTORED}`, err.exitCode, { cause: err }) : err;
-      });
+      const wals = p.db.files.filter((f) => f.role === "wal");
+      if (wals.length > 0 && (await readDuckDBHeader(main).catch(() => null))?.encrypted) {
+        // Folding would write the file, and the embedded DuckDB only reads encryption: the WAL goes
+        // beside it (commitDatabase), and the open check below replays it from its temp name.
+        keptWals.set(p, wals);
+      } else {
+        // One file to move into place: the backup's WAL goes into it (content identical, bytes not).
+        await pausePoint("restore:fold-copy");
+        await foldWal(main, `${p.target} (restored copy)`).catch((err) => {
+          throw err instanceof DuckbakError ? new DuckbakError(`${err.message}; ${NOTHING_RESTORED}`, err.exitCode, { cause: err }) : err;
+        });
+      }
       const key = await keyForFile(main, opts.keys, p.db.original_path);
       try {
         (await openReadOnly(main, key)).closeSync();
@@ -270,14 +279,17 @@ export async function restoreDatabases<D extends DatabaseFacts>(
       // Backups made before modes were recorded: the current database's permissions, else private.
       const fallbackMode = ((await stat(p.target).catch(() => null))?.mode ?? 0o600) & 0o777;
       await applyRecordedOwnership(p.temps.get(p.db.entry)!, p.target, p.db.files.find((f) => f.role === "main")!, fallbackMode);
-      const done = await commitDatabase(p.temps.get(p.db.entry)!, p.target, { overwrite: opts.overwrite ?? false, stamp: ts });
+      const kept = keptWals.get(p) ?? [];
+      for (const f of kept) await applyRecordedOwnership(p.temps.get(f.entry)!, finalPathOf(p, f), f, fallbackMode);
+      const wals = kept.map((f): [string, string] => [p.temps.get(f.entry)!, finalPathOf(p, f)]);
+      const done = await commitDatabase(p.temps.get(p.db.entry)!, p.target, { overwrite: opts.overwrite ?? false, stamp: ts }, wals);
       databases.push({
         name: p.db.name,
         target: p.target,
-        files: [p.target],
+        files: [p.target, ...wals.map(([, to]) => to)],
         backups: done.backups,
         replaced: done.replaced,
-        folded_from_backup: p.db.files.filter((f) => f.role === "wal").map((f) => f.entry),
+        folded_from_backup: p.db.files.filter((f) => f.role === "wal" && !kept.includes(f)).map((f) => f.entry),
         folded_at_target: done.folded,
       });
     }

@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { query, runBinary, runSql, sha256File, tempDir, type RunResult } from "../helpers.ts";
+import { killAtPause, query, runBinary, runSql, sha256File, tempDir, type RunResult } from "../helpers.ts";
 
 const KEY = "k3y-Zq9Wv-not-in-any-output";
 const DBS = `databases = ["data/vault.duckdb", "data/plain.duckdb"]\n`;
@@ -371,7 +371,7 @@ describe("browsing a backup of an encrypted database (ls, sql, restore --table)"
 });
 
 describe("an encrypted database with a pending WAL", () => {
-  test("sql and restore --table read it with its WAL; a whole restore, which would have to write the encrypted file to fold the WAL in, is refused in one line with nothing changed", async () => {
+  test("sql and restore --table read it with its WAL; a whole restore puts the WAL beside it (it cannot be folded in without writing encryption); restoring over a live encrypted database with a WAL of its own is refused with nothing changed", async () => {
     const { run, dir, data, db, outputs } = await setup();
     writeFileSync(join(dir, "duckbak.toml"), `${DBS}[[database]]\npath = "data/vault.duckdb"\nencryption_key_file = "vault.key"\n`);
     // Backed up without a WAL; then the live database gets one: restoring over it must fold that WAL first.
@@ -385,7 +385,7 @@ describe("an encrypted database with a pending WAL", () => {
     expect(over.stderr.trim().split("\n")).toHaveLength(1);
     expect([sha256File(db), sha256File(`${db}.wal`)]).toEqual(live);
 
-    // A backup that holds the WAL: read through it, not restorable as one file.
+    // A backup that holds the WAL: read through it, and restored as the database and its WAL.
     const b = await run(["backup", "--name", "walled", "--json"]);
     expect(b.code).toBe(0);
     const vault = JSON.parse(b.stdout).manifest.databases.find((d: { name: string }) => d.name === "vault.duckdb");
@@ -398,12 +398,39 @@ describe("an encrypted database with a pending WAL", () => {
     expect(await query(plain, "SELECT count(*) FROM orders")).toEqual([[5007n]]);
 
     const restoreDir = join(dir, "restored");
-    const r = await run(["restore", "walled", "--only", "vault.duckdb", "--restore-dir", restoreDir]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${join(restoreDir, "vault.duckdb")} (restored copy): has a pending WAL that duckbak cannot fold into it: the database is encrypted`);
-    expect(r.stderr).toContain("nothing was restored");
-    expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(readdirSync(restoreDir)).toEqual([]);
+    const r = await run(["restore", "walled", "--only", "vault.duckdb", "--restore-dir", restoreDir, "--json"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const target = join(restoreDir, "vault.duckdb");
+    const restored = JSON.parse(r.stdout).databases[0];
+    expect([restored.files, restored.folded_from_backup]).toEqual([[target, `${target}.wal`], []]);
+    expect(readdirSync(restoreDir).sort()).toEqual(["vault.duckdb", "vault.duckdb.wal"]);
+    // Byte-identical to what was backed up, and DuckDB replays the WAL on open: the 7 rows are there.
+    expect([sha256File(target), sha256File(`${target}.wal`)]).toEqual(live);
+    expect(await readEncrypted(target, KEY, "SELECT count(*) FROM orders")).toEqual([[5007n]]);
+
+    // The same from a repository snapshot.
+    const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: "repo-pw" } as Record<string, string>;
+    const repoRun = async (args: string[]) => {
+      const x = await runBinary([...args, "--repo", join(dir, "repo")], { cwd: dir, env });
+      outputs.push(x);
+      return x;
+    };
+    expect((await repoRun(["init"])).code).toBe(0);
+    expect((await repoRun(["backup"])).code).toBe(0);
+    const fromRepo = join(dir, "from-repo");
+    const rr = await repoRun(["restore", "latest", "--only", "vault.duckdb", "--restore-dir", fromRepo]);
+    expect([rr.code, rr.stderr]).toEqual([0, ""]);
+    expect(readdirSync(fromRepo).sort()).toEqual(["vault.duckdb", "vault.duckdb.wal"]);
+    expect(await readEncrypted(join(fromRepo, "vault.duckdb"), KEY, "SELECT count(*) FROM orders")).toEqual([[5007n]]);
+
+    // Killed between the database's rename and its WAL's: the backup's last checkpoint, consistent;
+    // running restore again completes it.
+    const killed = join(dir, "killed");
+    await killAtPause(["restore", "walled", "--only", "vault.duckdb", "--restore-dir", killed], "restore:renamed", { cwd: dir });
+    expect(readdirSync(killed).filter((n) => !n.startsWith(".duckbak-tmp"))).toEqual(["vault.duckdb"]);
+    expect(await readEncrypted(join(killed, "vault.duckdb"), KEY, "SELECT count(*) FROM orders")).toEqual([[5000n]]);
+    expect((await run(["restore", "walled", "--only", "vault.duckdb", "--restore-dir", killed])).code).toBe(0);
+    expect(await readEncrypted(join(killed, "vault.duckdb"), KEY, "SELECT count(*) FROM orders")).toEqual([[5007n]]);
     assertKeyNowhere(dir, outputs);
   });
 });

@@ -10,6 +10,10 @@
 //    The .bak.<ts> copy is then the whole current database in one file.
 // A file that DuckDB cannot open cannot be folded: such a file is committed only when no WAL is
 // involved on either side, else refused with the reason (nothing is changed).
+// The exception: an encrypted database's WAL, which the embedded DuckDB cannot fold (that writes
+// encryption), is moved into place right after its database. Encryption needs storage v1.4.0+,
+// whose WAL carries the database's identifier and checkpoint iteration, so DuckDB never replays it
+// against another file; a crash between the two renames leaves the backup's last checkpoint.
 import { copyFile, constants, link, open, readdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { BOUNDED_MEMORY, createInstance, duckdbMessage, isLockError, parseLockHolder, readDuckDBHeader } from "../duckdb/open.ts";
@@ -112,18 +116,20 @@ async function keepAsBak(file: string, stamp: string): Promise<string> {
 /**
  * Moves `temp` (a complete database file in the target's folder, flushed, with no WAL beside it:
  * fold it first; its mode and owner already set) to `target`, which must already be the real path
- * (symbolic links resolved).
+ * (symbolic links resolved). `wals`: an encrypted database's WAL files ([temp, final] pairs), moved
+ * into place after it (step 5).
  *
  * Order, each step leaving the old or the new state:
  *  1. the target's WAL is folded into the current file (DuckDB's checkpoint; refused if it cannot);
  *  2. the current file is hard-linked (else copied and flushed) to `<target>.bak.<stamp>`;
  *  3. stale WAL files (`<db>.wal`, `.wal.checkpoint`, `.wal.recovery` left by a crash, or a WAL
  *     without its database) are kept as .bak, then removed;
- *  4. one rename of `temp` over `target`; the folder is flushed.
+ *  4. one rename of `temp` over `target`; the folder is flushed;
+ *  5. `wals`, one rename each; the folder is flushed.
  * Test pause points (DUCKBAK_TEST_PAUSE): restore:fold-target, restore:keep-bak,
  * restore:remove-side, restore:rename, restore:renamed.
  */
-export async function commitDatabase(temp: string, target: string, opts: CommitOptions): Promise<CommitResult> {
+export async function commitDatabase(temp: string, target: string, opts: CommitOptions, wals: [string, string][] = []): Promise<CommitResult> {
   const result: CommitResult = { target, backups: [], replaced: [], folded: [] };
   const current = await stat(target).catch(() => null);
   if (current && !current.isFile()) throw new DuckbakError(`${target}: exists and is not a regular file; not replaced`);
@@ -144,6 +150,9 @@ export async function commitDatabase(temp: string, target: string, opts: CommitO
   await pausePoint("restore:rename");
   await renameReplacing(temp, target).catch((err) => { throw fsError(err, target, "move into place"); });
   await pausePoint("restore:renamed");
+  fsyncDir(dirname(target));
+  if (wals.length === 0) return result;
+  for (const [from, to] of wals) await renameReplacing(from, to).catch((err) => { throw fsError(err, to, "move into place"); });
   fsyncDir(dirname(target));
   return result;
 }
