@@ -10,7 +10,7 @@ import { protectLastOfEachDatabase } from "../cleanup.ts";
 import { DuckbakError, fsError } from "../errors.ts";
 import { planRetention, validatePolicy, type RetentionPolicy } from "../retention.ts";
 import { IdTable } from "./id-table.ts";
-import { IndexWriter, type IndexFile } from "./index-file.ts";
+import { IndexWriter, readIndexFile, scanIndexFile } from "./index-file.ts";
 import type { ProgressSink } from "../progress.ts";
 import { choosePacksToRepack, repackBlobs, type PackUse } from "./repack.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
@@ -100,28 +100,29 @@ async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnus
   const packNames: string[] = []; // by number - 1, the numbers in `used`
   const twice = new Map<number, { packs: string[]; length: number }>(); // used entry -> its other packs
   const indexIds = await repo.listIds("index");
-  for (const id of indexIds) {
-    const file = await repo.getJsonChecked<IndexFile>(`index/${id}`);
-    for (const p of file.packs) {
-      if (use.has(p.id)) continue; // listed by several index files: counted once
-      const u: PackUse = { size: p.size, usedBytes: 0, unusedBytes: 0 };
-      use.set(p.id, u);
-      packNames.push(p.id);
-      for (const [b, , length] of p.blobs) {
-        const e = used.lookup(b);
+  let u: PackUse;
+  for (const id of indexIds)
+    await scanIndexFile(repo, id, {
+      pack: (pack, size) => {
+        if (use.has(pack)) return false; // listed by several index files: counted once
+        use.set(pack, (u = { size, usedBytes: 0, unusedBytes: 0 }));
+        packNames.push(pack);
+        return true;
+      },
+      blob: (text, at, _offset, length) => {
+        const e = used.lookupText(text, at);
         if (e < 0) u.unusedBytes += length;
         else {
           u.usedBytes += length;
           if (used.field(e, 0) === 0) used.setField(e, 0, packNames.length);
           else {
             const t = twice.get(e) ?? { packs: [], length };
-            t.packs.push(p.id);
+            t.packs.push(packNames.at(-1)!);
             twice.set(e, t);
           }
         }
-      }
-    }
-  }
+      },
+    });
   const homeOf = (e: number) => packNames[used.field(e, 0) - 1];
   // The copy that counts: in a pack that is stored whole, the one most used; the others are unused.
   const whole = (p: string) => stored.get(p) === use.get(p)!.size;
@@ -160,7 +161,7 @@ async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnus
     async function* sources() {
       const seen = new Set<string>();
       for (const id of indexIds)
-        for (const p of (await repo.getJsonChecked<IndexFile>(`index/${id}`)).packs)
+        for (const p of (await readIndexFile(repo, id)).packs)
           if (chosen.has(p.id) && !seen.has(p.id)) {
             seen.add(p.id);
             yield p;
@@ -184,7 +185,7 @@ async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnus
   const going = new Set([...doomed, ...dead]);
   const stale: string[] = [];
   for (const id of indexIds) {
-    const file = await repo.getJsonChecked<IndexFile>(`index/${id}`);
+    const file = await readIndexFile(repo, id);
     if (!file.packs.some((p) => going.has(p.id))) continue;
     stale.push(id);
     if (!dryRun) for (const p of file.packs) if (!going.has(p.id)) indexer.addEntry(p);

@@ -10,6 +10,10 @@ const PAGE = 1 << PAGE_BITS;
 const MASK = PAGE - 1;
 const MIN_SLOTS = 1 << 8;
 
+/** Lowercase hex digit (ASCII) -> its value; 16 for anything else. */
+const HEX = new Uint8Array(256).fill(16);
+for (let i = 0; i < 16; i++) HEX["0123456789abcdef".charCodeAt(i)] = i;
+
 export class IdTable {
   private readonly idPages: Uint32Array[] = [];
   private readonly fieldPages: Uint32Array[] = [];
@@ -34,9 +38,12 @@ export class IdTable {
 
   /** The entry of `id`, or -1. */
   lookup(id: string): number {
-    if (!this.load(id)) return -1;
-    const at = this.find();
-    return at >= 0 ? at : -1;
+    return this.load(id) ? Math.max(this.find(), -1) : -1;
+  }
+
+  /** lookup of the id written as 64 lowercase hex digits at `at` in `text` (ASCII); -1 also when they are not. */
+  lookupText(text: Uint8Array, at: number): number {
+    return this.loadText(text, at) ? Math.max(this.find(), -1) : -1;
   }
 
   has(id: string): boolean {
@@ -46,11 +53,21 @@ export class IdTable {
   /** The entry of `id`, added (its fields 0) when it was not there: then `~entry` (negative) is returned. */
   insert(id: string): number {
     if (!this.load(id)) throw new Error(`not a blob id: ${JSON.stringify(id.slice(0, 80))}`);
+    return this.insertLoaded();
+  }
+
+  /** insert of the id at `at` in `text` (see lookupText). */
+  insertText(text: Uint8Array, at: number): number {
+    if (!this.loadText(text, at)) throw new Error(`not a blob id at byte ${at}`);
+    return this.insertLoaded();
+  }
+
+  private insertLoaded(): number {
     const at = this.find();
     if (at >= 0) return at;
     if (this.count + 1 > (this.slots.length >>> 2) * 3) {
       this.grow();
-      return this.insert(id);
+      return this.insertLoaded();
     }
     const entry = this.count++;
     if ((entry & MASK) === 0) {
@@ -80,6 +97,17 @@ export class IdTable {
   /** Decodes `id` into `words`; false when it is not 64 hex digits. */
   private load(id: string): boolean {
     return id.length === 64 && this.bytes.write(id, 0, 32, "hex") === 32;
+  }
+
+  private loadText(text: Uint8Array, at: number): boolean {
+    if (at + 64 > text.length) return false;
+    for (let i = 0; i < 32; i++) {
+      const hi = HEX[text[at + 2 * i]!]!;
+      const lo = HEX[text[at + 2 * i + 1]!]!;
+      if ((hi | lo) & 16) return false;
+      this.bytes[i] = (hi << 4) | lo;
+    }
+    return true;
   }
 
   private slotOf(w0: number): number {

@@ -2,8 +2,9 @@
 // index files of its own; the repository's index is the union of all of them. In memory only ids
 // and locations are kept, in a compact table (id-table.ts: ~53–59 bytes per blob), never blob
 // contents; commands that read some snapshots keep only the entries of the chunks those name.
+import { BufferChurn } from "../archive/codec-pool.ts";
 import { IdTable } from "./id-table.ts";
-import type { Repository } from "./repository.ts";
+import { decodeJson, RepositoryDamagedError, type Repository } from "./repository.ts";
 import type { PackInfo } from "./pack.ts";
 
 export interface IndexFile {
@@ -34,6 +35,8 @@ export class BlobIndex {
   private readonly packIds: string[] = [];
   private readonly filtered: boolean;
   private located = 0;
+  /** The number + 1 of the pack being added. */
+  private current = 0;
   /** pack id -> its number, size, index files that name it. */
   readonly packs = new Map<string, { n: number; size: number; indexFiles: Set<string> }>();
   readonly files: string[] = [];
@@ -66,9 +69,11 @@ export class BlobIndex {
     return e >= 0 && this.table.field(e, PACK) !== 0 ? this.location(e) : undefined;
   }
 
-  /** Every located blob, in the order the index files listed them. */
-  *entries(): IterableIterator<[string, BlobLocation]> {
-    for (let e = 0; e < this.table.size; e++) if (this.table.field(e, PACK) !== 0) yield [this.table.id(e), this.location(e)];
+  /** Plain bytes of the located blobs. */
+  rawBytes(): number {
+    let n = 0;
+    for (let e = 0; e < this.table.size; e++) if (this.table.field(e, PACK) !== 0) n += this.table.field(e, RAW);
+    return n;
   }
 
   /** The located blobs whose (first) location is in `pack`. */
@@ -82,41 +87,54 @@ export class BlobIndex {
   }
 
   add(pack: PackInfo, indexFile: string | null): void {
-    this.addPack(indexEntry(pack), indexFile);
+    if (!this.startPack(pack.id, pack.size, indexFile)) return;
+    for (const b of pack.blobs) this.locate(this.filtered ? this.table.lookup(b.id) : this.table.insert(b.id), b.offset, b.length, b.raw);
   }
 
-  /** The packs of one index file; a blob already located keeps its first location. */
+  /** The packs of one index file (parsed); a blob already located keeps its first location. */
   addFile(id: string, file: IndexFile): void {
     this.files.push(id);
-    for (const p of file.packs) this.addPack(p, id);
+    for (const p of file.packs)
+      if (this.startPack(p.id, p.size, id)) for (const [b, offset, length, raw] of p.blobs) this.locate(this.filtered ? this.table.lookup(b) : this.table.insert(b), offset, length, raw);
   }
 
-  private addPack(pack: IndexFile["packs"][number], indexFile: string | null): void {
-    let p = this.packs.get(pack.id);
+  /** addFile of the repository's index file `id`, scanned rather than parsed. */
+  async loadFile(repo: Repository, id: string): Promise<void> {
+    const t = this.table;
+    await scanIndexFile(repo, id, {
+      pack: (pack, size) => this.startPack(pack, size, id),
+      blob: (text, at, offset, length, raw) => this.locate(this.filtered ? t.lookupText(text, at) : t.insertText(text, at), offset, length, raw),
+    });
+    this.files.push(id);
+  }
+
+  /** Registers a pack, which the next `locate` calls are in; false when its blobs are already located. */
+  private startPack(id: string, size: number, indexFile: string | null): boolean {
+    let p = this.packs.get(id);
+    const known = p !== undefined;
     if (!p) {
-      p = { n: this.packIds.length, size: pack.size, indexFiles: new Set() };
-      this.packs.set(pack.id, p);
-      this.packIds.push(pack.id);
+      p = { n: this.packIds.length, size, indexFiles: new Set() };
+      this.packs.set(id, p);
+      this.packIds.push(id);
     }
     if (indexFile) p.indexFiles.add(indexFile);
+    this.current = p.n + 1;
     this.grouped = null;
-    for (const [id, offset, length, raw] of pack.blobs) {
-      let e: number;
-      if (this.filtered) {
-        e = this.table.lookup(id);
-        if (e < 0) continue;
-      } else {
-        e = this.table.insert(id);
-        if (e >= 0) continue;
-        e = ~e;
-      }
-      if (this.table.field(e, PACK) !== 0) continue;
-      this.table.setField(e, PACK, p.n + 1);
-      this.table.setField(e, OFFSET, offset);
-      this.table.setField(e, LENGTH, length);
-      this.table.setField(e, RAW, raw);
-      this.located++;
-    }
+    // A pack's content never changes (its name is its hash): listed again, it adds nothing.
+    return !known;
+  }
+
+  /** `e`: the table's answer for the blob (an entry, ~entry when just added, -1 when not wanted). */
+  private locate(e: number, offset: number, length: number, raw: number): void {
+    if (e === -1 && this.filtered) return;
+    if (e < 0) e = ~e;
+    const t = this.table;
+    if (t.field(e, PACK) !== 0) return;
+    t.setField(e, PACK, this.current);
+    t.setField(e, OFFSET, offset);
+    t.setField(e, LENGTH, length);
+    t.setField(e, RAW, raw);
+    this.located++;
   }
 
   private location(e: number): BlobLocation {
@@ -145,9 +163,116 @@ export class BlobIndex {
   /** The repository's index; with `wanted`, only those blobs' locations. */
   static async load(repo: Repository, wanted?: Iterable<string>): Promise<BlobIndex> {
     const index = new BlobIndex(wanted);
-    for (const id of await repo.listIds("index")) index.addFile(id, await repo.getJsonChecked<IndexFile>(`index/${id}`));
+    for (const id of await repo.listIds("index")) await index.loadFile(repo, id);
     return index;
   }
+}
+
+/** A parsed index file's garbage per blob: its JSON text, the text as a string, the parsed arrays. */
+const PARSED_BYTES_PER_BLOB = 250;
+// Loops read index files one after another: the engine's collector, paced by its own small heap,
+// lets the dead ones pile up; collected every 16 MiB of them instead.
+const churn = new BufferChurn();
+
+/** One index file, parsed (cleanup's passes that rewrite or repack packs; the others scan). */
+export async function readIndexFile(repo: Repository, id: string): Promise<IndexFile> {
+  const file = await repo.getJsonChecked<IndexFile>(`index/${id}`);
+  churn.drop(file.packs.reduce((n, p) => n + p.blobs.length, 0) * PARSED_BYTES_PER_BLOB);
+  return file;
+}
+
+/** What a scan of an index file reports: each pack (false: skip its blobs), then its blobs. */
+export interface IndexScan {
+  pack(id: string, size: number): boolean;
+  /** The blob's id is the 64 hex digits at `at` in `text`. */
+  blob(text: Uint8Array, at: number, offset: number, length: number, raw: number): void;
+}
+
+/**
+ * Reads one index file into `scan` without an object per blob: its JSON text, laid out as
+ * writeIndexFiles writes it, is scanned in place (parsing a 65,536-blob file would leave ~40 MiB
+ * to collect); a text laid out otherwise is parsed.
+ */
+export async function scanIndexFile(repo: Repository, id: string, scan: IndexScan): Promise<void> {
+  const key = `index/${id}`;
+  const text = await repo.getTextChecked(key);
+  if (scanText(text, null)) scanText(text, scan);
+  else {
+    let file: IndexFile;
+    try {
+      file = decodeJson(text);
+      if (!Array.isArray(file.packs)) throw new Error("no packs");
+    } catch (err) {
+      throw new RepositoryDamagedError(repo.location, `${key}: cannot be read (${(err as Error).message})`);
+    }
+    for (const p of file.packs) {
+      if (!scan.pack(p.id, p.size)) continue;
+      for (const [b, offset, length, raw] of p.blobs) scan.blob(Buffer.from(String(b), "latin1"), 0, offset, length, raw);
+    }
+  }
+  churn.drop(3 * text.length);
+}
+
+const ascii = (s: string) => new TextEncoder().encode(s);
+const HEAD = ascii('{"format":"duckbak-index","version":1,"packs":[');
+const PACK_ID = ascii('{"id":"');
+const PACK_SIZE = ascii('","size":');
+const PACK_BLOBS = ascii(',"blobs":[');
+const BLOB_ID = ascii('["');
+const BLOB_OFFSET = ascii('",');
+const [COMMA, CLOSE_ARRAY, CLOSE_OBJECT] = [44, 93, 125];
+
+/** Scans JSON.stringify's layout of an IndexFile; false (maybe after reporting some of it) when `text` is laid out otherwise. */
+function scanText(text: Uint8Array, scan: IndexScan | null): boolean {
+  let at = 0;
+  const literal = (l: Uint8Array) => {
+    if (at + l.length > text.length) return false;
+    for (let i = 0; i < l.length; i++) if (text[at + i] !== l[i]) return false;
+    at += l.length;
+    return true;
+  };
+  const byte = (b: number) => text[at] === b && (at++, true);
+  const int = () => {
+    let n = 0;
+    const start = at;
+    while (at < text.length && text[at]! >= 48 && text[at]! <= 57 && at - start < 16) n = n * 10 + text[at++]! - 48;
+    return at > start && (at - start === 1 || text[start] !== 48) ? n : -1;
+  };
+  const hex64 = () => {
+    const start = at;
+    if (at + 64 > text.length) return -1;
+    for (; at < start + 64; at++) if (!((text[at]! >= 48 && text[at]! <= 57) || (text[at]! >= 97 && text[at]! <= 102))) return -1;
+    return start;
+  };
+  if (!literal(HEAD)) return false;
+  if (!byte(CLOSE_ARRAY)) {
+    do {
+      if (!literal(PACK_ID)) return false;
+      const id = hex64();
+      if (id < 0 || !literal(PACK_SIZE)) return false;
+      const size = int();
+      if (size < 0 || !literal(PACK_BLOBS)) return false;
+      const wanted = scan ? scan.pack(Buffer.from(text.buffer, text.byteOffset + id, 64).toString("latin1"), size) : false;
+      if (!byte(CLOSE_ARRAY)) {
+        do {
+          if (!literal(BLOB_ID)) return false;
+          const blob = hex64();
+          if (blob < 0 || !literal(BLOB_OFFSET)) return false;
+          const offset = int();
+          if (offset < 0 || !byte(COMMA)) return false;
+          const length = int();
+          if (length < 0 || !byte(COMMA)) return false;
+          const raw = int();
+          if (raw < 0 || !byte(CLOSE_ARRAY)) return false;
+          if (wanted) scan!.blob(text, blob, offset, length, raw);
+        } while (byte(COMMA));
+        if (!byte(CLOSE_ARRAY)) return false;
+      }
+      if (!byte(CLOSE_OBJECT)) return false;
+    } while (byte(COMMA));
+    if (!byte(CLOSE_ARRAY)) return false;
+  }
+  return byte(CLOSE_OBJECT) && at === text.length;
 }
 
 /**

@@ -44,7 +44,7 @@ export const sha256Hex = (data: Uint8Array): string => createHash("sha256").upda
 export const packKey = (id: string): string => `data/${id.slice(0, 2)}/${id}`;
 
 const encodeJson = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-const decodeJson = (b: Uint8Array) => JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(b));
+export const decodeJson = (b: Uint8Array) => JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(b));
 
 async function readPlainJson<T>(store: Store, key: string): Promise<T> {
   const bytes = await store.get(key);
@@ -150,8 +150,18 @@ export class Repository {
   }
 
   unsealJson<T>(key: string, bytes: Uint8Array): T {
+    const text = this.unsealText(key, bytes);
     try {
-      return decodeJson(Bun.zstdDecompressSync(unseal(this.master.encrypt, bytes) as Uint8Array<ArrayBuffer>)) as T;
+      return decodeJson(text) as T;
+    } catch (err) {
+      throw new RepositoryDamagedError(this.location, `${key}: cannot be read (${(err as Error).message})`);
+    }
+  }
+
+  /** The JSON text (UTF-8) of a sealed object. */
+  unsealText(key: string, bytes: Uint8Array): Uint8Array {
+    try {
+      return Bun.zstdDecompressSync(unseal(this.master.encrypt, bytes) as Uint8Array<ArrayBuffer>);
     } catch (err) {
       throw new RepositoryDamagedError(this.location, `${key}: ${err instanceof SealError ? err.message : `cannot be read (${(err as Error).message})`}`);
     }
@@ -172,10 +182,19 @@ export class Repository {
 
   /** Open a sealed object by key, checking that its name matches its content. */
   async getJsonChecked<T>(key: string): Promise<T> {
+    return this.unsealJson<T>(key, await this.getChecked(key));
+  }
+
+  /** getJsonChecked's JSON text, unparsed (index files are scanned, not parsed into objects). */
+  async getTextChecked(key: string): Promise<Uint8Array> {
+    return this.unsealText(key, await this.getChecked(key));
+  }
+
+  private async getChecked(key: string): Promise<Uint8Array> {
     const bytes = await this.store.get(key);
     const id = key.slice(key.lastIndexOf("/") + 1);
     if (sha256Hex(bytes) !== id) throw new RepositoryDamagedError(this.location, `${key}: content does not match its name`);
-    return this.unsealJson<T>(key, bytes);
+    return bytes;
   }
 
   async listIds(prefix: string): Promise<string[]> {

@@ -21,8 +21,9 @@ export interface OpenedSnapshot {
 }
 
 /**
- * The snapshot `ref` names and its databases that `only` selects, with their chunks' locations; every chunk is
- * checked to be indexed before anything is written. Call under a shared lock.
+ * The snapshot `ref` names and its databases that `only` selects, with their chunks' locations
+ * (only theirs); every chunk is checked to be indexed before anything is written. Call under a
+ * shared lock.
  */
 export async function openSnapshot(repo: Repository, ref: string, only: string[] | undefined, consequence = NOTHING_RESTORED): Promise<OpenedSnapshot> {
   const snap = resolveSnapshot(await loadSnapshots(repo), ref, repo.location);

@@ -30,8 +30,7 @@ export async function repositoryStats(repo: Repository): Promise<RepoStats> {
     }
   }
   const index = await BlobIndex.load(repo);
-  let uniqueBytes = 0;
-  for (const [, b] of index.entries()) uniqueBytes += b.raw;
+  const uniqueBytes = index.rawBytes();
   const snaps = await loadSnapshots(repo);
   const logicalBytes = snaps.reduce((n, s) => n + s.snapshot.stats.logical_bytes, 0);
   return {

@@ -6,7 +6,7 @@
 import { CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-pool.ts";
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
-import { BlobIndex, type IndexFile } from "./index-file.ts";
+import { BlobIndex } from "./index-file.ts";
 import { lockRepository } from "./locks.ts";
 import { decodePack } from "./pack.ts";
 import { packKey, type Repository } from "./repository.ts";
@@ -59,7 +59,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     const index = new BlobIndex(opts.snapshot ? await chunksOf(repo, selected[0]!.id) : undefined);
     for (const id of await repo.listIds("index")) {
       try {
-        index.addFile(id, await repo.getJsonChecked<IndexFile>(`index/${id}`));
+        await index.loadFile(repo, id);
       } catch (err) {
         note(errText(err));
       }

@@ -1,0 +1,165 @@
+// Index memory (issue 9: peak RSS <= 250 MiB whatever the number of blobs). A repository with a
+// real snapshot of a small database (BLOCK_SIZE 16384: many chunks) whose index also lists
+// --blobs synthetic blobs (random ids in packs that are never read, written as index files with
+// the repository's own code), so that the index is as large as that of a big repository without
+// storing its data. Measures:
+//   - bytes per blob held in memory: the compact index (BlobIndex) against the Map of hex ids to
+//     location objects that earlier builds kept (the same entries, heap growth after a GC)
+//   - peak RSS of list, backup (incremental), restore, verify (one snapshot; the whole repository),
+//     stats and cleanup through the compiled binary; with --before BINARY, of that binary too
+//
+//   bun bench/index-memory.ts                   2,000,000 synthetic blobs, a 64 MiB database
+//   bun bench/index-memory.ts --blobs 500000 --db-mib 32 --before /tmp/old-duckbak
+//
+// Results: a table on stdout and bench/work/index-memory-results.json.
+import { DuckDBInstance } from "@duckdb/node-api";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { BINARY, OUT, WORK, ensureBinary, fmtSec, runTimed, table } from "./backup.ts";
+import { Repository } from "../src/core/repo/repository.ts";
+import { LocalStore } from "../src/core/store/local.ts";
+import { BlobIndex, type BlobLocation, type IndexFile } from "../src/core/repo/index-file.ts";
+
+function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const n = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number`);
+  return n;
+}
+const BLOBS = flag("blobs", 2_000_000);
+const DB_MIB = flag("db-mib", 64);
+const beforeAt = process.argv.indexOf("--before");
+const BEFORE = beforeAt >= 0 ? process.argv[beforeAt + 1]! : null;
+const PASSWORD = "bench-password";
+process.env.DUCKBAK_PASSWORD = PASSWORD;
+
+const BENCH = join(WORK, "index-bench");
+const DB = join(BENCH, "small-blocks.duckdb");
+const REPO = join(BENCH, "repo");
+const RESTORE = join(BENCH, "restore");
+const BLOBS_PER_PACK = 4096;
+const BLOBS_PER_FILE = 65536;
+
+async function sql(statements: string[]): Promise<void> {
+  const instance = await DuckDBInstance.create(":memory:");
+  const con = await instance.connect();
+  try {
+    for (const s of statements) await con.run(s);
+  } finally {
+    con.closeSync();
+    instance.closeSync();
+  }
+}
+
+/** A database of ~DB_MIB MiB of random-looking rows in 16 KiB blocks: one chunk per 16 KiB. */
+async function makeDatabase(): Promise<void> {
+  const rows = Math.round((DB_MIB * 1024 * 1024) / 80);
+  await sql([
+    `ATTACH '${DB}' AS d (BLOCK_SIZE 16384)`,
+    `CREATE TABLE d.t AS SELECT range AS id, md5(range::VARCHAR) || md5((range * 7)::VARCHAR) AS s FROM range(${rows})`,
+    "CHECKPOINT d",
+  ]);
+}
+
+async function appendRows(round: number): Promise<void> {
+  await sql([`ATTACH '${DB}' AS d`, `INSERT INTO d.t SELECT range + ${1e9 * round}, md5(random()::VARCHAR) FROM range(20000)`, "CHECKPOINT d"]);
+}
+
+function syntheticFile(blobs: number): IndexFile {
+  const packs: IndexFile["packs"] = [];
+  for (let done = 0; done < blobs; ) {
+    const n = Math.min(BLOBS_PER_PACK, blobs - done);
+    const list: IndexFile["packs"][number]["blobs"] = [];
+    for (let i = 0; i < n; i++) list.push([randomBytes(32).toString("hex"), i * 4000, 4000, 16384]);
+    packs.push({ id: randomBytes(32).toString("hex"), size: n * 4000 + 100, blobs: list });
+    done += n;
+  }
+  return { format: "duckbak-index", version: 1, packs };
+}
+
+/** Index files naming BLOBS synthetic blobs in packs that do not exist (never read by these commands). */
+async function addSyntheticIndex(repo: Repository): Promise<void> {
+  for (let done = 0; done < BLOBS; done += BLOBS_PER_FILE) await repo.putJson("index", syntheticFile(Math.min(BLOBS_PER_FILE, BLOBS - done)));
+}
+
+/**
+ * Heap bytes per blob, each structure loaded the way its build loads index files (parsed one at a
+ * time from JSON text, the parsed file then dropped): the compact index, and the
+ * Map<string, BlobLocation> of hex ids that earlier builds kept.
+ */
+function bytesPerBlob(blobs: number): { blobs: number; compact: number; compactHeap: number; map: number } {
+  const texts: string[] = [];
+  for (let done = 0; done < blobs; done += BLOBS_PER_FILE) texts.push(JSON.stringify(syntheticFile(Math.min(BLOBS_PER_FILE, blobs - done))));
+  const heap = () => {
+    Bun.gc(true);
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  let base = heap();
+  const index = new BlobIndex();
+  texts.forEach((t, i) => index.addFile(String(i), JSON.parse(t) as IndexFile));
+  const compactHeap = (heap() - base) / index.size;
+  const compact = index.memoryBytes / index.size;
+  base = heap();
+  const map = new Map<string, BlobLocation>();
+  for (const t of texts)
+    for (const p of (JSON.parse(t) as IndexFile).packs)
+      for (const [id, offset, length, raw] of p.blobs) if (!map.has(id)) map.set(id, { pack: p.id, offset, length, raw });
+  const mapBytes = (heap() - base) / map.size;
+  return { blobs: index.size, compact, compactHeap, map: mapBytes };
+}
+
+async function main(): Promise<void> {
+  await ensureBinary();
+  rmSync(BENCH, { recursive: true, force: true });
+  mkdirSync(BENCH, { recursive: true });
+  mkdirSync(OUT, { recursive: true });
+  console.log(`database: ~${DB_MIB} MiB in 16 KiB blocks; ${BLOBS.toLocaleString()} synthetic blobs in the index`);
+  await makeDatabase();
+  const binaries = BEFORE ? [["before", BEFORE] as const, ["after", BINARY] as const] : [["after", BINARY] as const];
+  const rows: string[][] = [];
+  const results: Record<string, unknown> = { blobs: BLOBS, db_mib: DB_MIB };
+  for (const [label, bin] of binaries) {
+    rmSync(REPO, { recursive: true, force: true });
+    const duckbak = async (args: string[]) => {
+      const t = await runTimed([bin, ...args]);
+      return { seconds: t.seconds, rssMiB: Math.round((t.duckbakKiB ?? 0) / 1024) };
+    };
+    await duckbak(["init", "--repo", REPO]);
+    await duckbak(["backup", "--repo", REPO, DB]);
+    const repo = await Repository.open(new LocalStore(REPO), PASSWORD);
+    await addSyntheticIndex(repo);
+    await appendRows(1);
+    const runs: [string, string[]][] = [
+      ["list", ["list", "--repo", REPO]],
+      ["backup (incremental)", ["backup", "--repo", REPO, DB]],
+      ["restore latest", ["restore", "latest", "--repo", REPO, "--restore-dir", RESTORE]],
+      ["verify latest", ["verify", "latest", "--repo", REPO]],
+      ["verify latest --read-data", ["verify", "latest", "--repo", REPO, "--read-data"]],
+      ["verify (whole repository)", ["verify", "--repo", REPO]],
+      ["stats", ["stats", "--repo", REPO]],
+      ["cleanup --dry-run", ["cleanup", "--repo", REPO, "--keep-last", "5", "--dry-run"]],
+      ["cleanup (drops the synthetic packs)", ["cleanup", "--repo", REPO, "--keep-last", "5"]],
+    ];
+    const out: Record<string, { seconds: number; rss_mib: number }> = {};
+    for (const [name, args] of runs) {
+      rmSync(RESTORE, { recursive: true, force: true });
+      const r = await duckbak(args);
+      out[name] = { seconds: r.seconds, rss_mib: r.rssMiB };
+      rows.push([label, name, `${r.rssMiB} MiB`, fmtSec(r.seconds)]);
+    }
+    results[label] = out;
+  }
+  console.log(table(["binary", "command", "peak RSS", "time"], rows));
+  const b = (results.bytes_per_blob = bytesPerBlob(Math.min(BLOBS, 1_000_000)));
+  const limit = (perBlob: number) => (250 * 1024 * 1024) / perBlob;
+  console.log(`bytes per blob in memory (${b.blobs.toLocaleString()} blobs): compact table ${b.compact.toFixed(1)} (heap growth ${b.compactHeap.toFixed(1)}), Map of hex ids ${b.map.toFixed(1)}`);
+  for (const [name, per] of [["compact", b.compact], ["Map", b.map]] as const) {
+    const n = limit(per);
+    console.log(`  ${name}: 250 MiB = ${Math.round(n / 1e6)}M blobs = ${((n * 16384) / 2 ** 30).toFixed(0)} GiB of distinct data at 16 KiB blocks, ${((n * 262144) / 2 ** 40).toFixed(1)} TiB at 256 KiB`);
+  }
+  writeFileSync(join(WORK, "index-memory-results.json"), JSON.stringify(results, null, 2));
+}
+
+await main();
