@@ -100,10 +100,14 @@ async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnus
   const packNames: string[] = []; // by number - 1, the numbers in `used`
   const twice = new Map<number, { packs: string[]; length: number }>(); // used entry -> its other packs
   const indexIds = await repo.listIds("index");
+  const packsIn = new Map<string, string[]>(); // index file -> the packs it names
   let u: PackUse;
-  for (const id of indexIds)
+  for (const id of indexIds) {
+    const names: string[] = [];
+    packsIn.set(id, names);
     await scanIndexFile(repo, id, {
       pack: (pack, size) => {
+        names.push(pack);
         if (use.has(pack)) return false; // listed by several index files: counted once
         use.set(pack, (u = { size, usedBytes: 0, unusedBytes: 0 }));
         packNames.push(pack);
@@ -123,6 +127,7 @@ async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnus
         }
       },
     });
+  }
   const homeOf = (e: number) => packNames[used.field(e, 0) - 1];
   // The copy that counts: in a pack that is stored whole, the one most used; the others are unused.
   const whole = (p: string) => stored.get(p) === use.get(p)!.size;
@@ -160,7 +165,7 @@ async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnus
     // counting copy is in one of them.
     async function* sources() {
       const seen = new Set<string>();
-      for (const id of indexIds)
+      for (const id of indexIds.filter((f) => packsIn.get(f)!.some((p) => chosen.has(p))))
         for (const p of (await readIndexFile(repo, id)).packs)
           if (chosen.has(p.id) && !seen.has(p.id)) {
             seen.add(p.id);
@@ -183,13 +188,8 @@ async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnus
   }
   // Index files that name a pack about to go (or a dead one already gone): replaced by files with their other packs.
   const going = new Set([...doomed, ...dead]);
-  const stale: string[] = [];
-  for (const id of indexIds) {
-    const file = await readIndexFile(repo, id);
-    if (!file.packs.some((p) => going.has(p.id))) continue;
-    stale.push(id);
-    if (!dryRun) for (const p of file.packs) if (!going.has(p.id)) indexer.addEntry(p);
-  }
+  const stale = indexIds.filter((f) => packsIn.get(f)!.some((p) => going.has(p)));
+  if (!dryRun) for (const id of stale) for (const p of (await readIndexFile(repo, id)).packs) if (!going.has(p.id)) indexer.addEntry(p);
   if (!dryRun && (stale.length || doomed.length || packsWritten)) {
     // Until the old index files go, the new packs' blobs are listed twice.
     await indexer.finish();

@@ -4,7 +4,12 @@
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { IdSet, IdTable } from "../../../src/core/repo/id-table.ts";
-import { BlobIndex, indexFileGroups, type IndexFile } from "../../../src/core/repo/index-file.ts";
+import { BlobIndex, IndexWriter, indexFileGroups, type IndexFile } from "../../../src/core/repo/index-file.ts";
+import { Repository } from "../../../src/core/repo/repository.ts";
+import { LocalStore } from "../../../src/core/store/local.ts";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const randomId = () => randomBytes(32).toString("hex");
 
@@ -116,14 +121,11 @@ test("index files: at most 256 packs and 65,536 blobs each, a bigger pack alone"
   expect(indexFileGroups([])).toEqual([]);
 });
 
+const newRepository = () => Repository.init(new LocalStore(join(mkdtempSync(join(tmpdir(), "duckbak-index-")), "repo")), "pw", { scrypt: { n: 1024, r: 8, p: 1 } });
+
 describe("index files read back (scanned, or parsed when laid out otherwise)", () => {
   test("the same locations as parsing; another layout parsed; not an index file: damaged", async () => {
-    const { Repository } = await import("../../../src/core/repo/repository.ts");
-    const { LocalStore } = await import("../../../src/core/store/local.ts");
-    const { mkdtempSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
-    const { join } = await import("node:path");
-    const repo = await Repository.init(new LocalStore(join(mkdtempSync(join(tmpdir(), "duckbak-index-")), "repo")), "pw", { scrypt: { n: 1024, r: 8, p: 1 } });
+    const repo = await newRepository();
     const packOf = (n: number): IndexFile["packs"][number] => ({ id: randomId(), size: 123456789, blobs: Array.from({ length: n }, (_, i) => [randomId(), i * 1000, 1000 + i, 4_294_967_295 - i]) });
     const standard = file();
     standard.packs = [packOf(3), packOf(0), packOf(2000)];
@@ -146,4 +148,18 @@ describe("index files read back (scanned, or parsed when laid out otherwise)", (
     await repo.putJson("index", { something: "else" });
     await expect(BlobIndex.load(repo)).rejects.toThrow(/cannot be read/);
   });
+});
+
+test("IndexWriter: an index file is written as soon as it is full, the rest by finish", async () => {
+  const repo = await newRepository();
+  const writer = new IndexWriter(repo);
+  const packs = Array.from({ length: 20 }, () => ({ id: randomId(), size: 1, blobs: Array.from({ length: 4096 }, (_, i) => ({ id: randomId(), offset: i, length: 1, raw: 1 })) }));
+  for (const p of packs) writer.add(p);
+  for (let i = 0; i < 100 && (await repo.listIds("index")).length === 0; i++) await Bun.sleep(50);
+  expect((await repo.listIds("index")).length).toBe(1); // 16 packs = 65,536 blobs; 4 wait for finish
+  await writer.finish();
+  expect((await repo.listIds("index")).length).toBe(2);
+  const index = await BlobIndex.load(repo);
+  expect(index.size).toBe(20 * 4096);
+  expect(index.get(packs[19]!.blobs[4095]!.id)).toEqual({ pack: packs[19]!.id, offset: 4095, length: 1, raw: 1 });
 });
