@@ -139,3 +139,21 @@ export async function killAtPause(
   if (!paused) throw new Error(`duckbak ${args.join(" ")} ended (exit ${code}) without reaching ${point}: ${err.trim()}`);
   return { code, stderr: err };
 }
+
+/** Runs the binary and returns its exit code and peak RSS in bytes (polled from /proc). */
+export async function peakRss(args: string[], env: Record<string, string> = {}): Promise<{ code: number; peak: number }> {
+  const proc = Bun.spawn([BINARY, ...args], { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...env } });
+  let peak = 0;
+  const poll = setInterval(() => {
+    try {
+      const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"));
+      if (m) peak = Math.max(peak, Number(m[1]) * 1024);
+    } catch {
+      // exited
+    }
+  }, 10);
+  const code = await proc.exited;
+  clearInterval(poll);
+  if (code !== 0) console.error(await new Response(proc.stderr).text());
+  return { code, peak };
+}

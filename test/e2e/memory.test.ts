@@ -2,30 +2,11 @@
 // archive, peak RSS (VmHWM) compared. Reading the whole archive head into memory (the bug this
 // guards against) made the larger run ~its archive size bigger.
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { BINARY, runBinary, runSql, tempDir } from "../helpers.ts";
+import { peakRss, runBinary, runSql, tempDir } from "../helpers.ts";
 
 const MiB = 1024 * 1024;
 const STRESS = process.env.DUCKBAK_STRESS === "1";
-
-/** Runs the binary and returns its exit code and peak RSS in bytes (polled from /proc). */
-async function peakRss(args: string[]): Promise<{ code: number; peak: number }> {
-  const proc = Bun.spawn([BINARY, ...args], { stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
-  let peak = 0;
-  const poll = setInterval(() => {
-    try {
-      const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"));
-      if (m) peak = Math.max(peak, Number(m[1]) * 1024);
-    } catch {
-      // exited
-    }
-  }, 10);
-  const code = await proc.exited;
-  clearInterval(poll);
-  if (code !== 0) console.error(await new Response(proc.stderr).text());
-  return { code, peak };
-}
 
 describe.skipIf(process.platform !== "linux")("memory", () => {
   const dir = tempDir();

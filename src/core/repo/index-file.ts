@@ -1,6 +1,6 @@
 // The index: which pack holds each blob, where. Each backup (and each garbage collection) adds
 // index files of its own; the repository's index is the union of all of them. In memory only ids
-// and locations are kept, in a compact table (id-table.ts: ~53–59 bytes per blob), never blob
+// and locations are kept, in a compact table (id-table.ts: ~57 bytes per blob), never blob
 // contents; commands that read some snapshots keep only the entries of the chunks those name.
 import { BufferChurn } from "../archive/codec-pool.ts";
 import { IdTable } from "./id-table.ts";
@@ -37,9 +37,8 @@ export class BlobIndex {
   private located = 0;
   /** The number + 1 of the pack being added. */
   private current = 0;
-  /** pack id -> its number, size, index files that name it. */
-  readonly packs = new Map<string, { n: number; size: number; indexFiles: Set<string> }>();
-  readonly files: string[] = [];
+  /** pack id -> its number (in the table's pack field), size. */
+  readonly packs = new Map<string, { n: number; size: number }>();
   /** Entries of each pack, grouped by blobsIn (built on first use). */
   private grouped: { order: Uint32Array; starts: Uint32Array } | null = null;
 
@@ -86,38 +85,36 @@ export class BlobIndex {
     return out;
   }
 
-  add(pack: PackInfo, indexFile: string | null): void {
-    if (!this.startPack(pack.id, pack.size, indexFile)) return;
+  /** A pack just stored (its index file not yet written: copy.ts passes null). */
+  add(pack: PackInfo, _indexFile?: null): void {
+    if (!this.startPack(pack.id, pack.size)) return;
     for (const b of pack.blobs) this.locate(this.filtered ? this.table.lookup(b.id) : this.table.insert(b.id), b.offset, b.length, b.raw);
   }
 
   /** The packs of one index file (parsed); a blob already located keeps its first location. */
-  addFile(id: string, file: IndexFile): void {
-    this.files.push(id);
+  addFile(file: IndexFile): void {
     for (const p of file.packs)
-      if (this.startPack(p.id, p.size, id)) for (const [b, offset, length, raw] of p.blobs) this.locate(this.filtered ? this.table.lookup(b) : this.table.insert(b), offset, length, raw);
+      if (this.startPack(p.id, p.size)) for (const [b, offset, length, raw] of p.blobs) this.locate(this.filtered ? this.table.lookup(b) : this.table.insert(b), offset, length, raw);
   }
 
   /** addFile of the repository's index file `id`, scanned rather than parsed. */
   async loadFile(repo: Repository, id: string): Promise<void> {
     const t = this.table;
     await scanIndexFile(repo, id, {
-      pack: (pack, size) => this.startPack(pack, size, id),
+      pack: (pack, size) => this.startPack(pack, size),
       blob: (text, at, offset, length, raw) => this.locate(this.filtered ? t.lookupText(text, at) : t.insertText(text, at), offset, length, raw),
     });
-    this.files.push(id);
   }
 
   /** Registers a pack, which the next `locate` calls are in; false when its blobs are already located. */
-  private startPack(id: string, size: number, indexFile: string | null): boolean {
+  private startPack(id: string, size: number): boolean {
     let p = this.packs.get(id);
     const known = p !== undefined;
     if (!p) {
-      p = { n: this.packIds.length, size, indexFiles: new Set() };
+      p = { n: this.packIds.length, size };
       this.packs.set(id, p);
       this.packIds.push(id);
     }
-    if (indexFile) p.indexFiles.add(indexFile);
     this.current = p.n + 1;
     this.grouped = null;
     // A pack's content never changes (its name is its hash): listed again, it adds nothing.
