@@ -9,7 +9,7 @@
 import { protectLastOfEachDatabase } from "../cleanup.ts";
 import { DuckbakError, fsError } from "../errors.ts";
 import { planRetention, validatePolicy, type RetentionPolicy } from "../retention.ts";
-import { IdTable } from "./id-table.ts";
+import { IdTable, isBlobId } from "./id-table.ts";
 import { IndexWriter, readIndexFile, scanIndexFile } from "./index-file.ts";
 import type { ProgressSink } from "../progress.ts";
 import { choosePacksToRepack, repackBlobs, type PackUse } from "./repack.ts";
@@ -81,7 +81,7 @@ export async function cleanupRepository(repo: Repository, opts: RepoCleanupOptio
     const used = new IdTable(1); // the field: the number + 1 of the pack whose copy counts (collect)
     for (const s of snaps) {
       if (gone.has(s.id)) continue;
-      for (const db of (await loadSnapshot(repo, s.id)).databases) for (const f of db.files) for (const c of f.chunks) used.insert(c);
+      for (const db of (await loadSnapshot(repo, s.id)).databases) for (const f of db.files) for (const c of f.chunks) if (isBlobId(c)) used.insert(c);
     }
 
     const gc = await collect(repo, used, dryRun, opts.maxUnused ?? DEFAULT_MAX_UNUSED, opts.progress);

@@ -10,6 +10,9 @@ const PAGE = 1 << PAGE_BITS;
 const MASK = PAGE - 1;
 const MIN_SLOTS = 1 << 8;
 
+/** A blob id as the repository writes them: 64 lowercase hex digits. */
+export const isBlobId = (id: unknown): id is string => typeof id === "string" && /^[0-9a-f]{64}$/.test(id);
+
 /** Lowercase hex digit (ASCII) -> its value; 16 for anything else. */
 const HEX = new Uint8Array(256).fill(16);
 for (let i = 0; i < 16; i++) HEX["0123456789abcdef".charCodeAt(i)] = i;

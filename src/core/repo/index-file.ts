@@ -3,7 +3,7 @@
 // and locations are kept, in a compact table (id-table.ts: ~57 bytes per blob), never blob
 // contents; commands that read some snapshots keep only the entries of the chunks those name.
 import { BufferChurn } from "../archive/codec-pool.ts";
-import { IdTable } from "./id-table.ts";
+import { IdTable, isBlobId } from "./id-table.ts";
 import { decodeJson, RepositoryDamagedError, type Repository } from "./repository.ts";
 import type { PackInfo } from "./pack.ts";
 
@@ -45,7 +45,8 @@ export class BlobIndex {
   /** `wanted`: keep only these blobs' locations (the chunks of the snapshots a command reads); all when absent. */
   constructor(wanted?: Iterable<string>) {
     this.filtered = wanted !== undefined;
-    if (wanted) for (const id of wanted) this.table.insert(id);
+    // A malformed id (a damaged snapshot) is simply never located.
+    if (wanted) for (const id of wanted) if (isBlobId(id)) this.table.insert(id);
   }
 
   /** Blobs with a location. */
@@ -204,7 +205,10 @@ export async function scanIndexFile(repo: Repository, id: string, scan: IndexSca
     }
     for (const p of file.packs) {
       if (!scan.pack(p.id, p.size)) continue;
-      for (const [b, offset, length, raw] of p.blobs) scan.blob(Buffer.from(String(b), "latin1"), 0, offset, length, raw);
+      for (const [b, offset, length, raw] of p.blobs) {
+        if (!isBlobId(b)) throw new RepositoryDamagedError(repo.location, `${key}: cannot be read (${JSON.stringify(String(b).slice(0, 80))} is not a blob id)`);
+        scan.blob(Buffer.from(b, "latin1"), 0, offset, length, raw);
+      }
     }
   }
   churn.drop(3 * text.length);

@@ -145,8 +145,14 @@ describe("index files read back (scanned, or parsed when laid out otherwise)", (
     expect(some.size).toBe(2);
     expect(some.get(wanted[0]!)).toEqual(parsed.get(wanted[0]!)!);
     expect(some.get(wanted[1]!)).toEqual(parsed.get(wanted[1]!)!);
+    const malformed = { packs: [{ id: randomId(), size: 1, blobs: [[12345, 0, 1, 1]] }], format: "duckbak-index", version: 1 };
+    const bad = await repo.putJson("index", malformed);
+    await expect(BlobIndex.load(repo)).rejects.toThrow(`index/${bad}: cannot be read ("12345" is not a blob id)`);
+    await repo.store.delete(`index/${bad}`);
     await repo.putJson("index", { something: "else" });
     await expect(BlobIndex.load(repo)).rejects.toThrow(/cannot be read/);
+    // A malformed chunk id in a snapshot is never located (the command then names it), not a crash.
+    expect(new BlobIndex(["not-an-id"]).has("not-an-id")).toBe(false);
   });
 });
 
