@@ -137,6 +137,7 @@ async function main(): Promise<void> {
     results[label] = out;
   }
   console.log(table(["binary", "command", "peak RSS (polled)", "largest process (time %M)", "time"], rows));
+  if (BLOBS === 0) return void writeFileSync(join(WORK, "index-memory-results.json"), JSON.stringify(results, null, 2));
   const b = (results.bytes_per_blob = bytesPerBlob(Math.min(BLOBS, 1_000_000)));
   const limit = (perBlob: number) => (250 * 1024 * 1024) / perBlob;
   console.log(`bytes per blob in memory (${b.blobs.toLocaleString()} blobs): compact table ${b.compact.toFixed(1)} (heap growth ${b.compactHeap.toFixed(1)}), Map of hex ids ${b.map.toFixed(1)} (heap only: low)`);
