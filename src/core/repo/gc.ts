@@ -98,6 +98,7 @@ async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnus
   // used blob stored in several packs (a repack killed before its old index went) counts in one.
   const use = new Map<string, PackUse>();
   const packNames: string[] = []; // by number - 1, the numbers in `used`
+  const packNumber = new Map<string, number>();
   const twice = new Map<number, { packs: string[]; length: number }>(); // used entry -> its other packs
   const indexIds = await repo.listIds("index");
   const packsIn = new Map<string, string[]>(); // index file -> the packs it names
@@ -110,7 +111,7 @@ async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnus
         names.push(pack);
         if (use.has(pack)) return false; // listed by several index files: counted once
         use.set(pack, (u = { size, usedBytes: 0, unusedBytes: 0 }));
-        packNames.push(pack);
+        packNumber.set(pack, packNames.push(pack));
         return true;
       },
       blob: (text, at, _offset, length) => {
@@ -135,7 +136,7 @@ async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnus
   for (const [e, t] of twice) {
     const all = [homeOf(e)!, ...t.packs];
     const best = all.reduce((x, y) => (whole(y) && (!whole(x) || share(y) > share(x)) ? y : x));
-    used.setField(e, 0, packNames.indexOf(best) + 1);
+    used.setField(e, 0, packNumber.get(best)!);
     for (const p of all) {
       if (p === best) continue;
       use.get(p)!.usedBytes -= t.length;
