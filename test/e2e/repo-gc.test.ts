@@ -44,8 +44,13 @@ describe("repository cleanup", () => {
     expect(result.deleted.map((s: any) => s.id)).toEqual([snaps[1]!.id, snaps[0]!.id]);
     expect(result.packs_deleted).toBe(planned.packs_deleted);
     expect(result.freed_bytes).toBeGreaterThan(0);
-    // The first pack also holds stable.duckdb, which the kept snapshots use: repacked (default --max-unused 10%).
-    expect([planned.packs_repacked, result.packs_repacked, result.packs_written]).toEqual([1, 1, 1]);
+    // The first pack also holds stable.duckdb, which the kept snapshots use: repacked (default
+    // --max-unused 10%). Fresh files can share a few blocks (empty ones, the same metadata) with
+    // the forgotten snapshots', so another partly used pack may be repacked too.
+    expect(result.packs_repacked).toBe(planned.packs_repacked);
+    expect(result.packs_repacked).toBeGreaterThanOrEqual(1);
+    expect(result.packs_written).toBeGreaterThanOrEqual(1);
+    expect(result.packs_written).toBeLessThanOrEqual(result.packs_repacked);
     expect(packs(repo).length).toBe(before.length - result.packs_deleted + result.packs_written);
     const list = JSON.parse((await run(["list", "--repo", repo, "--json"])).stdout).snapshots;
     expect(list.map((s: any) => s.id)).toEqual([snaps[3]!.id, snaps[2]!.id]);
