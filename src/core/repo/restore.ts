@@ -7,7 +7,7 @@ import { BlobIndex } from "./index-file.ts";
 import { lockRepository } from "./locks.ts";
 import { readFileBlobs } from "./read.ts";
 import { RepositoryDamagedError, type Repository } from "./repository.ts";
-import { loadSnapshot, loadSnapshots, resolveSnapshot, type RepoDatabase, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
+import { chunksOf, loadSnapshot, loadSnapshots, resolveSnapshot, type RepoDatabase, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
 
 export interface RepoRestoreResult {
   snapshot: string;
@@ -36,10 +36,6 @@ export async function openSnapshot(repo: Repository, ref: string, only: string[]
         if (!index.has(c))
           throw new RepositoryDamagedError(repo.location, `snapshot ${snap.short} ${f.name}: chunk ${c.slice(0, 12)}… is in no index file; ${consequence}`);
   return { snap, index, dbs };
-}
-
-function* chunksOf(dbs: RepoDatabase[]): Iterable<string> {
-  for (const db of dbs) for (const f of db.files) yield* f.chunks;
 }
 
 /** Writes one file of the snapshot to `path` (a new file; `label` names it in errors), checked against its digest. */

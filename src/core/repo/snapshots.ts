@@ -54,6 +54,11 @@ export function headOf(s: RepoSnapshot): SnapshotHead {
   return { ...s, databases: s.databases.map((d) => ({ ...d, files: d.files.map(({ chunks: _, ...f }) => f) })) };
 }
 
+/** Every chunk id of `dbs`' files, in order (repeats included). */
+export function* chunksOf(dbs: RepoDatabase[]): Iterable<string> {
+  for (const db of dbs) for (const f of db.files) yield* f.chunks;
+}
+
 /** One snapshot whole, chunk lists included. */
 export function loadSnapshot(repo: Repository, id: string): Promise<RepoSnapshot> {
   return repo.getJsonChecked<RepoSnapshot>(`snapshots/${id}`);

@@ -10,7 +10,7 @@ import { BlobIndex } from "./index-file.ts";
 import { lockRepository } from "./locks.ts";
 import { decodePack } from "./pack.ts";
 import { packKey, type Repository } from "./repository.ts";
-import { headOf, loadSnapshot, resolveSnapshot, shortId, type SnapshotInfo } from "./snapshots.ts";
+import { chunksOf, headOf, loadSnapshot, resolveSnapshot, shortId, type SnapshotInfo } from "./snapshots.ts";
 import type { BlobLocation } from "./index-file.ts";
 import type { ProgressSink } from "../progress.ts";
 
@@ -55,8 +55,10 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     const selected = opts.snapshot ? [resolveSnapshot(all, opts.snapshot, repo.location)] : all;
     if (opts.snapshot) all = selected;
 
-    // One snapshot: only the locations of its chunks are kept; the whole repository: every blob's.
-    const index = new BlobIndex(opts.snapshot ? await chunksOf(repo, selected[0]!.id) : undefined);
+    // One snapshot: read once, and only the locations of its chunks are kept; the whole
+    // repository: every blob's (each snapshot's chunks read one at a time below).
+    const one = opts.snapshot ? await loadSnapshot(repo, selected[0]!.id) : null;
+    const index = new BlobIndex(one ? chunksOf(one.databases) : undefined);
     for (const id of await repo.listIds("index")) {
       try {
         await index.loadFile(repo, id);
@@ -72,7 +74,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     const badPacks = new Map<string, string>(); // pack -> why its blobs are lost
     let unindexed = false;
     for (const s of selected) {
-      for (const db of (await loadSnapshot(repo, s.id)).databases) {
+      for (const db of (one ?? (await loadSnapshot(repo, s.id))).databases) {
         for (const f of db.files) {
           for (const c of f.chunks) {
             const loc = index.get(c);
@@ -174,11 +176,6 @@ function errText(err: unknown): string {
   throw err;
 }
 
-/** The chunks of snapshot `id` (one snapshot file is read whole anyway). */
-async function chunksOf(repo: Repository, id: string): Promise<string[]> {
-  return (await loadSnapshot(repo, id)).databases.flatMap((db) => db.files.flatMap((f) => f.chunks));
-}
-
 /** Sealed bytes of blobs checked by one worker job. */
 const CHECK_BYTES = 2 << 20;
 
@@ -188,14 +185,13 @@ async function checkPack(
   packHash: DigestWorker,
   slab: Uint8Array,
   pack: string,
-  listedSize: number,
+  size: number,
   blobs: [string, BlobLocation][],
   badBlobs: Map<string, string>,
   note: (p: string) => void,
 ): Promise<{ bytes: number; blobs: number }> {
   const key = packKey(pack);
-  // Read straight into shared memory (a pack larger than the listing said gets its own).
-  const size = listedSize;
+  // Read straight into shared memory (a pack larger than the slab gets its own).
   const bytes = size <= slab.length ? slab.subarray(0, size) : new Uint8Array(new SharedArrayBuffer(size));
   try {
     await repo.store.getRangeInto(key, 0, bytes);
