@@ -72,8 +72,10 @@ describe("locking", () => {
       // Wait until the archive's temporary file has grown past the manifest: the copy is under way.
       const deadline = Date.now() + 30_000;
       while (!paused && Date.now() < deadline) {
-        const tmp = readdirSync(bk).find((n) => n.startsWith(".duckbak-tmp."));
-        if (tmp && statSync(join(bk, tmp)).size > 1_000_000) {
+        // The archive's temporary, not the backup folder's lock file (also written under a
+        // temporary name, and renamed at any moment).
+        const tmp = readdirSync(bk).find((n) => n.startsWith(".duckbak-tmp.") && !n.endsWith(".duckbak.lock"));
+        if (tmp && (statSync(join(bk, tmp), { throwIfNoEntry: false })?.size ?? 0) > 1_000_000) {
           process.kill(proc.pid, "SIGSTOP");
           paused = true;
         } else await Bun.sleep(2);
