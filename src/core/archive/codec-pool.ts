@@ -135,6 +135,12 @@ export class CodecPool {
     this.size = size;
   }
 
+  /** Starts every worker now (they load meanwhile), rather than at the first jobs. */
+  start(): this {
+    while (this.workers.length < this.size) this.idle.push(this.spawn());
+    return this;
+  }
+
   private spawn(): Worker {
     const w = new Worker(moduleUrl("core/archive/codec-worker.ts"));
     w.onmessage = (e: MessageEvent<CodecResponse>) => {

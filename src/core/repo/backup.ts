@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { hostname } from "node:os";
 import { DuckbakError, UsageError, fsError } from "../errors.ts";
-import { acquireSnapshots, type DatabaseSnapshot, type SnapshotFile, type SnapshotOptions } from "../snapshot.ts";
+import { acquireSnapshots, describedSnapshot, type DatabaseSnapshot, type SnapshotFile, type SnapshotOptions } from "../snapshot.ts";
 import { describeSnapshot, sourceBlockCheck, type BackupEvent, type DatabaseBackupResult } from "../backup.ts";
 import { assignEntryNames } from "../naming.ts";
 import { BLOCKS_START } from "../duckdb/header.ts";
@@ -234,6 +234,8 @@ export async function createRepoSnapshot(
       backup: location,
       onHook: (run) => emit({ type: "hook", run }),
       keys: opts.keys,
+      // Row counts are needed only for the snapshot file: DuckDB loads while the files are read.
+      describeLater: true,
     });
   // The capture (the lock holder starting, loading DuckDB) begins while the repository is still
   // being opened (its key derived from the password): not where hooks would stop an application
@@ -249,6 +251,8 @@ export async function createRepoSnapshot(
     void early?.then((s) => s.release(), () => {});
     early = null;
   };
+  // The workers load while the key is derived.
+  const pool = new CodecPool().start();
   let repo: Repository;
   let lock;
   try {
@@ -264,6 +268,7 @@ export async function createRepoSnapshot(
     });
   } catch (err) {
     dropEarly();
+    pool.close();
     throw err;
   }
   try {
@@ -273,7 +278,6 @@ export async function createRepoSnapshot(
     for (const f of set.failures) emit({ type: "database-failed", path: f.path, error: f.error });
     const results = new Map<string, DatabaseBackupResult>();
     const described: RepoDatabase[] = [];
-    const pool = new CodecPool();
     // Each index file is written as it fills: the new blobs' entries are not all held to the end.
     const indexer = new IndexWriter(repo);
     const packer = new PackWriter(repo, 2, indexer);
@@ -328,7 +332,6 @@ export async function createRepoSnapshot(
       }
       snapshot = null;
     } finally {
-      pool.close();
       await set.release();
     }
     return {
@@ -337,6 +340,7 @@ export async function createRepoSnapshot(
       databases: databases.map((p) => results.get(p) ?? { path: p, ok: false, error: failed.get(p)! }),
     };
   } finally {
+    pool.close();
     await lock.release();
   }
 }
@@ -349,25 +353,23 @@ async function backupDatabase(
   results: Map<string, DatabaseBackupResult>,
 ): Promise<RepoDatabase> {
   const started = performance.now();
-  const base = describeSnapshot(snap, entry);
   const total = snap.files.reduce((n, f) => n + f.size, 0);
   emit({ type: "database-start", path: snap.path, bytes: total });
   const blockSize = snap.header.active?.blockAllocSize ?? 262144;
   let before = 0;
-  const files = [];
+  const files: Awaited<ReturnType<FileChunker["add"]>>[] = [];
   const check = sourceBlockCheck(snap);
-  for (const [j, file] of snap.files.entries()) {
+  for (const file of snap.files) {
     const observe = file.role === "main" ? check.push : undefined;
-    const { chunks_sha256, chunks } = await chunker.add(file, blockSize, (n) => emit({ type: "progress", path: snap.path, bytes: before + n }), observe);
+    files.push(await chunker.add(file, blockSize, (n) => emit({ type: "progress", path: snap.path, bytes: before + n }), observe));
     before += file.size;
-    const { sha256: _, ...described } = base.files[j]!;
-    files.push({ ...described, chunks_sha256, chunks });
   }
   const { sourceBlocks, sourceDamage } = check.finish();
+  const base = describeSnapshot(await describedSnapshot(snap), entry);
   const durationMs = Math.round(performance.now() - started);
   results.set(snap.path, { path: snap.path, ok: true, entry, bytes: total, durationMs, pausedMs: snap.pausedMs, sourceDamage, rawReason: snap.rawReason });
   emit({ type: "database-done", path: snap.path, bytes: total, durationMs });
-  return { ...base, files, source_blocks: sourceBlocks };
+  return { ...base, files: base.files.map(({ sha256: _, ...f }, j) => ({ ...f, ...files[j]! })), source_blocks: sourceBlocks };
 }
 
 export { shortId };
