@@ -8,6 +8,7 @@ import { Repository } from "../core/repo/repository.ts";
 import { openStore } from "../core/store/index.ts";
 import { printNote } from "./output.ts";
 import type { RepoLockInfo } from "../core/repo/locks.ts";
+import type { RepositoryOpening } from "../core/repo/backup.ts";
 
 export const REPO_OPTION = ["--repo <location>", "Snapshot repository instead of the backup folder (default: DUCKBAK_REPOSITORY, else repository from the config)"] as const;
 
@@ -26,6 +27,17 @@ export function repoPassword(config: Config): string {
 
 export async function openRepository(location: string, config: Config, password = repoPassword(config)): Promise<Repository> {
   return Repository.open(openStore(location, { s3: config.s3 }), password);
+}
+
+/** Starts opening a repository: its config arrives first, then (the password's key derived) the repository. */
+export function startOpening(location: string, config: Config): RepositoryOpening {
+  const store = openStore(location, { s3: config.s3 });
+  const repoConfig = Repository.readConfig(store);
+  const repository = (async () => Repository.open(store, repoPassword(config), repoConfig))();
+  // Awaited by their user.
+  repoConfig.catch(() => {});
+  repository.catch(() => {});
+  return { location, config: repoConfig, repository };
 }
 
 /** A destination location (copy --to, offsite): URLs as given, folders made absolute. */

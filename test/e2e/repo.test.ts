@@ -163,6 +163,8 @@ describe("repository", () => {
 
     const stats = JSON.parse((await run(["stats", "--repo", repo, "--json"])).stdout);
     expect(stats.snapshots).toBe(4);
+    // Every distinct chunk was new in exactly one snapshot (no cleanup ran): the counts add up.
+    expect([first, second, third, fourth].reduce((n, s) => n + s.stats.new_blobs, 0)).toBe(stats.blobs);
     expect(stats.dedup_ratio).toBeGreaterThan(3);
     const v = await run(["verify", "--repo", repo, "--read-data", "--json"]);
     expect(v.code).toBe(0);

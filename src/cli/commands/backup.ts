@@ -10,7 +10,7 @@ import { DEFAULT_HOT_RETRIES } from "../../core/hot/copy.ts";
 import type { HookRun } from "../../core/hooks.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { color, formatBytes, formatDuration, plural, printJson, printWarning, displayPath } from "../output.ts";
-import { REPO_OPTION, openRepository, repoLocation, repoLockNotice } from "../repo.ts";
+import { REPO_OPTION, startOpening, repoLocation, repoLockNotice } from "../repo.ts";
 import { createRepoSnapshot, type RepoBackupResult } from "../../core/repo/backup.ts";
 import { shortId } from "../../core/repo/snapshots.ts";
 
@@ -167,12 +167,11 @@ async function runRepoBackup(location: string, args: string[], flags: BackupFlag
   const databases = resolveDatabases(args, ctx.config);
   const waitSeconds = parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0;
   // Opened (the password's key derived) while the databases' capture starts: see createRepoSnapshot.
-  const opening = openRepository(location, ctx.config);
-  opening.catch(() => {}); // awaited by createRepoSnapshot
+  const opening = startOpening(location, ctx.config);
   const lockWait = lockWaitSeconds(flags.lockWait, ctx.config);
   // One bar per database: the repository reports each database's total, then bytes done within it.
   let seen = 0;
-  const result = await withProgress(flags, (progress) => createRepoSnapshot({ location, repository: opening }, {
+  const result = await withProgress(flags, (progress) => createRepoSnapshot(opening, {
     databases,
     waitSeconds,
     lockWaitSeconds: lockWait,

@@ -20,7 +20,8 @@ export type Span = [number, number];
  */
 export type CodecJob =
   | { op: "compress"; codec: Compression }
-  | { op: "ids"; keys: BlobKeys; spans: Span[]; blocks?: { first: number; size: number } }
+  /** Without keys (the repository not open yet): the SHA-256s only, no ids. */
+  | { op: "ids"; keys?: BlobKeys; spans: Span[]; blocks?: { first: number; size: number } }
   | { op: "seal-spans"; keys: BlobKeys; spans: Span[] }
   | { op: "open-spans"; keys: BlobKeys; spans: Span[]; expectIds: string[]; out: Uint8Array }
   | { op: "check-spans"; keys: BlobKeys; spans: Span[]; expectIds: string[] }

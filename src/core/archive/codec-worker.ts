@@ -29,17 +29,18 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
       }
       case "ids": {
         const sums = new Uint8Array(req.spans.length * SUM_BYTES);
+        const keys = req.keys;
         const ids = req.spans.map(([at, length], k) => {
           const sum = sums.subarray(k * SUM_BYTES, (k + 1) * SUM_BYTES);
           chunkSum(data.subarray(at, at + length), sum);
-          return blobId(req.keys.id, sum);
+          return keys && blobId(keys.id, sum);
         });
         const badBlocks: number[] = [];
         if (req.blocks) {
           const { first, size } = req.blocks;
           for (let at = first; at + size <= data.length; at += size) if (!blockValid(data, at, size)) badBlocks.push(at);
         }
-        reply = { id, ids, sums, badBlocks, input: data };
+        reply = { id, ids: keys && (ids as string[]), sums, badBlocks, input: data };
         break;
       }
       case "seal-spans":

@@ -7,23 +7,23 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { hostname } from "node:os";
 import { DuckbakError, UsageError, fsError } from "../errors.ts";
-import { acquireSnapshots, describedSnapshot, type DatabaseSnapshot, type SnapshotFile, type SnapshotOptions } from "../snapshot.ts";
+import { acquireSnapshots, describedSnapshot, type DatabaseSnapshot, type SnapshotFile, type SnapshotOptions, type SnapshotSet } from "../snapshot.ts";
 import { describeSnapshot, sourceBlockCheck, type BackupEvent, type DatabaseBackupResult } from "../backup.ts";
 import { assignEntryNames } from "../naming.ts";
 import { BLOCKS_START } from "../duckdb/header.ts";
 import { CodecPool, SlabRing, type Span } from "../archive/codec-pool.ts";
-import { FileDigest } from "../crypto/seal.ts";
+import { FileDigest, SUM_BYTES, blobId } from "../crypto/seal.ts";
 import type { CheckedBlocks } from "../duckdb/blocks.ts";
 import { DUCKBAK_VERSION } from "../version.ts";
 import { BlobIndex, IndexWriter } from "./index-file.ts";
 import { IdSet } from "./id-table.ts";
 import { PackWriter } from "./pack.ts";
-import { lockRepository } from "./locks.ts";
+import { lockRepository, type HeldRepoLock } from "./locks.ts";
 import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, shortId, type RepoDatabase, type RepoSnapshot } from "./snapshots.ts";
 import { pausePoint } from "../pause.ts";
 import type { KeyLookup } from "../keys.ts";
 import type { BlobKeys } from "./blob.ts";
-import { Repository } from "./repository.ts";
+import { Repository, type RepoConfig } from "./repository.ts";
 
 export interface RepoBackupOptions {
   databases: string[];
@@ -82,18 +82,39 @@ function slabsOf(ranges: [number, number][], limit: number): { start: number; le
   return out;
 }
 
+/** What a chunk needs after its SHA-256: its id, whether the repository has it, where to pack it. */
+interface Sink {
+  keys: BlobKeys;
+  index: BlobIndex;
+  packer: PackWriter;
+}
+
+/** Chunks read before the repository was open and locked: their ids and packing wait for it. */
+interface Deferred {
+  /** Index of the first chunk in the file's chunk list. */
+  first: number;
+  ranges: [number, number][];
+  sums: Uint8Array;
+}
+
 class FileChunker {
   newBlobs = 0;
   private readonly seen = new IdSet();
   private readonly ring: SlabRing;
+  /** The sink once known; until then workers compute only the chunks' SHA-256s. */
+  private ready: Sink | null = null;
+  private readonly sink: Promise<Sink>;
   constructor(
-    private readonly repo: Repository,
-    private readonly index: BlobIndex,
+    private readonly config: RepoConfig,
     private readonly pool: CodecPool,
-    private readonly packer: PackWriter,
+    sink: Sink | Promise<Sink>,
+    /** Aborted when what is being read may no longer be locked, or the repository cannot be used. */
+    private readonly signal: AbortSignal = new AbortController().signal,
   ) {
-    const cfg = repo.config;
-    this.ring = new SlabRing(2 * pool.size + 2, Math.max(SLAB_BYTES, cfg.max_chunk_bytes, cfg.side_chunk_bytes, BLOCKS_START));
+    if (sink instanceof Promise) sink.then((s) => (this.ready = s), () => {});
+    else this.ready = sink;
+    this.sink = Promise.resolve(sink);
+    this.ring = new SlabRing(2 * pool.size + 2, Math.max(SLAB_BYTES, config.max_chunk_bytes, config.side_chunk_bytes, BLOCKS_START));
   }
 
   /**
@@ -102,6 +123,10 @@ class FileChunker {
    * repository lacks are then sealed and packed. The file's digest is computed from the chunks'
    * SHA-256s in file order, so every byte is hashed once, on all workers. `observe` sees the bytes
    * in file order (the source's block check), with the workers' checksum verdicts.
+   *
+   * Reading starts before the repository is open (its key derived from the password): slabs read
+   * until then get only their SHA-256s and are let go; once it is open, their ids are computed
+   * and the few chunks it lacks are read again (the file is still locked) to be sealed.
    */
   async add(
     file: SnapshotFile,
@@ -109,11 +134,10 @@ class FileChunker {
     progress: (bytes: number) => void,
     observe?: (chunk: Uint8Array, checked: CheckedBlocks | undefined) => void,
   ): Promise<{ chunks_sha256: string; chunks: string[] }> {
-    const cfg = this.repo.config;
-    const ranges = chunkRanges(file, blockSize, cfg.max_chunk_bytes, cfg.side_chunk_bytes);
+    const ranges = chunkRanges(file, blockSize, this.config.max_chunk_bytes, this.config.side_chunk_bytes);
     const chunks = new Array<string>(ranges.length);
-    const keys = this.repo.blobKeys;
     const inflight = new Set<Promise<void>>();
+    const deferred: Deferred[] = [];
     let failure: unknown = null;
     const digest = new FileDigest();
     // The digest and the block check must see slabs in file order; the workers may finish them in any order.
@@ -126,50 +150,42 @@ class FileChunker {
     }
     try {
       for (const slab of slabsOf(ranges, this.ring.bytes)) {
+        if (this.signal.aborted) failure ??= this.signal.reason;
         if (failure) break;
         const whole = await this.ring.take();
         const buf = whole.subarray(0, slab.length);
-        let got = 0;
         try {
-          while (got < slab.length) {
-            // Synchronous: this thread only reads and hands out slabs; a page-cache read of 2 MiB
-            // takes well under a millisecond, less than a trip through the I/O thread pool.
-            const bytesRead = readSync(fd, buf, got, slab.length - got, slab.start + got);
-            if (bytesRead === 0) throw new DuckbakError(`${file.path}: file shrank while being read (locked copy expected ${file.size} bytes)`);
-            got += bytesRead;
-          }
+          readFully(fd, buf, slab.start, file);
         } catch (err) {
           this.ring.give(whole);
           throw err;
         }
         const spans = ranges.slice(slab.first, slab.first + slab.count).map(([o, l]): Span => [o - slab.start, l]);
         const blocks = observe && blockSize > 0 ? { first: firstBlockAt(slab.start, blockSize), size: blockSize } : undefined;
-        const ids = this.pool.run({ op: "ids", keys, spans, blocks }, buf);
+        const hashed = this.pool.run({ op: "ids", keys: this.ready?.keys, spans, blocks }, buf);
         const observed = (inOrder = inOrder.then(async () => {
-          const r = await ids;
+          const r = await hashed;
           digest.update(r.sums!);
           observe?.(buf, blocks && { size: blocks.size, bad: new Set(r.badBlocks) });
         }));
         observed.catch(() => {}); // awaited by its job; a failure surfaces there
-        const job = ids.then(async (r) => {
-          r.ids!.forEach((id, k) => (chunks[slab.first + k] = id));
-          this.newBlobs += await packNew(this.pool, keys, this.packer, buf, spans, r.ids!, this.index, this.seen);
+        const job = hashed.then(async (r) => {
+          const sink = this.ready;
+          if (sink) {
+            const ids = r.ids ?? idsOf(sink.keys, r.sums!);
+            ids.forEach((id, k) => (chunks[slab.first + k] = id));
+            // Not `this.newBlobs += await …`: that reads the count before the await, losing other jobs' additions.
+            const added = await packNew(this.pool, sink.keys, sink.packer, buf, spans, ids, sink.index, this.seen);
+            this.newBlobs += added;
+          } else deferred.push({ first: slab.first, ranges: ranges.slice(slab.first, slab.first + slab.count), sums: r.sums! });
           await observed;
         });
-        const tracked: Promise<void> = job.then(
-          () => void inflight.delete(tracked),
-          (err) => {
-            inflight.delete(tracked);
-            failure ??= err;
-          },
-        );
-        // The slab is free again once its chunks are sealed and the block check has seen it.
-        void tracked.then(() => this.ring.give(whole));
-        inflight.add(tracked);
+        this.track(inflight, job, (err) => (failure ??= err), () => this.ring.give(whole));
         progress(slab.start + slab.length);
       }
       await Promise.all(inflight);
       if (failure) throw failure;
+      if (deferred.length > 0) await this.catchUp(fd, file, deferred, chunks);
     } catch (err) {
       await Promise.allSettled(inflight);
       throw err;
@@ -178,6 +194,77 @@ class FileChunker {
     }
     return { chunks_sha256: digest.digest(), chunks };
   }
+
+  /** Runs `job` in `inflight`; `done` (freeing its slab) once it has settled, `fail` with its error. */
+  private track(inflight: Set<Promise<void>>, job: Promise<void>, fail: (err: unknown) => void, done: () => void): void {
+    const tracked: Promise<void> = job.then(
+      () => void inflight.delete(tracked),
+      (err) => {
+        inflight.delete(tracked);
+        fail(err);
+      },
+    );
+    void tracked.then(done);
+    inflight.add(tracked);
+  }
+
+  /** The ids of chunks read before the repository was ready; the ones it lacks are read again and packed. */
+  private async catchUp(fd: number, file: SnapshotFile, deferred: Deferred[], chunks: string[]): Promise<void> {
+    const sink = await this.sink;
+    // The file may have been let go meanwhile (the repository lock had to be waited for).
+    if (this.signal.aborted) throw this.signal.reason;
+    const fresh: { range: [number, number]; id: string }[] = [];
+    for (const d of deferred)
+      idsOf(sink.keys, d.sums).forEach((id, k) => {
+        chunks[d.first + k] = id;
+        if (!sink.index.has(id) && !this.seen.has(id)) fresh.push({ range: d.ranges[k]!, id });
+      });
+    const inflight = new Set<Promise<void>>();
+    let failure: unknown = null;
+    try {
+      for (let i = 0; i < fresh.length && !failure; ) {
+        const whole = await this.ring.take();
+        const spans: Span[] = [];
+        const ids: string[] = [];
+        let at = 0;
+        try {
+          for (; i < fresh.length && (spans.length === 0 || at + fresh[i]!.range[1] <= whole.length); i++) {
+            const [offset, length] = fresh[i]!.range;
+            readFully(fd, whole.subarray(at, at + length), offset, file);
+            spans.push([at, length]);
+            ids.push(fresh[i]!.id);
+            at += length;
+          }
+        } catch (err) {
+          this.ring.give(whole);
+          throw err;
+        }
+        const job = packNew(this.pool, sink.keys, sink.packer, whole, spans, ids, sink.index, this.seen).then((n) => void (this.newBlobs += n));
+        this.track(inflight, job, (err) => (failure ??= err), () => this.ring.give(whole));
+      }
+      await Promise.all(inflight);
+      if (failure) throw failure;
+    } catch (err) {
+      await Promise.allSettled(inflight);
+      throw err;
+    }
+  }
+}
+
+/** Fills `buf` from `fd` at `position`. Synchronous: this thread only reads and hands out slabs; a page-cache read of 2 MiB takes well under a millisecond, less than a trip through the I/O thread pool. */
+function readFully(fd: number, buf: Uint8Array, position: number, file: SnapshotFile): void {
+  for (let got = 0; got < buf.length; ) {
+    const n = readSync(fd, buf, got, buf.length - got, position + got);
+    if (n === 0) throw new DuckbakError(`${file.path}: file shrank while being read (locked copy expected ${file.size} bytes)`);
+    got += n;
+  }
+}
+
+/** Blob ids from the chunks' SHA-256s (SUM_BYTES each). */
+function idsOf(keys: BlobKeys, sums: Uint8Array): string[] {
+  const out: string[] = [];
+  for (let o = 0; o < sums.length; o += SUM_BYTES) out.push(blobId(keys.id, sums.subarray(o, o + SUM_BYTES)));
+  return out;
 }
 
 /**
@@ -213,19 +300,34 @@ function firstBlockAt(start: number, blockSize: number): number {
   return start <= BLOCKS_START ? BLOCKS_START - start : (blockSize - ((start - BLOCKS_START) % blockSize)) % blockSize;
 }
 
+/** A repository being opened: its config first (chunk sizes: reading can start), then its key. */
+export interface RepositoryOpening {
+  location: string;
+  config: Promise<RepoConfig>;
+  repository: Promise<Repository>;
+}
+
+/** The repository open and locked, its index loaded: where new chunks go. */
+interface Target extends Sink {
+  repo: Repository;
+  lock: HeldRepoLock;
+  indexer: IndexWriter;
+}
+
+/** Why an early reading was given up: the repository lock had to be waited for. */
+class CaptureDropped extends Error {}
+
 /**
- * A snapshot of `opts.databases`. Given a repository still being opened (`location` and the
- * promise of it), the databases' capture starts meanwhile.
+ * A snapshot of `opts.databases`. Given a repository still being opened, the databases are
+ * captured and read meanwhile (see FileChunker.add).
  */
-export async function createRepoSnapshot(
-  opening: Repository | { location: string; repository: Promise<Repository> },
-  opts: RepoBackupOptions,
-): Promise<RepoBackupResult> {
+export async function createRepoSnapshot(opening: Repository | RepositoryOpening, opts: RepoBackupOptions): Promise<RepoBackupResult> {
   const now = opts.now ?? new Date();
   const databases = [...new Set(opts.databases.map((d) => resolve(d)))];
   if (databases.length === 0) throw new UsageError("no databases to back up");
   const emit = opts.onEvent ?? (() => {});
-  const capture = (location: string) =>
+  const location = opening.location;
+  const capture = () =>
     acquireSnapshots(databases, {
       waitSeconds: opts.waitSeconds,
       settings: opts.settings,
@@ -237,71 +339,62 @@ export async function createRepoSnapshot(
       // Row counts are needed only for the snapshot file: DuckDB loads while the files are read.
       describeLater: true,
     });
-  // The capture (the lock holder starting, loading DuckDB) begins while the repository is still
-  // being opened (its key derived from the password): not where hooks would stop an application
-  // before the password is known to be right, and given up when the repository lock must be
-  // waited for (no database stays locked meanwhile).
+  // The capture and the reading begin while the repository is still being opened (its key derived
+  // from the password): not where hooks would stop an application before the password is known
+  // to be right, and given up when the repository lock must be waited for (no database stays
+  // locked meanwhile) or the repository cannot be opened.
   const hooks = databases.some((d) => {
     const s = opts.settings?.(d);
     return Boolean(s?.beforeBackup || s?.afterBackup);
   });
-  let early = opening instanceof Repository || hooks ? null : capture(opening.location);
+  let early = opening instanceof Repository || hooks ? null : capture();
   early?.catch(() => {}); // awaited below, or released
-  const dropEarly = () => {
+  const abort = new AbortController();
+  const dropEarly = (why: unknown) => {
+    abort.abort(why);
     void early?.then((s) => s.release(), () => {});
     early = null;
   };
+  const opened = openTarget(opening, opts, () => dropEarly(new CaptureDropped()));
+  opened.catch((err) => dropEarly(err));
   // The workers load while the key is derived.
   const pool = new CodecPool().start();
-  let repo: Repository;
-  let lock;
+  let target: Target | null = null;
+  let set: SnapshotSet | null = null;
   try {
-    repo = await (opening instanceof Repository ? opening : opening.repository);
-    lock = await lockRepository(repo, {
-      exclusive: false,
-      command: "backup",
-      waitSeconds: opts.lockWaitSeconds,
-      onWait: (holder) => {
-        dropEarly();
-        opts.onLockWait?.(holder);
-      },
-    });
-  } catch (err) {
-    dropEarly();
-    pool.close();
-    throw err;
-  }
-  try {
-    const index = await BlobIndex.load(repo);
-    const set = await (early ?? capture(repo.location));
-    const failed = new Map(set.failures.map((f) => [f.path, f.error]));
-    for (const f of set.failures) emit({ type: "database-failed", path: f.path, error: f.error });
-    const results = new Map<string, DatabaseBackupResult>();
-    const described: RepoDatabase[] = [];
-    // Each index file is written as it fills: the new blobs' entries are not all held to the end.
-    const indexer = new IndexWriter(repo);
-    const packer = new PackWriter(repo, 2, indexer);
-    const chunker = new FileChunker(repo, index, pool, packer);
+    const config = opening instanceof Repository ? opening.config : await opening.config;
+    let read: DatabasesRead | null = null;
+    const first = early;
+    if (first) {
+      const s = await first;
+      if (!abort.signal.aborted) {
+        set = s;
+        try {
+          read = await readDatabases(set, new FileChunker(config, pool, opened, abort.signal), emit, abort.signal);
+        } catch (err) {
+          if (!abort.signal.aborted) throw err;
+        }
+      }
+      // Let go by dropEarly: read again under the repository lock.
+      if (abort.signal.aborted) [set, read] = [null, null];
+    }
+    target = await opened;
+    if (!set || !read) {
+      set = await capture();
+      read = await readDatabases(set, new FileChunker(config, pool, target), emit);
+    }
+    const { described, results, failed, newBlobs } = read;
+    const { repo, indexer, packer } = target;
     let snapshotId: string | null = null;
     let snapshot: RepoSnapshot | null = null;
     try {
-      const entries = assignEntryNames(set.snapshots.map((s) => basename(s.path)));
-      for (const [i, snap] of set.snapshots.entries()) {
-        try {
-          described.push(await backupDatabase(snap, entries[i]!, chunker, emit, results));
-        } catch (err) {
-          if (!(err instanceof DuckbakError) && !(err as NodeJS.ErrnoException)?.code) throw err;
-          const error = err instanceof DuckbakError ? err : fsError(err, snap.path, "read");
-          failed.set(snap.path, error);
-          emit({ type: "database-failed", path: snap.path, error });
-        }
-      }
       // Every byte is read: writers may go on while the packs are finished (the holder's exit is
       // awaited in `finally`).
       set.release().catch(() => {});
       await packer.finish();
+      await indexer.finish();
+      // Blobs of databases that failed midway are indexed too, so the next backup reuses them.
       if (described.length > 0) {
-        await indexer.finish();
         await pausePoint("repo:after-index");
         snapshot = {
           format: SNAPSHOT_FORMAT,
@@ -314,14 +407,11 @@ export async function createRepoSnapshot(
           stats: {
             logical_bytes: described.reduce((n, d) => n + d.files.reduce((m, f) => m + f.size_bytes, 0), 0),
             chunks: described.reduce((n, d) => n + d.files.reduce((m, f) => m + f.chunks.length, 0), 0),
-            new_blobs: chunker.newBlobs,
+            new_blobs: newBlobs(),
             added_bytes: packer.storedBytes,
           },
         };
         snapshotId = await repo.putJson("snapshots", snapshot);
-      } else {
-        // Blobs of databases that failed midway: indexed, so the next backup reuses them.
-        await indexer.finish();
       }
     } catch (err) {
       if (!(err instanceof DuckbakError) && !(err as NodeJS.ErrnoException)?.code) throw err;
@@ -331,8 +421,6 @@ export async function createRepoSnapshot(
         results.delete(s.path);
       }
       snapshot = null;
-    } finally {
-      await set.release();
     }
     return {
       snapshot: snapshotId,
@@ -341,8 +429,63 @@ export async function createRepoSnapshot(
     };
   } finally {
     pool.close();
-    await lock.release();
+    await set?.release();
+    await (target ? target.lock.release() : opened.then((t) => t.lock.release(), () => {}));
   }
+}
+
+/** Opens `opening` (when it is not open yet), takes the shared repository lock and loads the index. */
+async function openTarget(opening: Repository | RepositoryOpening, opts: RepoBackupOptions, onWait: () => void): Promise<Target> {
+  const repo = await (opening instanceof Repository ? opening : opening.repository);
+  const lock = await lockRepository(repo, {
+    exclusive: false,
+    command: "backup",
+    waitSeconds: opts.lockWaitSeconds,
+    onWait: (holder) => {
+      onWait();
+      opts.onLockWait?.(holder);
+    },
+  });
+  try {
+    const index = await BlobIndex.load(repo);
+    // Each index file is written as it fills: the new blobs' entries are not all held to the end.
+    const indexer = new IndexWriter(repo);
+    return { repo, lock, index, indexer, keys: repo.blobKeys, packer: new PackWriter(repo, 2, indexer) };
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+interface DatabasesRead {
+  described: RepoDatabase[];
+  results: Map<string, DatabaseBackupResult>;
+  failed: Map<string, DuckbakError>;
+  newBlobs: () => number;
+}
+
+/**
+ * Every captured database through `chunker`; one that fails is recorded and the others go on.
+ * When `signal` is aborted, what it was aborted with is thrown instead.
+ */
+async function readDatabases(set: SnapshotSet, chunker: FileChunker, emit: (e: BackupEvent) => void, signal?: AbortSignal): Promise<DatabasesRead> {
+  const failed = new Map(set.failures.map((f) => [f.path, f.error]));
+  const results = new Map<string, DatabaseBackupResult>();
+  const described: RepoDatabase[] = [];
+  const entries = assignEntryNames(set.snapshots.map((s) => basename(s.path)));
+  for (const f of set.failures) emit({ type: "database-failed", path: f.path, error: f.error });
+  for (const [i, snap] of set.snapshots.entries()) {
+    try {
+      described.push(await backupDatabase(snap, entries[i]!, chunker, emit, results));
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (!(err instanceof DuckbakError) && !(err as NodeJS.ErrnoException)?.code) throw err;
+      const error = err instanceof DuckbakError ? err : fsError(err, snap.path, "read");
+      failed.set(snap.path, error);
+      emit({ type: "database-failed", path: snap.path, error });
+    }
+  }
+  return { described, results, failed, newBlobs: () => chunker.newBlobs };
 }
 
 async function backupDatabase(

@@ -97,8 +97,8 @@ export class Repository {
     return new Repository(store, config, master, keyId);
   }
 
-  /** Opens a repository with the password; WrongPasswordError (exit 6) when no key opens. */
-  static async open(store: Store, password: string): Promise<Repository> {
+  /** A repository's config (plain, no password needed), checked to be one this duckbak reads. */
+  static async readConfig(store: Store): Promise<RepoConfig> {
     let config: RepoConfig;
     try {
       config = await readPlainJson<RepoConfig>(store, "config");
@@ -111,6 +111,12 @@ export class Repository {
       throw new DuckbakError(`${store.location}: repository format version ${config.version} is newer than this duckbak understands`);
     if (config.version < REPO_VERSION)
       throw new DuckbakError(`${store.location}: repository format version ${config.version} was a pre-release format that this duckbak no longer reads; restore its snapshots with the duckbak that wrote them`);
+    return config;
+  }
+
+  /** Opens a repository with the password; WrongPasswordError (exit 6) when no key opens. */
+  static async open(store: Store, password: string, config: RepoConfig | Promise<RepoConfig> = Repository.readConfig(store)): Promise<Repository> {
+    config = await config;
     let keys = 0;
     for await (const e of store.list("keys/")) {
       keys++;
