@@ -13,9 +13,11 @@ export type Span = [number, number];
  *   ids:         each span's id and SHA-256 (`sums`); with `blocks`, also which whole DuckDB
  *                blocks in the data fail their checksum (blocks start at `blocks.first` + k × `blocks.size`);
  *   seal-spans:  each span sealed, handed back in `parts`;
- *   open-spans:  each span opened and checked against its id, written one after another into
- *                `out` (shared memory), which they must fill exactly; their SHA-256s in `sums`;
- *   check-spans: each span opened and checked against its id; the ones that fail in `failures`.
+ *   open-spans:  each span opened (to its plain length in `sizes`) and checked against its id,
+ *                written one after another into `out` (shared memory), which they fill; their
+ *                SHA-256s in `sums`;
+ *   check-spans: each span opened (to its `sizes` length) and checked against its id; the ones
+ *                that fail in `failures`.
  * digest-update and digest-end go to a DigestWorker only.
  */
 export type CodecJob =
@@ -23,8 +25,8 @@ export type CodecJob =
   /** Without keys (the repository not open yet): the SHA-256s only, no ids. */
   | { op: "ids"; keys?: BlobKeys; spans: Span[]; blocks?: { first: number; size: number } }
   | { op: "seal-spans"; keys: BlobKeys; spans: Span[] }
-  | { op: "open-spans"; keys: BlobKeys; spans: Span[]; expectIds: string[]; out: Uint8Array }
-  | { op: "check-spans"; keys: BlobKeys; spans: Span[]; expectIds: string[] }
+  | { op: "open-spans"; keys: BlobKeys; spans: Span[]; expectIds: string[]; sizes: number[]; out: Uint8Array }
+  | { op: "check-spans"; keys: BlobKeys; spans: Span[]; expectIds: string[]; sizes: number[] }
   | { op: "digest-update" }
   | { op: "digest-end" };
 

@@ -10,6 +10,13 @@ declare const self: Worker;
 /** The stream of a DigestWorker (a worker of its own, which receives only digest jobs). */
 let digest = new Bun.CryptoHasher("sha256");
 
+/** Where check-spans opens blobs: one buffer, reused (warm pages), as large as the largest chunk yet. */
+let scratch = new Uint8Array(0);
+function scratchOf(bytes: number): Uint8Array {
+  if (scratch.length < bytes) scratch = new Uint8Array(bytes);
+  return scratch.subarray(0, bytes);
+}
+
 self.onmessage = (event: MessageEvent<CodecRequest>) => {
   const req = event.data;
   const { id, data } = req;
@@ -47,21 +54,19 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
         reply = { id, parts: req.spans.map(([at, length]) => sealBlob(req.keys, data.subarray(at, at + length))), input: data };
         break;
       case "open-spans": {
-        const plain = req.out;
+        const { out, sizes } = req;
+        const total = sizes.reduce((a, b) => a + b, 0);
+        if (total !== out.length) throw new Error(`blobs hold ${total} bytes, the index says ${out.length}`);
         const sums = new Uint8Array(req.spans.length * SUM_BYTES);
         let o = 0;
         req.spans.forEach(([at, length], i) => {
-          let p: Uint8Array;
           try {
-            p = openBlob(req.keys, data.subarray(at, at + length), req.expectIds[i]!, sums.subarray(i * SUM_BYTES, (i + 1) * SUM_BYTES));
+            openBlob(req.keys, data.subarray(at, at + length), req.expectIds[i]!, out.subarray(o, o + sizes[i]!), sums.subarray(i * SUM_BYTES, (i + 1) * SUM_BYTES));
           } catch (err) {
             throw new Error(`blob ${i}: ${(err as Error).message}`);
           }
-          if (o + p.length > plain.length) throw new Error(`blob ${i}: larger than the index says`);
-          plain.set(p, o);
-          o += p.length;
+          o += sizes[i]!;
         });
-        if (o !== plain.length) throw new Error(`blobs hold ${o} bytes, the index says ${plain.length}`);
         reply = { id, sums, input: data };
         break;
       }
@@ -69,7 +74,7 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
         const failures: [number, string][] = [];
         req.spans.forEach(([at, length], i) => {
           try {
-            openBlob(req.keys, data.subarray(at, at + length), req.expectIds[i]!);
+            openBlob(req.keys, data.subarray(at, at + length), req.expectIds[i]!, scratchOf(req.sizes[i]!));
           } catch (err) {
             failures.push([i, (err as Error).message]);
           }

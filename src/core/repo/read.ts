@@ -97,7 +97,7 @@ export async function readFileBlobs(
         .then(async () => {
           const spans = r.blobs.map((b): Span => [b.at, b.length]);
           try {
-            return (await pool.run({ op: "open-spans", keys, spans, expectIds: r.blobs.map((b) => b.id), out }, sealed)).sums!;
+            return (await pool.run({ op: "open-spans", keys, spans, expectIds: r.blobs.map((b) => b.id), sizes: r.blobs.map((b) => b.raw), out }, sealed)).sums!;
           } catch (err) {
             throw err instanceof CodecJobError ? damaged(`pack ${key}: ${blobNamed(err.message, r.blobs)}`) : err;
           }

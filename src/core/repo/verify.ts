@@ -215,7 +215,7 @@ async function checkPack(
   const check = (group: [string, BlobLocation][]) =>
     jobs.push(
       pool
-        .run({ op: "check-spans", keys, spans: group.map(([, l]): Span => [l.offset, l.length]), expectIds: group.map(([id]) => id) }, bytes)
+        .run({ op: "check-spans", keys, spans: group.map(([, l]): Span => [l.offset, l.length]), expectIds: group.map(([id]) => id), sizes: group.map(([, l]) => l.raw) }, bytes)
         .then((r) => {
           for (const [i, why] of r.failures!) badBlobs.set(group[i]![0], `pack ${key}: ${why}`);
         }),

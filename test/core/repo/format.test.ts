@@ -65,11 +65,43 @@ describe("crypto", () => {
     const sealed = sealBlob(keys, chunk);
     expect(sealed.length).toBeLessThan(chunk.length / 10); // compressed
     const sum = new Uint8Array(SUM_BYTES);
-    expect(openBlob(keys, sealed, id, sum)).toEqual(chunk);
+    const out = new Uint8Array(chunk.length);
+    openBlob(keys, sealed, id, out, sum);
+    expect(out).toEqual(chunk);
     expect(Buffer.from(sum).toString("hex")).toBe(plainSha);
-    expect(() => openBlob(keys, sealed, idOf(keys, new Uint8Array(1)))).toThrow(/does not match its id/);
+    expect(() => openBlob(keys, sealed, idOf(keys, new Uint8Array(1)), out)).toThrow(/does not match its id/);
     const random = crypto.getRandomValues(new Uint8Array(64 * KiB));
-    expect(openBlob(keys, sealBlob(keys, random), idOf(keys, random))).toEqual(random); // stored plain
+    const plainOut = new Uint8Array(random.length);
+    openBlob(keys, sealBlob(keys, random), idOf(keys, random), plainOut); // stored plain
+    expect(plainOut).toEqual(random);
+  });
+
+  test("blobs open into a buffer of the index's plain length, no more, no less", () => {
+    const keys = newMasterKey();
+    const chunk = new Uint8Array(100 * KiB).map((_, i) => (i * 31) % 7);
+    const sum = new Uint8Array(SUM_BYTES);
+    chunkSum(chunk, sum);
+    const id = blobId(keys.id, sum);
+    const sealed = sealBlob(keys, chunk);
+    // Into the middle of a shared slab, as restore does: the bytes around it stay as they were.
+    const slab: Uint8Array = new Uint8Array(new SharedArrayBuffer(chunk.length + 20)).fill(0xee);
+    openBlob(keys, sealed, id, slab.subarray(10, 10 + chunk.length));
+    expect(slab.subarray(10, 10 + chunk.length)).toEqual(chunk);
+    expect([...slab.subarray(0, 10), ...slab.subarray(10 + chunk.length)].every((b) => b === 0xee)).toBe(true);
+    expect(() => openBlob(keys, sealed, id, new Uint8Array(chunk.length - 1))).toThrow(/larger than the index says/);
+    expect(() => openBlob(keys, sealed, id, new Uint8Array(chunk.length + 1))).toThrow(/bytes, the index says/);
+    const random = crypto.getRandomValues(new Uint8Array(KiB));
+    chunkSum(random, sum);
+    expect(() => openBlob(keys, sealBlob(keys, random), blobId(keys.id, sum), new Uint8Array(KiB + 1))).toThrow(/bytes, the index says/);
+    // A damaged zstd frame (sealed as such, so that it passes the tag): named, and the next blob opens.
+    const frame = new Uint8Array(Bun.zstdCompressSync(chunk));
+    frame[frame.length >> 1]! ^= 0xff;
+    expect(() => openBlob(keys, seal(keys.encrypt, new Uint8Array([1, ...frame])), id, new Uint8Array(chunk.length))).toThrow(/zstd: |does not match its id/);
+    frame[0]! ^= 0xff;
+    expect(() => openBlob(keys, seal(keys.encrypt, new Uint8Array([1, ...frame])), id, new Uint8Array(chunk.length))).toThrow(/zstd: /);
+    const out = new Uint8Array(chunk.length);
+    openBlob(keys, sealed, id, out);
+    expect(out).toEqual(chunk);
   });
 
   test("a file's digest: SHA-256 of its chunks' SHA-256s in order", () => {
