@@ -56,6 +56,20 @@ describe("files the embedded DuckDB cannot open", () => {
       const vj = JSON.parse((await runBinary(["verify", "b", "--backup-dir", bk, "--json"])).stdout);
       expect(vj.databases[0].checks).toEqual({ checksum: "ok", blocks: "ok", open: "skipped" });
 
+      // The repository: the lock taken without DuckDB, DuckDB's failure found by the describing process.
+      const repo = join(dir, "repo");
+      const env = { DUCKBAK_PASSWORD: "pw-unopenable" };
+      expect((await runBinary(["init", "--repo", repo], { env })).code).toBe(0);
+      const rb = await runBinary(["backup", "--repo", repo, db, "--json"], { env });
+      expect(rb.code).toBe(0);
+      expect((await runBinary(["backup", "--repo", repo, db], { env })).stderr).toContain(`warning: ${db}: the embedded DuckDB cannot open it (`);
+      const rj = JSON.parse(rb.stdout);
+      expect(rj.manifest.databases[0]).toMatchObject({ consistency: "raw-lock", tables: [], duckdb: { open_error: m.duckdb.open_error } });
+      expect(rj.databases[0].not_opened).toBe(m.duckdb.open_error);
+      const rr = await runBinary(["restore", "latest", "--repo", repo, "--restore-dir", join(dir, "from-repo")], { env });
+      expect(rr.code).toBe(0);
+      expect(sha256File(join(dir, "from-repo", `${c.name}.duckdb`))).toBe(sha256File(db));
+
       for (const flags of [[], ["--no-verify"]]) {
         const out = join(dir, `restored${flags.length}`);
         const r = await runBinary(["restore", "b", "--backup-dir", bk, "--restore-dir", out, ...flags]);

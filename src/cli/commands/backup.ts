@@ -1,6 +1,6 @@
 import type { CAC } from "cac";
 import { basename } from "node:path";
-import { backupExitCode, createBackup, type BackupResult } from "../../core/backup.ts";
+import { backupExitCode, createBackup, type BackupResult, type DatabaseBackupResult } from "../../core/backup.ts";
 import { ExitCode } from "../../core/errors.ts";
 import type { Compression } from "../../core/naming.ts";
 import { withProgress } from "../progress.ts";
@@ -113,24 +113,33 @@ export function backupJson(result: BackupResult) {
   return {
     archive: result.archive,
     archive_bytes: result.archiveBytes,
-    databases: result.databases.map((d) =>
-      d.ok
-        ? {
-            path: d.path,
-            ok: true,
-            entry: d.entry,
-            size_bytes: d.bytes,
-            duration_ms: d.durationMs,
-            paused_ms: d.pausedMs ?? null,
-            source_damaged: d.sourceDamage.length > 0,
-            source_damage: d.sourceDamage,
-            not_opened: d.rawReason ?? null,
-            error: null,
-          }
-        : { path: d.path, ok: false, entry: null, size_bytes: null, duration_ms: null, paused_ms: null, source_damaged: null, source_damage: [], not_opened: null, error: d.error.message },
-    ),
+    databases: result.databases.map(databaseJson),
     manifest: result.manifest,
   };
+}
+
+/** One database of a backup or snapshot, in JSON. */
+function databaseJson(d: DatabaseBackupResult) {
+  return d.ok
+    ? {
+        path: d.path,
+        ok: true,
+        entry: d.entry,
+        size_bytes: d.bytes,
+        duration_ms: d.durationMs,
+        paused_ms: d.pausedMs ?? null,
+        source_damaged: d.sourceDamage.length > 0,
+        source_damage: d.sourceDamage,
+        not_opened: d.rawReason ?? null,
+        error: null,
+      }
+    : { path: d.path, ok: false, entry: null, size_bytes: null, duration_ms: null, paused_ms: null, source_damaged: null, source_damage: [], not_opened: null, error: d.error.message };
+}
+
+/** The warning for a database the embedded DuckDB could not open (copied under the raw lock). */
+function warnNotOpened(d: DatabaseBackupResult): void {
+  if (d.ok && d.rawReason !== undefined)
+    printWarning(`${d.path}: the embedded DuckDB cannot open it (${d.rawReason}); copied under DuckDB's file lock taken without DuckDB, so no writer ran during the copy, but its tables were not read`);
 }
 
 /** The human report of a backup: one line per database, then the archive (shared with `daily`). */
@@ -143,8 +152,7 @@ export function printBackupResult(result: BackupResult, compression: Compression
       const paused = d.pausedMs === undefined ? "" : `, paused ${formatDuration(d.pausedMs)} between hooks`;
       const hot = db?.hot ? `, hot copy (crash-consistent, ${plural(db.hot.attempts, "attempt")})` : "";
       const line = `${displayPath(d.path)}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}${paused}${hot}`;
-      if (d.rawReason !== undefined)
-        printWarning(`${d.path}: the embedded DuckDB cannot open it (${d.rawReason}); copied under DuckDB's file lock taken without DuckDB, so no writer ran during the copy, but its tables were not read`);
+      warnNotOpened(d);
       if (d.sourceDamage.length === 0) console.log(`${color.green("ok")}      ${line}`);
       else {
         console.log(`${color.red("DAMAGED")} ${line}; backed up anyway (it may be the best copy left), but the SOURCE fails DuckDB's block checksums:`);
@@ -210,11 +218,7 @@ export function repoBackupJson(result: RepoBackupResult, location: string) {
   return {
     repository: location,
     snapshot: result.snapshot,
-    databases: result.databases.map((d) =>
-      d.ok
-        ? { path: d.path, ok: true, entry: d.entry, size_bytes: d.bytes, duration_ms: d.durationMs, source_damaged: d.sourceDamage.length > 0, source_damage: d.sourceDamage, error: null }
-        : { path: d.path, ok: false, entry: null, size_bytes: null, duration_ms: null, source_damaged: null, source_damage: [], error: d.error.message },
-    ),
+    databases: result.databases.map(databaseJson),
     stats: result.snapshotData?.stats ?? null,
     manifest: result.snapshotData ? { ...result.snapshotData, databases: result.snapshotData.databases.map((d) => ({ ...d, files: d.files.map(({ chunks: _, ...f }) => f) })) } : null,
   };
@@ -225,6 +229,7 @@ export function printRepoBackupResult(result: RepoBackupResult, location: string
   for (const d of result.databases) {
     if (d.ok) {
       const tables = result.snapshotData?.databases.find((m) => m.original_path === d.path)?.tables.length ?? 0;
+      warnNotOpened(d);
       console.log(`${color.green("ok")}      ${displayPath(d.path)}  ${formatBytes(d.bytes)}, ${plural(tables, "table")}, ${formatDuration(d.durationMs)}`);
       for (const p of d.sourceDamage) console.error(`${color.red("DAMAGED")} ${p} (the SOURCE fails DuckDB's block checksums; backed up anyway)`);
     } else {

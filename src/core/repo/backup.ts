@@ -508,9 +508,10 @@ async function backupDatabase(
     before += file.size;
   }
   const { sourceBlocks, sourceDamage } = check.finish();
-  const base = describeSnapshot(await describedSnapshot(snap), entry);
+  const described = await describedSnapshot(snap);
+  const base = describeSnapshot(described, entry);
   const durationMs = Math.round(performance.now() - started);
-  results.set(snap.path, { path: snap.path, ok: true, entry, bytes: total, durationMs, pausedMs: snap.pausedMs, sourceDamage, rawReason: snap.rawReason });
+  results.set(snap.path, { path: snap.path, ok: true, entry, bytes: total, durationMs, pausedMs: snap.pausedMs, sourceDamage, rawReason: described.rawReason });
   emit({ type: "database-done", path: snap.path, bytes: total, durationMs });
   return { ...base, files: base.files.map(({ sha256: _, ...f }, j) => ({ ...f, ...files[j]! })), source_blocks: sourceBlocks };
 }
