@@ -12,7 +12,7 @@ import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { color, formatBytes, formatDuration, plural, printJson, printWarning, displayPath } from "../output.ts";
 import { REPO_OPTION, startOpening, repoLocation, repoLockNotice } from "../repo.ts";
 import { createRepoSnapshot, type RepoBackupResult } from "../../core/repo/backup.ts";
-import { shortId } from "../../core/repo/snapshots.ts";
+import { headOf, shortId } from "../../core/repo/snapshots.ts";
 
 interface BackupFlags extends CommonFlags {
   name?: string;
@@ -220,7 +220,7 @@ export function repoBackupJson(result: RepoBackupResult, location: string) {
     snapshot: result.snapshot,
     databases: result.databases.map(databaseJson),
     stats: result.snapshotData?.stats ?? null,
-    manifest: result.snapshotData ? { ...result.snapshotData, databases: result.snapshotData.databases.map((d) => ({ ...d, files: d.files.map(({ chunks: _, ...f }) => f) })) } : null,
+    manifest: result.snapshotData ? headOf(result.snapshotData) : null,
   };
 }
 

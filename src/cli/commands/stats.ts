@@ -33,6 +33,8 @@ async function runStats(flags: StatsFlags): Promise<number> {
       pack_bytes: s.packBytes,
       blobs: s.blobs,
       unique_bytes: s.uniqueBytes,
+      list_blobs: s.listBlobs,
+      list_bytes: s.listBytes,
       logical_bytes: s.logicalBytes,
       dedup_ratio: Math.round(s.dedupRatio * 100) / 100,
     });
@@ -41,6 +43,7 @@ async function runStats(flags: StatsFlags): Promise<number> {
   console.log(`  snapshots       ${s.snapshots}`);
   console.log(`  stored          ${formatBytes(s.storedBytes)} (${s.packs} packs, ${formatBytes(s.packBytes)})`);
   console.log(`  distinct chunks ${s.blobs} (${formatBytes(s.uniqueBytes)} before compression)`);
+  console.log(`  chunk lists     ${s.listBlobs} (${formatBytes(s.listBytes)} of chunk ids)`);
   console.log(`  snapshots hold  ${formatBytes(s.logicalBytes)} of database files`);
   console.log(`  dedup ratio     ${s.dedupRatio.toFixed(2)}x (held / stored)`);
   return 0;

@@ -18,6 +18,7 @@ import { DUCKBAK_VERSION } from "../version.ts";
 import { BlobIndex, IndexWriter } from "./index-file.ts";
 import { IdSet } from "./id-table.ts";
 import { PackWriter } from "./pack.ts";
+import { ListWriter, type ChunkLists } from "./lists.ts";
 import { lockRepository, type HeldRepoLock } from "./locks.ts";
 import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, shortId, type RepoDatabase, type RepoSnapshot } from "./snapshots.ts";
 import { pausePoint } from "../pause.ts";
@@ -91,8 +92,6 @@ interface Sink {
 
 /** Chunks read before the repository was open and locked: their ids and packing wait for it. */
 interface Deferred {
-  /** Index of the first chunk in the file's chunk list. */
-  first: number;
   ranges: [number, number][];
   sums: Uint8Array;
 }
@@ -133,9 +132,11 @@ class FileChunker {
     blockSize: number,
     progress: (bytes: number) => void,
     observe?: (chunk: Uint8Array, checked: CheckedBlocks | undefined) => void,
-  ): Promise<{ chunks_sha256: string; chunks: string[] }> {
+  ): Promise<ChunkLists & { chunks_sha256: string }> {
     const ranges = chunkRanges(file, blockSize, this.config.max_chunk_bytes, this.config.side_chunk_bytes);
-    const chunks = new Array<string>(ranges.length);
+    // The chunks' ids go into list blobs in file order (never all held at once), once the repository is ready.
+    let lists: ListWriter | null = null;
+    let listed: Promise<void> = Promise.resolve();
     const inflight = new Set<Promise<void>>();
     const deferred: Deferred[] = [];
     let failure: unknown = null;
@@ -169,15 +170,20 @@ class FileChunker {
           observe?.(buf, blocks && { size: blocks.size, bad: new Set(r.badBlocks) });
         }));
         observed.catch(() => {}); // awaited by its job; a failure surfaces there
+        listed = listed.then(async () => {
+          const [r, sink] = await Promise.all([hashed, this.sink]);
+          lists ??= new ListWriter(sink.keys, sink.packer, (id) => sink.index.has(id), this.seen);
+          await lists.add(r.ids ?? idsOf(sink.keys, r.sums!));
+        });
+        listed.catch(() => {}); // awaited below
         const job = hashed.then(async (r) => {
           const sink = this.ready;
           if (sink) {
             const ids = r.ids ?? idsOf(sink.keys, r.sums!);
-            ids.forEach((id, k) => (chunks[slab.first + k] = id));
             // Not `this.newBlobs += await …`: that reads the count before the await, losing other jobs' additions.
             const added = await packNew(this.pool, sink.keys, sink.packer, buf, spans, ids, sink.index, this.seen);
             this.newBlobs += added;
-          } else deferred.push({ first: slab.first, ranges: ranges.slice(slab.first, slab.first + slab.count), sums: r.sums! });
+          } else deferred.push({ ranges: ranges.slice(slab.first, slab.first + slab.count), sums: r.sums! });
           await observed;
         });
         this.track(inflight, job, (err) => (failure ??= err), () => this.ring.give(whole));
@@ -185,14 +191,16 @@ class FileChunker {
       }
       await Promise.all(inflight);
       if (failure) throw failure;
-      if (deferred.length > 0) await this.catchUp(fd, file, deferred, chunks);
+      if (deferred.length > 0) await this.catchUp(fd, file, deferred);
+      await listed;
     } catch (err) {
       await Promise.allSettled(inflight);
       throw err;
     } finally {
       closeSync(fd);
     }
-    return { chunks_sha256: digest.digest(), chunks };
+    const written = lists as ListWriter | null; // (set in the callbacks above)
+    return { chunks_sha256: digest.digest(), ...(written ? await written.finish() : { chunk_count: 0, lists: [] }) };
   }
 
   /** Runs `job` in `inflight`; `done` (freeing its slab) once it has settled, `fail` with its error. */
@@ -209,14 +217,13 @@ class FileChunker {
   }
 
   /** The ids of chunks read before the repository was ready; the ones it lacks are read again and packed. */
-  private async catchUp(fd: number, file: SnapshotFile, deferred: Deferred[], chunks: string[]): Promise<void> {
+  private async catchUp(fd: number, file: SnapshotFile, deferred: Deferred[]): Promise<void> {
     const sink = await this.sink;
     // The file may have been let go meanwhile (the repository lock had to be waited for).
     if (this.signal.aborted) throw this.signal.reason;
     const fresh: { range: [number, number]; id: string }[] = [];
     for (const d of deferred)
       idsOf(sink.keys, d.sums).forEach((id, k) => {
-        chunks[d.first + k] = id;
         if (!sink.index.has(id) && !this.seen.has(id)) fresh.push({ range: d.ranges[k]!, id });
       });
     const inflight = new Set<Promise<void>>();
@@ -406,7 +413,7 @@ export async function createRepoSnapshot(opening: Repository | RepositoryOpening
           failed: [...failed].map(([path, error]) => ({ path, error: error.message })),
           stats: {
             logical_bytes: described.reduce((n, d) => n + d.files.reduce((m, f) => m + f.size_bytes, 0), 0),
-            chunks: described.reduce((n, d) => n + d.files.reduce((m, f) => m + f.chunks.length, 0), 0),
+            chunks: described.reduce((n, d) => n + d.files.reduce((m, f) => m + f.chunk_count, 0), 0),
             new_blobs: newBlobs(),
             added_bytes: packer.storedBytes,
           },

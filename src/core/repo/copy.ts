@@ -11,6 +11,7 @@ import { BlobIndex, writeIndexFiles } from "./index-file.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
 import { PackWriter } from "./pack.ts";
 import { readFileBlobs } from "./read.ts";
+import { indexedChunks, ListWriter } from "./lists.ts";
 import type { Repository } from "./repository.ts";
 import { loadSnapshot, loadSnapshots, resolveSnapshot, shortId, type RepoDatabase, type RepoSnapshot, type SnapshotHead, type SnapshotInfo } from "./snapshots.ts";
 
@@ -98,10 +99,12 @@ async function copyOne(src: Repository, dst: Repository, srcIndex: BlobIndex, ds
   for (const db of (await loadSnapshot(src, s.id)).databases) {
     const files = [];
     for (const file of db.files) {
-      const chunks: string[] = [];
+      // The chunks' destination ids go into the destination's own list blobs.
+      const lists = new ListWriter(keys, packer, (id) => dstIndex.has(id), queued);
+      const what = `snapshot ${shortId(s.id)}: ${db.name}: ${file.name}`;
       // Each range of chunks is id'd and, where the destination lacks them, sealed in place
       // before readFileBlobs reuses its slab.
-      await readFileBlobs(src, srcIndex, pool, file, `snapshot ${shortId(s.id)}: ${db.name}: ${file.name}`, async (bytes, sizes) => {
+      await readFileBlobs(src, indexedChunks(src, srcIndex, file, what), pool, file, what, async (bytes, sizes) => {
         const spans: Span[] = [];
         let at = 0;
         for (const n of sizes) {
@@ -109,10 +112,10 @@ async function copyOne(src: Repository, dst: Repository, srcIndex: BlobIndex, ds
           at += n;
         }
         const { ids } = await pool.run({ op: "ids", keys, spans }, bytes);
-        chunks.push(...ids!);
         newBlobs += await packNew(pool, keys, packer, bytes, spans, ids!, dstIndex, queued);
+        await lists.add(ids!);
       });
-      files.push({ ...file, chunks });
+      files.push({ ...file, ...(await lists.finish()) });
     }
     databases.push({ ...db, files });
   }

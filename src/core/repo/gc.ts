@@ -9,12 +9,13 @@
 import { protectLastOfEachDatabase } from "../cleanup.ts";
 import { DuckbakError, fsError } from "../errors.ts";
 import { planRetention, validatePolicy, type RetentionPolicy } from "../retention.ts";
-import { IdTable, isBlobId } from "./id-table.ts";
-import { IndexWriter, readIndexFile, scanIndexFile } from "./index-file.ts";
+import { IdTable } from "./id-table.ts";
+import { BlobIndex, IndexWriter, readIndexFile, scanIndexFile } from "./index-file.ts";
+import { checkLists, ID_BYTES, listLength, readList } from "./lists.ts";
 import type { ProgressSink } from "../progress.ts";
 import { choosePacksToRepack, repackBlobs, type PackUse } from "./repack.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
-import { packKey, type Repository } from "./repository.ts";
+import { packKey, RepositoryDamagedError, type Repository } from "./repository.ts";
 import { loadSnapshot, loadSnapshots, type SnapshotInfo } from "./snapshots.ts";
 import { pausePoint } from "../pause.ts";
 
@@ -78,17 +79,49 @@ export async function cleanupRepository(repo: Repository, opts: RepoCleanupOptio
       await pausePoint("repo:after-forget");
     }
     // What the remaining snapshots use: a snapshot whose deletion failed still counts.
-    const used = new IdTable(1); // the field: the number + 1 of the pack whose copy counts (collect)
-    for (const s of snaps) {
-      if (gone.has(s.id)) continue;
-      for (const db of (await loadSnapshot(repo, s.id)).databases) for (const f of db.files) for (const c of f.chunks) if (isBlobId(c)) used.insert(c);
-    }
+    const used = await usedBlobs(repo, snaps.filter((s) => !gone.has(s.id)));
 
     const gc = await collect(repo, used, dryRun, opts.maxUnused ?? DEFAULT_MAX_UNUSED, opts.progress);
     return { policy: opts.policy, dryRun, kept, forgotten, ...gc, errors: [...errors, ...gc.errors] };
   } finally {
     await lock?.release();
   }
+}
+
+/**
+ * The blobs `snaps` use: their chunk lists and the chunks those name (each list read once: files
+ * that did not change share theirs). The field: the number + 1 of the pack whose copy counts
+ * (collect). A list that cannot be read stops the collection: its chunks would look unused.
+ */
+async function usedBlobs(repo: Repository, snaps: SnapshotInfo[]): Promise<IdTable> {
+  const used = new IdTable(1);
+  // The lists' locations first: one scan of the index. Snapshot files are read twice rather than held.
+  const lists = new BlobIndex([]);
+  for (const s of snaps) for (const db of (await loadSnapshot(repo, s.id)).databases) for (const f of db.files) if (Array.isArray(f.lists)) f.lists.forEach((id) => lists.want(id));
+  await lists.loadAll(repo);
+  try {
+    for (const s of snaps) {
+      for (const db of (await loadSnapshot(repo, s.id)).databases) {
+        for (const f of db.files) {
+          const what = `snapshot ${s.short} ${db.name}: ${f.name}`;
+          const bad = checkLists(f);
+          if (bad) throw new RepositoryDamagedError(repo.location, `${what}: ${bad}`);
+          for (const [i, id] of f.lists.entries()) {
+            if (used.lookup(id) >= 0) continue;
+            used.insert(id);
+            const loc = lists.get(id);
+            if (!loc) throw new RepositoryDamagedError(repo.location, `${what}: chunk list ${id.slice(0, 12)}… is in no index file`);
+            const ids = await readList(repo, loc, id, listLength(f.chunk_count, i), what);
+            for (let at = 0; at < ids.length; at += ID_BYTES) used.insertRaw(ids, at);
+          }
+        }
+      }
+    }
+  } catch (err) {
+    if (err instanceof RepositoryDamagedError) throw new RepositoryDamagedError(repo.location, `${err.message.slice(repo.location.length + 2)}; no pack deleted (run verify)`);
+    throw err;
+  }
+  return used;
 }
 
 async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnused: number, progress?: ProgressSink) {

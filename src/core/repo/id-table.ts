@@ -49,6 +49,12 @@ export class IdTable {
     return this.loadText(text, at) ? Math.max(this.find(), -1) : -1;
   }
 
+  /** lookup of the id as 32 raw bytes at `at` in `bytes`. */
+  lookupRaw(bytes: Uint8Array, at: number): number {
+    this.loadRaw(bytes, at);
+    return Math.max(this.find(), -1);
+  }
+
   has(id: string): boolean {
     return this.lookup(id) >= 0;
   }
@@ -62,6 +68,12 @@ export class IdTable {
   /** insert of the id at `at` in `text` (see lookupText). */
   insertText(text: Uint8Array, at: number): number {
     if (!this.loadText(text, at)) throw new Error(`not a blob id at byte ${at}`);
+    return this.insertLoaded();
+  }
+
+  /** insert of the id as 32 raw bytes at `at` in `bytes`. */
+  insertRaw(bytes: Uint8Array, at: number): number {
+    this.loadRaw(bytes, at);
     return this.insertLoaded();
   }
 
@@ -100,6 +112,11 @@ export class IdTable {
   /** Decodes `id` into `words`; false when it is not 64 hex digits. */
   private load(id: string): boolean {
     return id.length === 64 && this.bytes.write(id, 0, 32, "hex") === 32;
+  }
+
+  private loadRaw(bytes: Uint8Array, at: number): void {
+    if (at + 32 > bytes.length) throw new Error(`no blob id at byte ${at}`);
+    this.bytes.set(bytes.subarray(at, at + 32));
   }
 
   private loadText(text: Uint8Array, at: number): boolean {

@@ -59,6 +59,28 @@ export class BlobIndex {
     return this.table.memoryBytes;
   }
 
+  /** Adds a blob to a filtered index's wanted ones. */
+  want(id: string): void {
+    if (isBlobId(id)) this.table.insert(id);
+  }
+
+  /** want() of each 32-byte raw id in `ids`. */
+  wantRaw(ids: Uint8Array): void {
+    for (let at = 0; at + 32 <= ids.length; at += 32) this.table.insertRaw(ids, at);
+  }
+
+  /** has() of the raw id at `at` in `bytes`. */
+  hasRaw(bytes: Uint8Array, at: number): boolean {
+    const e = this.table.lookupRaw(bytes, at);
+    return e >= 0 && this.table.field(e, PACK) !== 0;
+  }
+
+  /** The pack holding the raw id at `at` in `bytes` (no object made), or undefined. */
+  packOfRaw(bytes: Uint8Array, at: number): string | undefined {
+    const e = this.table.lookupRaw(bytes, at);
+    return e >= 0 && this.table.field(e, PACK) !== 0 ? this.packIds[this.table.field(e, PACK) - 1] : undefined;
+  }
+
   has(id: string): boolean {
     const e = this.table.lookup(id);
     return e >= 0 && this.table.field(e, PACK) !== 0;
@@ -161,8 +183,20 @@ export class BlobIndex {
   /** The repository's index; with `wanted`, only those blobs' locations. */
   static async load(repo: Repository, wanted?: Iterable<string>): Promise<BlobIndex> {
     const index = new BlobIndex(wanted);
-    for (const id of await repo.listIds("index")) await index.loadFile(repo, id);
+    await index.loadAll(repo);
     return index;
+  }
+
+  /** Every index file of the repository, loaded; given `onDamaged`, one that cannot be read is reported there and skipped. */
+  async loadAll(repo: Repository, onDamaged?: (err: RepositoryDamagedError) => void): Promise<void> {
+    for (const id of await repo.listIds("index")) {
+      try {
+        await this.loadFile(repo, id);
+      } catch (err) {
+        if (!onDamaged || !(err instanceof RepositoryDamagedError)) throw err;
+        onDamaged(err);
+      }
+    }
   }
 }
 

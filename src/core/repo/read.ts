@@ -3,15 +3,17 @@
 // written in order while the file's digest is computed from the chunks' SHA-256s and compared
 // with the snapshot's.
 import { CodecJobError, SlabRing, type CodecPool, type Span } from "../archive/codec-pool.ts";
-import { FileDigest } from "../crypto/seal.ts";
+import { FileDigest, SEAL_OVERHEAD } from "../crypto/seal.ts";
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
 import { packKey, RepositoryDamagedError, type Repository } from "./repository.ts";
-import type { BlobIndex, BlobLocation } from "./index-file.ts";
 import type { RepoFile } from "./snapshots.ts";
+import type { ChunkStream } from "./lists.ts";
 
 /** Largest single read from a pack, and most bytes its blobs may open to: one worker job. */
 const MAX_RANGE = 4 << 20;
+/** A sealed blob's bytes beyond its chunk's: flag, nonce, tag. */
+const BLOB_OVERHEAD = 1 + SEAL_OVERHEAD;
 
 interface Range {
   pack: string;
@@ -22,25 +24,26 @@ interface Range {
   blobs: { id: string; at: number; length: number; raw: number }[];
 }
 
-function ranges(chunks: string[], locate: (id: string) => BlobLocation): Range[] {
-  const out: Range[] = [];
+/** A file's chunks (id and location, in order) as ranges of packs, each yielded once complete. */
+async function* ranges(chunks: ChunkStream): AsyncGenerator<Range> {
   let cur: Range | null = null;
-  for (const id of chunks) {
-    const loc = locate(id);
-    if (cur && cur.pack === loc.pack && cur.offset + cur.length === loc.offset && cur.length + loc.length <= MAX_RANGE && cur.plain + loc.raw <= MAX_RANGE) {
-      cur.blobs.push({ id, at: cur.length, length: loc.length, raw: loc.raw });
-      cur.length += loc.length;
-      cur.plain += loc.raw;
-    } else {
-      cur = { pack: loc.pack, offset: loc.offset, length: loc.length, plain: loc.raw, blobs: [{ id, at: 0, length: loc.length, raw: loc.raw }] };
-      out.push(cur);
+  for await (const batch of chunks)
+    for (const [id, loc] of batch) {
+      if (cur && cur.pack === loc.pack && cur.offset + cur.length === loc.offset && cur.length + loc.length <= MAX_RANGE && cur.plain + loc.raw <= MAX_RANGE) {
+        cur.blobs.push({ id, at: cur.length, length: loc.length, raw: loc.raw });
+        cur.length += loc.length;
+        cur.plain += loc.raw;
+      } else {
+        if (cur) yield cur;
+        cur = { pack: loc.pack, offset: loc.offset, length: loc.length, plain: loc.raw, blobs: [{ id, at: 0, length: loc.length, raw: loc.raw }] };
+      }
     }
-  }
-  return out;
+  if (cur) yield cur;
 }
 
 /**
- * Streams `file`'s bytes to `write` in order, a range of chunks at a time: `bytes` holds the
+ * Streams `file`'s bytes to `write` in order, a range of chunks at a time (`chunks`: its chunks'
+ * ids and locations in order, lists.ts; never all held at once): `bytes` holds the
  * chunks of `sizes` one after another, and is valid until `write` returns (or its promise
  * resolves). Ranges of packs are fetched (neighbouring blobs in one read) and opened by the codec
  * workers straight into shared memory; each blob is checked against its id there, and the file's
@@ -50,24 +53,20 @@ function ranges(chunks: string[], locate: (id: string) => BlobLocation): Range[]
  */
 export async function readFileBlobs(
   repo: Repository,
-  index: BlobIndex,
+  chunks: ChunkStream,
   pool: CodecPool,
   file: RepoFile,
   what: string,
   write: (bytes: Uint8Array, sizes: number[]) => Promise<void> | void,
 ): Promise<void> {
   const damaged = (detail: string) => new RepositoryDamagedError(repo.location, `${what}: ${detail}`);
-  const locate = (id: string) => {
-    const loc = index.get(id);
-    if (!loc) throw damaged(`chunk ${id.slice(0, 12)}… is in no index file`);
-    return loc;
-  };
   const keys = repo.blobKeys;
-  const todo = ranges(file.chunks, locate);
   // Slabs in use at once (fetched, being opened, hashed or written): every worker busy, memory
-  // bounded. Each holds a range as read from its pack, then the range opened.
-  const sealedBytes = todo.reduce((m, r) => Math.max(m, r.length), MAX_RANGE);
-  const ring = new SlabRing(2 * pool.size + 2, sealedBytes + todo.reduce((m, r) => Math.max(m, r.plain), MAX_RANGE));
+  // bounded. Each holds a range as read from its pack, then the range opened: a range is at most
+  // MAX_RANGE, or one chunk (at most the largest chunk the config allows, sealed).
+  const cfg = repo.config;
+  const sealedBytes = Math.max(MAX_RANGE, cfg.max_chunk_bytes + BLOB_OVERHEAD, cfg.side_chunk_bytes + BLOB_OVERHEAD);
+  const ring = new SlabRing(2 * pool.size + 2, 2 * sealedBytes);
   const digest = new FileDigest();
   const pending: { slab: Uint8Array; out: Uint8Array; sizes: number[]; opened: Promise<Uint8Array> }[] = [];
   let size = 0;
@@ -82,8 +81,9 @@ export async function readFileBlobs(
     }
   };
   try {
-    for (const r of todo) {
+    for await (const r of ranges(chunks)) {
       const key = packKey(r.pack);
+      if (r.length > sealedBytes || r.plain > sealedBytes) throw damaged(`pack ${key}: blob ${r.blobs[0]!.id.slice(0, 12)}… is larger than any chunk (${Math.max(r.length, r.plain)} bytes)`);
       // Taken before the fetch: the number of ranges in flight is the number of slabs.
       const slab = pending.length >= ring.count ? (await drainOne(), await ring.take()) : await ring.take();
       const sealed = slab.subarray(0, r.length);

@@ -10,8 +10,11 @@ import { StoreNotFoundError, type Store } from "../store/store.ts";
 import type { BlobKeys } from "./blob.ts";
 
 export const REPO_FORMAT = "duckbak-repository";
-/** 2: blob ids keyed over the chunk's SHA-256, files' digests from their chunks' (version 1 was a pre-release format). */
-export const REPO_VERSION = 2;
+/**
+ * 3: files' chunk ids in list blobs, outside the snapshot file (lists.ts). Versions 1 (blob ids
+ * over the plaintext) and 2 (chunk ids inside the snapshot file) were pre-release formats.
+ */
+export const REPO_VERSION = 3;
 
 export interface RepoConfig {
   format: typeof REPO_FORMAT;

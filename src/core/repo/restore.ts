@@ -3,11 +3,11 @@
 import { CodecPool } from "../archive/codec-pool.ts";
 import { fileSink } from "../extract.ts";
 import { NOTHING_RESTORED, restoreDatabases, selectDatabases, type RestoreOptions, type RestoredDatabase } from "../restore.ts";
-import { BlobIndex } from "./index-file.ts";
+import { SnapshotChunks } from "./lists.ts";
 import { lockRepository } from "./locks.ts";
 import { readFileBlobs } from "./read.ts";
 import { RepositoryDamagedError, type Repository } from "./repository.ts";
-import { chunksOf, loadSnapshot, loadSnapshots, resolveSnapshot, type RepoDatabase, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
+import { loadSnapshot, loadSnapshots, resolveSnapshot, type RepoDatabase, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
 
 export interface RepoRestoreResult {
   snapshot: string;
@@ -16,33 +16,33 @@ export interface RepoRestoreResult {
 
 export interface OpenedSnapshot {
   snap: SnapshotInfo;
-  index: BlobIndex;
   dbs: RepoDatabase[];
+  /** The databases' files' chunks, a window of index entries at a time. */
+  chunks: SnapshotChunks;
+  consequence: string;
 }
 
 /**
  * The snapshot `ref` names and its databases that `only` selects, with their chunks' locations
- * (only theirs); every chunk is checked to be indexed before anything is written. Call under a
- * shared lock.
+ * (only theirs, a window at a time); the first window's chunks (all of them, below ~256 GiB of
+ * 256 KiB blocks) are checked to be indexed before anything is written. Call under a shared lock.
  */
 export async function openSnapshot(repo: Repository, ref: string, only: string[] | undefined, consequence = NOTHING_RESTORED): Promise<OpenedSnapshot> {
   const snap = resolveSnapshot(await loadSnapshots(repo), ref, repo.location);
   const dbs = selectDatabases(await loadSnapshot(repo, snap.id), only);
-  // Only the locations of the chunks these databases use.
-  const index = await BlobIndex.load(repo, chunksOf(dbs));
-  for (const db of dbs)
-    for (const f of db.files)
-      for (const c of f.chunks)
-        if (!index.has(c))
-          throw new RepositoryDamagedError(repo.location, `snapshot ${snap.short} ${f.name}: chunk ${c.slice(0, 12)}… is in no index file; ${consequence}`);
-  return { snap, index, dbs };
+  const files = dbs.flatMap((d) => d.files.map((f) => ({ ...f, label: `snapshot ${snap.short} ${f.name}` })));
+  // (A damaged repository's error is given the consequence by the callers.)
+  const chunks = await SnapshotChunks.open(repo, files);
+  if (chunks.windows.length) chunks.checkIndexed(await chunks.window(0), consequence);
+  return { snap, dbs, chunks, consequence };
 }
 
 /** Writes one file of the snapshot to `path` (a new file; `label` names it in errors), checked against its digest. */
 export async function writeSnapshotFile(repo: Repository, pool: CodecPool, o: OpenedSnapshot, f: RepoFile, path: string, label: string, onBytes?: (n: number) => void): Promise<void> {
   const sink = fileSink(path, label);
   try {
-    await readFileBlobs(repo, o.index, pool, f, `snapshot ${o.snap.short} ${f.name}`, (c) => {
+    const k = o.dbs.flatMap((d) => d.files).indexOf(f);
+    await readFileBlobs(repo, o.chunks.chunks(k, o.consequence), pool, f, `snapshot ${o.snap.short} ${f.name}`, (c) => {
       onBytes?.(c.length);
       return sink.write(c);
     });

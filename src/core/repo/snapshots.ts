@@ -1,17 +1,17 @@
 // Snapshot files: what one backup run captured. The database fields are the archive manifest's
-// (src/core/manifest.ts), and each file also lists its chunks' blob ids in order.
+// (src/core/manifest.ts), and each file also names its chunk lists (lists.ts): the list blobs
+// that hold its chunks' ids in order, so a snapshot file stays small whatever the database size.
 import { ArchiveNotFoundError, UsageError } from "../errors.ts";
 import type { DatabaseFacts, FileFacts, ManifestFailure } from "../manifest.ts";
 import type { Repository } from "./repository.ts";
+import type { ChunkLists } from "./lists.ts";
 
 export const SNAPSHOT_FORMAT = "duckbak-snapshot";
-export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 3;
 
-export interface RepoFile extends FileFacts {
+export interface RepoFile extends FileFacts, ChunkLists {
   /** SHA-256 of the file's chunks' SHA-256s, in file order (crypto/seal.ts FileDigest): restore checks it. */
   chunks_sha256: string;
-  /** Blob ids of the file's chunks, in file order. */
-  chunks: string[];
 }
 
 export type RepoDatabase = DatabaseFacts<RepoFile>;
@@ -34,8 +34,8 @@ export interface RepoSnapshot {
   };
 }
 
-/** A snapshot without its chunk lists: what listing needs, small whatever the database size. */
-export type RepoFileHead = Omit<RepoFile, "chunks">;
+/** A snapshot without its chunk lists: what listing and the JSON output show. */
+export type RepoFileHead = Omit<RepoFile, keyof ChunkLists>;
 export interface RepoDatabaseHead extends Omit<RepoDatabase, "files"> {
   files: RepoFileHead[];
 }
@@ -51,15 +51,10 @@ export interface SnapshotInfo {
 }
 
 export function headOf(s: RepoSnapshot): SnapshotHead {
-  return { ...s, databases: s.databases.map((d) => ({ ...d, files: d.files.map(({ chunks: _, ...f }) => f) })) };
+  return { ...s, databases: s.databases.map((d) => ({ ...d, files: d.files.map(({ chunk_count: _, lists: __, ...f }) => f) })) };
 }
 
-/** Every chunk id of `dbs`' files, in order (repeats included). */
-export function* chunksOf(dbs: RepoDatabase[]): Iterable<string> {
-  for (const db of dbs) for (const f of db.files) yield* f.chunks;
-}
-
-/** One snapshot whole, chunk lists included. */
+/** One snapshot whole, its files' list blob ids included. */
 export function loadSnapshot(repo: Repository, id: string): Promise<RepoSnapshot> {
   return repo.getJsonChecked<RepoSnapshot>(`snapshots/${id}`);
 }
@@ -67,8 +62,8 @@ export function loadSnapshot(repo: Repository, id: string): Promise<RepoSnapshot
 export const shortId = (id: string) => id.slice(0, 8);
 
 /**
- * Every snapshot, newest first, without chunk lists: memory stays small whatever the number of
- * snapshots. Code that needs a snapshot's chunks loads it with loadSnapshot, one at a time.
+ * Every snapshot, newest first, without their files' list blob ids. Code that needs a snapshot's
+ * chunks loads it with loadSnapshot, one at a time.
  */
 export async function loadSnapshots(repo: Repository): Promise<SnapshotInfo[]> {
   const out: SnapshotInfo[] = [];

@@ -10,7 +10,9 @@ import { BlobIndex } from "./index-file.ts";
 import { lockRepository } from "./locks.ts";
 import { decodePack } from "./pack.ts";
 import { packKey, type Repository } from "./repository.ts";
-import { chunksOf, headOf, loadSnapshot, resolveSnapshot, shortId, type SnapshotInfo } from "./snapshots.ts";
+import { headOf, loadSnapshot, resolveSnapshot, shortId, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
+import { checkLists, ID_BYTES, idAt, LIST_IDS, listLength, readList, SnapshotChunks } from "./lists.ts";
+import { IdSet } from "./id-table.ts";
 import type { BlobLocation } from "./index-file.ts";
 import type { ProgressSink } from "../progress.ts";
 
@@ -38,11 +40,12 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
   const lock = await lockRepository(repo, { exclusive: false, command: "verify", waitSeconds: opts.lockWaitSeconds });
   const problems: string[] = [];
   const note = (p: string) => {
-    if (problems.length < 1000) problems.push(p);
+    // (An index file that cannot be read is met by each scan of the index.)
+    if (problems.length < 1000 && !problems.includes(p)) problems.push(p);
   };
   try {
     // Heads only (no chunk lists) for all; each snapshot's chunks are read again when needed.
-    let all: SnapshotInfo[] = [];
+    const all: SnapshotInfo[] = [];
     for (const id of await repo.listIds("snapshots")) {
       try {
         const s = headOf(await loadSnapshot(repo, id));
@@ -53,109 +56,71 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     }
     all.sort((a, b) => b.timestamp.getTime() - a.timestamp.getTime());
     const selected = opts.snapshot ? [resolveSnapshot(all, opts.snapshot, repo.location)] : all;
-    if (opts.snapshot) all = selected;
-
-    // One snapshot: read once, and only the locations of its chunks are kept; the whole
-    // repository: every blob's (each snapshot's chunks read one at a time below).
-    const one = opts.snapshot ? await loadSnapshot(repo, selected[0]!.id) : null;
-    const index = new BlobIndex(one ? chunksOf(one.databases) : undefined);
-    for (const id of await repo.listIds("index")) {
-      try {
-        await index.loadFile(repo, id);
-      } catch (err) {
-        note(errText(err));
-      }
-    }
 
     const stored = new Map<string, number>();
     for await (const e of repo.store.list("data/")) stored.set(e.key.slice(e.key.lastIndexOf("/") + 1), e.size);
-    const needed = new Set<string>(); // packs the selected snapshots use
-    const badBlobs = new Map<string, string>(); // blob -> why
-    const badPacks = new Map<string, string>(); // pack -> why its blobs are lost
-    let unindexed = false;
-    for (const s of selected) {
-      for (const db of (one ?? (await loadSnapshot(repo, s.id))).databases) {
+    const state: VerifyState = { stored, needed: new Set(), badBlobs: new Map(), badPacks: new Map(), badLists: new Map(), checkedPacks: new Set(), bytesRead: 0, blobsChecked: 0, note };
+    let index: BlobIndex;
+    if (opts.snapshot) {
+      // One snapshot: its chunks' locations only, a window at a time (lists.ts).
+      const s = selected[0]!;
+      const files: (RepoFile & { label: string })[] = [];
+      for (const db of (await loadSnapshot(repo, s.id)).databases)
         for (const f of db.files) {
-          for (const c of f.chunks) {
-            const loc = index.get(c);
-            if (loc) needed.add(loc.pack);
-            else unindexed = true;
+          const label = `snapshot ${s.short} ${db.name}: file ${f.name}`;
+          const bad = checkLists(f);
+          if (bad) note(`${label}: ${bad}`);
+          else files.push({ ...f, label });
+        }
+      const chunks = await SnapshotChunks.open(repo, files, (err) => note(err.message));
+      index = new BlobIndex([]);
+      for (const [n, units] of chunks.windows.entries()) {
+        const w = await chunks.window(n, (file, list, err) => state.badLists.set(files[file]!.lists[list]!, err.message.slice(repo.location.length + 2)));
+        index = w.index;
+        const read = new Map(w.units.map((u) => [`${u.file}/${u.list}`, u.ids]));
+        const lists = async function* (): AsyncIterable<ListUnit> {
+          for (const u of units) {
+            const f = files[u.file]!;
+            const id = f.lists[u.list]!;
+            yield { file: f.label, list: u.list, id, read: async () => read.get(`${u.file}/${u.list}`) ?? null };
           }
-        }
+        };
+        await verifyPass(repo, w.index, lists, opts, state, opts.readData ? "needed" : "none", `verifying snapshot ${s.short}`);
       }
-    }
-    for (const pack of needed) {
-      const size = stored.get(pack);
-      const want = index.packs.get(pack)!.size;
-      const why = size === undefined ? `pack ${packKey(pack)} is missing` : size !== want ? `pack ${packKey(pack)} is ${size} bytes, the index recorded ${want} (truncated?)` : null;
-      if (why) {
-        badPacks.set(pack, why);
-        needed.delete(pack);
-      }
-    }
-    const problemOf = (c: string): string | undefined => {
-      const loc = index.get(c);
-      return loc ? (badBlobs.get(c) ?? badPacks.get(loc.pack)) : "in no index file";
-    };
-    let bytesRead = 0;
-    let blobsChecked = 0;
-    if (opts.readData) {
-      // Whole repository: every indexed pack, every blob; one snapshot: the blobs it uses.
-      // (The index then holds only that snapshot's blobs.)
-      const packs = opts.snapshot ? needed : new Set([...index.packs.keys()].filter((p) => stored.has(p)));
-      const pool = new CodecPool();
-      const packHash = new DigestWorker();
-      // Three packs in flight (read, hashed, their blobs opened), each in a slab of shared memory
-      // that the workers read in place: memory stays bounded whatever the repository's size.
-      const ring = new SlabRing(3, [...packs].reduce((m, p) => Math.max(m, stored.get(p) ?? 0), 0));
-      const inflight = new Set<Promise<void>>();
-      let failure: unknown = null;
-      try {
-        opts.progress?.start(
-          [...packs].reduce((n, p) => n + (stored.get(p) ?? 0), 0),
-          opts.snapshot ? `verifying snapshot ${selected[0]!.short}` : "verifying repository",
-        );
-        for (const pack of packs) {
-          if (failure) break;
-          const slab = await ring.take();
-          const job: Promise<void> = checkPack(repo, pool, packHash, slab, pack, stored.get(pack) ?? 0, index.blobsIn(pack), badBlobs, note)
-            .then(
-              (r) => {
-                bytesRead += r.bytes;
-                blobsChecked += r.blobs;
-                opts.progress?.advance(r.bytes);
-              },
-              (err) => void (failure ??= err),
-            )
-            .finally(() => {
-              ring.give(slab);
-              inflight.delete(job);
-            });
-          inflight.add(job);
-        }
-        await Promise.all(inflight);
-        if (failure) throw failure;
-      } finally {
-        await Promise.allSettled(inflight);
-        pool.close();
-        packHash.close();
-      }
-    }
-    // Name the snapshots and files that a bad blob breaks.
-    if (badBlobs.size || badPacks.size || unindexed) {
-      for (const s of all) {
-        for (const db of (await loadSnapshot(repo, s.id)).databases) {
-          for (const f of db.files) {
-            for (const [i, c] of f.chunks.entries()) {
-              const why = problemOf(c);
-              if (why === undefined) continue;
-              note(`snapshot ${s.short} ${db.name}: file ${f.name}: chunk ${i} (${c.slice(0, 12)}…): ${why}`);
-              break;
+      // (No chunk at all: the index is still scanned, for its packs.)
+      if (chunks.windows.length === 0) await index.loadAll(repo, (err) => note(err.message));
+    } else {
+      // The whole repository: every blob's location; each snapshot's lists read as they come.
+      index = new BlobIndex();
+      await index.loadAll(repo, (err) => note(err.message));
+      const full = index;
+      const lists = async function* (): AsyncIterable<ListUnit> {
+        for (const s of selected) {
+          let snapshot;
+          try {
+            snapshot = await loadSnapshot(repo, s.id);
+          } catch (err) {
+            note(errText(err));
+            continue;
+          }
+          for (const db of snapshot.databases)
+            for (const f of db.files) {
+              const label = `snapshot ${s.short} ${db.name}: file ${f.name}`;
+              const bad = checkLists(f);
+              if (bad) {
+                note(`${label}: ${bad}`);
+                continue;
+              }
+              for (const [i, id] of f.lists.entries()) {
+                const loc = full.get(id);
+                yield { file: label, list: i, id, read: async () => (loc ? readList(repo, loc, id, listLength(f.chunk_count, i), label) : null) };
+              }
             }
-          }
         }
-      }
+      };
+      await verifyPass(repo, full, lists, opts, state, opts.readData ? new Set([...full.packs.keys()].filter((p) => stored.has(p))) : "none", "verifying repository");
     }
+    const { needed, bytesRead, blobsChecked } = state;
     const unindexedPacks = [...stored.keys()].filter((p) => !index.packs.has(p)).length;
     return {
       ok: problems.length === 0,
@@ -168,6 +133,152 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     };
   } finally {
     await lock.release();
+  }
+}
+
+/** One list blob of a file: `read` gives its ids, or null when it is in no index file. */
+interface ListUnit {
+  /** "snapshot <short> <db>: file <name>" */
+  file: string;
+  list: number;
+  id: string;
+  read: () => Promise<Uint8Array | null>;
+}
+
+interface VerifyState {
+  stored: Map<string, number>;
+  /** Packs the selected snapshots use (without the missing or truncated ones). */
+  needed: Set<string>;
+  /** blob -> why it is bad */
+  badBlobs: Map<string, string>;
+  /** pack -> why its blobs are lost */
+  badPacks: Map<string, string>;
+  /** chunk list -> why it could not be read */
+  badLists: Map<string, string>;
+  /** Packs whose presence and size were checked. */
+  checkedPacks: Set<string>;
+  bytesRead: number;
+  blobsChecked: number;
+  note: (p: string) => void;
+}
+
+/**
+ * Verifies the chunk lists `lists` gives (each list blob and the chunks it names), located by
+ * `index`: every one indexed, its pack present with the recorded size; then reads the packs
+ * `read` names (`needed`: the ones these lists use) and opens their blobs; then names the first
+ * bad chunk of each file.
+ */
+async function verifyPass(
+  repo: Repository,
+  index: BlobIndex,
+  lists: () => AsyncIterable<ListUnit>,
+  opts: RepoVerifyOptions,
+  st: VerifyState,
+  read: "none" | "needed" | Set<string>,
+  label: string,
+): Promise<void> {
+  const { stored, badBlobs, badPacks, badLists, note } = st;
+  const needed = new Set<string>();
+  let unindexed = false;
+  const use = (pack: string | undefined) => {
+    if (pack === undefined) unindexed = true;
+    else needed.add(pack);
+  };
+  const seen = new IdSet(); // lists read in this pass: files that did not change share theirs
+  for await (const u of lists()) {
+    use(index.get(u.id)?.pack);
+    if (seen.has(u.id)) continue;
+    seen.add(u.id);
+    let ids: Uint8Array | null;
+    try {
+      ids = await u.read();
+    } catch (err) {
+      badLists.set(u.id, errText(err).slice(repo.location.length + 2));
+      continue;
+    }
+    if (ids) for (let at = 0; at < ids.length; at += ID_BYTES) use(index.packOfRaw(ids, at));
+  }
+  for (const pack of needed) {
+    if (st.checkedPacks.has(pack)) {
+      if (badPacks.has(pack)) needed.delete(pack);
+      continue;
+    }
+    st.checkedPacks.add(pack);
+    const size = stored.get(pack);
+    const want = index.packs.get(pack)!.size;
+    const why = size === undefined ? `pack ${packKey(pack)} is missing` : size !== want ? `pack ${packKey(pack)} is ${size} bytes, the index recorded ${want} (truncated?)` : null;
+    if (why) {
+      badPacks.set(pack, why);
+      needed.delete(pack);
+    }
+  }
+  for (const p of needed) st.needed.add(p);
+  if (read !== "none") {
+    // Whole repository: every indexed pack, every blob; one snapshot: the blobs it uses (the
+    // index then holds only theirs).
+    const packs = read === "needed" ? needed : read;
+    const pool = new CodecPool();
+    const packHash = new DigestWorker();
+    // Three packs in flight (read, hashed, their blobs opened), each in a slab of shared memory
+    // that the workers read in place: memory stays bounded whatever the repository's size.
+    const ring = new SlabRing(3, [...packs].reduce((m, p) => Math.max(m, stored.get(p) ?? 0), 0));
+    const inflight = new Set<Promise<void>>();
+    let failure: unknown = null;
+    try {
+      opts.progress?.start(
+        [...packs].reduce((n, p) => n + (stored.get(p) ?? 0), 0),
+        label,
+      );
+      for (const pack of packs) {
+        if (failure) break;
+        const slab = await ring.take();
+        const job: Promise<void> = checkPack(repo, pool, packHash, slab, pack, stored.get(pack) ?? 0, index.blobsIn(pack), badBlobs, note)
+          .then(
+            (r) => {
+              st.bytesRead += r.bytes;
+              st.blobsChecked += r.blobs;
+              opts.progress?.advance(r.bytes);
+            },
+            (err) => void (failure ??= err),
+          )
+          .finally(() => {
+            ring.give(slab);
+            inflight.delete(job);
+          });
+        inflight.add(job);
+      }
+      await Promise.all(inflight);
+      if (failure) throw failure;
+    } finally {
+      await Promise.allSettled(inflight);
+      pool.close();
+      packHash.close();
+    }
+  }
+  // Name the files that a bad blob breaks: their first bad chunk list or chunk.
+  if (!(badBlobs.size || badPacks.size || badLists.size || unindexed)) return;
+  const problemOf = (c: string): string | undefined => {
+    const loc = index.get(c);
+    return loc ? (badBlobs.get(c) ?? badPacks.get(loc.pack)) : "in no index file";
+  };
+  const named = new Set<string>();
+  for await (const u of lists()) {
+    if (named.has(u.file)) continue;
+    const why = problemOf(u.id) ?? badLists.get(u.id);
+    if (why !== undefined) {
+      note(`${u.file}: chunk list ${u.list} (${u.id.slice(0, 12)}…): ${why}`);
+      named.add(u.file);
+      continue;
+    }
+    const ids = await u.read().catch(() => null);
+    for (let i = 0; ids && i < ids.length / ID_BYTES; i++) {
+      const c = idAt(ids, i);
+      const bad = problemOf(c);
+      if (bad === undefined) continue;
+      note(`${u.file}: chunk ${u.list * LIST_IDS + i} (${c.slice(0, 12)}…): ${bad}`);
+      named.add(u.file);
+      break;
+    }
   }
 }
 
