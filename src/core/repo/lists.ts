@@ -100,14 +100,15 @@ export async function readList(repo: Repository, loc: BlobLocation, id: string, 
     if (err instanceof DuckbakError) throw new RepositoryDamagedError(repo.location, `${what}: pack ${key}: ${err.message.replace(/^.*?: /, "")}`);
     throw err;
   }
-  let ids: Uint8Array;
+  // The index's plain length, checked before anything is allocated for it.
+  if (loc.raw !== expect * ID_BYTES) throw damaged(`a chunk list of ${loc.raw / ID_BYTES} ids, ${expect} expected`);
+  const ids = new Uint8Array(loc.raw);
   try {
-    ids = openBlob(repo.blobKeys, sealed, id);
+    openBlob(repo.blobKeys, sealed, id, ids);
   } catch (err) {
     if (err instanceof BlobError) throw damaged(err.message);
     throw err;
   }
-  if (ids.length !== expect * ID_BYTES) throw damaged(`a chunk list of ${ids.length / ID_BYTES} ids, ${expect} expected`);
   return ids;
 }
 
