@@ -29,11 +29,14 @@ export async function openRepository(location: string, config: Config, password 
   return Repository.open(openStore(location, { s3: config.s3 }), password);
 }
 
-/** Starts opening a repository: its config arrives first, then (the password's key derived) the repository. */
-export function startOpening(location: string, config: Config): RepositoryOpening {
+/**
+ * Starts opening a repository: its config arrives first, then (the password's key derived) the
+ * repository; `whileDeriving` runs once the derivation is under way (Repository.open).
+ */
+export function startOpening(location: string, config: Config, whileDeriving?: () => void): RepositoryOpening {
   const store = openStore(location, { s3: config.s3 });
   const repoConfig = Repository.readConfig(store);
-  const repository = (async () => Repository.open(store, repoPassword(config), repoConfig))();
+  const repository = (async () => Repository.open(store, repoPassword(config), repoConfig, whileDeriving))();
   // Awaited by their user.
   repoConfig.catch(() => {});
   repository.catch(() => {});

@@ -11,8 +11,9 @@ import { archiveSource, restoreTable, type BackupSource } from "../../core/brows
 import { snapshotSource } from "../../core/repo/extract.ts";
 import { UsageError } from "../../core/errors.ts";
 import { parseSeconds } from "../context.ts";
-import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
+import { REPO_OPTION, openRepository, repoLocation, startOpening } from "../repo.ts";
 import { restoreRepoSnapshot } from "../../core/repo/restore.ts";
+import { preloadDuckDB } from "../../core/duckdb/open.ts";
 import { shortId } from "../../core/repo/snapshots.ts";
 import type { RestoredDatabase } from "../../core/restore.ts";
 import type { KeyLookup } from "../../core/keys.ts";
@@ -58,15 +59,17 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
   const { backupDir, config } = loadContext(flags);
   const location = repoLocation(flags.repo, config);
   if (location) {
-    const tableRestore = flags.table !== undefined || flags.into !== undefined || flags.replace;
-    if (tableRestore) checkTableFlags(flags);
-    const repo = await openRepository(location, config);
-    if (tableRestore) {
+    if (flags.table !== undefined || flags.into !== undefined || flags.replace) {
+      checkTableFlags(flags);
+      const repo = await openRepository(location, config);
       const source = await snapshotSource(repo, name, { lockWaitSeconds: lockWaitSeconds(flags.lockWait, config) });
       return runTableRestore(source, (run) => run(), flags, keysFor(flags, config), { repository: repo.location, snapshot: source.snapshot.id });
     }
+    // While the password's key is derived: restore starts its workers, and DuckDB's library (for
+    // the open check at the end) loads.
+    const opening = startOpening(location, config, preloadDuckDB).repository;
     const r = await withProgress(flags, (progress) =>
-      restoreRepoSnapshot(repo, name, {
+      restoreRepoSnapshot(opening, name, {
         overwrite: flags.overwrite,
         restoreDir: flags.restoreDir,
         only: asList(flags.only),
@@ -75,7 +78,7 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
         progress,
       }),
     );
-    if (flags.json) return printJson("restore", { repository: repo.location, snapshot: r.snapshot, databases: snakeKeys(r.databases) });
+    if (flags.json) return printJson("restore", { repository: (await opening).location, snapshot: r.snapshot, databases: snakeKeys(r.databases) });
     printRestored(r.databases, `snapshot ${shortId(r.snapshot)}`);
     return 0;
   }

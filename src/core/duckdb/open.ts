@@ -24,6 +24,14 @@ export async function createInstance(path: string, options: Record<string, strin
   return DuckDBInstance.create(path, { ...DUCKDB_OPTIONS, ...options });
 }
 
+/**
+ * Starts loading DuckDB's library (written to its cache folder or checked there, then linked:
+ * ~0.15 s of the main thread) for an open that comes later; that open reports any failure.
+ */
+export function preloadDuckDB(): void {
+  import("@duckdb/node-api").catch(() => {});
+}
+
 /** The DuckDB release embedded in duckbak, e.g. "v1.5.5" (loads DuckDB). */
 export async function embeddedDuckDBVersion(): Promise<string> {
   const { version } = await import("@duckdb/node-api");

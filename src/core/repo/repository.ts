@@ -117,19 +117,21 @@ export class Repository {
     return config;
   }
 
-  /** Opens a repository with the password; WrongPasswordError (exit 6) when no key opens. */
-  static async open(store: Store, password: string, config: RepoConfig | Promise<RepoConfig> = Repository.readConfig(store)): Promise<Repository> {
+  /**
+   * Opens a repository with the password; WrongPasswordError (exit 6) when no key opens.
+   * `whileDeriving` runs once the first key derivation (~0.2 s on another thread) has started.
+   */
+  static async open(store: Store, password: string, config: RepoConfig | Promise<RepoConfig> = Repository.readConfig(store), whileDeriving?: () => void): Promise<Repository> {
     config = await config;
     let keys = 0;
     for await (const e of store.list("keys/")) {
       keys++;
       const file = await readPlainJson<KeyFile>(store, e.key);
-      let master: MasterKey | null;
-      try {
-        master = await openKeyFile(password, file);
-      } catch {
+      const opening = openKeyFile(password, file).catch(() => {
         throw new RepositoryDamagedError(store.location, `${e.key}: not a valid key file`);
-      }
+      });
+      if (keys === 1) whileDeriving?.();
+      const master = await opening;
       if (master) return new Repository(store, config, master, e.key.slice("keys/".length));
     }
     if (keys === 0) throw new RepositoryDamagedError(store.location, "keys/: no key files; the repository cannot be opened");

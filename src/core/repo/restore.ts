@@ -4,7 +4,7 @@ import { CodecPool } from "../archive/codec-pool.ts";
 import { fileSink } from "../extract.ts";
 import { NOTHING_RESTORED, restoreDatabases, selectDatabases, type RestoreOptions, type RestoredDatabase } from "../restore.ts";
 import { SnapshotChunks } from "./lists.ts";
-import { lockRepository } from "./locks.ts";
+import { lockRepository, type HeldRepoLock } from "./locks.ts";
 import { readFileBlobs } from "./read.ts";
 import { RepositoryDamagedError, type Repository } from "./repository.ts";
 import { loadSnapshot, loadSnapshots, resolveSnapshot, type RepoDatabase, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
@@ -51,10 +51,19 @@ export async function writeSnapshotFile(repo: Repository, pool: CodecPool, o: Op
   }
 }
 
-export async function restoreRepoSnapshot(repo: Repository, ref: string, opts: RestoreOptions & { lockWaitSeconds?: number } = {}): Promise<RepoRestoreResult> {
-  // Shared: garbage collection (exclusive) cannot delete a pack while it is being read.
-  const lock = await lockRepository(repo, { exclusive: false, command: "restore", waitSeconds: opts.lockWaitSeconds });
-  const pool = new CodecPool();
+/** `opening`: the repository, or its opening (the password's key being derived): the codec workers start meanwhile. */
+export async function restoreRepoSnapshot(opening: Repository | Promise<Repository>, ref: string, opts: RestoreOptions & { lockWaitSeconds?: number } = {}): Promise<RepoRestoreResult> {
+  const pool = new CodecPool().start();
+  let repo: Repository;
+  let lock: HeldRepoLock;
+  try {
+    repo = await opening;
+    // Shared: garbage collection (exclusive) cannot delete a pack while it is being read.
+    lock = await lockRepository(repo, { exclusive: false, command: "restore", waitSeconds: opts.lockWaitSeconds });
+  } catch (err) {
+    pool.close();
+    throw err;
+  }
   try {
     const opened = await openSnapshot(repo, ref, opts.only);
     const { snap, dbs } = opened;
