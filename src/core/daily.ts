@@ -157,7 +157,6 @@ function exitCodeOf(backup: BackupResult | null, snapshot: RepoBackupResult | nu
   return backup && backupExitCode(backup) === ExitCode.SOURCE_DAMAGED ? ExitCode.SOURCE_DAMAGED : ExitCode.OK;
 }
 
-/** The repository part of the run: a snapshot, then (if every database made it) the policy applied there. */
 /**
  * What the archive backup and the repository snapshot capture the databases with, in one place so
  * that neither can miss a setting (keys, hooks) the other has.
@@ -175,6 +174,7 @@ function captureOptions(opts: DailyOptions, run: string) {
   };
 }
 
+/** The repository part of the run: a snapshot, then (if every database made it) the policy applied there. */
 async function dailySnapshot(
   opts: DailyOptions,
   run: string,
