@@ -39,6 +39,10 @@ export interface RepoBackupOptions {
   now?: Date;
   onEvent?: (e: BackupEvent) => void;
   onLockWait?: (holder: { command: string; pid: number; host: string }) => void;
+  /** Index files up to this many bytes are loaded whole (WHOLE_INDEX_BYTES); above, chunks are looked up a window at a time. */
+  wholeIndexBytes?: number;
+  /** Chunks per lookup window (BACKUP_WINDOW_CHUNKS). */
+  windowChunks?: number;
 }
 
 export interface RepoBackupResult {
@@ -53,47 +57,68 @@ export interface RepoBackupResult {
  * (blocks larger than `maxChunk` in `maxChunk` pieces); side files (WAL) fixed-size from offset 0,
  * so a WAL that only grew keeps its old full chunks.
  */
-export function chunkRanges(file: Pick<SnapshotFile, "role" | "size">, blockSize: number, maxChunk: number, sideChunk: number): [number, number][] {
-  const out: [number, number][] = [];
+export function* chunkRanges(file: Pick<SnapshotFile, "role" | "size">, blockSize: number, maxChunk: number, sideChunk: number): Generator<[number, number]> {
   let start = 0;
   if (file.role === "main") {
     const head = Math.min(BLOCKS_START, file.size);
-    if (head > 0) out.push([0, head]);
+    if (head > 0) yield [0, head];
     start = head;
   }
   const step = file.role === "main" ? Math.min(blockSize, maxChunk) : sideChunk;
-  for (let o = start; o < file.size; o += step) out.push([o, Math.min(step, file.size - o)]);
-  return out;
+  for (let o = start; o < file.size; o += step) yield [o, Math.min(step, file.size - o)];
 }
 
 /** A slab: consecutive chunks of a file read with one call and handed to a worker as one job. */
 const SLAB_BYTES = 2 << 20;
 
-/** Groups a file's chunk ranges into slabs of at most `limit` bytes (at least one chunk each). */
-function slabsOf(ranges: [number, number][], limit: number): { start: number; length: number; first: number; count: number }[] {
-  const out = [];
-  for (let i = 0; i < ranges.length; ) {
-    const start = ranges[i]![0];
-    let j = i;
-    let length = 0;
-    while (j < ranges.length && (j === i || length + ranges[j]![1] <= limit)) length += ranges[j++]![1];
-    out.push({ start, length, first: i, count: j - i });
-    i = j;
-  }
-  return out;
+interface Slab {
+  start: number;
+  length: number;
+  /** Its chunks' ranges in the file. */
+  ranges: [number, number][];
 }
+
+/** Groups chunk ranges into slabs of at most `limit` bytes (at least one chunk each), as they come: nothing is held per chunk of the file. */
+function* slabsOf(ranges: Iterable<[number, number]>, limit: number): Generator<Slab> {
+  let cur: Slab | null = null;
+  for (const r of ranges) {
+    if (cur && cur.length + r[1] > limit) {
+      yield cur;
+      cur = null;
+    }
+    cur ??= { start: r[0], length: 0, ranges: [] };
+    cur.ranges.push(r);
+    cur.length += r[1];
+  }
+  if (cur) yield cur;
+}
+
+/**
+ * With an index too large to hold (see openTarget), chunks whose membership is looked up at once:
+ * ~160 bytes each while they wait (id, range, SHA-256), ~40 MiB.
+ */
+const BACKUP_WINDOW_CHUNKS = 1 << 18;
+/** Index files up to this size are loaded whole for a backup (~57 bytes a blob: ~20 MiB for 16 MiB of files). */
+const WHOLE_INDEX_BYTES = 16 << 20;
 
 /** What a chunk needs after its SHA-256: its id, whether the repository has it, where to pack it. */
 interface Sink {
   keys: BlobKeys;
-  index: BlobIndex;
   packer: PackWriter;
+  /** The whole index; null when it is too large to hold: chunks are then looked up a window at a time. */
+  index: BlobIndex | null;
+  /** The index's entries for `ids` only. */
+  lookup(ids: Iterable<string>): Promise<BlobIndex>;
 }
 
-/** Chunks read before the repository was open and locked: their ids and packing wait for it. */
+/**
+ * Chunks whose membership waits: read before the repository was open and locked (their ids wait
+ * for its key), or looked up a window at a time.
+ */
 interface Deferred {
   ranges: [number, number][];
   sums: Uint8Array;
+  ids?: string[];
 }
 
 class FileChunker {
@@ -109,6 +134,7 @@ class FileChunker {
     sink: Sink | Promise<Sink>,
     /** Aborted when what is being read may no longer be locked, or the repository cannot be used. */
     private readonly signal: AbortSignal = new AbortController().signal,
+    private readonly windowChunks = BACKUP_WINDOW_CHUNKS,
   ) {
     if (sink instanceof Promise) sink.then((s) => (this.ready = s), () => {});
     else this.ready = sink;
@@ -134,8 +160,10 @@ class FileChunker {
     observe?: (chunk: Uint8Array, checked: CheckedBlocks | undefined) => void,
   ): Promise<ChunkLists & { chunks_sha256: string }> {
     const ranges = chunkRanges(file, blockSize, this.config.max_chunk_bytes, this.config.side_chunk_bytes);
+    let waiting = 0;
     // The chunks' ids go into list blobs in file order (never all held at once), once the repository is ready.
     let lists: ListWriter | null = null;
+    let chunkLists: ChunkLists;
     let listed: Promise<void> = Promise.resolve();
     const inflight = new Set<Promise<void>>();
     const deferred: Deferred[] = [];
@@ -151,6 +179,13 @@ class FileChunker {
     }
     try {
       for (const slab of slabsOf(ranges, this.ring.bytes)) {
+        // A window of chunks waits to be looked up: done before reading on (at most one window held).
+        if (waiting >= this.windowChunks) {
+          await this.drain(inflight, () => failure);
+          await listed;
+          waiting = 0;
+          await this.catchUp(fd, file, deferred.splice(0), lists);
+        }
         if (this.signal.aborted) failure ??= this.signal.reason;
         if (failure) break;
         const whole = await this.ring.take();
@@ -161,7 +196,7 @@ class FileChunker {
           this.ring.give(whole);
           throw err;
         }
-        const spans = ranges.slice(slab.first, slab.first + slab.count).map(([o, l]): Span => [o - slab.start, l]);
+        const spans = slab.ranges.map(([o, l]): Span => [o - slab.start, l]);
         const blocks = observe && blockSize > 0 ? { first: firstBlockAt(slab.start, blockSize), size: blockSize } : undefined;
         const hashed = this.pool.run({ op: "ids", keys: this.ready?.keys, spans, blocks }, buf);
         const observed = (inOrder = inOrder.then(async () => {
@@ -172,35 +207,42 @@ class FileChunker {
         observed.catch(() => {}); // awaited by its job; a failure surfaces there
         listed = listed.then(async () => {
           const [r, sink] = await Promise.all([hashed, this.sink]);
-          lists ??= new ListWriter(sink.keys, sink.packer, (id) => sink.index.has(id), this.seen);
+          lists ??= new ListWriter(sink.keys, sink.packer, sink.index && ((id) => sink.index!.has(id)), this.seen);
           await lists.add(r.ids ?? idsOf(sink.keys, r.sums!));
         });
         listed.catch(() => {}); // awaited below
         const job = hashed.then(async (r) => {
           const sink = this.ready;
-          if (sink) {
+          if (sink?.index) {
             const ids = r.ids ?? idsOf(sink.keys, r.sums!);
             // Not `this.newBlobs += await …`: that reads the count before the await, losing other jobs' additions.
             const added = await packNew(this.pool, sink.keys, sink.packer, buf, spans, ids, sink.index, this.seen);
             this.newBlobs += added;
-          } else deferred.push({ ranges: ranges.slice(slab.first, slab.first + slab.count), sums: r.sums! });
+          } else deferred.push({ ranges: slab.ranges, sums: r.sums!, ids: r.ids });
           await observed;
         });
+        if (!this.ready?.index) waiting += slab.ranges.length;
         this.track(inflight, job, (err) => (failure ??= err), () => this.ring.give(whole));
         progress(slab.start + slab.length);
       }
-      await Promise.all(inflight);
-      if (failure) throw failure;
-      if (deferred.length > 0) await this.catchUp(fd, file, deferred);
+      await this.drain(inflight, () => failure);
       await listed;
+      // The last list is flushed before the last window is looked up: with a windowed index, lists wait for it too.
+      chunkLists = lists ? await (lists as ListWriter).finish() : { chunk_count: 0, lists: [] };
+      if (deferred.length > 0 || (lists as ListWriter | null)?.waiting) await this.catchUp(fd, file, deferred, lists);
     } catch (err) {
       await Promise.allSettled(inflight);
       throw err;
     } finally {
       closeSync(fd);
     }
-    const written = lists as ListWriter | null; // (set in the callbacks above)
-    return { chunks_sha256: digest.digest(), ...(written ? await written.finish() : { chunk_count: 0, lists: [] }) };
+    return { chunks_sha256: digest.digest(), ...chunkLists };
+  }
+
+  /** Waits for every job in `inflight`; throws the first failure. */
+  private async drain(inflight: Set<Promise<void>>, failure: () => unknown): Promise<void> {
+    await Promise.all(inflight);
+    if (failure()) throw failure();
   }
 
   /** Runs `job` in `inflight`; `done` (freeing its slab) once it has settled, `fail` with its error. */
@@ -216,37 +258,45 @@ class FileChunker {
     inflight.add(tracked);
   }
 
-  /** The ids of chunks read before the repository was ready; the ones it lacks are read again and packed. */
-  private async catchUp(fd: number, file: SnapshotFile, deferred: Deferred[]): Promise<void> {
+  /**
+   * Chunks whose membership waited (read before the repository was ready, or a window of them):
+   * their ids, looked up; the ones the repository lacks are read again and packed, and so are the
+   * list blobs that waited with them.
+   */
+  private async catchUp(fd: number, file: SnapshotFile, deferred: Deferred[], lists: ListWriter | null): Promise<void> {
     const sink = await this.sink;
     // The file may have been let go meanwhile (the repository lock had to be waited for).
     if (this.signal.aborted) throw this.signal.reason;
+    const ids = deferred.map((d) => d.ids ?? idsOf(sink.keys, d.sums));
+    const index = sink.index ?? (await sink.lookup([...ids.flat(), ...(lists?.waitingIds() ?? [])]));
+    await lists?.settle((id) => index.has(id));
     const fresh: { range: [number, number]; id: string }[] = [];
-    for (const d of deferred)
-      idsOf(sink.keys, d.sums).forEach((id, k) => {
-        if (!sink.index.has(id) && !this.seen.has(id)) fresh.push({ range: d.ranges[k]!, id });
-      });
+    deferred.forEach((d, j) =>
+      ids[j]!.forEach((id, k) => {
+        if (!index.has(id) && !this.seen.has(id)) fresh.push({ range: d.ranges[k]!, id });
+      }),
+    );
     const inflight = new Set<Promise<void>>();
     let failure: unknown = null;
     try {
       for (let i = 0; i < fresh.length && !failure; ) {
         const whole = await this.ring.take();
         const spans: Span[] = [];
-        const ids: string[] = [];
+        const freshIds: string[] = [];
         let at = 0;
         try {
           for (; i < fresh.length && (spans.length === 0 || at + fresh[i]!.range[1] <= whole.length); i++) {
             const [offset, length] = fresh[i]!.range;
             readFully(fd, whole.subarray(at, at + length), offset, file);
             spans.push([at, length]);
-            ids.push(fresh[i]!.id);
+            freshIds.push(fresh[i]!.id);
             at += length;
           }
         } catch (err) {
           this.ring.give(whole);
           throw err;
         }
-        const job = packNew(this.pool, sink.keys, sink.packer, whole, spans, ids, sink.index, this.seen).then((n) => void (this.newBlobs += n));
+        const job = packNew(this.pool, sink.keys, sink.packer, whole, spans, freshIds, index, this.seen).then((n) => void (this.newBlobs += n));
         this.track(inflight, job, (err) => (failure ??= err), () => this.ring.give(whole));
       }
       await Promise.all(inflight);
@@ -377,7 +427,7 @@ export async function createRepoSnapshot(opening: Repository | RepositoryOpening
       if (!abort.signal.aborted) {
         set = s;
         try {
-          read = await readDatabases(set, new FileChunker(config, pool, opened, abort.signal), emit, abort.signal);
+          read = await readDatabases(set, new FileChunker(config, pool, opened, abort.signal, opts.windowChunks), emit, abort.signal);
         } catch (err) {
           if (!abort.signal.aborted) throw err;
         }
@@ -388,7 +438,7 @@ export async function createRepoSnapshot(opening: Repository | RepositoryOpening
     target = await opened;
     if (!set || !read) {
       set = await capture();
-      read = await readDatabases(set, new FileChunker(config, pool, target), emit);
+      read = await readDatabases(set, new FileChunker(config, pool, target, undefined, opts.windowChunks), emit);
     }
     const { described, results, failed, newBlobs } = read;
     const { repo, indexer, packer } = target;
@@ -454,10 +504,14 @@ async function openTarget(opening: Repository | RepositoryOpening, opts: RepoBac
     },
   });
   try {
-    const index = await BlobIndex.load(repo);
+    let indexBytes = 0;
+    for await (const e of repo.store.list("index/")) indexBytes += e.size;
+    // Memory stays bounded whatever the repository's size: a large index is looked up a window of chunks at a time.
+    const index = indexBytes <= (opts.wholeIndexBytes ?? WHOLE_INDEX_BYTES) ? await BlobIndex.load(repo) : null;
     // Each index file is written as it fills: the new blobs' entries are not all held to the end.
     const indexer = new IndexWriter(repo);
-    return { repo, lock, index, indexer, keys: repo.blobKeys, packer: new PackWriter(repo, 2, indexer) };
+    const lookup = (ids: Iterable<string>) => BlobIndex.load(repo, ids);
+    return { repo, lock, index, lookup, indexer, keys: repo.blobKeys, packer: new PackWriter(repo, 2, indexer) };
   } catch (err) {
     await lock.release();
     throw err;

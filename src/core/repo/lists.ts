@@ -41,7 +41,8 @@ export function checkLists(f: Partial<ChunkLists>): string | null {
 
 /**
  * Collects a file's chunk ids in order and stores them as list blobs: sealed on this thread (one
- * 256 KiB list per 2 GiB of data), packed unless `known` or `seen` has them already.
+ * 256 KiB list per 2 GiB of data), packed unless `known` or `seen` has them already. Without
+ * `known` (an index too large to hold), finished lists wait for `settle` with their window's lookup.
  */
 export class ListWriter {
   private readonly buf = new Uint8Array(LIST_IDS * ID_BYTES);
@@ -50,13 +51,29 @@ export class ListWriter {
   private readonly lists: string[] = [];
   /** List blobs packed (new to the repository). */
   newBlobs = 0;
+  /** Lists waiting for `settle`. */
+  private held: { id: string; plain: Uint8Array }[] = [];
 
   constructor(
     private readonly keys: BlobKeys,
     private readonly packer: PackWriter,
-    private readonly known: (id: string) => boolean,
+    private readonly known: ((id: string) => boolean) | null,
     private readonly seen: { has(id: string): boolean; add(id: string): unknown },
   ) {}
+
+  /** Lists waiting for `settle`. */
+  get waiting(): number {
+    return this.held.length;
+  }
+
+  waitingIds(): string[] {
+    return this.held.map((h) => h.id);
+  }
+
+  /** Packs the waiting lists that `known` (their window's lookup) does not have. */
+  async settle(known: (id: string) => boolean): Promise<void> {
+    for (const { id, plain } of this.held.splice(0)) await this.store(id, plain, known);
+  }
 
   /** The next chunks' ids, in file order. */
   async add(ids: Iterable<string>): Promise<void> {
@@ -80,7 +97,12 @@ export class ListWriter {
     chunkSum(plain, sum);
     const id = blobId(this.keys.id, sum);
     this.lists.push(id);
-    if (this.known(id) || this.seen.has(id)) return;
+    if (this.known) await this.store(id, plain, this.known);
+    else this.held.push({ id, plain });
+  }
+
+  private async store(id: string, plain: Uint8Array, known: (id: string) => boolean): Promise<void> {
+    if (known(id) || this.seen.has(id)) return;
     this.seen.add(id);
     this.newBlobs++;
     await this.packer.add(id, sealBlob(this.keys, plain), plain.length);
