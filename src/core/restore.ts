@@ -4,7 +4,7 @@
 // `<file>.bak.<YYYYMMDD_HHMMSS>` unless --overwrite.
 import { chown, lstat, mkdir, realpath, rm, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
-import { scanArchive, readArchiveManifest, type ArchiveScan } from "./archive/reader.ts";
+import { scanArchive, readArchiveManifest, type ArchiveScan, type EntrySink } from "./archive/reader.ts";
 import { judgeDatabase, unopenableReason } from "./verify.ts";
 import { EMBEDDED_DUCKDB } from "./duckdb/compat.ts";
 import { keyForFile, refusedKeyError, type KeyLookup } from "./keys.ts";
@@ -184,14 +184,14 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
       throw err instanceof CorruptArchiveError ? new CorruptArchiveError(ref.path, `${err.detail}; ${NOTHING_RESTORED}`) : err;
     });
   }
-  const databases = await restoreDatabases(selectDatabases(manifest, opts.only), ref.path, opts, async (plans) => {
+  const databases = await restoreDatabases(selectDatabases(manifest, opts.only), ref.path, opts, async (plans, sinkFor) => {
     const temps = new Map(plans.flatMap((p) => [...p.temps.entries()].map(([entry, temp]) => [entry, { temp, target: p.target }] as const)));
     const scan = await scanArchive(ref, {
       progress: opts.progress,
       phase: `restoring ${ref.name}`,
       sink: async (f) => {
         const t = temps.get(f.entry);
-        return t ? fileSink(t.temp, t.target) : null;
+        return t ? sinkFor(t.temp, t.target) : null;
       },
     });
     assertScanOk(scan, plans.map((p) => p.db), ref.path, false, NOTHING_RESTORED);
@@ -202,16 +202,17 @@ export async function restoreBackup(ref: ArchiveRef, opts: RestoreOptions = {}):
 
 /**
  * The restore steps every kind of backup shares (archive, repository snapshot): targets checked
- * (not a folder, not locked by a writer), `fill` writes each file to its temporary name and checks
- * it against its recorded sha256, the backup's WAL is folded in, DuckDB opens the result, then
- * each database is committed (.bak, stale WAL, rename). `source` names the backup in errors.
- * Verified files this DuckDB cannot open (a newer format) are restored with a line in `warnings`.
+ * (not a folder, not locked by a writer), `fill` writes each file to its temporary name through
+ * `sinkFor(temp, target)` and checks it against its recorded sha256, the backup's WAL is folded
+ * in, DuckDB opens the result, then each database is committed (.bak, stale WAL, rename).
+ * `source` names the backup in errors. Verified files this DuckDB cannot open (a newer format)
+ * are restored with a line in `warnings`.
  */
 export async function restoreDatabases<D extends DatabaseFacts>(
   dbs: D[],
   source: string,
   opts: RestoreOptions,
-  fill: (plans: Plan<D>[]) => Promise<void>,
+  fill: (plans: Plan<D>[], sinkFor: (temp: string, target: string) => EntrySink) => Promise<void>,
   warnings: string[] = [],
 ): Promise<RestoredDatabase[]> {
   const ts = utcStamp(opts.now ?? new Date());
@@ -235,8 +236,15 @@ export async function restoreDatabases<D extends DatabaseFacts>(
   const removeTemps = () => Promise.all([...temps.values()].map((t) => rm(t, { force: true }).catch(() => {})));
   // An encrypted database's WAL files, moved into place beside it instead of folded in (see below).
   const keptWals = new Map<Plan<D>, FileFacts[]>();
+  // The temporaries' last flushes run while the WALs are folded and DuckDB opens the files; each
+  // is finished (flushed, closed) before anything is committed.
+  const finishes: (() => Promise<void>)[] = [];
+  const sinkFor = (temp: string, target: string) => fileSink(temp, target, { deferFlush: (finish) => void finishes.push(finish) });
+  const flushed = async () => {
+    for (const finish of finishes) await finish();
+  };
   try {
-    await fill(plans);
+    await fill(plans, sinkFor);
     for (const p of plans) {
       const main = p.temps.get(p.db.entry)!;
       const wals = p.db.files.filter((f) => f.role === "wal");
@@ -245,6 +253,8 @@ export async function restoreDatabases<D extends DatabaseFacts>(
         // beside it (commitDatabase), and the open check below replays it from its temp name.
         keptWals.set(p, wals);
       } else {
+        // Folding opens the file read-write in DuckDB: its descriptors only (see fileSink).
+        if (wals.length > 0) await flushed();
         // One file to move into place: the backup's WAL goes into it (content identical, bytes not).
         await pausePoint("restore:fold-copy");
         await foldWal(main, `${p.target} (restored copy)`).catch((err) => {
@@ -269,7 +279,9 @@ export async function restoreDatabases<D extends DatabaseFacts>(
         throw new CorruptArchiveError(source, `${p.target}: DuckDB ${EMBEDDED_DUCKDB.version} cannot open the restored file: ${detail}; ${NOTHING_RESTORED}`);
       }
     }
+    await flushed();
   } catch (err) {
+    await Promise.allSettled(finishes.map((finish) => finish()));
     await removeTemps();
     throw withTargetNames(err, plans);
   }

@@ -3,7 +3,7 @@
 // private temporary folder by the repository's restore code, the same way archives are extracted.
 import { join } from "node:path";
 import { CodecPool } from "../archive/codec-pool.ts";
-import { withTempDir } from "../extract.ts";
+import { fileSink, withTempDir } from "../extract.ts";
 import { isSafeEntryName } from "../naming.ts";
 import type { BackupSource, ExtractedDatabase } from "../browse.ts";
 import { lockRepository } from "./locks.ts";
@@ -35,7 +35,7 @@ export async function snapshotSource(repo: Repository, ref: string, opts: { lock
           const files = opened.dbs.flatMap((d) => d.files);
           for (const f of files) if (!isSafeEntryName(f.entry)) throw new RepositoryDamagedError(repo.location, `snapshot ${snap.short}: file entry ${JSON.stringify(f.entry)} is not a plain file name; ${not}`);
           o.progress?.start(files.reduce((n, f) => n + f.size_bytes, 0), `extracting snapshot ${snap.short}`);
-          for (const f of files) await writeSnapshotFile(repo, pool, opened, f, join(dir, f.entry), `${f.name} (snapshot ${snap.short})`, (n) => o.progress?.advance(n));
+          for (const f of files) await writeSnapshotFile(repo, pool, opened, f, fileSink(join(dir, f.entry), `${f.name} (snapshot ${snap.short})`), (n) => o.progress?.advance(n));
           dbs = opened.dbs.map((d) => ({ name: d.name, originalPath: d.original_path, path: join(dir, d.entry) }));
         } catch (err) {
           if (err instanceof RepositoryDamagedError && !err.message.endsWith(not)) throw new RepositoryDamagedError(repo.location, `${err.message.slice(repo.location.length + 2)}; ${not}`);

@@ -1,7 +1,7 @@
 // restore --repo: one snapshot's databases, through the same checked commit as archive restore
 // (restore.ts: temp names, sha256 against the recorded value, DuckDB open, .bak, stale WAL).
 import { CodecPool } from "../archive/codec-pool.ts";
-import { fileSink } from "../extract.ts";
+import type { EntrySink } from "../archive/reader.ts";
 import { NOTHING_RESTORED, restoreDatabases, selectDatabases, type RestoreOptions, type RestoredDatabase } from "../restore.ts";
 import { SnapshotChunks } from "./lists.ts";
 import { lockRepository, type HeldRepoLock } from "./locks.ts";
@@ -37,9 +37,8 @@ export async function openSnapshot(repo: Repository, ref: string, only: string[]
   return { snap, dbs, chunks, consequence };
 }
 
-/** Writes one file of the snapshot to `path` (a new file; `label` names it in errors), checked against its digest. */
-export async function writeSnapshotFile(repo: Repository, pool: CodecPool, o: OpenedSnapshot, f: RepoFile, path: string, label: string, onBytes?: (n: number) => void): Promise<void> {
-  const sink = fileSink(path, label);
+/** Writes one file of the snapshot into `sink` (a new file's: closed at the end), checked against its digest. */
+export async function writeSnapshotFile(repo: Repository, pool: CodecPool, o: OpenedSnapshot, f: RepoFile, sink: EntrySink, onBytes?: (n: number) => void): Promise<void> {
   try {
     const k = o.dbs.flatMap((d) => d.files).indexOf(f);
     await readFileBlobs(repo, o.chunks.chunks(k, o.consequence), pool, f, `snapshot ${o.snap.short} ${f.name}`, (c) => {
@@ -68,12 +67,12 @@ export async function restoreRepoSnapshot(opening: Repository | Promise<Reposito
     const opened = await openSnapshot(repo, ref, opts.only);
     const { snap, dbs } = opened;
     const source = `${repo.location} snapshot ${snap.short}`;
-    const databases = await restoreDatabases(dbs, source, opts, async (plans) => {
+    const databases = await restoreDatabases(dbs, source, opts, async (plans, sink) => {
       const total = plans.reduce((n, p) => n + p.db.files.reduce((m, f) => m + f.size_bytes, 0), 0);
       opts.progress?.start(total, `restoring snapshot ${snap.short}`);
       for (const p of plans)
         for (const f of p.db.files)
-          await writeSnapshotFile(repo, pool, opened, f, p.temps.get(f.entry)!, p.target, (n) => opts.progress?.advance(n));
+          await writeSnapshotFile(repo, pool, opened, f, sink(p.temps.get(f.entry)!, p.target), (n) => opts.progress?.advance(n));
     });
     return { snapshot: snap.id, databases };
   } catch (err) {
