@@ -98,14 +98,12 @@ export class BlobIndex {
     return n;
   }
 
-  /** The located blobs whose (first) location is in `pack`. */
-  blobsIn(pack: string): [string, BlobLocation][] {
+  /** The located blobs whose (first) location is in `pack`, one at a time. */
+  *blobsIn(pack: string): Generator<[string, BlobLocation]> {
     const n = this.packs.get(pack)?.n;
-    if (n === undefined) return [];
+    if (n === undefined) return;
     const g = (this.grouped ??= this.group());
-    const out: [string, BlobLocation][] = [];
-    for (let i = g.starts[n]!; i < g.starts[n + 1]!; i++) out.push([this.table.id(g.order[i]!), this.location(g.order[i]!)]);
-    return out;
+    for (let i = g.starts[n]!; i < g.starts[n + 1]!; i++) yield [this.table.id(g.order[i]!), this.location(g.order[i]!)];
   }
 
   /** A pack just stored (its index file not yet written: copy.ts passes null). */

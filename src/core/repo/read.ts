@@ -12,6 +12,8 @@ import type { ChunkStream } from "./lists.ts";
 
 /** Largest single read from a pack, and most bytes its blobs may open to: one worker job. */
 const MAX_RANGE = 4 << 20;
+/** Most blobs in one range (a real one has at most 4 MiB / 4 KiB): what a range costs in objects stays bounded whatever the chunks' size. */
+const MAX_RANGE_BLOBS = 1024;
 /** A sealed blob's bytes beyond its chunk's: flag, nonce, tag. */
 const BLOB_OVERHEAD = 1 + SEAL_OVERHEAD;
 
@@ -29,7 +31,7 @@ async function* ranges(chunks: ChunkStream): AsyncGenerator<Range> {
   let cur: Range | null = null;
   for await (const batch of chunks)
     for (const [id, loc] of batch) {
-      if (cur && cur.pack === loc.pack && cur.offset + cur.length === loc.offset && cur.length + loc.length <= MAX_RANGE && cur.plain + loc.raw <= MAX_RANGE) {
+      if (cur && cur.pack === loc.pack && cur.offset + cur.length === loc.offset && cur.length + loc.length <= MAX_RANGE && cur.plain + loc.raw <= MAX_RANGE && cur.blobs.length < MAX_RANGE_BLOBS) {
         cur.blobs.push({ id, at: cur.length, length: loc.length, raw: loc.raw });
         cur.length += loc.length;
         cur.plain += loc.raw;

@@ -3,7 +3,7 @@
 // with readData every byte: each pack read whole, its sha256 checked against its name, each blob
 // opened (authenticated, decompressed, checked against its id). A bad blob is reported with the
 // snapshots and files that use it.
-import { CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-pool.ts";
+import { BufferChurn, CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-pool.ts";
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
 import { BlobIndex } from "./index-file.ts";
@@ -43,6 +43,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     // (An index file that cannot be read is met by each scan of the index.)
     if (problems.length < 1000 && !problems.includes(p)) problems.push(p);
   };
+  let state: VerifyState | undefined;
   try {
     // Heads only (no chunk lists) for all; each snapshot's chunks are read again when needed.
     const all: SnapshotInfo[] = [];
@@ -59,7 +60,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
 
     const stored = new Map<string, number>();
     for await (const e of repo.store.list("data/")) stored.set(e.key.slice(e.key.lastIndexOf("/") + 1), e.size);
-    const state: VerifyState = { stored, needed: new Set(), badBlobs: new Map(), badPacks: new Map(), badLists: new Map(), checkedPacks: new Set(), bytesRead: 0, blobsChecked: 0, note };
+    const st: VerifyState = (state = { stored, needed: new Set(), badBlobs: new Map(), badPacks: new Map(), badLists: new Map(), checkedPacks: new Set(), bytesRead: 0, blobsChecked: 0, note });
     let index: BlobIndex;
     if (opts.snapshot) {
       // One snapshot: its chunks' locations only, a window at a time (lists.ts).
@@ -75,7 +76,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
       const chunks = await SnapshotChunks.open(repo, files, (err) => note(err.message));
       index = new BlobIndex([]);
       for (const [n, units] of chunks.windows.entries()) {
-        const w = await chunks.window(n, (file, list, err) => state.badLists.set(files[file]!.lists[list]!, err.message.slice(repo.location.length + 2)));
+        const w = await chunks.window(n, (file, list, err) => st.badLists.set(files[file]!.lists[list]!, err.message.slice(repo.location.length + 2)));
         index = w.index;
         const read = new Map(w.units.map((u) => [`${u.file}/${u.list}`, u.ids]));
         const lists = async function* (): AsyncIterable<ListUnit> {
@@ -85,7 +86,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
             yield { file: f.label, list: u.list, id, read: async () => read.get(`${u.file}/${u.list}`) ?? null };
           }
         };
-        await verifyPass(repo, w.index, lists, opts, state, opts.readData ? "needed" : "none", `verifying snapshot ${s.short}`);
+        await verifyPass(repo, w.index, lists, opts, st, opts.readData ? "needed" : "none", `verifying snapshot ${s.short}`);
       }
       // (No chunk at all: the index is still scanned, for its packs.)
       if (chunks.windows.length === 0) await index.loadAll(repo, (err) => note(err.message));
@@ -118,9 +119,9 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
             }
         }
       };
-      await verifyPass(repo, full, lists, opts, state, opts.readData ? new Set([...full.packs.keys()].filter((p) => stored.has(p))) : "none", "verifying repository");
+      await verifyPass(repo, full, lists, opts, st, opts.readData ? new Set([...full.packs.keys()].filter((p) => stored.has(p))) : "none", "verifying repository");
     }
-    const { needed, bytesRead, blobsChecked } = state;
+    const { needed, bytesRead, blobsChecked } = st;
     const unindexedPacks = [...stored.keys()].filter((p) => !index.packs.has(p)).length;
     return {
       ok: problems.length === 0,
@@ -132,6 +133,8 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
       unindexedPacks,
     };
   } finally {
+    state?.workers?.pool.close();
+    state?.workers?.packHash.close();
     await lock.release();
   }
 }
@@ -157,6 +160,8 @@ interface VerifyState {
   badLists: Map<string, string>;
   /** Packs whose presence and size were checked. */
   checkedPacks: Set<string>;
+  /** With --read-data, the workers every pass uses (closed by verifyRepository). */
+  workers?: { pool: CodecPool; packHash: DigestWorker };
   bytesRead: number;
   blobsChecked: number;
   note: (p: string) => void;
@@ -217,8 +222,7 @@ async function verifyPass(
     // Whole repository: every indexed pack, every blob; one snapshot: the blobs it uses (the
     // index then holds only theirs).
     const packs = read === "needed" ? needed : read;
-    const pool = new CodecPool();
-    const packHash = new DigestWorker();
+    const { pool, packHash } = (st.workers ??= { pool: new CodecPool(), packHash: new DigestWorker() });
     // Three packs in flight (read, hashed, their blobs opened), each in a slab of shared memory
     // that the workers read in place: memory stays bounded whatever the repository's size.
     const ring = new SlabRing(3, [...packs].reduce((m, p) => Math.max(m, stored.get(p) ?? 0), 0));
@@ -251,8 +255,6 @@ async function verifyPass(
       if (failure) throw failure;
     } finally {
       await Promise.allSettled(inflight);
-      pool.close();
-      packHash.close();
     }
   }
   // Name the files that a bad blob breaks: their first bad chunk list or chunk.
@@ -289,6 +291,13 @@ function errText(err: unknown): string {
 
 /** Sealed bytes of blobs checked by one worker job. */
 const CHECK_BYTES = 2 << 20;
+/** What checking one blob leaves to collect: its id and location as objects, its part of a job's message. */
+const GARBAGE_PER_BLOB = 400;
+// The engine's collector, paced by its own small heap, would let a pack of many small blobs pile
+// that up: collected every 16 MiB of it instead.
+const churn = new BufferChurn();
+/** Most blobs checked by one worker job (tiny blobs would otherwise make one job of tens of thousands). */
+const CHECK_BLOBS = 1024;
 
 async function checkPack(
   repo: Repository,
@@ -297,7 +306,7 @@ async function checkPack(
   slab: Uint8Array,
   pack: string,
   size: number,
-  blobs: [string, BlobLocation][],
+  blobs: Iterable<[string, BlobLocation]>,
   badBlobs: Map<string, string>,
   note: (p: string) => void,
 ): Promise<{ bytes: number; blobs: number }> {
@@ -323,14 +332,21 @@ async function checkPack(
   }
   const keys = repo.blobKeys;
   const jobs: Promise<void>[] = [];
-  const check = (group: [string, BlobLocation][]) =>
-    jobs.push(
-      pool
+  // A few jobs queued per pack: the groups of a pack of many small blobs are not all held at once.
+  const queued = new Set<Promise<void>>();
+  const check = async (group: [string, BlobLocation][]) => {
+    churn.drop(group.length * GARBAGE_PER_BLOB);
+    while (queued.size >= 2) await Promise.race(queued).catch(() => {});
+    const job = pool
         .run({ op: "check-spans", keys, spans: group.map(([, l]): Span => [l.offset, l.length]), expectIds: group.map(([id]) => id), sizes: group.map(([, l]) => l.raw) }, bytes)
         .then((r) => {
           for (const [i, why] of r.failures!) badBlobs.set(group[i]![0], `pack ${key}: ${why}`);
-        }),
-    );
+        });
+    const tracked = job.finally(() => queued.delete(tracked));
+    tracked.catch(() => {}); // awaited through `jobs`
+    queued.add(tracked);
+    jobs.push(job);
+  };
   let group: [string, BlobLocation][] = [];
   let groupBytes = 0;
   let n = 0;
@@ -342,13 +358,13 @@ async function checkPack(
     }
     group.push([id, loc]);
     groupBytes += loc.length;
-    if (groupBytes >= CHECK_BYTES) {
-      check(group);
+    if (groupBytes >= CHECK_BYTES || group.length >= CHECK_BLOBS) {
+      await check(group);
       group = [];
       groupBytes = 0;
     }
   }
-  if (group.length) check(group);
+  if (group.length) await check(group);
   const settled = await Promise.allSettled([...jobs, hashed]);
   const failed = settled.find((r) => r.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;

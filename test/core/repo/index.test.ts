@@ -81,8 +81,8 @@ describe("BlobIndex", () => {
     expect(index.get(c)).toEqual({ pack: p2, offset: 30, length: 40, raw: 300 });
     expect(index.has(d)).toBe(false);
     expect(index.get(d)).toBeUndefined();
-    expect(index.blobsIn(p1).map(([id]) => id)).toEqual([a, b]);
-    expect(index.blobsIn(p2).map(([id]) => id)).toEqual([c]);
+    expect([...index.blobsIn(p1)].map(([id]) => id)).toEqual([a, b]);
+    expect([...index.blobsIn(p2)].map(([id]) => id)).toEqual([c]);
     expect(index.rawBytes()).toBe(600);
   });
 
@@ -94,8 +94,8 @@ describe("BlobIndex", () => {
     expect(index.get(b)).toEqual({ pack: p1, offset: 10, length: 20, raw: 200 });
     for (const id of [a, c, d]) expect(index.has(id)).toBe(false); // d: wanted, in no index file
     expect([...index.packs.keys()]).toEqual([p1, p2]);
-    expect(index.blobsIn(p1).map(([id]) => id)).toEqual([b]);
-    expect(index.blobsIn(p2)).toEqual([]);
+    expect([...index.blobsIn(p1)].map(([id]) => id)).toEqual([b]);
+    expect([...index.blobsIn(p2)]).toEqual([]);
     expect(index.rawBytes()).toBe(200);
   });
 
