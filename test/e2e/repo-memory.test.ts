@@ -115,7 +115,7 @@ describe.skipIf(process.platform !== "linux")("repository memory: one snapshot o
     // The old format held the snapshot's chunk ids as JSON strings in the snapshot file, read
     // whole, and every location of them at once: with these 1 million chunks restore took 760 MiB,
     // verify 756 MiB, cleanup 747 MiB, list 411 MiB (the build before chunk lists). Now: one
-    // window of at most 524,288 chunks' ids and locations (~90 bytes each), whatever the file's size.
+    // window of at most 262,144 chunks' ids and locations (~90 bytes each), whatever the file's size.
     // verify --read-data of this snapshot reads its 3 packs of 262,144 tiny distinct blobs once per
     // window, checking them all each time: ~260-310 MiB here (the old build: ~770 MiB), not yet
     // within the goal (issue 9); real packs hold a few thousand blobs.

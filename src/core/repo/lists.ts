@@ -176,7 +176,7 @@ const churn = new BufferChurn();
 
 /**
  * Chunks whose index entries are loaded at once: ~90 bytes each (the raw ids and the table),
- * ~45 MiB: 128 GiB of 256 KiB blocks, 8 GiB of 16 KiB ones, in one window.
+ * ~23 MiB: 64 GiB of 256 KiB blocks, 4 GiB of 16 KiB ones, in one window (more cost one more scan of the index each).
  */
 export const WINDOW_CHUNKS = 1 << 18;
 
@@ -196,7 +196,7 @@ export interface ChunkWindow {
  * The chunks of some files of a snapshot, with their index entries a window at a time: at most
  * WINDOW_CHUNKS chunks (whole lists; a window is cut at list boundaries). Opening it scans the
  * index for the files' list blobs; each window read scans it for that window's chunks (a snapshot
- * of less than WINDOW_CHUNKS chunks, 128 GiB of 256 KiB blocks, is one window: two scans).
+ * of less than WINDOW_CHUNKS chunks, 64 GiB of 256 KiB blocks, is one window: two scans).
  */
 export class SnapshotChunks {
   private current: { n: number; window: ChunkWindow; checked: boolean } | null = null;

@@ -24,7 +24,7 @@ export interface OpenedSnapshot {
 
 /**
  * The snapshot `ref` names and its databases that `only` selects, with their chunks' locations
- * (only theirs, a window at a time); the first window's chunks (all of them, below ~128 GiB of
+ * (only theirs, a window at a time); the first window's chunks (all of them, below ~64 GiB of
  * 256 KiB blocks) are checked to be indexed before anything is written. Call under a shared lock.
  */
 export async function openSnapshot(repo: Repository, ref: string, only: string[] | undefined, consequence = NOTHING_RESTORED): Promise<OpenedSnapshot> {
