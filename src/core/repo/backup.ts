@@ -43,6 +43,8 @@ export interface RepoBackupOptions {
   wholeIndexBytes?: number;
   /** Chunks per lookup window (BACKUP_WINDOW_CHUNKS). */
   windowChunks?: number;
+  /** New blobs remembered before they are stored, indexed and forgotten (HELD_NEW_BLOBS). */
+  heldNewBlobs?: number;
 }
 
 export interface RepoBackupResult {
@@ -100,6 +102,12 @@ function* slabsOf(ranges: Iterable<[number, number]>, limit: number): Generator<
 const BACKUP_WINDOW_CHUNKS = 1 << 18;
 /** Index files up to this size are loaded whole for a backup (~57 bytes a blob: ~20 MiB for 16 MiB of files). */
 const WHOLE_INDEX_BYTES = 16 << 20;
+/**
+ * New blobs remembered (the run's own deduplication, ~57 bytes each) before they are stored and
+ * indexed and forgotten (the whole index dropped too: lookups by window from then on), so that a
+ * first backup of a very large database stays bounded as well.
+ */
+const HELD_NEW_BLOBS = 1 << 18;
 
 /** What a chunk needs after its SHA-256: its id, whether the repository has it, where to pack it. */
 interface Sink {
@@ -109,6 +117,8 @@ interface Sink {
   index: BlobIndex | null;
   /** The index's entries for `ids` only. */
   lookup(ids: Iterable<string>): Promise<BlobIndex>;
+  /** Stores every blob added so far and writes their index files: lookups find them from then on. */
+  persist(): Promise<void>;
 }
 
 /**
@@ -123,7 +133,12 @@ interface Deferred {
 
 class FileChunker {
   newBlobs = 0;
-  private readonly seen = new IdSet();
+  /** New blobs of this run not yet findable through the index (see HELD_NEW_BLOBS). */
+  private seen = new IdSet();
+  private readonly windowChunks: number;
+  private readonly heldNewBlobs: number;
+  /** `seen` as it is at each call (it is replaced when its blobs are persisted). */
+  private readonly seenNow = { has: (id: string) => this.seen.has(id), add: (id: string) => this.seen.add(id) };
   private readonly ring: SlabRing;
   /** The sink once known; until then workers compute only the chunks' SHA-256s. */
   private ready: Sink | null = null;
@@ -134,8 +149,10 @@ class FileChunker {
     sink: Sink | Promise<Sink>,
     /** Aborted when what is being read may no longer be locked, or the repository cannot be used. */
     private readonly signal: AbortSignal = new AbortController().signal,
-    private readonly windowChunks = BACKUP_WINDOW_CHUNKS,
+    limits: Pick<RepoBackupOptions, "windowChunks" | "heldNewBlobs"> = {},
   ) {
+    this.windowChunks = limits.windowChunks ?? BACKUP_WINDOW_CHUNKS;
+    this.heldNewBlobs = limits.heldNewBlobs ?? HELD_NEW_BLOBS;
     if (sink instanceof Promise) sink.then((s) => (this.ready = s), () => {});
     else this.ready = sink;
     this.sink = Promise.resolve(sink);
@@ -180,11 +197,12 @@ class FileChunker {
     try {
       for (const slab of slabsOf(ranges, this.ring.bytes)) {
         // A window of chunks waits to be looked up: done before reading on (at most one window held).
-        if (waiting >= this.windowChunks) {
+        if (waiting >= this.windowChunks || this.seen.size >= this.heldNewBlobs) {
           await this.drain(inflight, () => failure);
           await listed;
           waiting = 0;
           await this.catchUp(fd, file, deferred.splice(0), lists);
+          if (this.seen.size >= this.heldNewBlobs) await this.forget();
         }
         if (this.signal.aborted) failure ??= this.signal.reason;
         if (failure) break;
@@ -207,7 +225,7 @@ class FileChunker {
         observed.catch(() => {}); // awaited by its job; a failure surfaces there
         listed = listed.then(async () => {
           const [r, sink] = await Promise.all([hashed, this.sink]);
-          lists ??= new ListWriter(sink.keys, sink.packer, sink.index && ((id) => sink.index!.has(id)), this.seen);
+          lists ??= new ListWriter(sink.keys, sink.packer, () => this.ready?.index ? (id) => this.ready!.index!.has(id) : null, this.seenNow);
           await lists.add(r.ids ?? idsOf(sink.keys, r.sums!));
         });
         listed.catch(() => {}); // awaited below
@@ -227,9 +245,12 @@ class FileChunker {
       }
       await this.drain(inflight, () => failure);
       await listed;
-      // The last list is flushed before the last window is looked up: with a windowed index, lists wait for it too.
-      chunkLists = lists ? await (lists as ListWriter).finish() : { chunk_count: 0, lists: [] };
-      if (deferred.length > 0 || (lists as ListWriter | null)?.waiting) await this.catchUp(fd, file, deferred, lists);
+      // The chunks are packed before the file's last list (a list goes after what it names); without a
+      // whole index that list waits for the last window's lookup, and is stored after its chunks there.
+      if (deferred.length > 0 && (await this.sink, this.ready!.index)) await this.catchUp(fd, file, deferred.splice(0), lists);
+      const written = lists as ListWriter | null; // (set in the callbacks above)
+      chunkLists = written ? await written.finish() : { chunk_count: 0, lists: [] };
+      if (deferred.length > 0 || written?.waiting) await this.catchUp(fd, file, deferred, written);
     } catch (err) {
       await Promise.allSettled(inflight);
       throw err;
@@ -237,6 +258,17 @@ class FileChunker {
       closeSync(fd);
     }
     return { chunks_sha256: digest.digest(), ...chunkLists };
+  }
+
+  /**
+   * Stores the new blobs and indexes them, then forgets them and the whole index: from here on
+   * chunks are looked up a window at a time (the index files, this run's included, scanned).
+   */
+  private async forget(): Promise<void> {
+    const sink = await this.sink;
+    await sink.persist();
+    this.ready = { ...sink, index: null };
+    this.seen = new IdSet();
   }
 
   /** Waits for every job in `inflight`; throws the first failure. */
@@ -264,12 +296,12 @@ class FileChunker {
    * list blobs that waited with them.
    */
   private async catchUp(fd: number, file: SnapshotFile, deferred: Deferred[], lists: ListWriter | null): Promise<void> {
-    const sink = await this.sink;
+    await this.sink;
+    const sink = this.ready!; // without its whole index once forget() has run
     // The file may have been let go meanwhile (the repository lock had to be waited for).
     if (this.signal.aborted) throw this.signal.reason;
     const ids = deferred.map((d) => d.ids ?? idsOf(sink.keys, d.sums));
     const index = sink.index ?? (await sink.lookup([...ids.flat(), ...(lists?.waitingIds() ?? [])]));
-    await lists?.settle((id) => index.has(id));
     const fresh: { range: [number, number]; id: string }[] = [];
     deferred.forEach((d, j) =>
       ids[j]!.forEach((id, k) => {
@@ -305,6 +337,7 @@ class FileChunker {
       await Promise.allSettled(inflight);
       throw err;
     }
+    await lists?.settle((id) => index.has(id));
   }
 }
 
@@ -427,7 +460,7 @@ export async function createRepoSnapshot(opening: Repository | RepositoryOpening
       if (!abort.signal.aborted) {
         set = s;
         try {
-          read = await readDatabases(set, new FileChunker(config, pool, opened, abort.signal, opts.windowChunks), emit, abort.signal);
+          read = await readDatabases(set, new FileChunker(config, pool, opened, abort.signal, opts), emit, abort.signal);
         } catch (err) {
           if (!abort.signal.aborted) throw err;
         }
@@ -438,7 +471,7 @@ export async function createRepoSnapshot(opening: Repository | RepositoryOpening
     target = await opened;
     if (!set || !read) {
       set = await capture();
-      read = await readDatabases(set, new FileChunker(config, pool, target, undefined, opts.windowChunks), emit);
+      read = await readDatabases(set, new FileChunker(config, pool, target, undefined, opts), emit);
     }
     const { described, results, failed, newBlobs } = read;
     const { repo, indexer, packer } = target;
@@ -511,7 +544,12 @@ async function openTarget(opening: Repository | RepositoryOpening, opts: RepoBac
     // Each index file is written as it fills: the new blobs' entries are not all held to the end.
     const indexer = new IndexWriter(repo);
     const lookup = (ids: Iterable<string>) => BlobIndex.load(repo, ids);
-    return { repo, lock, index, lookup, indexer, keys: repo.blobKeys, packer: new PackWriter(repo, 2, indexer) };
+    const packer = new PackWriter(repo, 2, indexer);
+    const persist = async () => {
+      await packer.flush();
+      await indexer.finish();
+    };
+    return { repo, lock, index, lookup, persist, indexer, keys: repo.blobKeys, packer };
   } catch (err) {
     await lock.release();
     throw err;

@@ -100,7 +100,7 @@ async function copyOne(src: Repository, dst: Repository, srcIndex: BlobIndex, ds
     const files = [];
     for (const file of db.files) {
       // The chunks' destination ids go into the destination's own list blobs.
-      const lists = new ListWriter(keys, packer, (id) => dstIndex.has(id), queued);
+      const lists = new ListWriter(keys, packer, () => (id) => dstIndex.has(id), queued);
       const what = `snapshot ${shortId(s.id)}: ${db.name}: ${file.name}`;
       // Each range of chunks is id'd and, where the destination lacks them, sealed in place
       // before readFileBlobs reuses its slab.

@@ -58,7 +58,8 @@ export class ListWriter {
   constructor(
     private readonly keys: BlobKeys,
     private readonly packer: PackWriter,
-    private readonly known: ((id: string) => boolean) | null,
+    /** What the repository has, asked when a list is finished; null: the list waits for `settle`. */
+    private readonly known: () => ((id: string) => boolean) | null,
     private readonly seen: { has(id: string): boolean; add(id: string): unknown },
   ) {}
 
@@ -98,7 +99,8 @@ export class ListWriter {
     chunkSum(plain, sum);
     const id = blobId(this.keys.id, sum);
     this.lists.push(id);
-    if (this.known) await this.store(id, plain, this.known);
+    const known = this.known();
+    if (known) await this.store(id, plain, known);
     else this.held.push({ id, plain });
   }
 

@@ -132,12 +132,17 @@ export class PackWriter {
     this.uploads.add(tracked);
   }
 
-  /** Closes the last pack and waits until every pack is stored. */
-  async finish(): Promise<PackInfo[]> {
+  /** Closes the pack being filled and waits until every pack is stored; more may be added after. */
+  async flush(): Promise<void> {
     await this.tail;
     await this.close();
     await Promise.all(this.uploads);
     if (this.failure) throw this.failure;
+  }
+
+  /** Closes the last pack and waits until every pack is stored. */
+  async finish(): Promise<PackInfo[]> {
+    await this.flush();
     await pausePoint("repo:after-packs");
     return this.written;
   }
