@@ -46,7 +46,7 @@ export async function addSyntheticSnapshot(repo: Repository, dbPath: string, tai
   const indexer = new IndexWriter(repo);
   const packer = new PackWriter(repo, 2, indexer);
   const seen = new IdSet();
-  const lists = new ListWriter(keys, packer, (id) => index.has(id), seen);
+  const lists = new ListWriter(keys, packer, () => (id) => index.has(id), seen);
   const digest = new FileDigest();
   const sum = new Uint8Array(SUM_BYTES);
   // The database's own chunks: already in the repository.

@@ -20,7 +20,7 @@ const BLOBS = STRESS ? 2_500_000 : 800_000;
 const env = { DUCKBAK_PASSWORD: "pw-memory" };
 
 describe.skipIf(process.platform !== "linux")("repository memory", () => {
-  test(`restore and verify of one snapshot do not grow with the index; backup and stats grow < 100 bytes per blob (${BLOBS.toLocaleString()} blobs)`, async () => {
+  test(`restore, verify of one snapshot and backup do not grow with the index; stats grows < 100 bytes per blob (${BLOBS.toLocaleString()} blobs)`, async () => {
     const dir = tempDir();
     const repo = join(dir, "repo");
     const db = join(dir, "a.duckdb");
