@@ -168,7 +168,8 @@ class FileChunker {
    *
    * Reading starts before the repository is open (its key derived from the password): slabs read
    * until then get only their SHA-256s and are let go; once it is open, their ids are computed
-   * and the few chunks it lacks are read again (the file is still locked) to be sealed.
+   * and the few chunks it lacks are read again (the file is still locked) to be sealed. Without a
+   * whole index (a large repository, or after forget()), chunks wait likewise, a window at a time.
    */
   async add(
     file: SnapshotFile,
