@@ -17,6 +17,7 @@ import type { Repository } from "../src/core/repo/repository.ts";
 export const TAIL_CHUNK = 16;
 /** Distinct tail chunks: as many as a window of chunk locations holds (lists.ts), so its index table is full size. */
 const DISTINCT = WINDOW_CHUNKS;
+const BLOBS_PER_PACK = 4096;
 
 /** The tail's chunk `k` (of the DISTINCT ones). */
 export function tailChunk(k: number): Uint8Array {
@@ -69,6 +70,9 @@ export async function addSyntheticSnapshot(repo: Repository, dbPath: string, tai
     sums.push(s);
     seen.add(id);
     await packer.add(id, sealBlob(keys, chunk), chunk.length);
+    // Packs of 4,096 blobs, as 16 MiB of 4 KiB blobs (well-compressed 16 KiB blocks) would be: a
+    // pack of hundreds of thousands of tiny blobs is no real pack, and its index file alone weighs.
+    if ((k + 1) % BLOBS_PER_PACK === 0) await packer.finish();
   }
   for (let i = 0; i < tail; i += DISTINCT) {
     const n = Math.min(DISTINCT, tail - i);
