@@ -13,6 +13,7 @@ import { fileSink, withTempDir } from "./extract.ts";
 import { duckdbMessage, openReadOnly, isKeyError, isLockError, parseLockHolder, readDuckDBHeader } from "./duckdb/open.ts";
 import { chmodIfSupported, removeStaleTemporaries, tempPath } from "./fsutil.ts";
 import { commitDatabase, foldWal } from "./restore/commit.ts";
+import { openableWhileWriting } from "../platform/fs.ts";
 import { pausePoint } from "./pause.ts";
 import { CorruptArchiveError, DatabaseLockedError, DuckbakError, ExitCode, UsageError, fsError } from "./errors.ts";
 import { isSafeEntryName, utcStamp } from "./naming.ts";
@@ -239,7 +240,8 @@ export async function restoreDatabases<D extends DatabaseFacts>(
   // The temporaries' last flushes run while the WALs are folded and DuckDB opens the files; each
   // is finished (flushed, closed) before anything is committed.
   const finishes: (() => Promise<void>)[] = [];
-  const sinkFor = (temp: string, target: string) => fileSink(temp, target, { deferFlush: (finish) => void finishes.push(finish) });
+  const deferFlush = openableWhileWriting(process.platform) ? (finish: () => Promise<void>) => void finishes.push(finish) : undefined;
+  const sinkFor = (temp: string, target: string) => fileSink(temp, target, { deferFlush });
   const flushed = async () => {
     for (const finish of finishes) await finish();
   };

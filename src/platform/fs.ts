@@ -31,3 +31,12 @@ export function hasPosixModes(platform: string): boolean {
 export function chmodUnsupported(code: string | undefined): boolean {
   return code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "ENOSYS" || code === "EPERM";
 }
+
+/**
+ * Whether a file may still be open for writing here while DuckDB opens it read-only. Windows:
+ * DuckDB's read-only CreateFileW shares read access only, so it fails (a sharing violation)
+ * while any handle with write access is open; restore then closes its temporaries first.
+ */
+export function openableWhileWriting(platform: string): boolean {
+  return platform !== "win32";
+}

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { join } from "node:path";
 import { chmodIfSupported, FileInUseError, renameReplacing } from "../../src/core/fsutil.ts";
 import { rotateLog } from "../../src/core/log.ts";
-import { chmodUnsupported, hasPosixModes, renameBlockedByOpenFile, WINDOWS_RENAME_RETRY_MS } from "../../src/platform/fs.ts";
+import { chmodUnsupported, hasPosixModes, openableWhileWriting, renameBlockedByOpenFile, WINDOWS_RENAME_RETRY_MS } from "../../src/platform/fs.ts";
 import { tempDir } from "../helpers.ts";
 
 const work = tempDir("duckbak-fsutil-");
@@ -29,6 +29,10 @@ describe("decisions", () => {
   test("no chmod on Windows; a mount without modes is not an error elsewhere", () => {
     expect([hasPosixModes("win32"), hasPosixModes("linux"), hasPosixModes("darwin")]).toEqual([false, true, true]);
     expect(["ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EPERM", "ENOENT", "EROFS"].map(chmodUnsupported)).toEqual([true, true, true, true, false, false]);
+  });
+
+  test("restore's temporaries stay open during DuckDB's open check, except on Windows (DuckDB's read-only open shares reading only)", () => {
+    expect([openableWhileWriting("win32"), openableWhileWriting("linux"), openableWhileWriting("darwin")]).toEqual([false, true, true]);
   });
 });
 
