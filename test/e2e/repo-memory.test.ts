@@ -19,14 +19,20 @@ const STRESS = process.env.DUCKBAK_STRESS === "1";
 const BLOBS = STRESS ? 2_500_000 : 800_000;
 const env = { DUCKBAK_PASSWORD: "pw-memory" };
 
+/** A repository with one snapshot of a small database. */
+async function backedUp(): Promise<{ dir: string; repo: string; db: string }> {
+  const dir = tempDir();
+  const repo = join(dir, "repo");
+  const db = join(dir, "a.duckdb");
+  await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(100000)", "CHECKPOINT"]);
+  expect((await runBinary(["init", "--repo", repo], { env })).code).toBe(0);
+  expect((await runBinary(["backup", "--repo", repo, db], { env })).code).toBe(0);
+  return { dir, repo, db };
+}
+
 describe.skipIf(process.platform !== "linux")("repository memory", () => {
   test(`restore, verify of one snapshot and backup do not grow with the index; stats grows < 100 bytes per blob (${BLOBS.toLocaleString()} blobs)`, async () => {
-    const dir = tempDir();
-    const repo = join(dir, "repo");
-    const db = join(dir, "a.duckdb");
-    await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(100000)", "CHECKPOINT"]);
-    expect((await runBinary(["init", "--repo", repo], { env })).code).toBe(0);
-    expect((await runBinary(["backup", "--repo", repo, db], { env })).code).toBe(0);
+    const { dir, repo, db } = await backedUp();
     const commands = (round: string): [string, string[]][] => [
       ["restore", ["restore", "latest", "--repo", repo, "--restore-dir", join(dir, round)]],
       ["verify", ["verify", "latest", "--repo", repo]],
@@ -76,12 +82,7 @@ const CHUNKS = STRESS ? 8_000_000 : 600_000;
 
 describe.skipIf(process.platform !== "linux")("repository memory: one snapshot of very many chunks", () => {
   test(`a snapshot of ${CHUNKS.toLocaleString()} chunks (a 1 TB database of 256 KiB blocks has 4 million): every command stays bounded, restore is byte-exact`, async () => {
-    const dir = tempDir();
-    const repo = join(dir, "repo");
-    const db = join(dir, "a.duckdb");
-    await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(100000)", "CHECKPOINT"]);
-    expect((await runBinary(["init", "--repo", repo], { env })).code).toBe(0);
-    expect((await runBinary(["backup", "--repo", repo, db], { env })).code).toBe(0);
+    const { dir, repo, db } = await backedUp();
     const small = await peakRss(["restore", "latest", "--repo", repo, "--restore-dir", join(dir, "small")], env);
     expect(small.code).toBe(0);
     const id = await addSyntheticSnapshot(await Repository.open(new LocalStore(repo), env.DUCKBAK_PASSWORD), db, CHUNKS);
