@@ -24,7 +24,6 @@ import type { FileRole } from "./manifest.ts";
 import type { DuckDBFileHeader } from "./duckdb/header.ts";
 import { DEFAULT_HOOK_TIMEOUT_SECONDS, type DatabaseSettings } from "./config.ts";
 import { withHooks, type HookRun } from "./hooks.ts";
-import { rawLockSupported } from "../platform/file-lock.ts";
 
 export interface SnapshotFile {
   role: FileRole;
@@ -61,20 +60,6 @@ export interface DatabaseSnapshot {
   rawReason?: string;
   /** For a hot copy: attempts made, and why the failed ones were rejected. */
   hot?: { attempts: number; rejected: string[]; walBytesKept: number; walBytesDropped: number };
-  /**
-   * With `describeLater`: the reader version, row counts and consistency, still being read by a
-   * process of its own while the lock is held (see describedSnapshot).
-   */
-  describing?: Promise<Description>;
-}
-
-type Description = Pick<DatabaseSnapshot, "readerVersion" | "tables" | "consistency" | "rawReason">;
-
-/** `snap` with its description, once the process describing it has finished; throws what made it fail. */
-export async function describedSnapshot(snap: DatabaseSnapshot): Promise<DatabaseSnapshot> {
-  if (!snap.describing) return snap;
-  const { describing, ...rest } = snap;
-  return { ...rest, ...(await describing) };
 }
 
 export interface SnapshotOptions {
@@ -93,13 +78,6 @@ export interface SnapshotOptions {
   hotRetries?: number;
   /** Keys of encrypted databases. */
   keys?: KeyLookup;
-  /**
-   * Databases without hooks: take the locks without loading DuckDB where that is implemented
-   * (Linux), and describe each database (reader version, row counts) in a process of its own while
-   * the caller reads it: the reading starts a DuckDB load and open earlier. Its result arrives in
-   * `describing`. For callers that need the description only at the end.
-   */
-  describeLater?: boolean;
 }
 
 export interface SnapshotSet {
@@ -181,7 +159,6 @@ async function copyFiles(files: SnapshotFile[], dir: string): Promise<SnapshotFi
  * holder's raw-lock fallback). The key of an encrypted copy goes on stdin.
  */
 async function openCopy(path: string, copy: string, mode: "hot" | "describe", key?: string): Promise<HolderResult> {
-  const what = copy === path ? "the database" : mode === "hot" ? "the hot copy" : "the copy";
   const check = Bun.spawn(selfCommand([COPY_CHECK_COMMAND, mode, copy]), { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   check.stdin.write(JSON.stringify(key === undefined ? {} : { key }) + "\n");
   check.stdin.end();
@@ -189,7 +166,7 @@ async function openCopy(path: string, copy: string, mode: "hot" | "describe", ke
   try {
     return { ...(JSON.parse(out.trim().split("\n").pop()!) as HolderResult), path };
   } catch {
-    throw new DuckbakError(`${path}: ${what} could not be checked: ${err.trim().split("\n").pop() || "the check process failed"}; not backed up`);
+    throw new DuckbakError(`${path}: the ${mode === "hot" ? "hot " : ""}copy could not be checked: ${err.trim().split("\n").pop() || "the check process failed"}; not backed up`);
   }
 }
 
@@ -323,10 +300,7 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
     return join(copies, String(nextCopy++));
   };
   let held: Held | null = null;
-  const describing: Promise<unknown>[] = [];
   const release = async () => {
-    // A describing process must not outlive the lock: it would describe what a writer did since.
-    await Promise.allSettled(describing);
     await held?.release();
     if (copies) await rm(copies, { recursive: true, force: true });
   };
@@ -341,17 +315,7 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
     }
     if (plain.length > 0) {
       const waitSeconds = opts.waitSeconds ?? 0;
-      const later = opts.describeLater === true && rawLockSupported() === null;
-      held = await holdDatabases(plain, waitSeconds, keys, later);
-      const describe = (path: string) => {
-        const p = openCopy(path, path, "describe", keys.get(path)).then((r): Description => {
-          if (!r.ok) throw holderFailure(r, 0);
-          return { readerVersion: r.readerVersion, tables: r.tables, ...lockConsistency(r) };
-        });
-        p.catch(() => {}); // surfaces where describedSnapshot awaits it
-        describing.push(p);
-        return p;
-      };
+      held = await holdDatabases(plain, waitSeconds, keys);
       for (const r of held.results) {
         if (!r.ok && r.locked && opts.settings?.(given.get(r.path) ?? r.path).hot) {
           try {
@@ -368,8 +332,7 @@ export async function acquireSnapshots(dbPaths: string[], opts: SnapshotOptions 
         // Read under the lock: the header and file set cannot change until release.
         try {
           const header = await readDuckDBHeader(r.path);
-          const files = await fileSet(r.path);
-          snapshots.push({ path: r.path, files, readerVersion: r.readerVersion, tables: r.tables, header, ...lockConsistency(r), ...(later && { describing: describe(r.path) }) });
+          snapshots.push({ path: r.path, files: await fileSet(r.path), readerVersion: r.readerVersion, tables: r.tables, header, ...lockConsistency(r) });
         } catch (err) {
           failures.push({ path: r.path, error: asError(err, r.path) });
         }

@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { hostname } from "node:os";
 import { DuckbakError, UsageError, fsError } from "../errors.ts";
-import { acquireSnapshots, describedSnapshot, type DatabaseSnapshot, type SnapshotFile, type SnapshotOptions, type SnapshotSet } from "../snapshot.ts";
+import { acquireSnapshots, type DatabaseSnapshot, type SnapshotFile, type SnapshotOptions, type SnapshotSet } from "../snapshot.ts";
 import { describeSnapshot, sourceBlockCheck, type BackupEvent, type DatabaseBackupResult } from "../backup.ts";
 import { assignEntryNames } from "../naming.ts";
 import { BLOCKS_START } from "../duckdb/header.ts";
@@ -427,8 +427,6 @@ export async function createRepoSnapshot(opening: Repository | RepositoryOpening
       backup: location,
       onHook: (run) => emit({ type: "hook", run }),
       keys: opts.keys,
-      // Row counts are needed only for the snapshot file: DuckDB loads while the files are read.
-      describeLater: true,
     });
   // The capture and the reading begin while the repository is still being opened (its key derived
   // from the password): not where hooks would stop an application before the password is known
@@ -608,10 +606,9 @@ async function backupDatabase(
     before += file.size;
   }
   const { sourceBlocks, sourceDamage } = check.finish();
-  const described = await describedSnapshot(snap);
-  const base = describeSnapshot(described, entry);
+  const base = describeSnapshot(snap, entry);
   const durationMs = Math.round(performance.now() - started);
-  results.set(snap.path, { path: snap.path, ok: true, entry, bytes: total, durationMs, pausedMs: snap.pausedMs, sourceDamage, rawReason: described.rawReason });
+  results.set(snap.path, { path: snap.path, ok: true, entry, bytes: total, durationMs, pausedMs: snap.pausedMs, sourceDamage, rawReason: snap.rawReason });
   emit({ type: "database-done", path: snap.path, bytes: total, durationMs });
   return { ...base, files: base.files.map(({ sha256: _, ...f }, j) => ({ ...f, ...files[j]! })), source_blocks: sourceBlocks };
 }
