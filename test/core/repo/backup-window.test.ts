@@ -20,14 +20,19 @@ async function snapshot(repo: Repository, db: string, extra: Partial<RepoBackupO
   return { id: r.snapshot!, data: r.snapshotData!, files: (await loadSnapshot(repo, r.snapshot!)).databases[0]!.files };
 }
 
+/** A database of `rows` rows, and two empty repositories to back it up into. */
+async function setup(rows: number) {
+  const dir = tempDir();
+  const db = join(dir, "a.duckdb");
+  await runSql(db, [`CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(${rows})`, "CHECKPOINT"]);
+  const open = (name: string) => Repository.init(new LocalStore(join(dir, name)), "pw", { scrypt: { n: 1024, r: 8, p: 1 } });
+  return { dir, db, repos: [await open("a"), await open("b")] as const };
+}
+
 describe("backup with the index looked up a window at a time", () => {
   test("the same snapshot as with the whole index: lists, new chunks, restore byte-identical", async () => {
-    const dir = tempDir();
-    const db = join(dir, "a.duckdb");
     // ~30 blocks of 256 KiB: several windows of 8 chunks.
-    await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(400000)", "CHECKPOINT"]);
-    const open = () => Repository.init(new LocalStore(join(dir, `repo-${Math.random()}`)), "pw", { scrypt: { n: 1024, r: 8, p: 1 } });
-    const [whole, windowed] = [await open(), await open()];
+    const { dir, db, repos: [whole, windowed] } = await setup(400_000);
 
     const first = [await snapshot(whole, db), await snapshot(windowed, db, WINDOWED)];
     expect(first[1]!.data.stats.chunks).toBeGreaterThan(24);
@@ -54,11 +59,7 @@ describe("backup with the index looked up a window at a time", () => {
 
   // ~110 chunks in 14 slabs, more than the slab ring holds: the reading waits for the first ones.
   test("a first backup that adds more blobs than it may remember stores and forgets them midway: the same snapshot", async () => {
-    const dir = tempDir();
-    const db = join(dir, "a.duckdb");
-    await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(1600000)", "CHECKPOINT"]);
-    const open = () => Repository.init(new LocalStore(join(dir, `repo-${Math.random()}`)), "pw", { scrypt: { n: 1024, r: 8, p: 1 } });
-    const [whole, forgetting] = [await open(), await open()];
+    const { dir, db, repos: [whole, forgetting] } = await setup(1_600_000);
     const a = await snapshot(whole, db);
     const b = await snapshot(forgetting, db, { heldNewBlobs: 16, windowChunks: 16 });
     expect(b.data.stats.new_blobs).toBe(a.data.stats.new_blobs);
