@@ -11,7 +11,7 @@ import { acquireSnapshots, type DatabaseSnapshot, type SnapshotFile, type Snapsh
 import { describeSnapshot, sourceBlockCheck, type BackupEvent, type DatabaseBackupResult } from "../backup.ts";
 import { assignEntryNames } from "../naming.ts";
 import { BLOCKS_START } from "../duckdb/header.ts";
-import { CodecPool, SlabRing, type Span } from "../archive/codec-pool.ts";
+import { CodecPool, SlabRing, type JobResult, type Span } from "../archive/codec-pool.ts";
 import { FileDigest, SUM_BYTES, blobId } from "../crypto/seal.ts";
 import type { CheckedBlocks } from "../duckdb/blocks.ts";
 import { DUCKBAK_VERSION } from "../version.ts";
@@ -127,8 +127,8 @@ interface Sink {
  */
 interface Deferred {
   ranges: [number, number][];
-  sums: Uint8Array;
-  ids?: string[];
+  /** The worker's result: SHA-256s, and ids when the key was known (see idsFor). */
+  hashed: JobResult;
 }
 
 class FileChunker {
@@ -227,17 +227,17 @@ class FileChunker {
         listed = listed.then(async () => {
           const [r, sink] = await Promise.all([hashed, this.sink]);
           lists ??= new ListWriter(sink.keys, sink.packer, () => this.ready?.index ? (id) => this.ready!.index!.has(id) : null, this.seenNow);
-          await lists.add(r.ids ?? idsOf(sink.keys, r.sums!));
+          await lists.add(idsFor(r, sink.keys));
         });
         listed.catch(() => {}); // awaited below
         const job = hashed.then(async (r) => {
           const sink = this.ready;
           if (sink?.index) {
-            const ids = r.ids ?? idsOf(sink.keys, r.sums!);
+            const ids = idsFor(r, sink.keys);
             // Not `this.newBlobs += await …`: that reads the count before the await, losing other jobs' additions.
             const added = await packNew(this.pool, sink.keys, sink.packer, buf, spans, ids, sink.index, this.seen);
             this.newBlobs += added;
-          } else deferred.push({ ranges: slab.ranges, sums: r.sums!, ids: r.ids });
+          } else deferred.push({ ranges: slab.ranges, hashed: r });
           await observed;
         });
         if (!this.ready?.index) waiting += slab.ranges.length;
@@ -301,7 +301,7 @@ class FileChunker {
     const sink = this.ready!; // without its whole index once forget() has run
     // The file may have been let go meanwhile (the repository lock had to be waited for).
     if (this.signal.aborted) throw this.signal.reason;
-    const ids = deferred.map((d) => d.ids ?? idsOf(sink.keys, d.sums));
+    const ids = deferred.map((d) => idsFor(d.hashed, sink.keys));
     const index = sink.index ?? (await sink.lookup([...ids.flat(), ...(lists?.waitingIds() ?? [])]));
     const fresh: { range: [number, number]; id: string }[] = [];
     deferred.forEach((d, j) =>
@@ -332,8 +332,7 @@ class FileChunker {
         const job = packNew(this.pool, sink.keys, sink.packer, whole, spans, freshIds, index, this.seen).then((n) => void (this.newBlobs += n));
         this.track(inflight, job, (err) => (failure ??= err), () => this.ring.give(whole));
       }
-      await Promise.all(inflight);
-      if (failure) throw failure;
+      await this.drain(inflight, () => failure);
     } catch (err) {
       await Promise.allSettled(inflight);
       throw err;
@@ -351,11 +350,17 @@ function readFully(fd: number, buf: Uint8Array, position: number, file: Snapshot
   }
 }
 
-/** Blob ids from the chunks' SHA-256s (SUM_BYTES each). */
-function idsOf(keys: BlobKeys, sums: Uint8Array): string[] {
-  const out: string[] = [];
-  for (let o = 0; o < sums.length; o += SUM_BYTES) out.push(blobId(keys.id, sums.subarray(o, o + SUM_BYTES)));
-  return out;
+/**
+ * A slab's blob ids: the worker's, or (it ran before the key was known) made here from its
+ * chunks' SHA-256s (SUM_BYTES each), once: kept on the result for the list and the lookup alike.
+ */
+function idsFor(r: JobResult, keys: BlobKeys): string[] {
+  if (!r.ids) {
+    const ids: string[] = [];
+    for (let o = 0; o < r.sums!.length; o += SUM_BYTES) ids.push(blobId(keys.id, r.sums!.subarray(o, o + SUM_BYTES)));
+    r.ids = ids;
+  }
+  return r.ids;
 }
 
 /**
@@ -496,7 +501,7 @@ export async function createRepoSnapshot(opening: Repository | RepositoryOpening
           stats: {
             logical_bytes: described.reduce((n, d) => n + d.files.reduce((m, f) => m + f.size_bytes, 0), 0),
             chunks: described.reduce((n, d) => n + d.files.reduce((m, f) => m + f.chunk_count, 0), 0),
-            new_blobs: newBlobs(),
+            new_blobs: newBlobs,
             added_bytes: packer.storedBytes,
           },
         };
@@ -559,7 +564,7 @@ interface DatabasesRead {
   described: RepoDatabase[];
   results: Map<string, DatabaseBackupResult>;
   failed: Map<string, DuckbakError>;
-  newBlobs: () => number;
+  newBlobs: number;
 }
 
 /**
@@ -583,7 +588,7 @@ async function readDatabases(set: SnapshotSet, chunker: FileChunker, emit: (e: B
       emit({ type: "database-failed", path: snap.path, error });
     }
   }
-  return { described, results, failed, newBlobs: () => chunker.newBlobs };
+  return { described, results, failed, newBlobs: chunker.newBlobs };
 }
 
 async function backupDatabase(
