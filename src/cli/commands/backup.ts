@@ -1,7 +1,7 @@
 import type { CAC } from "cac";
 import { basename } from "node:path";
 import { backupExitCode, createBackup, type BackupResult, type DatabaseBackupResult } from "../../core/backup.ts";
-import { ExitCode } from "../../core/errors.ts";
+import { ExitCode, UsageError } from "../../core/errors.ts";
 import type { Compression } from "../../core/naming.ts";
 import { withProgress } from "../progress.ts";
 import { monitored, type RunReport } from "../monitoring.ts";
@@ -23,6 +23,7 @@ interface BackupFlags extends CommonFlags {
   hot?: boolean;
   hotRetries?: string;
   repo?: string;
+  rehash?: boolean;
 }
 
 export function registerBackup(cli: CAC): void {
@@ -39,6 +40,7 @@ export function registerBackup(cli: CAC): void {
     .option("--hot", "A database a writer holds open is copied anyway, crash-consistently (verified, or refused); see README")
     .option("--hot-retries <n>", `Attempts after the first before a hot copy is refused (default ${DEFAULT_HOT_RETRIES})`)
     .option(...ENCRYPTION_KEY_OPTION)
+    .option("--rehash", "With --repo: hash every block again, not only those changed since this host's last backup (see README)")
     .option("--json", "Print the result as JSON")
     .example("duckbak backup                      # databases from duckbak.toml, else data/*.duckdb")
     .example("duckbak backup data/a.duckdb --compression zstd --wait 60")
@@ -51,6 +53,7 @@ async function runBackup(args: string[], flags: BackupFlags): Promise<number> {
   const ctx = loadContext(flags);
   const repo = repoLocation(flags.repo, ctx.config);
   if (repo) return runRepoBackup(repo, args, flags);
+  if (flags.rehash) throw new UsageError("--rehash applies to a repository (--repo) only");
   const compression = parseCompression(flags.compression, flags.compress === false, ctx.config.compression);
   const databases = resolveDatabases(args, ctx.config);
   const waitSeconds = parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0;
@@ -187,6 +190,7 @@ async function runRepoBackup(location: string, args: string[], flags: BackupFlag
     settings: settingsFrom(ctx.config, flags.hot === true),
     hookTimeoutSeconds: ctx.config.hookTimeoutSeconds,
     hotRetries: parseCount("--hot-retries", flags.hotRetries),
+    rehash: flags.rehash === true,
     onEvent: (e) => {
       if (e.type === "hook") printHook(e.run);
       else if (e.type === "database-start") {
@@ -219,7 +223,7 @@ export function repoBackupJson(result: RepoBackupResult, location: string) {
     repository: location,
     snapshot: result.snapshot,
     databases: result.databases.map(databaseJson),
-    stats: result.snapshotData?.stats ?? null,
+    stats: result.snapshotData ? { ...result.snapshotData.stats, hashed_bytes: result.hashedBytes } : null,
     manifest: result.snapshotData ? headOf(result.snapshotData) : null,
   };
 }

@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import type { Compression } from "../naming.ts";
 import { moduleUrl } from "../self.ts";
 import type { BlobKeys } from "../repo/blob.ts";
+import type { Seeds } from "../repo/chunk-print.ts";
 
 /** [offset, length] within the job's data. */
 export type Span = [number, number];
@@ -12,6 +13,8 @@ export type Span = [number, number];
  * instead of one per chunk:
  *   ids:         each span's id and SHA-256 (`sums`); with `blocks`, also which whole DuckDB
  *                blocks in the data fail their checksum (blocks start at `blocks.first` + k × `blocks.size`);
+ *                with `seeds`, each span's print too (`prints`), its SHA-256 taken from `prior` when
+ *                the print is the one there (see sum-cache.ts);
  *   seal-spans:  each span sealed, handed back in `parts`;
  *   open-spans:  each span opened (to its plain length in `sizes`) and checked against its id,
  *                written one after another into `out` (shared memory), which they fill; their
@@ -23,7 +26,7 @@ export type Span = [number, number];
 export type CodecJob =
   | { op: "compress"; codec: Compression }
   /** Without keys (the repository not open yet): the SHA-256s only, no ids. */
-  | { op: "ids"; keys?: BlobKeys; spans: Span[]; blocks?: { first: number; size: number } }
+  | { op: "ids"; keys?: BlobKeys; spans: Span[]; blocks?: { first: number; size: number }; seeds?: Seeds; prior?: Uint8Array }
   | { op: "seal-spans"; keys: BlobKeys; spans: Span[] }
   | { op: "open-spans"; keys: BlobKeys; spans: Span[]; expectIds: string[]; sizes: number[]; out: Uint8Array }
   | { op: "check-spans"; keys: BlobKeys; spans: Span[]; expectIds: string[]; sizes: number[] }
@@ -43,6 +46,9 @@ export interface CodecResponse {
   sums?: Uint8Array;
   /** ids with blocks: offsets (in the data) of whole blocks that fail DuckDB's checksum. */
   badBlocks?: number[];
+  /** ids with seeds: the spans' prints, PRINT_BYTES each; and how many bytes were hashed (not known from `prior`). */
+  prints?: Uint8Array;
+  hashedBytes?: number;
   /** seal-spans: the sealed spans. */
   parts?: Uint8Array[];
   /** check-spans: [span index, why] of each span that fails. */
@@ -64,6 +70,8 @@ export interface JobResult {
   ids?: string[];
   sums?: Uint8Array;
   badBlocks?: number[];
+  prints?: Uint8Array;
+  hashedBytes?: number;
   parts?: Uint8Array[];
   failures?: [number, string][];
   input: Uint8Array;

@@ -3,6 +3,7 @@ import { compressMember } from "./codec.ts";
 import { SUM_BYTES, blobId, chunkSum } from "../crypto/seal.ts";
 import { openBlob, sealBlob } from "../repo/blob.ts";
 import { blockValid } from "../duckdb/blocks.ts";
+import { PRINT_BYTES, knownSum } from "../repo/chunk-print.ts";
 import type { CodecRequest, CodecResponse } from "./codec-pool.ts";
 
 declare const self: Worker;
@@ -36,10 +37,16 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
       }
       case "ids": {
         const sums = new Uint8Array(req.spans.length * SUM_BYTES);
-        const keys = req.keys;
+        const { keys, seeds, prior } = req;
+        const prints = seeds && new Uint8Array(req.spans.length * PRINT_BYTES);
+        let hashedBytes = 0;
         const ids = req.spans.map(([at, length], k) => {
           const sum = sums.subarray(k * SUM_BYTES, (k + 1) * SUM_BYTES);
-          chunkSum(data.subarray(at, at + length), sum);
+          const chunk = data.subarray(at, at + length);
+          if (!seeds || !knownSum(chunk, k, seeds, prior, prints!, sum)) {
+            chunkSum(chunk, sum);
+            hashedBytes += length;
+          }
           return keys && blobId(keys.id, sum);
         });
         const badBlocks: number[] = [];
@@ -47,7 +54,7 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
           const { first, size } = req.blocks;
           for (let at = first; at + size <= data.length; at += size) if (!blockValid(data, at, size)) badBlocks.push(at);
         }
-        reply = { id, ids: keys && (ids as string[]), sums, badBlocks, input: data };
+        reply = { id, ids: keys && (ids as string[]), sums, prints, hashedBytes, badBlocks, input: data };
         break;
       }
       case "seal-spans":
@@ -104,5 +111,6 @@ self.onmessage = (event: MessageEvent<CodecRequest>) => {
   if (reply.data && reply.data.buffer !== reply.input?.buffer) transfer.push(reply.data.buffer as ArrayBuffer);
   for (const p of reply.parts ?? []) transfer.push(p.buffer as ArrayBuffer);
   if (reply.sums) transfer.push(reply.sums.buffer as ArrayBuffer);
+  if (reply.prints) transfer.push(reply.prints.buffer as ArrayBuffer);
   self.postMessage(reply, transfer);
 };

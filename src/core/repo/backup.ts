@@ -20,6 +20,7 @@ import { IdSet } from "./id-table.ts";
 import { PackWriter } from "./pack.ts";
 import { ListWriter, type ChunkLists } from "./lists.ts";
 import { lockRepository, type HeldRepoLock } from "./locks.ts";
+import { openSumCache } from "./sum-cache.ts";
 import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, shortId, type RepoDatabase, type RepoSnapshot } from "./snapshots.ts";
 import { pausePoint } from "../pause.ts";
 import type { KeyLookup } from "../keys.ts";
@@ -45,6 +46,8 @@ export interface RepoBackupOptions {
   windowChunks?: number;
   /** New blobs remembered before they are stored, indexed and forgotten (HELD_NEW_BLOBS). */
   heldNewBlobs?: number;
+  /** Hash every chunk, not trusting the sum cache's record of the last backup (it is rewritten). */
+  rehash?: boolean;
 }
 
 export interface RepoBackupResult {
@@ -52,6 +55,8 @@ export interface RepoBackupResult {
   snapshot: string | null;
   snapshotData: RepoSnapshot | null;
   databases: DatabaseBackupResult[];
+  /** Bytes whose SHA-256 was computed: the others were unchanged since the last backup on this host (see sum-cache.ts). */
+  hashedBytes: number;
 }
 
 /**
@@ -133,6 +138,8 @@ interface Deferred {
 
 class FileChunker {
   newBlobs = 0;
+  /** Bytes whose SHA-256 was computed (the others' were known from the sum cache). */
+  hashedBytes = 0;
   /** New blobs of this run not yet findable through the index (see HELD_NEW_BLOBS). */
   private seen = new IdSet();
   private readonly windowChunks: number;
@@ -149,7 +156,7 @@ class FileChunker {
     sink: Sink | Promise<Sink>,
     /** Aborted when what is being read may no longer be locked, or the repository cannot be used. */
     private readonly signal: AbortSignal = new AbortController().signal,
-    limits: Pick<RepoBackupOptions, "windowChunks" | "heldNewBlobs"> = {},
+    private readonly limits: Pick<RepoBackupOptions, "windowChunks" | "heldNewBlobs" | "rehash"> = {},
   ) {
     this.windowChunks = limits.windowChunks ?? BACKUP_WINDOW_CHUNKS;
     this.heldNewBlobs = limits.heldNewBlobs ?? HELD_NEW_BLOBS;
@@ -160,9 +167,10 @@ class FileChunker {
   }
 
   /**
-   * Reads `file` once, a slab at a time into shared memory, where a worker computes the slab's
-   * chunks' SHA-256s and ids (and, for a main file, DuckDB's block checksums); chunks the
-   * repository lacks are then sealed and packed. The file's digest is computed from the chunks'
+   * Reads `file` (of the database at `database`) once, a slab at a time into shared memory, where
+   * a worker computes the slab's chunks' SHA-256s and ids (and, for a main file, DuckDB's block
+   * checksums); chunks the repository lacks are then sealed and packed. A chunk that has not
+   * changed since the last backup on this host is not hashed again (see sum-cache.ts). The file's digest is computed from the chunks'
    * SHA-256s in file order, so every byte is hashed once, on all workers. `observe` sees the bytes
    * in file order (the source's block check), with the workers' checksum verdicts.
    *
@@ -172,6 +180,7 @@ class FileChunker {
    * whole index (a large repository, or after forget()), chunks wait likewise, a window at a time.
    */
   async add(
+    database: string,
     file: SnapshotFile,
     blockSize: number,
     progress: (bytes: number) => void,
@@ -195,6 +204,7 @@ class FileChunker {
     } catch (err) {
       throw fsError(err, file.path, "read");
     }
+    const cache = await openSumCache(database, file.name, this.limits.rehash ?? false);
     try {
       for (const slab of slabsOf(ranges, this.ring.bytes)) {
         // A window of chunks waits to be looked up: done before reading on (at most one window held).
@@ -217,10 +227,13 @@ class FileChunker {
         }
         const spans = slab.ranges.map(([o, l]): Span => [o - slab.start, l]);
         const blocks = observe && blockSize > 0 ? { first: firstBlockAt(slab.start, blockSize), size: blockSize } : undefined;
-        const hashed = this.pool.run({ op: "ids", keys: this.ready?.keys, spans, blocks }, buf);
+        const prior = cache?.reader?.take(slab.ranges);
+        const hashed = this.pool.run({ op: "ids", keys: this.ready?.keys, spans, blocks, seeds: cache?.seeds, prior }, buf);
         const observed = (inOrder = inOrder.then(async () => {
           const r = await hashed;
           digest.update(r.sums!);
+          cache?.writer.add(slab.ranges, r.prints!, r.sums!);
+          this.hashedBytes += r.hashedBytes!;
           observe?.(buf, blocks && { size: blocks.size, bad: new Set(r.badBlocks) });
         }));
         observed.catch(() => {}); // awaited by its job; a failure surfaces there
@@ -252,10 +265,14 @@ class FileChunker {
       const written = lists as ListWriter | null; // (set in the callbacks above)
       chunkLists = written ? await written.finish() : { chunk_count: 0, lists: [] };
       if (deferred.length > 0 || written?.waiting) await this.catchUp(fd, file, deferred, written);
+      // Only a speed-up: a cache that cannot be written is left as it was.
+      await cache?.writer.commit().catch(() => {});
     } catch (err) {
       await Promise.allSettled(inflight);
+      await cache?.writer.abort();
       throw err;
     } finally {
+      cache?.reader?.close();
       closeSync(fd);
     }
     return { chunks_sha256: digest.digest(), ...chunkLists };
@@ -477,7 +494,7 @@ export async function createRepoSnapshot(opening: Repository | RepositoryOpening
       set = await capture();
       read = await readDatabases(set, new FileChunker(config, pool, target, undefined, opts), emit);
     }
-    const { described, results, failed, newBlobs } = read;
+    const { described, results, failed, newBlobs, hashedBytes } = read;
     const { repo, indexer, packer } = target;
     let snapshotId: string | null = null;
     let snapshot: RepoSnapshot | null = null;
@@ -519,6 +536,7 @@ export async function createRepoSnapshot(opening: Repository | RepositoryOpening
     return {
       snapshot: snapshotId,
       snapshotData: snapshot,
+      hashedBytes,
       databases: databases.map((p) => results.get(p) ?? { path: p, ok: false, error: failed.get(p)! }),
     };
   } finally {
@@ -565,6 +583,7 @@ interface DatabasesRead {
   results: Map<string, DatabaseBackupResult>;
   failed: Map<string, DuckbakError>;
   newBlobs: number;
+  hashedBytes: number;
 }
 
 /**
@@ -588,7 +607,7 @@ async function readDatabases(set: SnapshotSet, chunker: FileChunker, emit: (e: B
       emit({ type: "database-failed", path: snap.path, error });
     }
   }
-  return { described, results, failed, newBlobs: chunker.newBlobs };
+  return { described, results, failed, newBlobs: chunker.newBlobs, hashedBytes: chunker.hashedBytes };
 }
 
 async function backupDatabase(
@@ -607,7 +626,7 @@ async function backupDatabase(
   const check = sourceBlockCheck(snap);
   for (const file of snap.files) {
     const observe = file.role === "main" ? check.push : undefined;
-    files.push(await chunker.add(file, blockSize, (n) => emit({ type: "progress", path: snap.path, bytes: before + n }), observe));
+    files.push(await chunker.add(snap.realPath ?? snap.path, file, blockSize, (n) => emit({ type: "progress", path: snap.path, bytes: before + n }), observe));
     before += file.size;
   }
   const { sourceBlocks, sourceDamage } = check.finish();

@@ -1,0 +1,104 @@
+// backup --repo hashes only the chunks that changed since this host's last backup (the sum cache):
+// what changed is still found, whatever kind of change, and a damaged or foreign cache is not believed.
+import { describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, openSync, readSync, readdirSync, statSync, writeFileSync, writeSync, closeSync, utimesSync } from "node:fs";
+import { join } from "node:path";
+import { duckdbChecksum } from "../../src/core/duckdb/blocks.ts";
+import { BLOCKS_START } from "../../src/core/duckdb/header.ts";
+import { runBinary, runSql, sha256File, tempDir } from "../helpers.ts";
+
+const PASSWORD = "correct horse battery staple";
+const BLOCK = 262144;
+
+describe("sum cache", () => {
+  test("a second backup hashes only changed blocks, and a change DuckDB's own checksum cannot see is still backed up", async () => {
+    const dir = tempDir();
+    const cache = join(dir, "cache");
+    const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: PASSWORD, XDG_CACHE_HOME: cache } as Record<string, string>;
+    const run = (args: string[]) => runBinary(args, { env });
+    const repo = join(dir, "repo");
+    const db = join(dir, "a.duckdb");
+    await runSql(db, [
+      "CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s, range * 7 % 1000 AS v FROM range(400000)",
+      "CHECKPOINT",
+    ]);
+    expect((await run(["init", "--repo", repo])).code).toBe(0);
+    const versions: string[] = [];
+    const backup = async (...extra: string[]) => {
+      const r = await run(["backup", "--repo", repo, "--json", ...extra, db]);
+      if (r.code !== 0) throw new Error(`backup exited ${r.code}: ${r.stderr}`);
+      versions.push(await sha256File(db));
+      return JSON.parse(r.stdout).stats as { logical_bytes: number; new_blobs: number; hashed_bytes: number };
+    };
+
+    const first = await backup();
+    expect(first.hashed_bytes).toBe(first.logical_bytes);
+    const sums = join(cache, "duckbak", "sums");
+    expect(statSync(sums).mode & 0o777).toBe(0o700);
+    const [cacheFile, ...others] = readdirSync(sums);
+    expect(others).toEqual([]);
+    expect(statSync(join(sums, cacheFile!)).mode & 0o777).toBe(0o600);
+
+    // A cache no backup has rewritten for 60 days (a database no longer backed up here) is removed.
+    const stale = join(sums, "0".repeat(32));
+    writeFileSync(stale, "x", { mode: 0o600 });
+    utimesSync(stale, new Date(Date.now() - 61 * 86400_000), new Date(Date.now() - 61 * 86400_000));
+    expect(await backup()).toMatchObject({ hashed_bytes: 0, new_blobs: 0 });
+    expect(readdirSync(sums)).toEqual([cacheFile!]);
+
+    // Two different words of a block swapped: same size, same offset, and DuckDB's checksum (an
+    // XOR over the block's words) still matches. The block is hashed again and the new bytes kept.
+    const at = BLOCKS_START + 2 * BLOCK;
+    const block = new Uint8Array(BLOCK);
+    const fd = openSync(db, "r+");
+    readSync(fd, block, 0, BLOCK, at);
+    const before = duckdbChecksum(block, 8);
+    const a = 1024;
+    let b = a + 8;
+    while (Buffer.compare(block.subarray(a, a + 8), block.subarray(b, b + 8)) === 0) b += 8;
+    const wordA = block.slice(a, a + 8);
+    block.copyWithin(a, b, b + 8);
+    block.set(wordA, b);
+    expect(duckdbChecksum(block, 8)).toBe(before);
+    writeSync(fd, block, 0, BLOCK, at);
+    closeSync(fd);
+    expect(await backup()).toMatchObject({ hashed_bytes: BLOCK, new_blobs: 1 });
+
+    await runSql(db, ["UPDATE t SET v = v + 1 WHERE id % 5000 = 0", "CHECKPOINT"]);
+    const updated = await backup();
+    expect(updated.hashed_bytes).toBeGreaterThan(0);
+    expect(updated.hashed_bytes).toBeLessThan(updated.logical_bytes / 2);
+
+    // A damaged cache is not believed: every record fails its check, every chunk is hashed.
+    const path = join(sums, cacheFile!);
+    const saved = join(dir, "saved-cache");
+    copyFileSync(path, saved);
+    const damaged = new Uint8Array(statSync(path).size);
+    readSync(openSync(path, "r"), damaged, 0, damaged.length, 0);
+    for (let i = 40; i < damaged.length; i += 68) damaged[i]! ^= 0xff;
+    writeFileSync(path, damaged, { mode: 0o600 });
+    const full = await backup();
+    expect(full).toMatchObject({ hashed_bytes: full.logical_bytes, new_blobs: 0 });
+    // Nor is one that others can write.
+    copyFileSync(saved, path);
+    chmodSync(path, 0o666);
+    expect((await backup()).hashed_bytes).toBe(full.logical_bytes);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    // --rehash hashes everything, with a sound cache too.
+    expect((await backup("--rehash")).hashed_bytes).toBe(full.logical_bytes);
+    expect((await backup()).hashed_bytes).toBe(0);
+    const archive = await run(["backup", "--rehash", "--backup-dir", join(dir, "arch"), db]);
+    expect(archive.code).toBe(2);
+    expect(archive.stderr).toContain("--rehash applies to a repository (--repo) only");
+
+    // Every snapshot restores to the bytes backed up.
+    const list = JSON.parse((await run(["list", "--repo", repo, "--json"])).stdout).snapshots as { id: string }[];
+    expect(list.length).toBe(versions.length);
+    for (const [i, s] of [...list].reverse().entries()) {
+      const out = join(dir, `restore-${i}`);
+      const r = await run(["restore", s.id, "--repo", repo, "--restore-dir", out]);
+      expect(r.code).toBe(0);
+      expect([i, await sha256File(join(out, "a.duckdb"))]).toEqual([i, versions[i]!]);
+    }
+  }, 120000);
+});
