@@ -5,7 +5,7 @@ import { chmodSync, copyFileSync, openSync, readSync, readdirSync, statSync, wri
 import { join } from "node:path";
 import { duckdbChecksum } from "../../src/core/duckdb/blocks.ts";
 import { BLOCKS_START } from "../../src/core/duckdb/header.ts";
-import { runBinary, runSql, sha256File, tempDir } from "../helpers.ts";
+import { killAtPause, runBinary, runSql, sha256File, tempDir } from "../helpers.ts";
 
 const PASSWORD = "correct horse battery staple";
 const BLOCK = 262144;
@@ -100,5 +100,54 @@ describe("sum cache", () => {
       expect(r.code).toBe(0);
       expect([i, await sha256File(join(out, "a.duckdb"))]).toEqual([i, versions[i]!]);
     }
+  }, 120000);
+
+  test("kill -9 while the cache is written, or once it is ahead of the repository: the next backup is still whole", async () => {
+    const dir = tempDir();
+    const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: PASSWORD, XDG_CACHE_HOME: join(dir, "cache") } as Record<string, string>;
+    const run = (args: string[]) => runBinary(args, { env });
+    const repo = join(dir, "repo");
+    const db = join(dir, "a.duckdb");
+    const sums = join(dir, "cache", "duckbak", "sums");
+    await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(200000)", "CHECKPOINT"]);
+    expect((await run(["init", "--repo", repo])).code).toBe(0);
+    expect((await run(["backup", "--repo", repo, db])).code).toBe(0);
+    const [cacheFile] = readdirSync(sums);
+    const cachePath = join(sums, cacheFile!);
+    const backup = async () => {
+      const r = await run(["backup", "--repo", repo, "--json", db]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      return JSON.parse(r.stdout) as { snapshot: string; stats: { new_blobs: number; hashed_bytes: number } };
+    };
+    const restored = async (id: string) => {
+      const out = join(dir, `restore-${id.slice(0, 8)}`);
+      expect((await run(["restore", id, "--repo", repo, "--restore-dir", out])).code).toBe(0);
+      return sha256File(join(out, "a.duckdb"));
+    };
+
+    // Killed with the new cache written to its temporary: the old one stays, the temporary goes.
+    await runSql(db, ["UPDATE t SET s = 'x' WHERE id % 3000 = 0", "CHECKPOINT"]);
+    const old = await sha256File(cachePath);
+    const k1 = await killAtPause(["backup", "--repo", repo, db], "sums:written", { env });
+    expect(k1.code).not.toBe(0);
+    expect(readdirSync(sums).length).toBe(2);
+    expect(await sha256File(cachePath)).toBe(old);
+    const after1 = await backup();
+    expect(after1.stats.hashed_bytes).toBeGreaterThan(0);
+    expect(readdirSync(sums)).toEqual([cacheFile!]);
+    expect(await restored(after1.snapshot)).toBe(await sha256File(db));
+
+    // Killed once the cache records the new content, before the snapshot (its new chunks never
+    // stored): the next backup hashes nothing, yet finds those chunks missing and stores them.
+    await runSql(db, ["UPDATE t SET s = 'y' WHERE id % 3000 = 0", "CHECKPOINT"]);
+    const k2 = await killAtPause(["backup", "--repo", repo, db], "sums:renamed", { env });
+    expect(k2.code).not.toBe(0);
+    expect(await sha256File(cachePath)).not.toBe(old);
+    const after2 = await backup();
+    expect(after2.stats.hashed_bytes).toBe(0);
+    expect(after2.stats.new_blobs).toBeGreaterThan(0);
+    expect(await restored(after2.snapshot)).toBe(await sha256File(db));
+    const verified = await run(["verify", "--repo", repo, "--read-data"]);
+    expect([verified.code, verified.stderr]).toEqual([0, ""]);
   }, 120000);
 });

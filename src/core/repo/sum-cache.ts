@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { homedir } from "node:os";
 import { cacheRoots, privateFolderUsable, type Platform } from "../../platform/native.ts";
 import { AtomicFile, removeStaleTemporaries } from "../fsutil.ts";
+import { pausePoint } from "../pause.ts";
 import { SUM_BYTES } from "../crypto/seal.ts";
 import { PRINT_BYTES, PRIOR_BYTES, type Seeds } from "./chunk-print.ts";
 
@@ -122,7 +123,11 @@ class SumCacheWriter {
   async commit(): Promise<void> {
     this.flushBuffer();
     await this.written;
+    await pausePoint("sums:written");
     await this.file.commit();
+    // From here the cache may be ahead of the repository (a kill before the snapshot is written):
+    // harmless, the ids it gives are still looked up and missing chunks stored.
+    await pausePoint("sums:renamed");
   }
 
   async abort(): Promise<void> {
