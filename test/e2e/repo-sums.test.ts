@@ -5,7 +5,7 @@ import { chmodSync, copyFileSync, openSync, readSync, readdirSync, statSync, wri
 import { join } from "node:path";
 import { duckdbChecksum } from "../../src/core/duckdb/blocks.ts";
 import { BLOCKS_START } from "../../src/core/duckdb/header.ts";
-import { killAtPause, runBinary, runSql, sha256File, tempDir } from "../helpers.ts";
+import { killAtPause, runBinary, runSql, sha256File, tempDir, withSmallDisk } from "../helpers.ts";
 
 const PASSWORD = "correct horse battery staple";
 const BLOCK = 262144;
@@ -149,5 +149,37 @@ describe("sum cache", () => {
     expect(await restored(after2.snapshot)).toBe(await sha256File(db));
     const verified = await run(["verify", "--repo", repo, "--read-data"]);
     expect([verified.code, verified.stderr]).toEqual([0, ""]);
+  }, 120000);
+
+  test("a cache folder on a full disk: the backup succeeds, the old cache is kept", async () => {
+    const dir = tempDir();
+    await withSmallDisk(dir, "64k", async (small) => {
+      const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: PASSWORD, XDG_CACHE_HOME: small } as Record<string, string>;
+      const run = (args: string[]) => runBinary(args, { env });
+      const repo = join(dir, "repo");
+      const db = join(dir, "a.duckdb");
+      await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(200000)", "CHECKPOINT"]);
+      expect((await run(["init", "--repo", repo])).code).toBe(0);
+      expect((await run(["backup", "--repo", repo, db])).code).toBe(0);
+      const sums = join(small, "duckbak", "sums");
+      const [cacheFile] = readdirSync(sums);
+      const old = await sha256File(join(sums, cacheFile!));
+      // Fill the disk.
+      const fd = openSync(join(small, "filler"), "w");
+      try {
+        for (;;) writeSync(fd, new Uint8Array(4096));
+      } catch (err) {
+        expect((err as NodeJS.ErrnoException).code).toBe("ENOSPC");
+      }
+      closeSync(fd);
+      await runSql(db, ["UPDATE t SET s = 'x' WHERE id % 3000 = 0", "CHECKPOINT"]);
+      const r = await run(["backup", "--repo", repo, "--json", db]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      expect(readdirSync(sums)).toEqual([cacheFile!]);
+      expect(await sha256File(join(sums, cacheFile!))).toBe(old);
+      const out = join(dir, "restored");
+      expect((await run(["restore", "latest", "--repo", repo, "--restore-dir", out])).code).toBe(0);
+      expect(await sha256File(join(out, "a.duckdb"))).toBe(await sha256File(db));
+    });
   }, 120000);
 });

@@ -98,6 +98,7 @@ class SumCacheWriter {
   private queue(bytes: Uint8Array): void {
     const file = this.file;
     this.written = this.written.then(() => file.write(bytes));
+    this.written.catch(() => {}); // a failed write surfaces in commit()
   }
 
   /** The next chunks in file order: their ranges, prints (PRINT_BYTES each) and SHA-256s (SUM_BYTES each). */
@@ -122,7 +123,12 @@ class SumCacheWriter {
 
   async commit(): Promise<void> {
     this.flushBuffer();
-    await this.written;
+    try {
+      await this.written;
+    } catch (err) {
+      await this.file.abort();
+      throw err;
+    }
     await pausePoint("sums:written");
     await this.file.commit();
     // From here the cache may be ahead of the repository (a kill before the snapshot is written):
