@@ -69,14 +69,23 @@ describe("sum cache", () => {
     expect(updated.hashed_bytes).toBeGreaterThan(0);
     expect(updated.hashed_bytes).toBeLessThan(updated.logical_bytes / 2);
 
-    // A damaged cache is not believed: every record fails its check, every chunk is hashed.
+    // A damaged record is not believed (its chunk is hashed), the others still are. Records: a
+    // 32-byte header, then 68 bytes per chunk (offset, length, print, SHA-256, check).
     const path = join(sums, cacheFile!);
     const saved = join(dir, "saved-cache");
     copyFileSync(path, saved);
-    const damaged = new Uint8Array(statSync(path).size);
-    readSync(openSync(path, "r"), damaged, 0, damaged.length, 0);
-    for (let i = 40; i < damaged.length; i += 68) damaged[i]! ^= 0xff;
-    writeFileSync(path, damaged, { mode: 0o600 });
+    const record = (k: number) => 32 + k * 68;
+    const damage = (at: number[]) => {
+      const bytes = new Uint8Array(statSync(saved).size);
+      readSync(openSync(saved, "r"), bytes, 0, bytes.length, 0);
+      for (const i of at) bytes[i]! ^= 0xff;
+      writeFileSync(path, bytes, { mode: 0o600 });
+    };
+    damage([record(3) + 40, record(5) + 2]); // chunk 3's SHA-256, chunk 5's offset
+    expect(await backup()).toMatchObject({ hashed_bytes: 2 * BLOCK, new_blobs: 0 });
+    // Every record damaged, each in another field: every chunk is hashed.
+    const records = (statSync(saved).size - 32) / 68;
+    damage(Array.from({ length: records }, (_, k) => record(k) + ((k * 7) % 68)));
     const full = await backup();
     expect(full).toMatchObject({ hashed_bytes: full.logical_bytes, new_blobs: 0 });
     // Nor is one that others can write.

@@ -169,10 +169,11 @@ class FileChunker {
   /**
    * Reads `file` (of the database at `database`) once, a slab at a time into shared memory, where
    * a worker computes the slab's chunks' SHA-256s and ids (and, for a main file, DuckDB's block
-   * checksums); chunks the repository lacks are then sealed and packed. A chunk that has not
-   * changed since the last backup on this host is not hashed again (see sum-cache.ts). The file's digest is computed from the chunks'
-   * SHA-256s in file order, so every byte is hashed once, on all workers. `observe` sees the bytes
-   * in file order (the source's block check), with the workers' checksum verdicts.
+   * checksums); chunks the repository lacks are then sealed and packed. A chunk unchanged since
+   * the last backup on this host is not hashed again (sum-cache.ts). The file's digest is
+   * computed from the chunks' SHA-256s in file order, so every byte is hashed at most once, on
+   * all workers. `observe` sees the bytes in file order (the source's block check), with the
+   * workers' checksum verdicts.
    *
    * Reading starts before the repository is open (its key derived from the password): slabs read
    * until then get only their SHA-256s and are let go; once it is open, their ids are computed

@@ -43,10 +43,12 @@ class SumCacheReader {
       if (this.at === this.held && !this.fill()) return null;
       const record = this.buf.subarray(this.at, this.at + RECORD_BYTES);
       const v = new DataView(record.buffer, record.byteOffset, RECORD_BYTES);
+      // A damaged record is passed over (its offset cannot be believed either).
+      const sound = v.getBigUint64(CHECKED_BYTES, true) === recordCheck(record, this.seeds);
       const at = Number(v.getBigUint64(0, true));
-      if (at > offset) return null;
+      if (sound && at > offset) return null;
       this.at += RECORD_BYTES;
-      if (at === offset) return v.getUint32(8, true) === length && v.getBigUint64(CHECKED_BYTES, true) === recordCheck(record, this.seeds) ? record : null;
+      if (sound && at === offset) return v.getUint32(8, true) === length ? record : null;
     }
   }
 
