@@ -215,7 +215,7 @@ const loadAverage = () => Number(readFileSync("/proc/loadavg", "utf8").split(" "
  * tree, while polling /proc for the high-water marks of the command itself and of its lock-holder
  * child (duckbak's `__snapshot-holder`) apart.
  */
-export async function runTimed(argv: string[]): Promise<Omit<Sample, "outBytes">> {
+export async function runTimed(argv: string[]): Promise<Omit<Sample, "outBytes"> & { stdout: string }> {
   const timeFile = join(OUT, ".time");
   const started = performance.now();
   const proc = Bun.spawn(["/usr/bin/time", "-f", "%U %S %M", "-o", timeFile, ...argv], {
@@ -238,7 +238,7 @@ export async function runTimed(argv: string[]): Promise<Omit<Sample, "outBytes">
   if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}\n${err}${out}`);
   const [user, sys, treeKiB] = readFileSync(timeFile, "utf8").trim().split("\n").pop()!.split(" ").map(Number);
   rmSync(timeFile);
-  return { seconds, cpuSeconds: user! + sys!, load: loadAverage(), treeKiB, duckbakKiB, holderKiB };
+  return { seconds, cpuSeconds: user! + sys!, load: loadAverage(), treeKiB, duckbakKiB, holderKiB, stdout: out };
 }
 
 export async function timed(argv: string[]): Promise<number> {

@@ -1,11 +1,11 @@
 // backup --repo hashes only the chunks that changed since this host's last backup (the sum cache):
 // what changed is still found, whatever kind of change, and a damaged or foreign cache is not believed.
 import { describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, openSync, readSync, readdirSync, statSync, writeFileSync, writeSync, closeSync, utimesSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { duckdbChecksum } from "../../src/core/duckdb/blocks.ts";
 import { BLOCKS_START } from "../../src/core/duckdb/header.ts";
-import { killAtPause, runBinary, runSql, sha256File, tempDir, withSmallDisk } from "../helpers.ts";
+import { killAtPause, runBinary, runSql, sh, sha256File, tempDir, withSmallDisk } from "../helpers.ts";
 
 const PASSWORD = "correct horse battery staple";
 const BLOCK = 262144;
@@ -39,12 +39,18 @@ describe("sum cache", () => {
     expect(others).toEqual([]);
     expect(statSync(join(sums, cacheFile!)).mode & 0o777).toBe(0o600);
 
-    // A cache no backup has rewritten for 60 days (a database no longer backed up here) is removed.
+    // A cache no backup has rewritten for 60 days (a database no longer backed up here) is
+    // removed; nothing else is, however old.
+    const old = new Date(Date.now() - 61 * 86400_000);
     const stale = join(sums, "0".repeat(32));
-    writeFileSync(stale, "x", { mode: 0o600 });
-    utimesSync(stale, new Date(Date.now() - 61 * 86400_000), new Date(Date.now() - 61 * 86400_000));
+    const notOurs = join(sums, "notes.txt");
+    for (const f of [stale, notOurs]) {
+      writeFileSync(f, "x", { mode: 0o600 });
+      utimesSync(f, old, old);
+    }
     expect(await backup()).toMatchObject({ hashed_bytes: 0, new_blobs: 0 });
-    expect(readdirSync(sums)).toEqual([cacheFile!]);
+    expect(readdirSync(sums).sort()).toEqual([cacheFile!, "notes.txt"].sort());
+    rmSync(notOurs);
 
     // Two different words of a block swapped: same size, same offset, and DuckDB's checksum (an
     // XOR over the block's words) still matches. The block is hashed again and the new bytes kept.
@@ -70,21 +76,21 @@ describe("sum cache", () => {
     expect(updated.hashed_bytes).toBeLessThan(updated.logical_bytes / 2);
 
     // A damaged record is not believed (its chunk is hashed), the others still are. Records: a
-    // 32-byte header, then 68 bytes per chunk (offset, length, print, SHA-256, check).
+    // 40-byte header (magic, seeds, when they were drawn), then 68 bytes per chunk (offset, length,
+    // print, SHA-256, check).
     const path = join(sums, cacheFile!);
     const saved = join(dir, "saved-cache");
     copyFileSync(path, saved);
-    const record = (k: number) => 32 + k * 68;
+    const record = (k: number) => 40 + k * 68;
     const damage = (at: number[]) => {
-      const bytes = new Uint8Array(statSync(saved).size);
-      readSync(openSync(saved, "r"), bytes, 0, bytes.length, 0);
+      const bytes = readFileSync(saved);
       for (const i of at) bytes[i]! ^= 0xff;
       writeFileSync(path, bytes, { mode: 0o600 });
     };
     damage([record(3) + 40, record(5) + 2]); // chunk 3's SHA-256, chunk 5's offset
     expect(await backup()).toMatchObject({ hashed_bytes: 2 * BLOCK, new_blobs: 0 });
     // Every record damaged, each in another field: every chunk is hashed.
-    const records = (statSync(saved).size - 32) / 68;
+    const records = (statSync(saved).size - 40) / 68;
     damage(Array.from({ length: records }, (_, k) => record(k) + ((k * 7) % 68)));
     const full = await backup();
     expect(full).toMatchObject({ hashed_bytes: full.logical_bytes, new_blobs: 0 });
@@ -93,6 +99,22 @@ describe("sum cache", () => {
     chmodSync(path, 0o666);
     expect((await backup()).hashed_bytes).toBe(full.logical_bytes);
     expect(statSync(path).mode & 0o777).toBe(0o600);
+    // Nor one whose seeds were drawn 8 days ago (its records still sound): they are redrawn.
+    const aged = readFileSync(path);
+    const seeds = aged.subarray(16, 32).toString("hex");
+    new DataView(aged.buffer, aged.byteOffset).setBigUint64(32, BigInt(Date.now() - 8 * 86400_000), true);
+    writeFileSync(path, aged, { mode: 0o600 });
+    expect((await backup()).hashed_bytes).toBe(full.logical_bytes);
+    expect(readFileSync(path).subarray(16, 32).toString("hex")).not.toBe(seeds);
+    expect(await backup()).toMatchObject({ hashed_bytes: 0, new_blobs: 0 });
+    // A FIFO in the cache's place is not waited on; a link there is not followed.
+    rmSync(path);
+    await sh(["mkfifo", path]);
+    expect((await backup()).hashed_bytes).toBe(full.logical_bytes);
+    rmSync(path);
+    symlinkSync(saved, path);
+    expect((await backup()).hashed_bytes).toBe(full.logical_bytes);
+    expect(lstatSync(path).isFile()).toBe(true);
     // --rehash hashes everything, with a sound cache too.
     expect((await backup("--rehash")).hashed_bytes).toBe(full.logical_bytes);
     expect((await backup()).hashed_bytes).toBe(0);
@@ -137,8 +159,7 @@ describe("sum cache", () => {
     // Killed with the new cache written to its temporary: the old one stays, the temporary goes.
     await runSql(db, ["UPDATE t SET s = 'x' WHERE id % 3000 = 0", "CHECKPOINT"]);
     const old = await sha256File(cachePath);
-    const k1 = await killAtPause(["backup", "--repo", repo, db], "sums:written", { env });
-    expect(k1.code).not.toBe(0);
+    await killAtPause(["backup", "--repo", repo, db], "sums:written", { env });
     expect(readdirSync(sums).length).toBe(2);
     expect(await sha256File(cachePath)).toBe(old);
     const after1 = await backup();
@@ -149,8 +170,7 @@ describe("sum cache", () => {
     // Killed once the cache records the new content, before the snapshot (its new chunks never
     // stored): the next backup hashes nothing, yet finds those chunks missing and stores them.
     await runSql(db, ["UPDATE t SET s = 'y' WHERE id % 3000 = 0", "CHECKPOINT"]);
-    const k2 = await killAtPause(["backup", "--repo", repo, db], "sums:renamed", { env });
-    expect(k2.code).not.toBe(0);
+    await killAtPause(["backup", "--repo", repo, db], "sums:renamed", { env });
     expect(await sha256File(cachePath)).not.toBe(old);
     const after2 = await backup();
     expect(after2.stats.hashed_bytes).toBe(0);
@@ -191,4 +211,32 @@ describe("sum cache", () => {
       expect(await sha256File(join(out, "a.duckdb"))).toBe(await sha256File(db));
     });
   }, 120000);
+
+  test("a cache folder that is a link is not used (the next place is), and nothing it points to is removed", async () => {
+    const dir = tempDir();
+    const cache = join(dir, "cache");
+    // HOME too: its ~/.cache would be the next place tried.
+    const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: PASSWORD, XDG_CACHE_HOME: cache, HOME: join(dir, "home") } as Record<string, string>;
+    const elsewhere = join(dir, "elsewhere");
+    mkdirSync(elsewhere, { mode: 0o700 });
+    const precious = join(elsewhere, "f".repeat(32));
+    writeFileSync(precious, "keep me", { mode: 0o600 });
+    const old = new Date(Date.now() - 400 * 86400_000);
+    utimesSync(precious, old, old);
+    mkdirSync(join(cache, "duckbak"), { recursive: true, mode: 0o700 });
+    symlinkSync(elsewhere, join(cache, "duckbak", "sums"));
+    const repo = join(dir, "repo");
+    const db = join(dir, "a.duckdb");
+    await runSql(db, ["CREATE TABLE t AS SELECT range AS id FROM range(1000)", "CHECKPOINT"]);
+    expect((await runBinary(["init", "--repo", repo], { env })).code).toBe(0);
+    for (const hashed of ["all", "none"]) {
+      const r = await runBinary(["backup", "--repo", repo, "--json", db], { env });
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      const stats = JSON.parse(r.stdout).stats;
+      expect(stats.hashed_bytes).toBe(hashed === "all" ? stats.logical_bytes : 0);
+    }
+    expect(readdirSync(elsewhere)).toEqual(["f".repeat(32)]);
+    // The next place (~/.cache) was used instead.
+    expect(readdirSync(join(dir, "home", ".cache", "duckbak", "sums")).length).toBe(1);
+  }, 60000);
 });

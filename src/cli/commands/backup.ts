@@ -40,7 +40,7 @@ export function registerBackup(cli: CAC): void {
     .option("--hot", "A database a writer holds open is copied anyway, crash-consistently (verified, or refused); see README")
     .option("--hot-retries <n>", `Attempts after the first before a hot copy is refused (default ${DEFAULT_HOT_RETRIES})`)
     .option(...ENCRYPTION_KEY_OPTION)
-    .option("--rehash", "With --repo: hash every block again, not only those changed since this host's last backup (see README)")
+    .option("--rehash", "With --repo: hash every block again, not only those changed since your last backup (see README)")
     .option("--json", "Print the result as JSON")
     .example("duckbak backup                      # databases from duckbak.toml, else data/*.duckdb")
     .example("duckbak backup data/a.duckdb --compression zstd --wait 60")

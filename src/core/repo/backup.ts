@@ -20,7 +20,7 @@ import { IdSet } from "./id-table.ts";
 import { PackWriter } from "./pack.ts";
 import { ListWriter, type ChunkLists } from "./lists.ts";
 import { lockRepository, type HeldRepoLock } from "./locks.ts";
-import { openSumCache } from "./sum-cache.ts";
+import { SumCache } from "./sum-cache.ts";
 import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, shortId, type RepoDatabase, type RepoSnapshot } from "./snapshots.ts";
 import { pausePoint } from "../pause.ts";
 import type { KeyLookup } from "../keys.ts";
@@ -55,7 +55,7 @@ export interface RepoBackupResult {
   snapshot: string | null;
   snapshotData: RepoSnapshot | null;
   databases: DatabaseBackupResult[];
-  /** Bytes whose SHA-256 was computed: the others were unchanged since the last backup on this host (see sum-cache.ts). */
+  /** Bytes whose SHA-256 was computed: the others were unchanged since the user's last backup (see sum-cache.ts). */
   hashedBytes: number;
 }
 
@@ -170,7 +170,7 @@ class FileChunker {
    * Reads `file` (of the database at `database`) once, a slab at a time into shared memory, where
    * a worker computes the slab's chunks' SHA-256s and ids (and, for a main file, DuckDB's block
    * checksums); chunks the repository lacks are then sealed and packed. A chunk unchanged since
-   * the last backup on this host is not hashed again (sum-cache.ts). The file's digest is
+   * the user's last backup is not hashed again (sum-cache.ts). The file's digest is
    * computed from the chunks' SHA-256s in file order, so every byte is hashed at most once, on
    * all workers. `observe` sees the bytes in file order (the source's block check), with the
    * workers' checksum verdicts.
@@ -205,7 +205,7 @@ class FileChunker {
     } catch (err) {
       throw fsError(err, file.path, "read");
     }
-    const cache = await openSumCache(database, file.name, this.limits.rehash ?? false);
+    const cache = await SumCache.open(database, file.name, this.limits.rehash ?? false);
     try {
       for (const slab of slabsOf(ranges, this.ring.bytes)) {
         // A window of chunks waits to be looked up: done before reading on (at most one window held).
@@ -228,12 +228,12 @@ class FileChunker {
         }
         const spans = slab.ranges.map(([o, l]): Span => [o - slab.start, l]);
         const blocks = observe && blockSize > 0 ? { first: firstBlockAt(slab.start, blockSize), size: blockSize } : undefined;
-        const prior = cache?.reader?.take(slab.ranges);
+        const prior = cache?.prior(slab.ranges);
         const hashed = this.pool.run({ op: "ids", keys: this.ready?.keys, spans, blocks, seeds: cache?.seeds, prior }, buf);
         const observed = (inOrder = inOrder.then(async () => {
           const r = await hashed;
           digest.update(r.sums!);
-          cache?.writer.add(slab.ranges, r.prints!, r.sums!);
+          cache?.record(slab.ranges, r.prints!, r.sums!);
           this.hashedBytes += r.hashedBytes!;
           observe?.(buf, blocks && { size: blocks.size, bad: new Set(r.badBlocks) });
         }));
@@ -266,14 +266,12 @@ class FileChunker {
       const written = lists as ListWriter | null; // (set in the callbacks above)
       chunkLists = written ? await written.finish() : { chunk_count: 0, lists: [] };
       if (deferred.length > 0 || written?.waiting) await this.catchUp(fd, file, deferred, written);
-      // Only a speed-up: a cache that cannot be written is left as it was.
-      await cache?.writer.commit().catch(() => {});
+      await cache?.finish();
     } catch (err) {
       await Promise.allSettled(inflight);
-      await cache?.writer.abort();
+      await cache?.abort();
       throw err;
     } finally {
-      cache?.reader?.close();
       closeSync(fd);
     }
     return { chunks_sha256: digest.digest(), ...chunkLists };

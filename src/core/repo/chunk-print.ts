@@ -1,4 +1,4 @@
-// A chunk's print: two 64-bit hashes (xxHash3, wyhash) under a sum cache's seeds, which tell
+// A chunk's print: two 64-bit hashes (xxHash3, xxHash64) under a sum cache's seeds, which tell
 // whether a chunk is the one the last backup hashed (see sum-cache.ts). In a module of its own:
 // the codec workers load it.
 import { SUM_BYTES } from "../crypto/seal.ts";
@@ -12,7 +12,8 @@ export type Seeds = [bigint, bigint];
 export function chunkPrint(chunk: Uint8Array, seeds: Seeds, into: Uint8Array): void {
   const v = new DataView(into.buffer, into.byteOffset, PRINT_BYTES);
   v.setBigUint64(0, Bun.hash.xxHash3(chunk, seeds[0]), true);
-  v.setBigUint64(8, Bun.hash.wyhash(chunk, seeds[1]), true);
+  // Not wyhash: blocks of its own constants reset its state, whatever the seed (collisions without the seed).
+  v.setBigUint64(8, Bun.hash.xxHash64(chunk, seeds[1]), true);
 }
 
 /**
@@ -28,4 +29,3 @@ export function knownSum(chunk: Uint8Array, k: number, seeds: Seeds, prior: Uint
   sum.set(prior.subarray(p + 1 + PRINT_BYTES, p + PRIOR_BYTES));
   return true;
 }
-

@@ -1,11 +1,12 @@
-// The sum cache: what the last backup on this host read of each database file, chunk by chunk
+// The sum cache: what the last backup by this user read of each database file, chunk by chunk
 // (offset, length, print, SHA-256), so that the next backup computes a chunk's SHA-256 only when
-// the chunk changed. A print is two 64-bit hashes of the chunk (xxHash3 and wyhash) under seeds
-// drawn at random for each cache: ~40x cheaper than SHA-256, and a chunk whose offset, length and
-// 128-bit print all match is taken to be the one hashed last time (restic trusts a file's size
-// and mtime for the same purpose). Kept in the user's private cache folder, never in the
-// repository; a cache that is missing, damaged or not private costs only the hashing.
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, statSync, unlinkSync } from "node:fs";
+// the chunk changed. A print is two 64-bit hashes of the chunk (xxHash3 and xxHash64) under seeds
+// drawn at random for each cache and redrawn weekly: ~10x cheaper than SHA-256. A chunk whose
+// offset, length and print all match is taken to be the one hashed last time; these hashes are
+// not cryptographic (README, "Only changed blocks are hashed", says what that means). Kept in the
+// user's private cache folder, never in the repository; a cache that is missing, damaged, not
+// private or unreadable costs only the hashing, and never fails a backup.
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { homedir } from "node:os";
 import { cacheRoots, privateFolderUsable, type Platform } from "../../platform/native.ts";
@@ -14,13 +15,20 @@ import { pausePoint } from "../pause.ts";
 import { SUM_BYTES } from "../crypto/seal.ts";
 import { PRINT_BYTES, PRIOR_BYTES, type Seeds } from "./chunk-print.ts";
 
-const MAGIC = new TextEncoder().encode("DUCKBAK-SUMS-v1\n");
-const HEADER_BYTES = MAGIC.length + 16;
+/** The version names the print's hashes and the record layout: change it when either changes. */
+const MAGIC = new TextEncoder().encode("DUCKBAK-SUMS-v2\n");
+/** MAGIC, the two seeds, and when they were drawn (ms since the epoch). */
+const HEADER_BYTES = MAGIC.length + 24;
 /** offset u64, length u32, print, SHA-256, check u64 (xxHash3 of the rest: a damaged record is not used). */
 const RECORD_BYTES = 8 + 4 + PRINT_BYTES + SUM_BYTES + 8;
 const CHECKED_BYTES = RECORD_BYTES - 8;
 const CHECK_TWEAK = 0x5ca1ab1e5ca1ab1en;
 const IO_RECORDS = 1024;
+/** Seeds older than this are redrawn (every chunk hashed once more): a wrong record cannot outlive them. */
+const RESEED_MS = 7 * 86400_000;
+/** Caches not rewritten for this long are removed (databases no longer backed up by this user). */
+const UNUSED_MS = 60 * 86400_000;
+const CACHE_NAME = /^[0-9a-f]{32}$/;
 
 function recordCheck(record: Uint8Array, seeds: Seeds): bigint {
   return Bun.hash.xxHash3(record.subarray(0, CHECKED_BYTES), seeds[0] ^ CHECK_TWEAK);
@@ -62,21 +70,30 @@ class SumCacheReader {
     return this.held > 0;
   }
 
-  /** For each of `ranges` (in file order, after the last call's): PRIOR_BYTES. */
+  /** For each of `ranges` (in file order, after the last call's): PRIOR_BYTES. A read error ends the reading: unknown from there. */
   take(ranges: [number, number][]): Uint8Array {
     const prior = new Uint8Array(ranges.length * PRIOR_BYTES);
-    ranges.forEach(([offset, length], k) => {
-      const record = this.find(offset, length);
-      if (!record) return;
-      prior[k * PRIOR_BYTES] = 1;
-      prior.set(record.subarray(12, 12 + PRINT_BYTES + SUM_BYTES), k * PRIOR_BYTES + 1);
-    });
-    return prior;
+    try {
+      ranges.forEach(([offset, length], k) => {
+        const record = this.find(offset, length);
+        if (!record) return;
+        prior[k * PRIOR_BYTES] = 1;
+        prior.set(record.subarray(12, 12 + PRINT_BYTES + SUM_BYTES), k * PRIOR_BYTES + 1);
+      });
+      return prior;
+    } catch {
+      this.close();
+      return new Uint8Array(ranges.length * PRIOR_BYTES);
+    }
   }
 
   close(): void {
-    if (this.fd !== null) closeSync(this.fd);
+    const fd = this.fd;
     this.fd = null;
+    this.held = this.at = 0;
+    try {
+      if (fd !== null) closeSync(fd);
+    } catch {}
   }
 }
 
@@ -88,12 +105,14 @@ class SumCacheWriter {
   constructor(
     private readonly file: AtomicFile,
     private readonly seeds: Seeds,
+    drawnAt: number,
   ) {
     const header = new Uint8Array(HEADER_BYTES);
     header.set(MAGIC);
     const v = new DataView(header.buffer);
     v.setBigUint64(MAGIC.length, seeds[0], true);
     v.setBigUint64(MAGIC.length + 8, seeds[1], true);
+    v.setBigUint64(MAGIC.length + 16, BigInt(drawnAt), true);
     this.queue(header);
   }
 
@@ -144,19 +163,71 @@ class SumCacheWriter {
   }
 }
 
-export interface SumCache {
-  seeds: Seeds;
-  /** The last backup's records; null without a usable cache (or when asked to hash everything). */
-  reader: SumCacheReader | null;
-  writer: SumCacheWriter;
+/**
+ * One file's sum cache during a backup: the last backup's records handed out as its chunks come
+ * (unless asked to hash everything), and this backup's written to a temporary, renamed over the
+ * old cache once the whole file is read. Nothing here throws.
+ */
+export class SumCache {
+  private constructor(
+    readonly seeds: Seeds,
+    private reader: SumCacheReader | null,
+    private readonly writer: SumCacheWriter | null,
+  ) {}
+
+  /**
+   * The cache of `name` (a file of the database at `database`, its real path); null when this
+   * user has no usable cache folder.
+   */
+  static async open(database: string, name: string, rehash: boolean): Promise<SumCache | null> {
+    const dir = await cacheFolder();
+    if (!dir) return null;
+    const path = join(dir, new Bun.CryptoHasher("sha256").update(`${database}\0${name}`).digest("hex").slice(0, 32));
+    const found = rehash ? null : openReader(path);
+    const [seeds, drawnAt] = found ? [found.seeds, found.drawnAt] : [randomSeeds(), Date.now()];
+    let writer: SumCacheWriter | null = null;
+    try {
+      writer = new SumCacheWriter(await AtomicFile.create(path, 0o600), seeds, drawnAt);
+    } catch {
+      // a read-only cache folder: the old records still serve
+    }
+    return new SumCache(seeds, found?.reader ?? null, writer);
+  }
+
+  /** The cached records of the next chunks, `ranges` in file order (PRIOR_BYTES each). */
+  prior(ranges: [number, number][]): Uint8Array | undefined {
+    return this.reader?.take(ranges);
+  }
+
+  /** The next chunks as this backup read them: prints (PRINT_BYTES each) and SHA-256s (SUM_BYTES each). */
+  record(ranges: [number, number][], prints: Uint8Array, sums: Uint8Array): void {
+    this.writer?.add(ranges, prints, sums);
+  }
+
+  /** The file was read whole: this backup's records replace the old ones (left as they were when they cannot be written). */
+  async finish(): Promise<void> {
+    this.closeReader(); // before the rename: Windows does not replace an open file
+    await this.writer?.commit().catch(() => {});
+  }
+
+  async abort(): Promise<void> {
+    this.closeReader();
+    await this.writer?.abort().catch(() => {});
+  }
+
+  private closeReader(): void {
+    this.reader?.close();
+    this.reader = null;
+  }
 }
 
 let folder: Promise<string | null> | undefined;
 
-/** This user's private folder of sum caches, its stale temporaries removed; null when there is none. */
+/** This user's private folder of sum caches, its stale temporaries and unused caches removed; null when there is none. */
 function cacheFolder(): Promise<string | null> {
   folder ??= (async () => {
     const platform = process.platform as Platform;
+    const uid = process.getuid?.();
     let home = "";
     try {
       home = homedir();
@@ -165,9 +236,12 @@ function cacheFolder(): Promise<string | null> {
       const dir = join(root, "sums");
       try {
         mkdirSync(dir, { recursive: true, mode: 0o700 });
-        const st = statSync(dir);
-        const mine = { isDirectory: st.isDirectory(), isSymbolicLink: false, uid: st.uid, mode: st.mode };
-        if (!privateFolderUsable(platform, mine, process.getuid?.() ?? st.uid)) continue;
+        // Ours, private, and not a link, in a folder only we can change: files are removed in it.
+        const parent = statSync(root);
+        if (platform !== "win32" && (parent.uid !== uid || (parent.mode & 0o022) !== 0)) continue;
+        const st = lstatSync(dir);
+        const mine = { isDirectory: st.isDirectory(), isSymbolicLink: st.isSymbolicLink(), uid: st.uid, mode: st.mode };
+        if (!privateFolderUsable(platform, mine, uid ?? st.uid)) continue;
         await removeStaleTemporaries(dir);
         forgetUnused(dir);
         return dir;
@@ -180,43 +254,24 @@ function cacheFolder(): Promise<string | null> {
   return folder;
 }
 
-/** Caches not rewritten for this long are removed (databases no longer backed up from this host). */
-const UNUSED_MS = 60 * 86400_000;
-
 function forgetUnused(dir: string): void {
   const cutoff = Date.now() - UNUSED_MS;
   for (const name of readdirSync(dir)) {
+    if (!CACHE_NAME.test(name)) continue;
     const path = join(dir, name);
     try {
-      if (statSync(path).mtimeMs < cutoff) unlinkSync(path);
+      const st = lstatSync(path);
+      if (st.isFile() && st.mtimeMs < cutoff) unlinkSync(path);
     } catch {}
   }
 }
 
-/**
- * The sum cache of `name` (a file of the database at `database`, its real path): the last
- * backup's records (unless `rehash`) and a writer for this one's; null when this user has no
- * usable cache folder.
- */
-export async function openSumCache(database: string, name: string, rehash: boolean): Promise<SumCache | null> {
-  const dir = await cacheFolder();
-  if (!dir) return null;
-  const path = join(dir, new Bun.CryptoHasher("sha256").update(`${database}\0${name}`).digest("hex").slice(0, 32));
-  let reader: SumCacheReader | null = null;
-  if (!rehash) reader = openReader(path);
-  const seeds = reader?.seeds ?? randomSeeds();
-  try {
-    return { seeds, reader, writer: new SumCacheWriter(await AtomicFile.create(path, 0o600), seeds) };
-  } catch {
-    reader?.close();
-    return null;
-  }
-}
-
-function openReader(path: string): SumCacheReader | null {
+/** A cache's reader, when the file is a sound cache of ours with seeds young enough. */
+function openReader(path: string): { reader: SumCacheReader; seeds: Seeds; drawnAt: number } | null {
   let fd: number;
   try {
-    fd = openSync(path, "r");
+    // Not following a link, nor waiting on a FIFO put there.
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
   } catch {
     return null;
   }
@@ -225,12 +280,17 @@ function openReader(path: string): SumCacheReader | null {
     const header = new Uint8Array(HEADER_BYTES);
     // Only a private file of ours is believed: one another user could write would decide what is backed up.
     const ours = process.platform === "win32" || (st.uid === process.getuid?.() && (st.mode & 0o077) === 0);
-    if (ours && readSync(fd, header, 0, HEADER_BYTES, 0) === HEADER_BYTES && MAGIC.every((b, i) => header[i] === b)) {
+    if (st.isFile() && ours && readSync(fd, header, 0, HEADER_BYTES, 0) === HEADER_BYTES && MAGIC.every((b, i) => header[i] === b)) {
       const v = new DataView(header.buffer);
-      return new SumCacheReader(fd, [v.getBigUint64(MAGIC.length, true), v.getBigUint64(MAGIC.length + 8, true)]);
+      const seeds: Seeds = [v.getBigUint64(MAGIC.length, true), v.getBigUint64(MAGIC.length + 8, true)];
+      const drawnAt = Number(v.getBigUint64(MAGIC.length + 16, true));
+      const age = Date.now() - drawnAt;
+      if (age >= 0 && age < RESEED_MS) return { reader: new SumCacheReader(fd, seeds), seeds, drawnAt };
     }
   } catch {}
-  closeSync(fd);
+  try {
+    closeSync(fd);
+  } catch {}
   return null;
 }
 
