@@ -9,8 +9,8 @@
 import { protectLastOfEachDatabase } from "../cleanup.ts";
 import { DuckbakError, fsError } from "../errors.ts";
 import { planRetention, validatePolicy, type RetentionPolicy } from "../retention.ts";
-import { IdTable } from "./id-table.ts";
-import { BlobIndex, IndexWriter, readIndexFile, scanIndexFile } from "./index-file.ts";
+import { IdSet, IdTable } from "./id-table.ts";
+import { BlobIndex, IndexParts, IndexWriter, readIndexFile, scanIndexFile } from "./index-file.ts";
 import { checkLists, ID_BYTES, listLength, readList } from "./lists.ts";
 import type { ProgressSink } from "../progress.ts";
 import { choosePacksToRepack, repackBlobs, type PackUse } from "./repack.ts";
@@ -30,6 +30,8 @@ export interface RepoCleanupOptions {
   maxUnused?: number;
   /** Repacking (bytes of the packs read), then deleting (bytes of the packs deleted). */
   progress?: ProgressSink;
+  /** Bytes of index files whose ids one pass holds (PASS_INDEX_BYTES; more: passes over parts of the id space). */
+  passIndexBytes?: number;
 }
 
 /** cleanup --max-unused's default: 10% of the pack bytes may be blobs no snapshot uses. */
@@ -79,26 +81,30 @@ export async function cleanupRepository(repo: Repository, opts: RepoCleanupOptio
       await pausePoint("repo:after-forget");
     }
     // What the remaining snapshots use: a snapshot whose deletion failed still counts.
-    const used = await usedBlobs(repo, snaps.filter((s) => !gone.has(s.id)));
-
-    const gc = await collect(repo, used, dryRun, opts.maxUnused ?? DEFAULT_MAX_UNUSED, opts.progress);
+    const gc = await collect(repo, snaps.filter((s) => !gone.has(s.id)), dryRun, opts.maxUnused ?? DEFAULT_MAX_UNUSED, opts);
     return { policy: opts.policy, dryRun, kept, forgotten, ...gc, errors: [...errors, ...gc.errors] };
   } finally {
     await lock?.release();
   }
 }
 
-/**
- * The blobs `snaps` use: their chunk lists and the chunks those name (each list read once: files
- * that did not change share theirs). The field: the number + 1 of the pack whose copy counts
- * (collect). A list that cannot be read stops the collection: its chunks would look unused.
- */
-async function usedBlobs(repo: Repository, snaps: SnapshotInfo[]): Promise<IdTable> {
-  const used = new IdTable(1);
-  // The lists' locations first: one scan of the index. Snapshot files are read twice rather than held.
+/** Where the chunk lists of `snaps` are: one scan of the index (snapshot files are read again rather than held). */
+async function listLocations(repo: Repository, snaps: SnapshotInfo[], files: string[]): Promise<BlobIndex> {
   const lists = new BlobIndex([]);
   for (const s of snaps) for (const db of (await loadSnapshot(repo, s.id)).databases) for (const f of db.files) if (Array.isArray(f.lists)) f.lists.forEach((id) => lists.want(id));
-  await lists.loadAll(repo);
+  await lists.loadAll(repo, undefined, files);
+  return lists;
+}
+
+/**
+ * The blobs `snaps` use that `only` has (a part of the id space, or the blobs of some packs):
+ * their chunk lists and the chunks those name (each list read once: files that did not change
+ * share theirs). The field: the number + 1 of the pack whose copy counts (collect). A list that
+ * cannot be read stops the collection: its chunks would look unused.
+ */
+async function usedBlobs(repo: Repository, snaps: SnapshotInfo[], lists: BlobIndex, only: { has(id: string): boolean; hasRaw(bytes: Uint8Array, at: number): boolean }): Promise<IdTable> {
+  const used = new IdTable(1);
+  const read = new IdSet();
   try {
     for (const s of snaps) {
       for (const db of (await loadSnapshot(repo, s.id)).databases) {
@@ -107,12 +113,13 @@ async function usedBlobs(repo: Repository, snaps: SnapshotInfo[]): Promise<IdTab
           const bad = checkLists(f);
           if (bad) throw new RepositoryDamagedError(repo.location, `${what}: ${bad}`);
           for (const [i, id] of f.lists.entries()) {
-            if (used.lookup(id) >= 0) continue;
-            used.insert(id);
+            if (read.has(id)) continue;
+            read.add(id);
+            if (only.has(id)) used.insert(id);
             const loc = lists.get(id);
             if (!loc) throw new RepositoryDamagedError(repo.location, `${what}: chunk list ${id.slice(0, 12)}… is in no index file`);
             const ids = await readList(repo, loc, id, listLength(f.chunk_count, i), what);
-            for (let at = 0; at < ids.length; at += ID_BYTES) used.insertRaw(ids, at);
+            for (let at = 0; at < ids.length; at += ID_BYTES) if (only.hasRaw(ids, at)) used.insertRaw(ids, at);
           }
         }
       }
@@ -124,52 +131,71 @@ async function usedBlobs(repo: Repository, snaps: SnapshotInfo[]): Promise<IdTab
   return used;
 }
 
-async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnused: number, progress?: ProgressSink) {
+async function collect(repo: Repository, snaps: SnapshotInfo[], dryRun: boolean, maxUnused: number, opts: Pick<RepoCleanupOptions, "progress" | "passIndexBytes">) {
+  const { progress } = opts;
+  const parts = await IndexParts.of(repo, opts.passIndexBytes);
+  const indexIds = parts.files;
+  const lists = await listLocations(repo, snaps, indexIds);
   const stored = new Map<string, number>();
   for await (const e of repo.store.list("data/")) stored.set(e.key.slice(e.key.lastIndexOf("/") + 1), e.size);
-  // Pass 1: how much of each pack the remaining snapshots use (ids only, no blob lists kept). A
-  // used blob stored in several packs (a repack killed before its old index went) counts in one.
+  // Pass 1: how much of each pack the remaining snapshots use (ids only, no blob lists kept), the
+  // ids of one part of the id space at a time when the index is large. A used blob stored in
+  // several packs (a repack killed before its old index went) counts in one.
   const use = new Map<string, PackUse>();
   const packNames: string[] = []; // by number - 1, the numbers in `used`
   const packNumber = new Map<string, number>();
-  const twice = new Map<number, { packs: string[]; length: number }>(); // used entry -> its other packs
-  const indexIds = await repo.listIds("index");
+  // used blob -> its first pack, its other packs, its place in the scan of the index
+  const twice = new Map<string, { home: string; packs: string[]; length: number; at: number; best?: string }>();
   const packsIn = new Map<string, string[]>(); // index file -> the packs it names
-  let u: PackUse;
-  for (const id of indexIds) {
-    const names: string[] = [];
-    packsIn.set(id, names);
-    await scanIndexFile(repo, id, {
-      pack: (pack, size) => {
-        names.push(pack);
-        if (use.has(pack)) return false; // listed by several index files: counted once
-        use.set(pack, (u = { size, usedBytes: 0, unusedBytes: 0 }));
-        packNumber.set(pack, packNames.push(pack));
-        return true;
-      },
-      blob: (text, at, _offset, length) => {
-        const e = used.lookupText(text, at);
-        if (e < 0) u.unusedBytes += length;
-        else {
-          u.usedBytes += length;
-          if (used.field(e, 0) === 0) used.setField(e, 0, packNames.length);
-          else {
-            const t = twice.get(e) ?? { packs: [], length };
-            t.packs.push(packNames.at(-1)!);
-            twice.set(e, t);
+  let usedAll = null as IdTable | null; // the used blobs, when they are taken in one pass
+  await parts.each(async (part) => {
+    const used = await usedBlobs(repo, snaps, lists, part);
+    if (parts.parts.length === 1) usedAll = used;
+    let u: PackUse;
+    let at = 0;
+    const counted = new Set<string>(); // listed by several index files: counted once
+    for (const id of indexIds) {
+      const names: string[] = [];
+      packsIn.set(id, names);
+      await scanIndexFile(repo, id, {
+        pack: (pack, size) => {
+          names.push(pack);
+          if (counted.has(pack)) return false;
+          counted.add(pack);
+          if (!use.has(pack)) {
+            use.set(pack, { size, usedBytes: 0, unusedBytes: 0 });
+            packNumber.set(pack, packNames.push(pack));
           }
-        }
-      },
-    });
-  }
-  const homeOf = (e: number) => packNames[used.field(e, 0) - 1];
-  // The copy that counts: in a pack that is stored whole, the one most used; the others are unused.
+          u = use.get(pack)!;
+          return true;
+        },
+        blob: (text, p, _offset, length) => {
+          at++;
+          if (!part.hasText(text, p)) return;
+          const e = used.lookupText(text, p);
+          if (e < 0) u.unusedBytes += length;
+          else {
+            u.usedBytes += length;
+            if (used.field(e, 0) === 0) used.setField(e, 0, packNumber.get(names.at(-1)!)!);
+            else {
+              const id = used.id(e);
+              const t = twice.get(id) ?? { home: packNames[used.field(e, 0) - 1]!, packs: [], length, at };
+              t.packs.push(names.at(-1)!);
+              twice.set(id, t);
+            }
+          }
+        },
+      });
+    }
+  });
+  // The copy that counts: in a pack that is stored whole, the one most used; the others are
+  // unused (decided in the order the index scan met them, each decision changing the next's shares).
   const whole = (p: string) => stored.get(p) === use.get(p)!.size;
   const share = (p: string) => use.get(p)!.usedBytes / use.get(p)!.size;
-  for (const [e, t] of twice) {
-    const all = [homeOf(e)!, ...t.packs];
+  for (const t of [...twice.values()].sort((a, b) => a.at - b.at)) {
+    const all = [t.home, ...t.packs];
     const best = all.reduce((x, y) => (whole(y) && (!whole(x) || share(y) > share(x)) ? y : x));
-    used.setField(e, 0, packNumber.get(best)!);
+    t.best = best;
     for (const p of all) {
       if (p === best) continue;
       use.get(p)!.usedBytes -= t.length;
@@ -195,21 +221,38 @@ async function collect(repo: Repository, used: IdTable, dryRun: boolean, maxUnus
     doomed.push(...repacked);
     bytesFreed += repacked.reduce((n, p) => n + use.get(p)!.unusedBytes, 0);
   } else if (chosen.size) {
-    // Pass 2: the chosen packs' entries, an index file at a time; a used blob is copied when its
-    // counting copy is in one of them.
+    // Pass 2: the chosen packs' entries, an index file at a time; a used blob is copied (once)
+    // when its counting copy is in one of them. Which of their blobs are used: taken in one pass,
+    // the whole set; else the chosen packs go by groups (in the order below), and each group's
+    // used blobs are found by reading the lists again.
+    let used = usedAll;
+    const groupOf = usedAll ? null : parts.groups(lists.packs, [...use.keys()].filter((p) => chosen.has(p)));
+    let group: BlobIndex | null = null;
     async function* sources() {
       const seen = new Set<string>();
       for (const id of indexIds.filter((f) => packsIn.get(f)!.some((p) => chosen.has(p))))
         for (const p of (await readIndexFile(repo, id)).packs)
           if (chosen.has(p.id) && !seen.has(p.id)) {
             seen.add(p.id);
+            const g = await groupOf?.(p.id);
+            if (g && g !== group) {
+              group = g;
+              used = null;
+              used = await usedBlobs(repo, snaps, lists, g);
+            }
             yield p;
           }
     }
     const total = [...chosen].reduce((n, p) => n + use.get(p)!.size, 0);
+    const copiedTwice = new Set<string>();
     const keep = (b: string) => {
-      const e = used.lookup(b);
-      return e >= 0 && chosen.has(homeOf(e) ?? "");
+      if (used!.lookup(b) < 0) return false;
+      const t = twice.get(b);
+      // Not in `twice`: its only copy is in the pack being repacked.
+      if (!t) return true;
+      if (!chosen.has(t.best!) || copiedTwice.has(b)) return false;
+      copiedTwice.add(b);
+      return true;
     };
     const r = await repackBlobs(repo, sources(), total, keep, indexer, progress);
     repacked = r.repacked;

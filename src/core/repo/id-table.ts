@@ -183,3 +183,36 @@ export class IdSet extends IdTable {
     return this;
   }
 }
+
+/**
+ * One of `of` equal slices of the id space (by the id's first 16 bits): commands that would hold
+ * every blob id of a large repository take the ids a slice at a time, in passes.
+ */
+export class IdPart {
+  constructor(
+    readonly n: number,
+    readonly of: number,
+  ) {}
+
+  /** Whether the id whose first 16 bits are `top` is in this slice. */
+  private holds(top: number): boolean {
+    return Math.floor((top * this.of) / 65536) === this.n;
+  }
+
+  has(id: string): boolean {
+    return this.of === 1 || this.holds(parseInt(id.slice(0, 4), 16));
+  }
+
+  /** has() of the id written as hex digits at `at` in `text` (ASCII). */
+  hasText(text: Uint8Array, at: number): boolean {
+    return this.of === 1 || this.holds((HEX[text[at]!]! << 12) | (HEX[text[at + 1]!]! << 8) | (HEX[text[at + 2]!]! << 4) | HEX[text[at + 3]!]!);
+  }
+
+  /** has() of the id as raw bytes at `at` in `bytes`. */
+  hasRaw(bytes: Uint8Array, at: number): boolean {
+    return this.of === 1 || this.holds((bytes[at]! << 8) | bytes[at + 1]!);
+  }
+}
+
+/** The whole id space, in one part. */
+export const ALL_IDS = new IdPart(0, 1);

@@ -3,7 +3,7 @@
 // and locations are kept, in a compact table (id-table.ts: ~57 bytes per blob), never blob
 // contents; commands that read some snapshots keep only the entries of the chunks those name.
 import { BufferChurn } from "../archive/codec-pool.ts";
-import { IdTable, isBlobId } from "./id-table.ts";
+import { ALL_IDS, IdPart, IdTable, isBlobId } from "./id-table.ts";
 import { decodeJson, RepositoryDamagedError, type Repository } from "./repository.ts";
 import type { PackInfo } from "./pack.ts";
 
@@ -37,13 +37,21 @@ export class BlobIndex {
   private located = 0;
   /** The number + 1 of the pack being added. */
   private current = 0;
-  /** pack id -> its number (in the table's pack field), size. */
-  readonly packs = new Map<string, { n: number; size: number }>();
+  /** pack id -> its number (in the table's pack field), size, and how many blobs it lists (in any part). */
+  readonly packs = new Map<string, { n: number; size: number; blobs: number }>();
+  /** The entry of the pack being added. */
+  private listing = { n: 0, size: 0, blobs: 0 };
   /** Entries of each pack, grouped by blobsIn (built on first use). */
   private grouped: { order: Uint32Array; starts: Uint32Array } | null = null;
 
-  /** `wanted`: keep only these blobs' locations (the chunks of the snapshots a command reads); all when absent. */
-  constructor(wanted?: Iterable<string>) {
+  /**
+   * `wanted`: keep only these blobs' locations (the chunks of the snapshots a command reads); all
+   * when absent. `part`: only the blobs whose ids are in that part of the id space.
+   */
+  constructor(
+    wanted?: Iterable<string>,
+    private readonly part: IdPart = ALL_IDS,
+  ) {
     this.filtered = wanted !== undefined;
     // A malformed id (a damaged snapshot) is simply never located.
     if (wanted) for (const id of wanted) if (isBlobId(id)) this.table.insert(id);
@@ -62,6 +70,11 @@ export class BlobIndex {
   /** Adds a blob to a filtered index's wanted ones. */
   want(id: string): void {
     if (isBlobId(id)) this.table.insert(id);
+  }
+
+  /** want() of the id written as 64 hex digits at `at` in `text`. */
+  wantText(text: Uint8Array, at: number): void {
+    this.table.insertText(text, at);
   }
 
   /** want() of each 32-byte raw id in `ids`. */
@@ -109,13 +122,17 @@ export class BlobIndex {
   /** A pack just stored (its index file not yet written: copy.ts passes null). */
   add(pack: PackInfo, _indexFile?: null): void {
     if (!this.startPack(pack.id, pack.size)) return;
-    for (const b of pack.blobs) this.locate(this.filtered ? this.table.lookup(b.id) : this.table.insert(b.id), b.offset, b.length, b.raw);
+    this.listing.blobs = pack.blobs.length;
+    for (const b of pack.blobs) if (this.part.has(b.id)) this.locate(this.filtered ? this.table.lookup(b.id) : this.table.insert(b.id), b.offset, b.length, b.raw);
   }
 
   /** The packs of one index file (parsed); a blob already located keeps its first location. */
   addFile(file: IndexFile): void {
-    for (const p of file.packs)
-      if (this.startPack(p.id, p.size)) for (const [b, offset, length, raw] of p.blobs) this.locate(this.filtered ? this.table.lookup(b) : this.table.insert(b), offset, length, raw);
+    for (const p of file.packs) {
+      if (!this.startPack(p.id, p.size)) continue;
+      this.listing.blobs = p.blobs.length;
+      for (const [b, offset, length, raw] of p.blobs) if (this.part.has(b)) this.locate(this.filtered ? this.table.lookup(b) : this.table.insert(b), offset, length, raw);
+    }
   }
 
   /** addFile of the repository's index file `id`, scanned rather than parsed. */
@@ -123,7 +140,10 @@ export class BlobIndex {
     const t = this.table;
     await scanIndexFile(repo, id, {
       pack: (pack, size) => this.startPack(pack, size),
-      blob: (text, at, offset, length, raw) => this.locate(this.filtered ? t.lookupText(text, at) : t.insertText(text, at), offset, length, raw),
+      blob: (text, at, offset, length, raw) => {
+        this.listing.blobs++;
+        if (this.part.hasText(text, at)) this.locate(this.filtered ? t.lookupText(text, at) : t.insertText(text, at), offset, length, raw);
+      },
     });
   }
 
@@ -132,11 +152,12 @@ export class BlobIndex {
     let p = this.packs.get(id);
     const known = p !== undefined;
     if (!p) {
-      p = { n: this.packIds.length, size };
+      p = { n: this.packIds.length, size, blobs: 0 };
       this.packs.set(id, p);
       this.packIds.push(id);
     }
     this.current = p.n + 1;
+    this.listing = p;
     this.grouped = null;
     // A pack's content never changes (its name is its hash): listed again, it adds nothing.
     return !known;
@@ -185,9 +206,9 @@ export class BlobIndex {
     return index;
   }
 
-  /** Every index file of the repository, loaded; given `onDamaged`, one that cannot be read is reported there and skipped. */
-  async loadAll(repo: Repository, onDamaged?: (err: RepositoryDamagedError) => void): Promise<void> {
-    for (const id of await repo.listIds("index")) {
+  /** Every index file of the repository (or those of `files`), loaded; given `onDamaged`, one that cannot be read is reported there and skipped. */
+  async loadAll(repo: Repository, onDamaged?: (err: RepositoryDamagedError) => void, files?: string[]): Promise<void> {
+    for (const id of files ?? (await repo.listIds("index"))) {
       try {
         await this.loadFile(repo, id);
       } catch (err) {
@@ -195,6 +216,92 @@ export class BlobIndex {
         onDamaged(err);
       }
     }
+  }
+}
+
+/**
+ * Bytes of index files (~50 per blob) whose ids the whole-repository commands (stats, verify,
+ * cleanup) hold at once: ~650,000 blobs, ~40 MiB of tables. Above, they go through the index in
+ * passes, one part of the id space each.
+ */
+export const PASS_INDEX_BYTES = 32 << 20;
+
+/**
+ * The repository's index files as listed once (every pass reads the same ones), and the parts of
+ * the id space to take their blobs in: one part (every blob at once) up to `passBytes` of index
+ * files, else one more per `passBytes`, so that each pass holds at most ~`passBytes` worth of ids.
+ */
+export class IndexParts {
+  private constructor(
+    private readonly repo: Repository,
+    readonly files: string[],
+    readonly parts: IdPart[],
+  ) {}
+
+  static async of(repo: Repository, passBytes = PASS_INDEX_BYTES): Promise<IndexParts> {
+    const files: string[] = [];
+    let bytes = 0;
+    for await (const e of repo.store.list("index/")) {
+      files.push(e.key.slice("index/".length));
+      bytes += e.size;
+    }
+    const n = Math.min(65536, Math.max(1, Math.ceil(bytes / passBytes)));
+    return new IndexParts(repo, files, Array.from({ length: n }, (_, i) => new IdPart(i, n)));
+  }
+
+  /** `pass` for each part in turn, the last one's memory freed before the next. */
+  async each(pass: (part: IdPart) => Promise<void>): Promise<void> {
+    for (const [n, part] of this.parts.entries()) {
+      if (n > 0) Bun.gc(true);
+      await pass(part);
+    }
+  }
+
+  /** The locations of the blobs in `part`; given `onDamaged`, an index file that cannot be read is reported there and skipped. */
+  async index(part: IdPart, onDamaged?: (err: RepositoryDamagedError) => void): Promise<BlobIndex> {
+    const index = new BlobIndex(undefined, part);
+    await index.loadAll(this.repo, onDamaged, this.files);
+    return index;
+  }
+
+  /**
+   * The locations of the blobs that `packs` list (each blob's first location, which may be in
+   * another pack): what reading those packs whole needs, whichever parts their blobs are in.
+   */
+  async ofPacks(packs: Set<string>, onDamaged?: (err: RepositoryDamagedError) => void): Promise<BlobIndex> {
+    const index = new BlobIndex([]);
+    for (const id of this.files) {
+      try {
+        await scanIndexFile(this.repo, id, { pack: (p) => packs.has(p), blob: (text, at) => index.wantText(text, at) });
+      } catch (err) {
+        if (!onDamaged || !(err instanceof RepositoryDamagedError)) throw err;
+      }
+    }
+    await index.loadAll(this.repo, onDamaged, this.files);
+    return index;
+  }
+
+  /**
+   * For going through the packs of `order` in that order without holding every blob: the ofPacks
+   * index of the group of consecutive packs that holds `pack`, each group listing at most a pass's
+   * worth of blobs (`packs`: an index's packs, with how many blobs each lists).
+   */
+  groups(packs: BlobIndex["packs"], order: string[], onDamaged?: (err: RepositoryDamagedError) => void): (pack: string) => Promise<BlobIndex> {
+    const limit = Math.ceil(order.reduce((n, p) => n + packs.get(p)!.blobs, 0) / this.parts.length);
+    let next = 0;
+    let group = new Set<string>();
+    let index: Promise<BlobIndex> | null = null;
+    return (pack) => {
+      if (!group.has(pack)) {
+        group = new Set();
+        for (let n = 0; next < order.length && (group.size === 0 || n + packs.get(order[next]!)!.blobs <= limit); next++) {
+          group.add(order[next]!);
+          n += packs.get(order[next]!)!.blobs;
+        }
+        index = this.ofPacks(group, onDamaged);
+      }
+      return index!;
+    };
   }
 }
 

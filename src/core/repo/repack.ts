@@ -7,7 +7,6 @@
 // packs before it deletes the old index files and packs.
 import { DuckbakError } from "../errors.ts";
 import type { ProgressSink } from "../progress.ts";
-import { IdSet } from "./id-table.ts";
 import type { IndexFile, IndexWriter } from "./index-file.ts";
 import { PackWriter } from "./pack.ts";
 import { packKey, RepositoryDamagedError, sha256Hex, type Repository } from "./repository.ts";
@@ -57,7 +56,8 @@ export interface RepackResult {
 
 /**
  * Copies the blobs of `packs` (`total` bytes, as the index files list them) that `keep` names
- * (each once) into new packs, read one source pack at a time; `index` gets the new packs' entries.
+ * into new packs, read one source pack at a time; `index` gets the new packs' entries. `keep` is
+ * asked once per blob entry, and says yes once per blob (no set of the copied ids is held here).
  */
 export async function repackBlobs(
   repo: Repository,
@@ -68,7 +68,7 @@ export async function repackBlobs(
   progress?: ProgressSink,
 ): Promise<RepackResult> {
   const writer = new PackWriter(repo, 2, index);
-  const copied = new IdSet();
+  let copied = 0;
   const repacked: string[] = [];
   const errors: DuckbakError[] = [];
   progress?.start(total, "repacking");
@@ -82,14 +82,14 @@ export async function repackBlobs(
       continue;
     }
     for (const [id, offset, length, raw] of p.blobs) {
-      if (!keep(id) || copied.has(id)) continue;
+      if (!keep(id)) continue;
       if (offset + length > bytes.length) throw new RepositoryDamagedError(repo.location, `${key}: blob ${id.slice(0, 12)}… lies past the end of the pack`);
       await writer.add(id, bytes.slice(offset, offset + length), raw);
-      copied.add(id);
+      copied++;
     }
     repacked.push(p.id);
     progress?.advance(p.size);
   }
   await writer.finish();
-  return { repacked, packsWritten: writer.storedPacks, bytesWritten: writer.storedBytes, blobs: copied.size, errors };
+  return { repacked, packsWritten: writer.storedPacks, bytesWritten: writer.storedBytes, blobs: copied, errors };
 }

@@ -1,5 +1,5 @@
 // stats --repo: what the repository stores against what its snapshots hold.
-import { BlobIndex } from "./index-file.ts";
+import { IndexParts } from "./index-file.ts";
 import { loadSnapshot, loadSnapshots } from "./snapshots.ts";
 import { IdSet } from "./id-table.ts";
 import type { Repository } from "./repository.ts";
@@ -22,7 +22,12 @@ export interface RepoStats {
   dedupRatio: number;
 }
 
-export async function repositoryStats(repo: Repository): Promise<RepoStats> {
+export interface RepoStatsOptions {
+  /** Bytes of index files whose ids one pass holds (PASS_INDEX_BYTES; more: passes over parts of the id space). */
+  passIndexBytes?: number;
+}
+
+export async function repositoryStats(repo: Repository, opts: RepoStatsOptions = {}): Promise<RepoStats> {
   let storedBytes = 0;
   let packs = 0;
   let packBytes = 0;
@@ -33,29 +38,34 @@ export async function repositoryStats(repo: Repository): Promise<RepoStats> {
       packBytes += e.size;
     }
   }
-  const index = await BlobIndex.load(repo);
   const snaps = await loadSnapshots(repo);
-  // Which blobs are chunk lists: the ones snapshot files name.
+  // Which blobs are chunk lists: the ones snapshot files name (one per 8,192 chunks: held).
   const lists = new IdSet();
+  for (const s of snaps) for (const db of (await loadSnapshot(repo, s.id)).databases) for (const id of db.files.flatMap((f) => f.lists ?? [])) lists.add(id);
+  let blobs = 0;
+  let rawBytes = 0;
   let listBlobs = 0;
   let listBytes = 0;
-  for (const s of snaps)
-    for (const db of (await loadSnapshot(repo, s.id)).databases)
-      for (const id of db.files.flatMap((f) => f.lists ?? [])) {
-        const loc = lists.has(id) ? undefined : index.get(id);
-        lists.add(id);
-        if (!loc) continue;
-        listBlobs++;
-        listBytes += loc.raw;
-      }
+  const parts = await IndexParts.of(repo, opts.passIndexBytes);
+  await parts.each(async (part) => {
+    const index = await parts.index(part);
+    blobs += index.size;
+    rawBytes += index.rawBytes();
+    for (let e = 0; e < lists.size; e++) {
+      const loc = index.get(lists.id(e));
+      if (!loc) continue;
+      listBlobs++;
+      listBytes += loc.raw;
+    }
+  });
   const logicalBytes = snaps.reduce((n, s) => n + s.snapshot.stats.logical_bytes, 0);
   return {
     snapshots: snaps.length,
     storedBytes,
     packs,
     packBytes,
-    blobs: index.size - listBlobs,
-    uniqueBytes: index.rawBytes() - listBytes,
+    blobs: blobs - listBlobs,
+    uniqueBytes: rawBytes - listBytes,
     listBlobs,
     listBytes,
     logicalBytes,

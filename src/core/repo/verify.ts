@@ -6,13 +6,13 @@
 import { BufferChurn, CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-pool.ts";
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
-import { BlobIndex } from "./index-file.ts";
+import { BlobIndex, IndexParts } from "./index-file.ts";
 import { lockRepository } from "./locks.ts";
 import { decodePack } from "./pack.ts";
-import { packKey, type Repository } from "./repository.ts";
+import { packKey, type Repository, type RepositoryDamagedError } from "./repository.ts";
 import { headOf, loadSnapshot, resolveSnapshot, shortId, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
 import { checkLists, ID_BYTES, idAt, LIST_IDS, listLength, readList, SnapshotChunks } from "./lists.ts";
-import { IdSet } from "./id-table.ts";
+import { ALL_IDS, IdSet, type IdPart } from "./id-table.ts";
 import type { BlobLocation } from "./index-file.ts";
 import type { ProgressSink } from "../progress.ts";
 
@@ -23,6 +23,8 @@ export interface RepoVerifyOptions {
   lockWaitSeconds?: number;
   /** With readData: the bytes of the packs to read, advanced as each is checked. */
   progress?: ProgressSink;
+  /** The whole repository: bytes of index files whose ids one pass holds (PASS_INDEX_BYTES; more: passes over parts of the id space). */
+  passIndexBytes?: number;
 }
 
 export interface RepoVerifyResult {
@@ -61,7 +63,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     const stored = new Map<string, number>();
     for await (const e of repo.store.list("data/")) stored.set(e.key.slice(e.key.lastIndexOf("/") + 1), e.size);
     const st: VerifyState = (state = { stored, needed: new Set(), badBlobs: new Map(), badPacks: new Map(), badLists: new Map(), checkedPacks: new Set(), bytesRead: 0, blobsChecked: 0, note });
-    let index: BlobIndex;
+    let packs: BlobIndex["packs"];
     if (opts.snapshot) {
       // One snapshot: its chunks' locations only, a window at a time (lists.ts).
       const s = selected[0]!;
@@ -74,7 +76,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
           else files.push({ ...f, label });
         }
       const chunks = await SnapshotChunks.open(repo, files, (err) => note(err.message));
-      index = new BlobIndex([]);
+      let index = new BlobIndex([]);
       for (const [n, units] of chunks.windows.entries()) {
         const w = await chunks.window(n, (file, list, err) => st.badLists.set(files[file]!.lists[list]!, err.message.slice(repo.location.length + 2)));
         index = w.index;
@@ -86,15 +88,32 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
             yield { file: f.label, list: u.list, id, read: async () => read.get(`${u.file}/${u.list}`) ?? null };
           }
         };
-        await verifyPass(repo, w.index, lists, opts, st, opts.readData ? "needed" : "none", `verifying snapshot ${s.short}`);
+        const { needed, unindexed } = await checkUse(repo, w.index, lists, st, ALL_IDS);
+        if (opts.readData) await readPacks(repo, [...needed], async (p) => w.index.blobsIn(p), opts, st, `verifying snapshot ${s.short}`);
+        if (broken(st, unindexed)) await nameBroken([ALL_IDS], async () => w.index, lists, st);
       }
       // (No chunk at all: the index is still scanned, for its packs.)
       if (chunks.windows.length === 0) await index.loadAll(repo, (err) => note(err.message));
+      packs = index.packs;
     } else {
-      // The whole repository: every blob's location; each snapshot's lists read as they come.
-      index = new BlobIndex();
-      await index.loadAll(repo, (err) => note(err.message));
-      const full = index;
+      // The whole repository: every blob's location, or, with a large index, those of one part of
+      // the id space at a time (each snapshot's lists read again in each pass).
+      const parts = await IndexParts.of(repo, opts.passIndexBytes);
+      const onDamaged = (err: RepositoryDamagedError) => note(err.message);
+      const whole = parts.parts.length === 1 ? await parts.index(ALL_IDS, onDamaged) : null;
+      const partIndex = async (part: IdPart) => whole ?? (await parts.index(part, onDamaged));
+      // Where the lists are: in the whole index, or located apart (one scan) for every pass.
+      let listsAt = whole;
+      if (!listsAt) {
+        listsAt = new BlobIndex([]);
+        for (const s of selected) {
+          // (One that cannot be read is reported by the passes.)
+          const snapshot = await loadSnapshot(repo, s.id).catch(() => null);
+          for (const db of snapshot?.databases ?? []) for (const f of db.files) if (!checkLists(f)) f.lists.forEach((id) => listsAt!.want(id));
+        }
+        await listsAt.loadAll(repo, onDamaged, parts.files);
+      }
+      const at = listsAt;
       const lists = async function* (): AsyncIterable<ListUnit> {
         for (const s of selected) {
           let snapshot;
@@ -113,20 +132,31 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
                 continue;
               }
               for (const [i, id] of f.lists.entries()) {
-                const loc = full.get(id);
+                const loc = at.get(id);
                 yield { file: label, list: i, id, read: async () => (loc ? readList(repo, loc, id, listLength(f.chunk_count, i), label) : null) };
               }
             }
         }
       };
-      await verifyPass(repo, full, lists, opts, st, opts.readData ? new Set([...full.packs.keys()].filter((p) => stored.has(p))) : "none", "verifying repository");
+      let unindexed = false;
+      await parts.each(async (part) => {
+        if ((await checkUse(repo, await partIndex(part), lists, st, part)).unindexed) unindexed = true;
+      });
+      packs = at.packs;
+      if (opts.readData) {
+        // Every indexed pack, every blob; with a large index, the blobs of a group of packs located at a time.
+        const all = [...packs.keys()].filter((p) => stored.has(p));
+        const groupOf = whole ? async () => whole : parts.groups(packs, all, onDamaged);
+        await readPacks(repo, all, async (p) => (await groupOf(p)).blobsIn(p), opts, st, "verifying repository");
+      }
+      if (broken(st, unindexed)) await nameBroken(parts.parts, partIndex, lists, st);
     }
     const { needed, bytesRead, blobsChecked } = st;
-    const unindexedPacks = [...stored.keys()].filter((p) => !index.packs.has(p)).length;
+    const unindexedPacks = [...stored.keys()].filter((p) => !packs.has(p)).length;
     return {
       ok: problems.length === 0,
       snapshots: selected.map((s) => s.id),
-      packs: opts.readData ? (opts.snapshot ? needed.size : index.packs.size) : needed.size,
+      packs: opts.readData ? (opts.snapshot ? needed.size : packs.size) : needed.size,
       blobs: blobsChecked,
       bytesRead,
       problems,
@@ -168,21 +198,12 @@ interface VerifyState {
 }
 
 /**
- * Verifies the chunk lists `lists` gives (each list blob and the chunks it names), located by
- * `index`: every one indexed, its pack present with the recorded size; then reads the packs
- * `read` names (`needed`: the ones these lists use) and opens their blobs; then names the first
- * bad chunk of each file.
+ * Checks the chunk lists `lists` gives (each list blob and the chunks it names) whose ids are in
+ * `part`, located by `index`: every one indexed, its pack present with the recorded size. Returns
+ * the packs they use (without the missing or truncated ones), and whether one is in no index file.
  */
-async function verifyPass(
-  repo: Repository,
-  index: BlobIndex,
-  lists: () => AsyncIterable<ListUnit>,
-  opts: RepoVerifyOptions,
-  st: VerifyState,
-  read: "none" | "needed" | Set<string>,
-  label: string,
-): Promise<void> {
-  const { stored, badBlobs, badPacks, badLists, note } = st;
+async function checkUse(repo: Repository, index: BlobIndex, lists: () => AsyncIterable<ListUnit>, st: VerifyState, part: IdPart): Promise<{ needed: Set<string>; unindexed: boolean }> {
+  const { stored, badPacks, badLists } = st;
   const needed = new Set<string>();
   let unindexed = false;
   const use = (pack: string | undefined) => {
@@ -191,7 +212,7 @@ async function verifyPass(
   };
   const seen = new IdSet(); // lists read in this pass: files that did not change share theirs
   for await (const u of lists()) {
-    use(index.get(u.id)?.pack);
+    if (part.has(u.id)) use(index.get(u.id)?.pack);
     if (seen.has(u.id)) continue;
     seen.add(u.id);
     let ids: Uint8Array | null;
@@ -201,7 +222,7 @@ async function verifyPass(
       badLists.set(u.id, errText(err).slice(repo.location.length + 2));
       continue;
     }
-    if (ids) for (let at = 0; at < ids.length; at += ID_BYTES) use(index.packOfRaw(ids, at));
+    if (ids) for (let at = 0; at < ids.length; at += ID_BYTES) if (part.hasRaw(ids, at)) use(index.packOfRaw(ids, at));
   }
   for (const pack of needed) {
     if (st.checkedPacks.has(pack)) {
@@ -218,70 +239,109 @@ async function verifyPass(
     }
   }
   for (const p of needed) st.needed.add(p);
-  if (read !== "none") {
-    // Whole repository: every indexed pack, every blob; one snapshot: the blobs it uses (the
-    // index then holds only theirs).
-    const packs = read === "needed" ? needed : read;
-    const { pool, packHash } = (st.workers ??= { pool: new CodecPool(), packHash: new DigestWorker() });
-    // Three packs in flight (read, hashed, their blobs opened), each in a slab of shared memory
-    // that the workers read in place: memory stays bounded whatever the repository's size.
-    const ring = new SlabRing(3, [...packs].reduce((m, p) => Math.max(m, stored.get(p) ?? 0), 0));
-    const inflight = new Set<Promise<void>>();
-    let failure: unknown = null;
-    try {
-      opts.progress?.start(
-        [...packs].reduce((n, p) => n + (stored.get(p) ?? 0), 0),
-        label,
-      );
-      for (const pack of packs) {
-        if (failure) break;
-        const slab = await ring.take();
-        const job: Promise<void> = checkPack(repo, pool, packHash, slab, pack, stored.get(pack) ?? 0, index.blobsIn(pack), badBlobs, note)
-          .then(
-            (r) => {
-              st.bytesRead += r.bytes;
-              st.blobsChecked += r.blobs;
-              opts.progress?.advance(r.bytes);
-            },
-            (err) => void (failure ??= err),
-          )
-          .finally(() => {
-            ring.give(slab);
-            inflight.delete(job);
-          });
-        inflight.add(job);
+  return { needed, unindexed };
+}
+
+/** Whether anything checked so far breaks a file (then nameBroken says which). */
+const broken = (st: VerifyState, unindexed: boolean) => st.badBlobs.size > 0 || st.badPacks.size > 0 || st.badLists.size > 0 || unindexed;
+
+/**
+ * Reads `packs` whole and opens their blobs (`blobsIn`: the blobs whose first location is that
+ * pack). Three packs in flight (read, hashed, their blobs opened), each in a slab of shared memory
+ * that the workers read in place: memory stays bounded whatever the repository's size.
+ */
+async function readPacks(
+  repo: Repository,
+  packs: string[],
+  blobsIn: (pack: string) => Promise<Iterable<[string, BlobLocation]>>,
+  opts: RepoVerifyOptions,
+  st: VerifyState,
+  label: string,
+): Promise<void> {
+  const { stored } = st;
+  const { pool, packHash } = (st.workers ??= { pool: new CodecPool(), packHash: new DigestWorker() });
+  const ring = new SlabRing(3, packs.reduce((m, p) => Math.max(m, stored.get(p) ?? 0), 0));
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown = null;
+  try {
+    opts.progress?.start(
+      packs.reduce((n, p) => n + (stored.get(p) ?? 0), 0),
+      label,
+    );
+    for (const pack of packs) {
+      if (failure) break;
+      const blobs = await blobsIn(pack);
+      const slab = await ring.take();
+      const job: Promise<void> = checkPack(repo, pool, packHash, slab, pack, stored.get(pack) ?? 0, blobs, st.badBlobs, st.note)
+        .then(
+          (r) => {
+            st.bytesRead += r.bytes;
+            st.blobsChecked += r.blobs;
+            opts.progress?.advance(r.bytes);
+          },
+          (err) => void (failure ??= err),
+        )
+        .finally(() => {
+          ring.give(slab);
+          inflight.delete(job);
+        });
+      inflight.add(job);
+    }
+    await Promise.all(inflight);
+    if (failure) throw failure;
+  } finally {
+    await Promise.allSettled(inflight);
+  }
+}
+
+/**
+ * Notes, for each file of `lists` that a bad blob, pack or list breaks, its first bad chunk list or
+ * chunk: in passes over `parts` (each with `indexOf` its index), the first found in each part, the
+ * earliest of them kept.
+ */
+async function nameBroken(parts: IdPart[], indexOf: (part: IdPart) => Promise<BlobIndex>, lists: () => AsyncIterable<ListUnit>, st: VerifyState): Promise<void> {
+  const { badBlobs, badPacks, badLists } = st;
+  // file -> its place among the files, and its first problem: where (a list's own problem before its chunks), what.
+  const found = new Map<string, { order: number; at: number; note: string }>();
+  for (const [n, part] of parts.entries()) {
+    if (n > 0) Bun.gc(true);
+    const index = await indexOf(part);
+    const problemOf = (c: string): string | undefined => {
+      const loc = index.get(c);
+      return loc ? (badBlobs.get(c) ?? badPacks.get(loc.pack)) : "in no index file";
+    };
+    const files = new Map<string, number>();
+    const named = new Set<string>();
+    for await (const u of lists()) {
+      if (!files.has(u.file)) files.set(u.file, files.size);
+      if (named.has(u.file)) continue;
+      const listAt = u.list * (LIST_IDS + 1);
+      const name = (at: number, note: string) => {
+        named.add(u.file);
+        const f = found.get(u.file);
+        if (!f || at < f.at) found.set(u.file, { order: files.get(u.file)!, at, note });
+      };
+      if ((found.get(u.file)?.at ?? Infinity) < listAt) {
+        named.add(u.file); // an earlier part found an earlier problem
+        continue;
       }
-      await Promise.all(inflight);
-      if (failure) throw failure;
-    } finally {
-      await Promise.allSettled(inflight);
+      const why = part.has(u.id) ? (problemOf(u.id) ?? badLists.get(u.id)) : undefined;
+      if (why !== undefined) {
+        name(listAt, `${u.file}: chunk list ${u.list} (${u.id.slice(0, 12)}…): ${why}`);
+        continue;
+      }
+      const ids = await u.read().catch(() => null);
+      for (let i = 0; ids && i < ids.length / ID_BYTES; i++) {
+        if (!part.hasRaw(ids, i * ID_BYTES)) continue;
+        const c = idAt(ids, i);
+        const bad = problemOf(c);
+        if (bad === undefined) continue;
+        name(listAt + 1 + i, `${u.file}: chunk ${u.list * LIST_IDS + i} (${c.slice(0, 12)}…): ${bad}`);
+        break;
+      }
     }
   }
-  // Name the files that a bad blob breaks: their first bad chunk list or chunk.
-  if (!(badBlobs.size || badPacks.size || badLists.size || unindexed)) return;
-  const problemOf = (c: string): string | undefined => {
-    const loc = index.get(c);
-    return loc ? (badBlobs.get(c) ?? badPacks.get(loc.pack)) : "in no index file";
-  };
-  const named = new Set<string>();
-  for await (const u of lists()) {
-    if (named.has(u.file)) continue;
-    const why = problemOf(u.id) ?? badLists.get(u.id);
-    if (why !== undefined) {
-      note(`${u.file}: chunk list ${u.list} (${u.id.slice(0, 12)}…): ${why}`);
-      named.add(u.file);
-      continue;
-    }
-    const ids = await u.read().catch(() => null);
-    for (let i = 0; ids && i < ids.length / ID_BYTES; i++) {
-      const c = idAt(ids, i);
-      const bad = problemOf(c);
-      if (bad === undefined) continue;
-      note(`${u.file}: chunk ${u.list * LIST_IDS + i} (${c.slice(0, 12)}…): ${bad}`);
-      named.add(u.file);
-      break;
-    }
-  }
+  for (const f of [...found.values()].sort((a, b) => a.order - b.order)) st.note(f.note);
 }
 
 function errText(err: unknown): string {

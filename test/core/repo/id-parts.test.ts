@@ -1,0 +1,148 @@
+// stats, verify and cleanup of the whole repository with an index too large to hold: they go
+// through the blob ids a part of the id space at a time (index-file.ts IndexParts). Forced here
+// with tiny parts (about 8 passes) over a small repository with several snapshots and changes: every
+// result must be the one a single pass gives, damage included.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runSql, sha256File, tempDir } from "../../helpers.ts";
+import { createRepoSnapshot } from "../../../src/core/repo/backup.ts";
+import { cleanupRepository, type RepoCleanupResult } from "../../../src/core/repo/gc.ts";
+import { BlobIndex, IndexWriter, readIndexFile } from "../../../src/core/repo/index-file.ts";
+import { repackBlobs } from "../../../src/core/repo/repack.ts";
+import { Repository } from "../../../src/core/repo/repository.ts";
+import { restoreRepoSnapshot } from "../../../src/core/repo/restore.ts";
+import { repositoryStats } from "../../../src/core/repo/stats.ts";
+import { verifyRepository } from "../../../src/core/repo/verify.ts";
+import { LocalStore } from "../../../src/core/store/local.ts";
+
+const PASSES = 8;
+let dir: string;
+/** The databases' digests as each kept snapshot holds them. */
+const expected: { snapshot: string; db: string; sha256: string }[] = [];
+
+const open = (path: string) => Repository.open(new LocalStore(path), "pw");
+/** passIndexBytes that cuts `path`'s index into about PASSES parts. */
+const tiny = (path: string) => Math.ceil(readdirSync(join(path, "index")).reduce((n, f) => n + statSync(join(path, "index", f)).size, 0) / PASSES);
+/** A copy of the repository to change. */
+function copyOf(name: string): string {
+  const to = join(dir, name);
+  cpSync(join(dir, "repo"), to, { recursive: true });
+  return to;
+}
+const packFiles = (path: string) => readdirSync(join(path, "data"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+
+beforeAll(async () => {
+  dir = tempDir();
+  const a = join(dir, "a.duckdb");
+  const b = join(dir, "b.duckdb");
+  await runSql(a, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(400000)", "CHECKPOINT"]);
+  await runSql(b, ["CREATE TABLE u AS SELECT range AS id, range * 7 AS v, md5((range * 3)::VARCHAR) AS s FROM range(200000)", "CHECKPOINT"]);
+  const repo = await Repository.init(new LocalStore(join(dir, "repo")), "pw", { scrypt: { n: 1024, r: 8, p: 1 } });
+  const snapshot = async (dbs: string[]) => {
+    const r = await createRepoSnapshot(repo, { databases: dbs });
+    expect(r.databases.every((d) => d.ok)).toBe(true);
+    for (const db of dbs) expected.push({ snapshot: r.snapshot!, db, sha256: sha256File(db) });
+  };
+  await snapshot([a, b]);
+  await runSql(a, ["UPDATE t SET s = 'changed' WHERE id % 40 = 0", "CHECKPOINT"]);
+  await snapshot([a]);
+  await runSql(a, ["DELETE FROM t WHERE id < 150000", "INSERT INTO t SELECT range, 'new' || range FROM range(400000, 500000)", "CHECKPOINT"]);
+  await runSql(b, ["UPDATE u SET v = -v WHERE id % 3 = 0", "CHECKPOINT"]);
+  await snapshot([a, b]);
+  await runSql(b, ["INSERT INTO u SELECT range, range, 'late' FROM range(200000, 260000)", "CHECKPOINT"]);
+  await snapshot([b]);
+}, 120_000);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("whole-repository commands in passes over parts of the id space", () => {
+  test("stats: the same numbers", async () => {
+    const repo = await open(join(dir, "repo"));
+    const one = await repositoryStats(repo);
+    expect(one.blobs).toBeGreaterThan(100);
+    expect(one.listBlobs).toBeGreaterThan(4);
+    expect(await repositoryStats(repo, { passIndexBytes: tiny(join(dir, "repo")) })).toEqual(one);
+  });
+
+  test("verify, clean: the same result, with and without --read-data", async () => {
+    const repo = await open(join(dir, "repo"));
+    for (const readData of [false, true]) {
+      const one = await verifyRepository(repo, { readData });
+      expect(one.problems).toEqual([]);
+      expect(one.packs).toBeGreaterThan(3);
+      expect(await verifyRepository(repo, { readData, passIndexBytes: tiny(join(dir, "repo")) })).toEqual(one);
+    }
+  });
+
+  test("verify of a damaged repository: the same problems, in the same order", async () => {
+    const path = copyOf("damaged");
+    const packs = packFiles(path).sort();
+    // One pack missing, one with a flipped byte in a blob, one truncated.
+    rmSync(packs[0]!);
+    const flipped = readFileSync(packs[1]!);
+    flipped[100] = flipped[100]! ^ 0xff;
+    writeFileSync(packs[1]!, flipped);
+    writeFileSync(packs[2]!, readFileSync(packs[2]!).subarray(0, 1000));
+    const repo = await open(path);
+    for (const readData of [false, true]) {
+      const one = await verifyRepository(repo, { readData });
+      expect(one.ok).toBe(false);
+      expect(one.problems.some((p) => p.includes("is missing"))).toBe(true);
+      expect(one.problems.some((p) => p.includes("truncated"))).toBe(true);
+      expect(one.problems.filter((p) => / chunk \d+ /.test(p)).length).toBeGreaterThan(0);
+      if (readData) expect(one.problems.some((p) => p.includes("does not match its name"))).toBe(true);
+      expect(await verifyRepository(repo, { readData, passIndexBytes: tiny(path) })).toEqual(one);
+    }
+  }, 60_000);
+
+  test("cleanup (forget, blobs stored twice, repacking): the same packs deleted and repacked; the rest verifies and restores", async () => {
+    // Blobs stored twice, as a repack killed before its old index files went leaves them.
+    const twice = copyOf("twice");
+    {
+      const repo = await open(twice);
+      const index = await BlobIndex.load(repo);
+      const files = await repo.listIds("index");
+      const chosen = new Set([...index.packs.keys()].filter((_, i) => i % 3 === 0));
+      async function* sources() {
+        for (const f of files) for (const p of (await readIndexFile(repo, f)).packs) if (chosen.delete(p.id)) yield p;
+      }
+      const indexer = new IndexWriter(repo);
+      const r = await repackBlobs(repo, sources(), 0, () => true, indexer);
+      await indexer.finish();
+      expect(r.blobs).toBeGreaterThan(10);
+    }
+    const runs: { path: string; result: RepoCleanupResult; packs: string[] }[] = [];
+    for (const [name, passIndexBytes] of [["single", undefined], ["passes", tiny(twice)]] as const) {
+      const path = join(dir, `cleanup-${name}`);
+      cpSync(twice, path, { recursive: true });
+      const before = packFiles(path);
+      const result = await cleanupRepository(await open(path), { policy: { keepLast: 1 }, maxUnused: 0, passIndexBytes });
+      expect(result.errors).toEqual([]);
+      // The new packs' names differ (each pack's header is sealed with a nonce of its own): the old ones left are compared.
+      runs.push({ path, result, packs: packFiles(path).filter((p) => before.includes(p)).map((p) => p.slice(path.length)) });
+    }
+    const [one, passes] = runs;
+    expect(one!.result.forgotten.length).toBe(2);
+    expect(one!.result.packsDeleted).toBeGreaterThan(0);
+    expect(one!.result.packsRepacked).toBeGreaterThan(0);
+    expect(one!.result.blobsRepacked).toBeGreaterThan(0);
+    const { kept: _k, forgotten: _f, ...counts } = one!.result;
+    const { kept: _k2, forgotten: _f2, ...passCounts } = passes!.result;
+    expect(passCounts).toEqual(counts);
+    expect(passes!.result.forgotten.map((s) => s.id)).toEqual(one!.result.forgotten.map((s) => s.id));
+    expect(passes!.packs.sort()).toEqual(one!.packs.sort());
+    // What is left verifies, every byte, and each kept snapshot restores its databases byte-identical.
+    const repo = await open(passes!.path);
+    expect((await verifyRepository(repo, { readData: true })).problems).toEqual([]);
+    const kept = new Set(passes!.result.kept.map((k) => k.snapshot.id));
+    for (const e of expected.filter((e) => kept.has(e.snapshot))) {
+      const out = join(dir, `restored-${e.snapshot.slice(0, 8)}`);
+      await restoreRepoSnapshot(repo, e.snapshot, { restoreDir: out, databases: [e.db] });
+      expect(sha256File(join(out, e.db.slice(dir.length + 1)))).toBe(e.sha256);
+    }
+    // A second cleanup in passes finds nothing left to do.
+    const again = await cleanupRepository(repo, { policy: { keepLast: 1 }, maxUnused: 0, passIndexBytes: tiny(passes!.path) });
+    expect([again.packsDeleted, again.packsRepacked]).toEqual([0, 0]);
+  }, 120_000);
+});
