@@ -90,7 +90,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
         };
         const { needed, unindexed } = await checkUse(repo, w.index, lists, st, ALL_IDS);
         if (opts.readData) await readPacks(repo, [...needed], async (p) => w.index.blobsIn(p), opts, st, `verifying snapshot ${s.short}`);
-        if (broken(st, unindexed)) await nameBroken([ALL_IDS], async () => w.index, lists, st);
+        if (broken(st, unindexed)) await nameBroken((pass) => pass(ALL_IDS), async () => w.index, lists, st);
       }
       // (No chunk at all: the index is still scanned, for its packs.)
       if (chunks.windows.length === 0) await index.loadAll(repo, (err) => note(err.message));
@@ -149,7 +149,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
         const groupOf = whole ? async () => whole : parts.groups(packs, all, onDamaged);
         await readPacks(repo, all, async (p) => (await groupOf(p)).blobsIn(p), opts, st, "verifying repository");
       }
-      if (broken(st, unindexed)) await nameBroken(parts.parts, partIndex, lists, st);
+      if (broken(st, unindexed)) await nameBroken((pass) => parts.each(pass), partIndex, lists, st);
     }
     const { needed, bytesRead, blobsChecked } = st;
     const unindexedPacks = [...stored.keys()].filter((p) => !packs.has(p)).length;
@@ -296,15 +296,14 @@ async function readPacks(
 
 /**
  * Notes, for each file of `lists` that a bad blob, pack or list breaks, its first bad chunk list or
- * chunk: in passes over `parts` (each with `indexOf` its index), the first found in each part, the
- * earliest of them kept.
+ * chunk: in the passes `each` makes over parts of the id space (`indexOf`: a part's index), the
+ * first found in each part, the earliest of them kept.
  */
-async function nameBroken(parts: IdPart[], indexOf: (part: IdPart) => Promise<BlobIndex>, lists: () => AsyncIterable<ListUnit>, st: VerifyState): Promise<void> {
+async function nameBroken(each: (pass: (part: IdPart) => Promise<void>) => Promise<void>, indexOf: (part: IdPart) => Promise<BlobIndex>, lists: () => AsyncIterable<ListUnit>, st: VerifyState): Promise<void> {
   const { badBlobs, badPacks, badLists } = st;
   // file -> its place among the files, and its first problem: where (a list's own problem before its chunks), what.
   const found = new Map<string, { order: number; at: number; note: string }>();
-  for (const [n, part] of parts.entries()) {
-    if (n > 0) Bun.gc(true);
+  await each(async (part) => {
     const index = await indexOf(part);
     const problemOf = (c: string): string | undefined => {
       const loc = index.get(c);
@@ -340,7 +339,7 @@ async function nameBroken(parts: IdPart[], indexOf: (part: IdPart) => Promise<Bl
         break;
       }
     }
-  }
+  });
   for (const f of [...found.values()].sort((a, b) => a.order - b.order)) st.note(f.note);
 }
 
