@@ -262,6 +262,11 @@ async function readPacks(
   const { pool, packHash } = (st.workers ??= { pool: new CodecPool(), packHash: new DigestWorker() });
   const ring = new SlabRing(3, packs.reduce((m, p) => Math.max(m, stored.get(p) ?? 0), 0));
   const inflight = new Set<Promise<void>>();
+  // Each pack's notes, passed on in the packs' order whichever finishes first (the same report every run).
+  const pending: { notes: string[]; done: boolean }[] = [];
+  const flush = () => {
+    while (pending[0]?.done) for (const n of pending.shift()!.notes) st.note(n);
+  };
   let failure: unknown = null;
   try {
     opts.progress?.start(
@@ -272,7 +277,9 @@ async function readPacks(
       if (failure) break;
       const blobs = await blobsIn(pack);
       const slab = await ring.take();
-      const job: Promise<void> = checkPack(repo, pool, packHash, slab, pack, stored.get(pack) ?? 0, blobs, st.badBlobs, st.note)
+      const notes = { notes: [] as string[], done: false };
+      pending.push(notes);
+      const job: Promise<void> = checkPack(repo, pool, packHash, slab, pack, stored.get(pack) ?? 0, blobs, st.badBlobs, (n) => notes.notes.push(n))
         .then(
           (r) => {
             st.bytesRead += r.bytes;
@@ -284,6 +291,8 @@ async function readPacks(
         .finally(() => {
           ring.give(slab);
           inflight.delete(job);
+          notes.done = true;
+          flush();
         });
       inflight.add(job);
     }
