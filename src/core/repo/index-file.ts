@@ -246,7 +246,6 @@ export class IndexParts {
       bytes += e.size;
     }
     const n = Math.min(65536, Math.max(1, Math.ceil(bytes / passBytes)));
-    if (process.env.BOUND_DEBUG) console.error("parts", n, "files", files.length, "bytes", bytes);
     return new IndexParts(repo, files, Array.from({ length: n }, (_, i) => new IdPart(i, n)));
   }
 
