@@ -88,12 +88,26 @@ export async function cleanupRepository(repo: Repository, opts: RepoCleanupOptio
   }
 }
 
-/** Where the chunk lists of `snaps` are: one scan of the index (snapshot files are read again rather than held). */
-async function listLocations(repo: Repository, snaps: SnapshotInfo[], files: string[]): Promise<BlobIndex> {
+/**
+ * Where the chunk lists of `snaps` are: one scan of the index (snapshot files are read again
+ * rather than held); and at most how many blobs they use (the lists and their lengths).
+ */
+async function listLocations(repo: Repository, snaps: SnapshotInfo[], files: string[]): Promise<{ lists: BlobIndex; most: number }> {
   const lists = new BlobIndex([]);
-  for (const s of snaps) for (const db of (await loadSnapshot(repo, s.id)).databases) for (const f of db.files) if (Array.isArray(f.lists)) f.lists.forEach((id) => lists.want(id));
+  const distinct = new IdSet();
+  let most = 0;
+  for (const s of snaps)
+    for (const db of (await loadSnapshot(repo, s.id)).databases)
+      for (const f of db.files)
+        if (!checkLists(f))
+          for (const [i, id] of f.lists.entries()) {
+            if (distinct.has(id)) continue;
+            distinct.add(id);
+            lists.want(id);
+            most += 1 + listLength(f.chunk_count, i);
+          }
   await lists.loadAll(repo, undefined, files);
-  return lists;
+  return { lists, most };
 }
 
 /**
@@ -133,9 +147,13 @@ async function usedBlobs(repo: Repository, snaps: SnapshotInfo[], lists: BlobInd
 
 async function collect(repo: Repository, snaps: SnapshotInfo[], dryRun: boolean, maxUnused: number, opts: Pick<RepoCleanupOptions, "progress" | "passIndexBytes">) {
   const { progress } = opts;
-  const parts = await IndexParts.of(repo, opts.passIndexBytes);
-  const indexIds = parts.files;
-  const lists = await listLocations(repo, snaps, indexIds);
+  const index = await IndexParts.of(repo, opts.passIndexBytes);
+  const indexIds = index.files;
+  const { lists, most } = await listLocations(repo, snaps, indexIds);
+  // What a pass holds is the used blobs: passes as for that share of the index's blobs.
+  let blobs = 0;
+  for (const p of lists.packs.values()) blobs += p.blobs;
+  const parts = index.holding(most / Math.max(1, blobs));
   const stored = new Map<string, number>();
   for await (const e of repo.store.list("data/")) stored.set(e.key.slice(e.key.lastIndexOf("/") + 1), e.size);
   // Pass 1: how much of each pack the remaining snapshots use (ids only, no blob lists kept), the

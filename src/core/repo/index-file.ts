@@ -220,9 +220,9 @@ export class BlobIndex {
 }
 
 /**
- * Bytes of index files (~50 per blob) whose ids the whole-repository commands (stats, verify,
- * cleanup) hold at once: ~650,000 blobs, ~40 MiB of tables. Above, they go through the index in
- * passes, one part of the id space each.
+ * Bytes of index files (~40 per blob) whose ids the whole-repository commands (stats, verify,
+ * cleanup) hold at once: ~850,000 blobs, ~50 MiB of tables. Above, they go through the index in
+ * passes, one part of the id space each (each pass scans every index file).
  */
 export const PASS_INDEX_BYTES = 32 << 20;
 
@@ -232,11 +232,22 @@ export const PASS_INDEX_BYTES = 32 << 20;
  * files, else one more per `passBytes`, so that each pass holds at most ~`passBytes` worth of ids.
  */
 export class IndexParts {
+  readonly parts: IdPart[];
+
   private constructor(
     private readonly repo: Repository,
     readonly files: string[],
-    readonly parts: IdPart[],
-  ) {}
+    private readonly bytes: number,
+    private readonly passBytes: number,
+    share = 1,
+  ) {
+    const n = IndexParts.count(bytes * share, passBytes);
+    this.parts = Array.from({ length: n }, (_, i) => new IdPart(i, n));
+  }
+
+  private static count(bytes: number, passBytes: number): number {
+    return Math.min(65536, Math.max(1, Math.ceil(bytes / passBytes)));
+  }
 
   static async of(repo: Repository, passBytes = PASS_INDEX_BYTES): Promise<IndexParts> {
     const files: string[] = [];
@@ -245,8 +256,12 @@ export class IndexParts {
       files.push(e.key.slice("index/".length));
       bytes += e.size;
     }
-    const n = Math.min(65536, Math.max(1, Math.ceil(bytes / passBytes)));
-    return new IndexParts(repo, files, Array.from({ length: n }, (_, i) => new IdPart(i, n)));
+    return new IndexParts(repo, files, bytes, passBytes);
+  }
+
+  /** The same index files, in parts for passes that hold only `share` (0–1) of the index's blobs (cleanup: the used ones). */
+  holding(share: number): IndexParts {
+    return new IndexParts(this.repo, this.files, this.bytes, this.passBytes, Math.min(1, share));
   }
 
   /** `pass` for each part in turn, the last one's memory freed before the next. */
@@ -284,10 +299,12 @@ export class IndexParts {
   /**
    * For going through the packs of `order` in that order without holding every blob: the ofPacks
    * index of the group of consecutive packs that holds `pack`, each group listing at most a pass's
-   * worth of blobs (`packs`: an index's packs, with how many blobs each lists).
+   * worth of blobs (`packs`: every pack of the index, with how many blobs each lists).
    */
   groups(packs: BlobIndex["packs"], order: string[], onDamaged?: (err: RepositoryDamagedError) => void): (pack: string) => Promise<BlobIndex> {
-    const limit = Math.ceil(order.reduce((n, p) => n + packs.get(p)!.blobs, 0) / this.parts.length);
+    let limit = 0;
+    for (const p of packs.values()) limit += p.blobs;
+    limit = Math.ceil(limit / IndexParts.count(this.bytes, this.passBytes));
     let next = 0;
     let group = new Set<string>();
     let index: Promise<BlobIndex> | null = null;

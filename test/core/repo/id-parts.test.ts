@@ -134,13 +134,13 @@ describe("whole-repository commands in passes over parts of the id space", () =>
 
   test("cleanup (forget, blobs stored twice, repacking): the same packs deleted and repacked; the rest verifies and restores", async () => {
     await ready();
-    // Blobs stored two and three times, as repacks killed before their old index files went leave them.
+    // Every blob stored three times, as repacks killed before their old index files went leave them.
     const twice = copyOf("twice");
     const repo = await open(twice);
     const index = await BlobIndex.load(repo);
     const files = await repo.listIds("index");
     for (let round = 0; round < 2; round++) {
-      const chosen = new Set([...index.packs.keys()].filter((_, i) => i % 3 === 0));
+      const chosen = new Set(index.packs.keys());
       async function* sources() {
         for (const f of files) for (const p of (await readIndexFile(repo, f)).packs) if (chosen.delete(p.id)) yield p;
       }
@@ -150,7 +150,8 @@ describe("whole-repository commands in passes over parts of the id space", () =>
       expect(r.blobs).toBeGreaterThan(10);
     }
     const runs: { path: string; result: RepoCleanupResult; packs: string[] }[] = [];
-    for (const [name, passIndexBytes] of [["single", undefined], ["passes", tiny(twice)]] as const) {
+    // (Cleanup's passes hold the used blobs only, about half of these: its parts are cut finer.)
+    for (const [name, passIndexBytes] of [["single", undefined], ["passes", tiny(twice) / 2]] as const) {
       const path = join(dir, `cleanup-${name}`);
       cpSync(twice, path, { recursive: true });
       const before = packFiles(path);
