@@ -165,6 +165,11 @@ function* located(ids: Uint8Array, index: BlobIndex, unindexed: (id: string) => 
 
 const inNoIndexFile = (repo: Repository, what: string) => (id: string) => new RepositoryDamagedError(repo.location, `${what}: chunk ${id.slice(0, 12)}… is in no index file`);
 
+/** The chunks of the raw ids `ids` located by `index` (one that has them all). */
+export function locatedChunks(repo: Repository, ids: Uint8Array, index: BlobIndex, what: string): Iterable<[string, BlobLocation]> {
+  return located(ids, index, inNoIndexFile(repo, what));
+}
+
 /** A file's chunks located by `index` (one that holds the whole repository's entries). */
 export async function* indexedChunks(repo: Repository, index: BlobIndex, file: ChunkLists, what: string): ChunkStream {
   for await (const ids of fileLists(repo, index, file, what)) yield located(ids, index, inNoIndexFile(repo, what));

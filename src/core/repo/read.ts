@@ -61,6 +61,35 @@ export async function readFileBlobs(
   what: string,
   write: (bytes: Uint8Array, sizes: number[]) => Promise<void> | void,
 ): Promise<void> {
+  const digest = new FileDigest();
+  let size = 0;
+  await readBlobs(repo, chunks, pool, what, async (bytes, sizes, sums) => {
+    digest.update(sums);
+    size += bytes.length;
+    await write(bytes, sizes);
+  });
+  checkFile(repo, file, what, size, digest);
+}
+
+/** Throws when a file read back (`size` bytes, the digest of its chunks' SHA-256s) is not the one the snapshot recorded. */
+export function checkFile(repo: Repository, file: RepoFile, what: string, size: number, digest: FileDigest): void {
+  const damaged = (detail: string) => new RepositoryDamagedError(repo.location, `${what}: ${detail}`);
+  if (size !== file.size_bytes) throw damaged(`restored ${size} bytes, the snapshot recorded ${file.size_bytes}`);
+  const seen = digest.digest();
+  if (seen !== file.chunks_sha256) throw damaged(`digest ${seen.slice(0, 12)}… differs from the recorded ${file.chunks_sha256.slice(0, 12)}…`);
+}
+
+/**
+ * readFileBlobs without the file's checks: the chunks of `chunks` (any of them, in order) to
+ * `write`, with their SHA-256s (`sums`, 32 bytes each), each blob checked against its id.
+ */
+export async function readBlobs(
+  repo: Repository,
+  chunks: ChunkStream,
+  pool: CodecPool,
+  what: string,
+  write: (bytes: Uint8Array, sizes: number[], sums: Uint8Array) => Promise<void> | void,
+): Promise<void> {
   const damaged = (detail: string) => new RepositoryDamagedError(repo.location, `${what}: ${detail}`);
   const keys = repo.blobKeys;
   // Slabs in use at once (fetched, being opened, hashed or written): every worker busy, memory
@@ -69,15 +98,11 @@ export async function readFileBlobs(
   const cfg = repo.config;
   const sealedBytes = Math.max(MAX_RANGE, cfg.max_chunk_bytes + BLOB_OVERHEAD, cfg.side_chunk_bytes + BLOB_OVERHEAD);
   const ring = new SlabRing(2 * pool.size + 2, 2 * sealedBytes);
-  const digest = new FileDigest();
   const pending: { slab: Uint8Array; out: Uint8Array; sizes: number[]; opened: Promise<Uint8Array> }[] = [];
-  let size = 0;
   const drainOne = async () => {
     const { slab, out, sizes, opened } = pending.shift()!;
     try {
-      digest.update(await opened);
-      size += out.length;
-      await write(out, sizes);
+      await write(out, sizes, await opened);
     } finally {
       ring.give(slab);
     }
@@ -108,9 +133,6 @@ export async function readFileBlobs(
       pending.push({ slab, out, sizes: r.blobs.map((b) => b.raw), opened });
     }
     while (pending.length) await drainOne();
-    if (size !== file.size_bytes) throw damaged(`restored ${size} bytes, the snapshot recorded ${file.size_bytes}`);
-    const seen = digest.digest();
-    if (seen !== file.chunks_sha256) throw damaged(`digest ${seen.slice(0, 12)}… differs from the recorded ${file.chunks_sha256.slice(0, 12)}…`);
   } finally {
     // Nothing may still be filling a slab when the caller moves on.
     await Promise.allSettled(pending.map((p) => p.opened));

@@ -7,6 +7,7 @@ import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } fr
 import { join } from "node:path";
 import { runSql, sha256File, tempDir } from "../../helpers.ts";
 import { createRepoSnapshot } from "../../../src/core/repo/backup.ts";
+import { copySnapshots, type CopyOptions } from "../../../src/core/repo/copy.ts";
 import { cleanupRepository, type RepoCleanupResult } from "../../../src/core/repo/gc.ts";
 import { BlobIndex, IndexParts, IndexWriter, readIndexFile } from "../../../src/core/repo/index-file.ts";
 import { loadSnapshot, loadSnapshots } from "../../../src/core/repo/snapshots.ts";
@@ -185,5 +186,40 @@ describe("whole-repository commands in passes over parts of the id space", () =>
     // A second cleanup in passes finds nothing left to do.
     const again = await cleanupRepository(left, { policy: { keepLast: 1 }, maxUnused: 0, passIndexBytes: tiny(passes!.path) });
     expect([again.packsDeleted, again.packsRepacked]).toEqual([0, 0]);
+  }, 120_000);
+
+  test("copy with neither index held (windows of 8 chunks): the same snapshots and new blobs; the destination verifies and restores", async () => {
+    await ready();
+    const src = await open(join(dir, "repo"));
+    const order = (await loadSnapshots(src)).map((s) => s.id).reverse(); // oldest first
+    const runs: { repo: Repository; copied: number[] }[] = [];
+    for (const [name, limits] of [["whole", {}], ["windowed", { wholeIndexBytes: 0, windowChunks: 8 }]] as [string, CopyOptions][]) {
+      const dst = await Repository.init(new LocalStore(join(dir, `copy-${name}`)), "pw2", { scrypt: { n: 1024, r: 8, p: 1 } });
+      // Two snapshots, then all: the later ones mostly find their chunks in the destination already.
+      const first = await copySnapshots(src, dst, { ...limits, snapshots: order.slice(0, 2) });
+      const all = await copySnapshots(src, dst, limits);
+      runs.push({ repo: dst, copied: [...first, ...all].map((r) => (r.copied ? r.newBlobs : -1)) });
+    }
+    const [whole, windowed] = runs;
+    expect(whole!.copied.filter((n) => n > 0).length).toBe(4);
+    expect(windowed!.copied).toEqual(whole!.copied);
+    // (The lists name ids under each destination's own key: compared through their counts.)
+    const snapshotsOf = async (repo: Repository) =>
+      Promise.all((await loadSnapshots(repo)).map(async (s) => (await loadSnapshot(repo, s.id)).databases.map((d) => ({ ...d, files: d.files.map((f) => ({ ...f, lists: f.lists.length })) }))));
+    expect(await snapshotsOf(windowed!.repo)).toEqual(await snapshotsOf(whole!.repo));
+    // Nothing stored twice, nothing missing; windows it was: packs stored midway (every 8 new blobs), so more of them.
+    const [wholeIndex, windowedIndex] = [await BlobIndex.load(whole!.repo), await BlobIndex.load(windowed!.repo)];
+    expect(windowedIndex.size).toBe(wholeIndex.size);
+    expect(windowedIndex.packs.size).toBeGreaterThan(wholeIndex.packs.size);
+    expect((await verifyRepository(windowed!.repo, { readData: true })).problems).toEqual([]);
+    const copies = new Map((await loadSnapshots(windowed!.repo)).map((s) => [s.snapshot.timestamp + s.snapshot.databases.map((d) => d.name).join(), s.id]));
+    for (const s of await loadSnapshots(src)) {
+      const target = copies.get(s.snapshot.timestamp + s.snapshot.databases.map((d) => d.name).join())!;
+      for (const e of expected.filter((e) => e.snapshot === s.id)) {
+        const out = join(dir, `copied-${s.id.slice(0, 8)}`);
+        await restoreRepoSnapshot(windowed!.repo, target, { restoreDir: out, only: [e.db] });
+        expect(sha256File(join(out, e.db.slice(dir.length + 1)))).toBe(e.sha256);
+      }
+    }
   }, 120_000);
 });
