@@ -31,8 +31,10 @@ async function backedUp(): Promise<{ dir: string; repo: string; db: string }> {
 }
 
 describe.skipIf(process.platform !== "linux")("repository memory", () => {
-  test(`restore, verify of one snapshot and backup do not grow with the index; stats grows < 100 bytes per blob; verify and cleanup of the whole repository stay under 250 MiB (${BLOBS.toLocaleString()} blobs)`, async () => {
+  test(`restore, verify of one snapshot and backup do not grow with the index; stats grows < 100 bytes per blob; verify and cleanup of the whole repository and copy stay under 250 MiB (${BLOBS.toLocaleString()} blobs)`, async () => {
     const { dir, repo, db } = await backedUp();
+    const copy = join(dir, "copy");
+    expect((await runBinary(["init", "--repo", copy], { env })).code).toBe(0);
     const commands = (round: string): [string, string[]][] => [
       ["restore", ["restore", "latest", "--repo", repo, "--restore-dir", join(dir, round)]],
       ["verify", ["verify", "latest", "--repo", repo]],
@@ -41,6 +43,10 @@ describe.skipIf(process.platform !== "linux")("repository memory", () => {
       ["verify --read-data (all)", ["verify", "--repo", repo, "--read-data"]],
       ["cleanup --dry-run", ["cleanup", "--repo", repo, "--keep-last", "1", "--dry-run"]],
       ["backup", ["backup", "--repo", repo, db]],
+      // (The snapshot just made: the others are there from the last round. With 800,000 blobs,
+      // copy holds neither index: 109 MiB, and 127 MiB when it held the source's whole; the
+      // difference is too close to the noise to assert here.)
+      ["copy", ["copy", "--repo", repo, "--to", copy]],
     ];
     const measure = async (round: string) => {
       const out: Record<string, number> = {};
