@@ -2,7 +2,8 @@
 // @duckdb/node-bindings package, the release targets, and where the embedded library is extracted
 // at run time. Pure functions of (platform, environment), so that Windows and macOS decisions are
 // unit-tested on Linux; the loader (src/core/duckdb/embedded-binding.ts) and the build
-// (scripts/build.ts) call them.
+// (scripts/build.ts) call them. userCacheRoots alone reads this process's environment.
+import { homedir } from "node:os";
 import { posix, win32 } from "node:path";
 
 export type Platform = "linux" | "darwin" | "win32";
@@ -101,15 +102,32 @@ export function cacheRoots(platform: Platform, { env, home }: CacheEnv): string[
   return roots;
 }
 
+/** cacheRoots of this process: its platform, environment and home folder (none when the user has no home). */
+export function userCacheRoots(): string[] {
+  let home = "";
+  try {
+    home = homedir();
+  } catch {
+    // no home folder for this user
+  }
+  return cacheRoots(process.platform as Platform, { env: process.env, home });
+}
+
+/**
+ * Whether a file or folder is ours and private (owned by `uid`, nothing for group or others) on
+ * POSIX. Windows has no POSIX modes (stat reports 0o666-ish bits and uid 0): true there.
+ */
+export function privateToUser(platform: Platform, st: { uid: number; mode: number }, uid: number): boolean {
+  return platform === "win32" || (st.uid === uid && (st.mode & 0o077) === 0);
+}
+
 /**
  * Whether a folder found at the temp-dir fallback's name may hold the library: ours and private
- * on POSIX (a folder others can write could be swapped under us). Windows has no POSIX modes
- * (stat reports 0o666-ish bits and uid 0); its temp dir is already per user
- * (%LOCALAPPDATA%\Temp), so a real folder, not a link, is enough there.
+ * on POSIX (a folder others can write could be swapped under us). On Windows the temp dir is
+ * already per user (%LOCALAPPDATA%\Temp), so a real folder, not a link, is enough.
  */
 export function privateFolderUsable(platform: Platform, st: { isDirectory: boolean; isSymbolicLink: boolean; uid: number; mode: number }, uid: number): boolean {
-  if (!st.isDirectory || st.isSymbolicLink) return false;
-  return platform === "win32" || (st.uid === uid && (st.mode & 0o077) === 0);
+  return st.isDirectory && !st.isSymbolicLink && privateToUser(platform, st, uid);
 }
 
 /** The temp-dir fallback's folder names: `duckbak-<uid>` (Windows has no uid: `duckbak`), then numbered. */

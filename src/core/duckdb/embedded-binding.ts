@@ -5,9 +5,9 @@
 // searched in the addon's folder first), so both are written into a per-user cache folder named by
 // their content hash (src/platform/native.ts says where, per OS), then loaded from there.
 import { closeSync, lstatSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cacheRoots, privateFolderUsable, privateTempNames, type Platform } from "../../platform/native.ts";
+import { privateFolderUsable, privateTempNames, userCacheRoots, type Platform } from "../../platform/native.ts";
 
 export interface EmbeddedFile {
   name: string;
@@ -47,14 +47,6 @@ function isIntact(dir: string, files: EmbeddedFile[]): boolean {
     return files.every((f) => fileHash(join(dir, f.name)) === f.hash);
   } catch {
     return false;
-  }
-}
-
-function homeFolder(): string {
-  try {
-    return homedir();
-  } catch {
-    return ""; // no home folder for this user
   }
 }
 
@@ -113,7 +105,7 @@ function extractInto(root: string, key: string, files: EmbeddedFile[]): string {
 export function loadEmbeddedBinding(files: EmbeddedFile[], addon: string): unknown {
   const key = Bun.hash(files.map((f) => `${f.name}:${f.hash}`).join(",")).toString(16);
   const platform = process.platform as Platform;
-  const roots = cacheRoots(platform, { env: process.env, home: homeFolder() });
+  const roots = userCacheRoots();
   const errors: string[] = [];
   // The next place is tried when a folder cannot be written, and also when the library cannot be
   // loaded from it: a cache on a noexec mount is written fine, then fails in dlopen.

@@ -15,7 +15,7 @@ import { CodecPool, SlabRing, type JobResult, type Span } from "../archive/codec
 import { FileDigest, SUM_BYTES, blobId } from "../crypto/seal.ts";
 import type { CheckedBlocks } from "../duckdb/blocks.ts";
 import { DUCKBAK_VERSION } from "../version.ts";
-import { BlobIndex, IndexWriter } from "./index-file.ts";
+import { BlobIndex, IndexWriter, indexBytes } from "./index-file.ts";
 import { IdSet } from "./id-table.ts";
 import { PackWriter } from "./pack.ts";
 import { ListWriter, type ChunkLists } from "./lists.ts";
@@ -558,10 +558,8 @@ async function openTarget(opening: Repository | RepositoryOpening, opts: RepoBac
     },
   });
   try {
-    let indexBytes = 0;
-    for await (const e of repo.store.list("index/")) indexBytes += e.size;
     // Memory stays bounded whatever the repository's size: a large index is looked up a window of chunks at a time.
-    const index = indexBytes <= (opts.wholeIndexBytes ?? WHOLE_INDEX_BYTES) ? await BlobIndex.load(repo) : null;
+    const index = (await indexBytes(repo)) <= (opts.wholeIndexBytes ?? WHOLE_INDEX_BYTES) ? await BlobIndex.load(repo) : null;
     // Each index file is written as it fills: the new blobs' entries are not all held to the end.
     const indexer = new IndexWriter(repo);
     const lookup = (ids: Iterable<string>) => BlobIndex.load(repo, ids);

@@ -7,7 +7,7 @@
 import { CodecPool, type Span } from "../archive/codec-pool.ts";
 import { packNew } from "./backup.ts";
 import { UsageError } from "../errors.ts";
-import { BlobIndex, IndexWriter, PASS_INDEX_BYTES, writeIndexFiles } from "./index-file.ts";
+import { BlobIndex, IndexWriter, PASS_INDEX_BYTES, indexBytes, writeIndexFiles } from "./index-file.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
 import { PackWriter } from "./pack.ts";
 import { checkFile, readBlobs, readFileBlobs } from "./read.ts";
@@ -135,12 +135,6 @@ async function copyOne(src: Repository, dst: Repository, srcIndex: BlobIndex, ds
   const snapshot: RepoSnapshot = { ...s.snapshot, databases, stats: { ...s.snapshot.stats, new_blobs: newBlobs, added_bytes: packer.storedBytes } };
   const target = await dst.putJson("snapshots", snapshot);
   return { source: s.id, target, timestamp: s.snapshot.timestamp, copied: true, newBlobs, uploadedBytes: packer.storedBytes };
-}
-
-async function indexBytes(repo: Repository): Promise<number> {
-  let n = 0;
-  for await (const e of repo.store.list("index/")) n += e.size;
-  return n;
 }
 
 const spansOf = (sizes: number[]): Span[] => {

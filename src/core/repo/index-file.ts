@@ -219,6 +219,13 @@ export class BlobIndex {
   }
 }
 
+/** The size of the repository's index files together: whether an index is small enough to hold whole. */
+export async function indexBytes(repo: Repository): Promise<number> {
+  let n = 0;
+  for await (const e of repo.store.list("index/")) n += e.size;
+  return n;
+}
+
 /**
  * Bytes of index files (~40 per blob) whose ids the whole-repository commands (stats, verify,
  * cleanup) hold at once: ~850,000 blobs, ~50 MiB of tables. Above, they go through the index in

@@ -8,8 +8,7 @@
 // private or unreadable costs only the hashing, and never fails a backup.
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { homedir } from "node:os";
-import { cacheRoots, privateFolderUsable, type Platform } from "../../platform/native.ts";
+import { privateFolderUsable, privateToUser, userCacheRoots, type Platform } from "../../platform/native.ts";
 import { AtomicFile, removeStaleTemporaries } from "../fsutil.ts";
 import { pausePoint } from "../pause.ts";
 import { SUM_BYTES } from "../crypto/seal.ts";
@@ -21,6 +20,8 @@ const MAGIC = new TextEncoder().encode("DUCKBAK-SUMS-v2\n");
 const HEADER_BYTES = MAGIC.length + 24;
 /** offset u64, length u32, print, SHA-256, check u64 (xxHash3 of the rest: a damaged record is not used). */
 const RECORD_BYTES = 8 + 4 + PRINT_BYTES + SUM_BYTES + 8;
+/** Where a record's print starts (its SHA-256 follows). */
+const PRINT_AT = 12;
 const CHECKED_BYTES = RECORD_BYTES - 8;
 const CHECK_TWEAK = 0x5ca1ab1e5ca1ab1en;
 const IO_RECORDS = 1024;
@@ -78,7 +79,7 @@ class SumCacheReader {
         const record = this.find(offset, length);
         if (!record) return;
         prior[k * PRIOR_BYTES] = 1;
-        prior.set(record.subarray(12, 12 + PRINT_BYTES + SUM_BYTES), k * PRIOR_BYTES + 1);
+        prior.set(record.subarray(PRINT_AT, PRINT_AT + PRINT_BYTES + SUM_BYTES), k * PRIOR_BYTES + 1);
       });
       return prior;
     } catch {
@@ -129,8 +130,8 @@ class SumCacheWriter {
       const v = new DataView(record.buffer, record.byteOffset, RECORD_BYTES);
       v.setBigUint64(0, BigInt(offset), true);
       v.setUint32(8, length, true);
-      record.set(prints.subarray(k * PRINT_BYTES, (k + 1) * PRINT_BYTES), 12);
-      record.set(sums.subarray(k * SUM_BYTES, (k + 1) * SUM_BYTES), 12 + PRINT_BYTES);
+      record.set(prints.subarray(k * PRINT_BYTES, (k + 1) * PRINT_BYTES), PRINT_AT);
+      record.set(sums.subarray(k * SUM_BYTES, (k + 1) * SUM_BYTES), PRINT_AT + PRINT_BYTES);
       v.setBigUint64(CHECKED_BYTES, recordCheck(record, this.seeds), true);
       this.held += RECORD_BYTES;
       if (this.held === this.buf.length) this.flushBuffer();
@@ -228,11 +229,7 @@ function cacheFolder(): Promise<string | null> {
   folder ??= (async () => {
     const platform = process.platform as Platform;
     const uid = process.getuid?.();
-    let home = "";
-    try {
-      home = homedir();
-    } catch {}
-    for (const root of cacheRoots(platform, { env: process.env, home })) {
+    for (const root of userCacheRoots()) {
       const dir = join(root, "sums");
       try {
         mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -279,7 +276,7 @@ function openReader(path: string): { reader: SumCacheReader; seeds: Seeds; drawn
     const st = fstatSync(fd);
     const header = new Uint8Array(HEADER_BYTES);
     // Only a private file of ours is believed: one another user could write would decide what is backed up.
-    const ours = process.platform === "win32" || (st.uid === process.getuid?.() && (st.mode & 0o077) === 0);
+    const ours = privateToUser(process.platform as Platform, st, process.getuid?.() ?? -1);
     if (st.isFile() && ours && readSync(fd, header, 0, HEADER_BYTES, 0) === HEADER_BYTES && MAGIC.every((b, i) => header[i] === b)) {
       const v = new DataView(header.buffer);
       const seeds: Seeds = [v.getBigUint64(MAGIC.length, true), v.getBigUint64(MAGIC.length + 8, true)];
