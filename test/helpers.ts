@@ -111,14 +111,15 @@ export async function withSmallDisk<T>(parent: string, size: string, fn: (dir: s
 /**
  * Runs the binary with DUCKBAK_TEST_PAUSE=`point` (src/core/pause.ts), waits until it stops there
  * and kills it with SIGKILL (a crash at exactly that instant), or `signal` (Ctrl-C is SIGINT);
- * `atPause` runs first, to look at the state there. Throws if it ends without pausing.
+ * `atPause` runs first, to look at the state there; `exe` runs a script instead of the binary (for
+ * library paths the binary cannot be steered into). Throws if it ends without pausing.
  */
 export async function killAtPause(
   args: string[],
   point: string,
-  opts: { cwd?: string; env?: Record<string, string>; signal?: "SIGKILL" | "SIGINT" | "SIGTERM"; atPause?: () => void } = {},
+  opts: { cwd?: string; env?: Record<string, string>; signal?: "SIGKILL" | "SIGINT" | "SIGTERM"; atPause?: () => void; exe?: string } = {},
 ): Promise<{ code: number; stderr: string }> {
-  const proc = Bun.spawn([BINARY, ...args], {
+  const proc = Bun.spawn([opts.exe ?? BINARY, ...args], {
     cwd: opts.cwd,
     env: { ...(opts.env ?? process.env), NO_COLOR: "1", DUCKBAK_TEST_PAUSE: point },
     stdout: "ignore",

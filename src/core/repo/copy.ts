@@ -10,6 +10,7 @@ import { UsageError } from "../errors.ts";
 import { BlobIndex, IndexWriter, PASS_INDEX_BYTES, indexBytes, writeIndexFiles } from "./index-file.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
 import { PackWriter } from "./pack.ts";
+import { pausePoint } from "../pause.ts";
 import { checkFile, readBlobs, readFileBlobs } from "./read.ts";
 import { ID_BYTES, idAt, indexedChunks, ListWriter, locatedChunks, SnapshotChunks, WINDOW_CHUNKS, type ChunkLists } from "./lists.ts";
 import { FileDigest } from "../crypto/seal.ts";
@@ -210,7 +211,9 @@ async function copyWindowed(src: Repository, dst: Repository, pool: CodecPool, s
     for (const r of read) await r.lists.settle((id) => found.has(id));
     if (queued.size >= windowChunks) {
       await packer.flush();
+      await pausePoint("copy:window-packed");
       await indexer.finish();
+      await pausePoint("copy:window-indexed");
       queued = new IdSet();
     }
   }

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { copyFileSync, cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runSql, sha256File, tempDir } from "../../helpers.ts";
+import { killAtPause, ROOT, runSql, sha256File, tempDir } from "../../helpers.ts";
 import { createRepoSnapshot } from "../../../src/core/repo/backup.ts";
 import { copySnapshots, type CopyOptions } from "../../../src/core/repo/copy.ts";
 import { cleanupRepository, type RepoCleanupResult } from "../../../src/core/repo/gc.ts";
@@ -229,4 +229,40 @@ describe("whole-repository commands in passes over parts of the id space", () =>
       }
     }
   }, 120_000);
+
+  test("windowed copy killed -9 between a window's packs and its index, then after its index: the destination verifies each time, the next copy reuses what was indexed, stores nothing twice, and restores", async () => {
+    await ready();
+    const src = await open(join(dir, "repo"));
+    const limits: CopyOptions = { wholeIndexBytes: 0, windowChunks: 8 };
+    const init = (name: string) => Repository.init(new LocalStore(join(dir, name)), "pw2", { scrypt: { n: 1024, r: 8, p: 1 } });
+    const full = await copySnapshots(src, await init("copy-full"), limits);
+    const killed = await init("copy-killed");
+    for (const point of ["copy:window-packed", "copy:window-indexed"]) {
+      await killAtPause([join(ROOT, "test/fixtures/copy-windowed.ts"), join(dir, "repo"), join(dir, "copy-killed")], point, { exe: process.execPath });
+      const v = await verifyRepository(killed, { readData: true });
+      expect(v.problems).toEqual([]);
+      expect(v.snapshots).toEqual([]); // killed inside the first snapshot: none appeared
+      expect(v.unindexedPacks).toBeGreaterThan(0); // the first kill's packs, never indexed
+    }
+    const indexedBefore = (await BlobIndex.load(killed)).size;
+    expect(indexedBefore).toBeGreaterThan(0); // the second kill came after a window's index files
+    const again = await copySnapshots(src, killed, limits);
+    const newBlobs = (r: { newBlobs: number }[]) => r.reduce((n, c) => n + c.newBlobs, 0);
+    expect(newBlobs(again)).toBeLessThan(newBlobs(full));
+    const index = await BlobIndex.load(killed);
+    expect([...index.packs.values()].reduce((n, p) => n + p.blobs, 0)).toBe(index.size); // none indexed twice
+    expect(index.size).toBe((await BlobIndex.load(await Repository.open(new LocalStore(join(dir, "copy-full")), "pw2"))).size);
+    expect((await verifyRepository(killed, { readData: true })).problems).toEqual([]);
+    const cleaned = await cleanupRepository(killed, { policy: { keepLast: 10 }, maxUnused: 0 });
+    expect(cleaned.packsDeleted).toBeGreaterThan(0); // the unindexed packs
+    const v = await verifyRepository(killed, { readData: true });
+    expect([v.problems, v.unindexedPacks, v.snapshots.length]).toEqual([[], 0, 4]);
+    const copies = new Map((await loadSnapshots(killed)).map((s) => [s.snapshot.timestamp + s.snapshot.databases.map((d) => d.name).join(), s.id]));
+    for (const s of await loadSnapshots(src))
+      for (const e of expected.filter((e) => e.snapshot === s.id)) {
+        const out = join(dir, `killed-copy-${s.id.slice(0, 8)}`);
+        await restoreRepoSnapshot(killed, copies.get(s.snapshot.timestamp + s.snapshot.databases.map((d) => d.name).join())!, { restoreDir: out, only: [e.db] });
+        expect(sha256File(join(out, e.db.slice(dir.length + 1)))).toBe(e.sha256);
+      }
+  }, 180_000);
 });
