@@ -7,6 +7,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { childEnv } from "./child-env.ts";
 import { DuckbakError, ExitCode } from "./errors.ts";
 
 export type HookName = "before_backup" | "after_backup";
@@ -28,9 +29,9 @@ export interface HookRun {
   output: string[];
 }
 
-/** Environment of a hook: the caller's plus the database, the backup being made and (after) its result. */
+/** Environment of a hook: the caller's (without passwords) plus the database, the backup being made and (after) its result. */
 function hookEnv(database: string, backup: string, result?: "ok" | "failed"): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, DUCKBAK_DATABASE: database, DUCKBAK_BACKUP: backup };
+  const env = childEnv({ DUCKBAK_DATABASE: database, DUCKBAK_BACKUP: backup });
   if (result) env.DUCKBAK_RESULT = result;
   else delete env.DUCKBAK_RESULT;
   return env;

@@ -4,6 +4,7 @@
 // command, never the key).
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
+import { childEnv } from "./child-env.ts";
 import { DuckbakError, fsError } from "./errors.ts";
 import { readDuckDBHeader } from "./duckdb/open.ts";
 
@@ -27,7 +28,7 @@ export async function readKey(source: KeySource, database: string): Promise<stri
     key = key.replace(/\r?\n$/, "");
     if (key === "") throw new EncryptionKeyError(`${source.file}: the encryption key file of ${database} is empty`);
   } else {
-    const proc = Bun.spawn(["sh", "-c", source.command], { stdin: "ignore", stdout: "pipe", stderr: "ignore", timeout: COMMAND_TIMEOUT_MS });
+    const proc = Bun.spawn(["sh", "-c", source.command], { stdin: "ignore", stdout: "pipe", stderr: "ignore", timeout: COMMAND_TIMEOUT_MS, env: childEnv() });
     const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
     // Neither stdout nor stderr is quoted: either may hold the key.
     if (code !== 0) throw new EncryptionKeyError(`${database}: encryption_key_command failed (exit code ${code ?? proc.signalCode})`);

@@ -12,6 +12,7 @@ import { copyFile, mkdir, readdir, realpath, rm, stat, utimes } from "node:fs/pr
 import { tmpdir } from "node:os";
 import type { Stats } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { childEnv } from "./child-env.ts";
 import { DatabaseLockedError, DuckbakError, fsError } from "./errors.ts";
 import { hotCopy, unsafeSkips } from "./hot/copy.ts";
 import { COPY_CHECK_COMMAND, HOLDER_COMMAND, LOCK_HOLDER_COMMAND, type HolderResult, type HolderTable } from "./duckdb/holder.ts";
@@ -101,6 +102,7 @@ async function holdDatabases(paths: string[], waitSeconds: number, keys: Map<str
     stdin: "pipe",
     stdout: "pipe",
     stderr: "pipe",
+    env: childEnv(),
   });
   // Drained from the start: a helper that writes more than a pipe holds must not block.
   const stderr = new Response(proc.stderr).text();
@@ -159,7 +161,7 @@ async function copyFiles(files: SnapshotFile[], dir: string): Promise<SnapshotFi
  * holder's raw-lock fallback). The key of an encrypted copy goes on stdin.
  */
 async function openCopy(path: string, copy: string, mode: "hot" | "describe", key?: string): Promise<HolderResult> {
-  const check = Bun.spawn(selfCommand([COPY_CHECK_COMMAND, mode, copy]), { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const check = Bun.spawn(selfCommand([COPY_CHECK_COMMAND, mode, copy]), { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: childEnv() });
   check.stdin.write(JSON.stringify(key === undefined ? {} : { key }) + "\n");
   check.stdin.end();
   const [out, err] = await Promise.all([new Response(check.stdout).text(), new Response(check.stderr).text(), check.exited]);

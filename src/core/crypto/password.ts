@@ -2,6 +2,7 @@
 // names, else the output of `password_command` from duckbak.toml. The password never appears in
 // output, logs or errors.
 import { readFileSync } from "node:fs";
+import { childEnv } from "../child-env.ts";
 import { DuckbakError, UsageError } from "../errors.ts";
 
 export interface PasswordSources {
@@ -31,7 +32,7 @@ export function resolvePassword(src: PasswordSources = {}): string {
     return pw;
   }
   if (src.command) {
-    const proc = Bun.spawnSync(["sh", "-c", src.command], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawnSync(["sh", "-c", src.command], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
     if (proc.exitCode !== 0)
       throw new DuckbakError(`password_command failed with exit code ${proc.exitCode}: ${firstLine(proc.stderr.toString()).slice(0, 200)}`);
     const pw = firstLine(proc.stdout.toString());

@@ -1,10 +1,11 @@
 // notify_command: a shell command run after daily, backup and cleanup with the result in its
 // environment (DUCKBAK_*) and the JSON summary on stdin. Its failure is reported, never fatal.
+import { childEnv } from "../child-env.ts";
 import { outcomeJson, outcomeLine, type RunOutcome } from "./outcome.ts";
 
 export const NOTIFY_TIMEOUT_MS = 60_000;
 
-/** The environment variables the command gets, besides the inherited ones. */
+/** The environment variables the command gets, besides the inherited ones (childEnv: no passwords). */
 export function notifyEnvironment(o: RunOutcome): Record<string, string> {
   return {
     DUCKBAK_COMMAND: o.command,
@@ -26,7 +27,7 @@ export async function runNotifyCommand(command: string, o: RunOutcome, timeoutMs
   const shell = process.platform === "win32" ? ["cmd.exe", "/d", "/s", "/c", command] : ["/bin/sh", "-c", command];
   let proc: Bun.Subprocess<"pipe", "ignore", "pipe">;
   try {
-    proc = Bun.spawn(shell, { stdin: "pipe", stdout: "ignore", stderr: "pipe", env: { ...process.env, ...notifyEnvironment(o) } });
+    proc = Bun.spawn(shell, { stdin: "pipe", stdout: "ignore", stderr: "pipe", env: childEnv(notifyEnvironment(o)) });
   } catch (err) {
     return `notify_command could not start: ${(err as Error).message}`;
   }

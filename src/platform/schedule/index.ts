@@ -2,6 +2,7 @@
 // Scheduler. The method modules import the shared pieces below from this file, so this is an import
 // cycle: they may use these bindings only inside functions, never at module top level.
 import path from "node:path";
+import { childEnv } from "../../core/child-env.ts";
 import { DuckbakError, ExitCode } from "../../core/errors.ts";
 import * as cron from "./cron.ts";
 import * as schtasks from "./schtasks.ts";
@@ -56,6 +57,7 @@ export const spawnRunner: Runner = async (argv, stdin) => {
     stdin: stdin === undefined ? "ignore" : new Blob([stdin]),
     stdout: "pipe",
     stderr: "pipe",
+    env: childEnv(),
   });
   const [stdout, stderr, exitCode] = await Promise.all([
     new Response(proc.stdout).text(),
