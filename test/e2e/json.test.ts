@@ -32,6 +32,7 @@ const CASES: Case[] = [
   { doc: "import", argv: ["import", "ex", "--into", "imported.duckdb"] },
   { doc: "inspect", argv: ["inspect", "data/tca.duckdb"] },
   { doc: "cleanup", argv: ["cleanup", "--dry-run"] },
+  { doc: "daily (dry run)", argv: ["daily", "--dry-run"] },
   { doc: "daily", argv: ["daily"] },
   { doc: "status", argv: ["status"] },
   { doc: "unlock", argv: ["unlock"] },

@@ -4,9 +4,10 @@ import { runDaily, type DailyOffsiteResult } from "../../core/daily.ts";
 import { BackupLog } from "../../core/log.ts";
 import { ENCRYPTION_KEY_OPTION, keysFor, loadContext, parseSeconds, resolveDatabases, resolveLogFile, settingsFrom, type CommonFlags, type Context } from "../context.ts";
 import { databaseSettings, DEFAULT_HOOK_TIMEOUT_SECONDS } from "../../core/config.ts";
-import { describePolicy } from "../../core/retention.ts";
+import { describePolicy, validatePolicy } from "../../core/retention.ts";
+import { DEFAULT_MAX_UNUSED } from "../../core/repo/gc.ts";
 import { LOCK_WAIT_OPTION, lockNotices, lockWaitSeconds, releaseLocksOnSignal } from "../lock.ts";
-import { formatBytes, plural, printError, printJson, printWarning } from "../output.ts";
+import { formatBytes, plural, printError, printJson, printWarning, snakeKeys } from "../output.ts";
 import { backupJson, backupReport, printBackupResult, printRepoBackupResult, repoBackupJson } from "./backup.ts";
 import { monitored, type RunReport } from "../monitoring.ts";
 import { cleanupJson, cleanupSummary, repoCleanupJson, repoCleanupSummary } from "./cleanup.ts";
@@ -36,31 +37,71 @@ export function registerDaily(cli: CAC): void {
     .action(async (flags: DailyFlags) => runDailyCommand(flags));
 }
 
-/** What `daily` would do, hooks included, without running anything or writing the log. */
-function printDryRun({ config, backupDir }: Context, logFile: string): number {
+/** Where tonight's run goes: the archive (backup folder), the repository, the off-site repository. */
+interface DailyTargets {
+  archive: boolean;
+  location: string | null;
+  offsite: string | null;
+}
+
+function dailyTargets(flags: DailyFlags, { config }: Context): DailyTargets {
+  // A repository alone replaces the archive; with backup_dir (or --backup-dir) configured too, both are made.
+  const location = repoLocation(flags.repo, config);
+  const archive = !location || config.backupDir !== undefined || flags.backupDir !== undefined;
+  return { archive, location, offsite: config.offsite ? targetLocation(config.offsite) : null };
+}
+
+/**
+ * What `daily` would do, hooks, archive, repository, retention and off-site included, without
+ * running, opening or deleting anything or writing the log. The policy is checked as the run
+ * would check it.
+ */
+function printDryRun({ config, backupDir }: Context, t: DailyTargets, logFile: string, json: boolean): number {
   const timeout = config.hookTimeoutSeconds ?? DEFAULT_HOOK_TIMEOUT_SECONDS;
+  const policy = effectivePolicy(config.retention);
+  validatePolicy(policy);
+  const compression = config.compression ?? "gzip";
+  const maxUnused = config.maxUnused ?? DEFAULT_MAX_UNUSED;
+  const databases = resolveDatabases([], config).map((path) => ({ ...databaseSettings(config, path), path }));
+  if (json)
+    return printJson("daily", {
+      dry_run: true,
+      config: config.file ?? null,
+      log_file: logFile,
+      databases: databases.map((d) => ({ path: d.path, hot: Boolean(d.hot), before_backup: d.beforeBackup || null, after_backup: d.afterBackup || null, hook_timeout_seconds: timeout })),
+      archive: t.archive ? { backup_dir: backupDir, compression } : null,
+      repository: t.location ? { location: t.location, max_unused: maxUnused } : null,
+      policy: snakeKeys(policy),
+      policy_text: describePolicy(policy),
+      offsite: t.offsite ? { location: t.offsite, action: t.location ? "copy" : "snapshot" } : null,
+    });
   console.log(`Dry run: nothing is backed up, run or deleted.`);
-  console.log(`Config: ${config.file ?? "(none)"}; backup folder: ${backupDir}; log: ${logFile}`);
-  for (const path of resolveDatabases([], config)) {
-    const s = databaseSettings(config, path);
-    console.log(`would back up ${path}${s.hot ? " (hot copy if a writer holds it)" : ""}`);
-    if (s.beforeBackup) console.log(`  before_backup (timeout ${timeout}s): ${s.beforeBackup}`);
-    if (s.afterBackup) console.log(`  after_backup  (timeout ${timeout}s, runs whatever happens once before_backup ran): ${s.afterBackup}`);
+  console.log(`Config: ${config.file ?? "(none)"}; log: ${logFile}`);
+  for (const d of databases) {
+    console.log(`would back up ${d.path}${d.hot ? " (hot copy if a writer holds it)" : ""}`);
+    if (d.beforeBackup) console.log(`  before_backup (timeout ${timeout}s): ${d.beforeBackup}`);
+    if (d.afterBackup) console.log(`  after_backup  (timeout ${timeout}s, runs whatever happens once before_backup ran): ${d.afterBackup}`);
   }
-  console.log(`then, if every database was backed up, delete old backups by: ${describePolicy(effectivePolicy(config.retention))}`);
-  if (config.offsite) console.log(`then copy tonight's snapshot to ${targetLocation(config.offsite)} and apply the same policy there`);
+  if (t.archive) console.log(`into a new archive (${compression}) in the backup folder ${backupDir}`);
+  if (t.location) console.log(`into a new snapshot in the repository ${t.location}`);
+  console.log(`then, for each, if every database made it in, apply the retention policy: ${describePolicy(policy)}`);
+  if (t.archive) console.log(`  in ${backupDir}: delete the archives it does not keep`);
+  if (t.location) console.log(`  in ${t.location}: forget the snapshots it does not keep, then delete unused packs and repack until at most ${Math.round(maxUnused * 100)}% of the pack bytes are unused`);
+  if (t.offsite)
+    console.log(
+      t.location
+        ? `then copy tonight's snapshot to ${t.offsite} and apply the same policy there`
+        : `then take tonight's snapshot in ${t.offsite} directly (no local repository) and apply the same policy there`,
+    );
   return 0;
 }
 
 async function runDailyCommand(flags: DailyFlags): Promise<number> {
   const ctx = loadContext(flags);
-  if (flags.dryRun) return printDryRun(ctx, resolveLogFile(flags.logFile, ctx.config));
+  const { archive, location, offsite } = dailyTargets(flags, ctx);
+  if (flags.dryRun) return printDryRun(ctx, { archive, location, offsite }, resolveLogFile(flags.logFile, ctx.config), flags.json === true);
   const { config, backupDir } = ctx;
   const lockWait = lockWaitSeconds(flags.lockWait, config);
-  // A repository alone replaces the archive; with backup_dir (or --backup-dir) configured too, both are made.
-  const location = repoLocation(flags.repo, config);
-  const archive = !location || config.backupDir !== undefined || flags.backupDir !== undefined;
-  const offsite = config.offsite ? targetLocation(config.offsite) : null;
   const log = new BackupLog(resolveLogFile(flags.logFile, config));
   releaseLocksOnSignal();
   const notices = lockNotices(lockWait);
