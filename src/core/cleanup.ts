@@ -10,6 +10,7 @@ import { fsyncDir, removeStaleTemporaries, type RemovedTemporary } from "./fsuti
 import { listBackups, type BackupInfo } from "./list.ts";
 import { DEFAULT_POLICY, planRetention, validatePolicy, type RetentionDecision, type RetentionPolicy } from "./retention.ts";
 import { verifyBackup } from "./verify.ts";
+import type { ManifestDatabase } from "./manifest.ts";
 import type { ProgressSink } from "./progress.ts";
 import { bakSearchDatabases, findBakFiles, removeOldBakFiles, type BakFile } from "./bakfiles.ts";
 
@@ -72,27 +73,33 @@ export interface CleanupResult {
 
 /**
  * Retention counts backups: a backup of some databases only must never push out the last backup
- * of the others, so each database's newest backup is kept whatever the policy says.
+ * of the others, so each database's newest backup is kept whatever the policy says; and when
+ * that one recorded its source as damaged, so is the newest backup whose source was sound.
  * `backups` are newest first, named as in the plan.
  */
 export function protectLastOfEachDatabase(
   plan: RetentionDecision,
-  backups: { name: string; databases: { name: string; original_path: string }[] }[],
+  backups: { name: string; databases: { name: string; original_path: string; source_blocks?: ManifestDatabase["source_blocks"] }[] }[],
 ): void {
   const seen = new Set<string>();
-  const lastOf = new Map<string, string[]>(); // backup -> databases whose newest backup it is
+  const sound = new Set<string>(); // databases whose newest sound backup was met
+  const reasons = new Map<string, string[]>(); // backup -> why it is kept
+  const keep = (backup: string, why: string) => reasons.set(backup, [...(reasons.get(backup) ?? []), why]);
   for (const b of backups) {
     for (const db of b.databases) {
-      if (seen.has(db.original_path)) continue;
-      seen.add(db.original_path);
-      lastOf.set(b.name, [...(lastOf.get(b.name) ?? []), db.name]);
+      const damaged = db.source_blocks?.state === "damaged";
+      if (!seen.has(db.original_path)) {
+        seen.add(db.original_path);
+        keep(b.name, `last backup of ${db.name}`);
+      } else if (!damaged && !sound.has(db.original_path)) keep(b.name, `last sound backup of ${db.name} (newer ones recorded its source as damaged)`);
+      if (!damaged) sound.add(db.original_path);
     }
   }
   for (const r of [...plan.remove]) {
-    const dbs = lastOf.get(r.name);
-    if (!dbs) continue;
+    const why = reasons.get(r.name);
+    if (!why) continue;
     plan.remove.splice(plan.remove.indexOf(r), 1);
-    plan.keep.push({ backup: r, reasons: dbs.map((d) => `last backup of ${d}`) });
+    plan.keep.push({ backup: r, reasons: why });
   }
   plan.keep.sort((a, b) => b.backup.timestamp.getTime() - a.backup.timestamp.getTime());
 }

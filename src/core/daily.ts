@@ -19,7 +19,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { backupExitCode, createBackup, type BackupEvent, type BackupResult } from "./backup.ts";
+import { createBackup, type BackupEvent, type BackupResult } from "./backup.ts";
 import type { KeyLookup } from "./keys.ts";
 import { cleanupBackups, type CleanupResult } from "./cleanup.ts";
 import { DuckbakError, ExitCode } from "./errors.ts";
@@ -153,8 +153,9 @@ function exitCodeOf(backup: BackupResult | null, snapshot: RepoBackupResult | nu
   const made = [...(opts.archive !== false ? [backup?.archive ? backup.databases : null] : []), ...(opts.repository ? [snapshot?.snapshot ? snapshot.databases : null] : [])];
   if (made.some((m) => m === null)) return ExitCode.ERROR;
   if (!made.every((dbs) => dbs!.every((d) => d.ok))) return ExitCode.PARTIAL;
-  // Backed up, but a source fails its own block checksums.
-  return backup && backupExitCode(backup) === ExitCode.SOURCE_DAMAGED ? ExitCode.SOURCE_DAMAGED : ExitCode.OK;
+  // Backed up, but a source fails its own block checksums (in the archive, the repository or off-site).
+  const results = [backup?.databases, snapshot?.databases, offsite?.snapshot?.databases];
+  return results.some((dbs) => dbs?.some((d) => d.ok && d.sourceDamage.length > 0)) ? ExitCode.SOURCE_DAMAGED : ExitCode.OK;
 }
 
 /**
@@ -196,6 +197,12 @@ async function dailySnapshot(
   });
   if (failed.length > 0) {
     log.write("warn", "repo_cleanup", { run, repository: location, status: "skipped", reason: `${failed.length} databases failed` });
+    return { repo, snapshot, cleanup: null, errors: [] };
+  }
+  // As for archives: older snapshots may hold a damaged source's last sound copy.
+  const damaged = snapshot.databases.filter((d) => d.ok && d.sourceDamage.length > 0).length;
+  if (damaged > 0) {
+    log.write("warn", "repo_cleanup", { run, repository: location, status: "skipped", reason: `${damaged} source database(s) are damaged; older snapshots may hold their last sound copy` });
     return { repo, snapshot, cleanup: null, errors: [] };
   }
   return { repo, snapshot, ...(await applyPolicy(opts, run, repo, location)) };

@@ -133,4 +133,30 @@ describe("repository cleanup", () => {
     expect([again.packs_deleted, again.packs_repacked]).toEqual([0, 0]);
     expect((await run(["cleanup", "--max-unused", "5%"])).code).toBe(2);
   });
+
+  test("an index file missing: cleanup refuses (exit 4) and deletes no pack a kept snapshot needs; with the index file back, it restores", async () => {
+    const dir = tempDir();
+    const repo = join(dir, "repo");
+    const db = join(dir, "a.duckdb");
+    expect((await run(["init", "--repo", repo])).code).toBe(0);
+    await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(100000)", "CHECKPOINT"]);
+    expect((await run(["backup", "--repo", repo, db])).code).toBe(0);
+    const [firstIndex] = readdirSync(join(repo, "index"));
+    await Bun.sleep(20);
+    await runSql(db, ["INSERT INTO t SELECT range, 'new' FROM range(100000, 110000)", "CHECKPOINT"]);
+    const second = JSON.parse((await run(["backup", "--repo", repo, "--json", db])).stdout).snapshot;
+    // The first backup's index file (naming the chunks both snapshots share) goes missing.
+    const saved = join(dir, "saved-index");
+    cpSync(join(repo, "index", firstIndex!), saved);
+    rmSync(join(repo, "index", firstIndex!));
+    const before = packs(repo);
+    const c = await run(["cleanup", "--repo", repo, "--keep-last", "1"]);
+    expect(c.code).toBe(4);
+    expect(c.stderr).toMatch(/chunk [0-9a-f]{12}… of a kept snapshot is in no index file; no pack deleted \(run verify\)/);
+    expect(packs(repo)).toEqual(before);
+    cpSync(saved, join(repo, "index", firstIndex!));
+    expect((await run(["restore", second, "--repo", repo, "--restore-dir", join(dir, "out")])).code).toBe(0);
+    expect(sha256File(join(dir, "out", "a.duckdb"))).toBe(sha256File(db));
+  });
 });
+

@@ -111,4 +111,39 @@ describe("damage in the source at backup time", () => {
     expect(b.code).toBe(7);
     expect(JSON.parse(b.stdout).manifest.databases[0].source_blocks.problems).toEqual([`1 block(s) fail DuckDB's checksum at offset ${far}`]);
   });
+
+  test("repository: daily exits 7 and skips the repository's cleanup; cleanup keeps the newest snapshot whose source was sound, which restores it", async () => {
+    const dir = tempDir();
+    const db = join(dir, "a.duckdb");
+    await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(200000)", "CHECKPOINT"]);
+    const sound = readFileSync(db);
+    const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: "pw-damage" } as Record<string, string>;
+    const run = (args: string[]) => runBinary(args, { cwd: dir, env });
+    expect((await run(["init", "--repo", "repo"])).code).toBe(0);
+    writeFileSync(join(dir, "duckbak.toml"), `databases = ["a.duckdb"]\nrepository = "repo"\n[retention]\nkeep_last = 1\n`);
+    expect((await run(["daily"])).code).toBe(0);
+    const snapshots = async () => JSON.parse((await run(["list", "--json"])).stdout).snapshots.map((s: any) => s.id);
+    const [first] = await snapshots();
+    await Bun.sleep(20);
+    const damaged = Buffer.from(sound);
+    damaged[DAMAGED_AT + 5000] = damaged[DAMAGED_AT + 5000]! ^ 0x10;
+    writeFileSync(db, damaged);
+    const d = await run(["daily"]);
+    expect(d.code).toBe(7);
+    expect(readFileSync(join(dir, "data/backup.log"), "utf8")).toContain("older snapshots may hold their last sound copy");
+    expect((await snapshots()).length).toBe(2); // keep_last = 1, yet nothing was forgotten
+    // A cleanup by hand keeps the sound one too, and says why.
+    const c = await run(["cleanup", "--repo", "repo", "--keep-last", "1", "--json"]);
+    expect(c.code).toBe(0);
+    const kept = JSON.parse(c.stdout).kept;
+    expect(kept.map((k: any) => k.id)).toContain(first);
+    expect(kept.find((k: any) => k.id === first).reasons).toEqual(["last sound backup of a.duckdb (newer ones recorded its source as damaged)"]);
+    expect((await run(["restore", first, "--repo", "repo", "--restore-dir", "out"])).code).toBe(0);
+    expect(sha256File(join(dir, "out", "a.duckdb"))).toBe(new Bun.CryptoHasher("sha256").update(sound).digest("hex"));
+    // Once a sound snapshot is newer, the policy applies again.
+    writeFileSync(db, sound);
+    await Bun.sleep(20);
+    expect((await run(["daily"])).code).toBe(0);
+    expect((await snapshots()).length).toBe(1);
+  });
 });

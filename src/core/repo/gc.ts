@@ -205,6 +205,10 @@ async function collect(repo: Repository, snaps: SnapshotInfo[], dryRun: boolean,
         },
       });
     }
+    // A used blob no index file names would look unused, and its pack be deleted: nothing is.
+    for (let e = 0; e < used.size; e++)
+      if (used.field(e, 0) === 0)
+        throw new RepositoryDamagedError(repo.location, `chunk ${used.id(e).slice(0, 12)}… of a kept snapshot is in no index file; no pack deleted (run verify)`);
   });
   // The copy that counts: in a pack that is stored whole, the one most used; the others are
   // unused (decided in the order the index scan met them, each decision changing the next's shares).
