@@ -8,7 +8,14 @@ import { Repository } from "../core/repo/repository.ts";
 import { openStore } from "../core/store/index.ts";
 import { printNote } from "./output.ts";
 import type { RepoLockInfo } from "../core/repo/locks.ts";
+import { DEFAULT_LOCK_WAIT_SECONDS } from "../core/lock.ts";
 import type { RepositoryOpening } from "../core/repo/backup.ts";
+
+// Commands that only read a repository (verify, sql) wait for a cleanup, never for a backup.
+export const REPO_LOCK_WAIT_OPTION = [
+  "--lock-wait <seconds>",
+  `Repository: wait up to this long for a cleanup that holds it (default: lock_wait from the config, else ${DEFAULT_LOCK_WAIT_SECONDS})`,
+] as const;
 
 export const REPO_OPTION = ["--repo <location>", "Snapshot repository instead of the backup folder (default: DUCKBAK_REPOSITORY, else repository from the config)"] as const;
 

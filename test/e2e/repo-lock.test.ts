@@ -1,5 +1,6 @@
 // The backup folder's lock between real duckbak processes: waiting runs give up with exit 11
 // naming the holder, a killed run's lock is broken with a warning, and `unlock` removes one by hand.
+// The repository's lock as readers meet it: what an exit 11 suggests (--lock-wait) is accepted.
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
@@ -119,3 +120,43 @@ describe("backup folder lock", () => {
   });
 });
 
+
+describe("repository lock held by a cleanup", () => {
+  test("verify suggests --lock-wait and accepts it (waits, then runs once the cleanup is gone); list and stats run beside it", async () => {
+    const dir = tempDir();
+    const repo = join(dir, "repo");
+    const db = join(dir, "a.duckdb");
+    const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: "pw-lock" } as Record<string, string>;
+    const run = (args: string[]) => runBinary(args, { env });
+    expect((await run(["init", "--repo", repo])).code).toBe(0);
+    for (const n of [100, 200]) {
+      await runSql(db, [`CREATE OR REPLACE TABLE t AS SELECT range AS i FROM range(${n})`, "CHECKPOINT"]);
+      expect((await run(["backup", "--repo", repo, db])).code).toBe(0);
+    }
+    // A cleanup stopped while it holds the exclusive lock.
+    const cleanup = Bun.spawn([BINARY, "cleanup", "--repo", repo, "--keep-last", "1"], { env: { ...env, DUCKBAK_TEST_PAUSE: "repo:after-forget" }, stdout: "ignore", stderr: "pipe" });
+    try {
+      const reader = cleanup.stderr.getReader();
+      for (let e = ""; !e.includes("duckbak-test-paused"); ) e += new TextDecoder().decode((await reader.read()).value);
+      const refused = await run(["verify", "--repo", repo, "--lock-wait", "0"]);
+      expect(refused.code).toBe(11);
+      expect(refused.stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^duckbak: error: ${repo}: locked by cleanup \\(PID ${cleanup.pid} .*; retry later or with --lock-wait SECONDS$`))]);
+      for (const cmd of ["list", "stats"]) {
+        const r = await run([cmd, "--repo", repo, "--json"]);
+        expect([cmd, r.code, r.stderr]).toEqual([cmd, 0, ""]);
+      }
+      // What the error suggests works: a verify that waits runs once the cleanup is gone.
+      const waiting = Bun.spawn([BINARY, "verify", "--repo", repo, "--lock-wait", "60"], { env, stdout: "pipe", stderr: "pipe" });
+      const waitErr = waiting.stderr.getReader();
+      let said = "";
+      while (!said.includes("\n")) said += new TextDecoder().decode((await waitErr.read()).value);
+      expect(said).toStartWith(`duckbak: repository locked by cleanup (PID ${cleanup.pid} on ${hostname()}); waiting up to 60s\n`);
+      cleanup.kill("SIGKILL");
+      await cleanup.exited;
+      expect(await waiting.exited).toBe(0);
+      expect(await new Response(waiting.stdout).text()).toContain("OK");
+    } finally {
+      cleanup.kill("SIGKILL");
+    }
+  });
+});

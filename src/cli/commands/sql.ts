@@ -3,8 +3,8 @@ import { archiveSource, queryBackup, type BackupSource } from "../../core/browse
 import { resolveBackupRef } from "../../core/list.ts";
 import { snapshotSource } from "../../core/repo/extract.ts";
 import { ENCRYPTION_KEY_OPTION, asList, keysFor, loadContext, type CommonFlags } from "../context.ts";
-import { LOCK_WAIT_OPTION, lockWaitSeconds } from "../lock.ts";
-import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
+import { lockWaitSeconds } from "../lock.ts";
+import { REPO_LOCK_WAIT_OPTION, REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
 import { color, formatTable, plural, printJson } from "../output.ts";
 import { withProgress } from "../progress.ts";
 
@@ -21,7 +21,7 @@ export function registerSql(cli: CAC): void {
     .option(...REPO_OPTION)
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
-    .option(...LOCK_WAIT_OPTION)
+    .option(...REPO_LOCK_WAIT_OPTION)
     .option(...ENCRYPTION_KEY_OPTION)
     .option("--json", "Print the rows as JSON")
     .example(`duckbak sql backup_20240115_120000 "SELECT count(*) FROM portfolio_trades"   # one database: its tables directly`)

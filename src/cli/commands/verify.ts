@@ -5,7 +5,8 @@ import { ExitCode } from "../../core/errors.ts";
 import { withProgress } from "../progress.ts";
 import { ENCRYPTION_KEY_OPTION, keysFor, loadContext, type CommonFlags } from "../context.ts";
 import { color, formatBytes, plural, printJson, snakeKeys } from "../output.ts";
-import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
+import { REPO_LOCK_WAIT_OPTION, REPO_OPTION, openRepository, repoLocation, repoLockNotice } from "../repo.ts";
+import { lockWaitSeconds } from "../lock.ts";
 import { verifyRepository } from "../../core/repo/verify.ts";
 import { UsageError } from "../../core/errors.ts";
 import { shortId } from "../../core/repo/snapshots.ts";
@@ -14,6 +15,7 @@ interface VerifyFlags extends CommonFlags {
   quick?: boolean;
   repo?: string;
   readData?: boolean;
+  lockWait?: string;
 }
 
 export function registerVerify(cli: CAC): void {
@@ -22,6 +24,7 @@ export function registerVerify(cli: CAC): void {
     .option("--quick", "Only check that the archive reads to its end and every checksum matches")
     .option(...REPO_OPTION)
     .option("--read-data", "Repository: also read and check every byte (default: structure only)")
+    .option(...REPO_LOCK_WAIT_OPTION)
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present)")
     .option(...ENCRYPTION_KEY_OPTION)
@@ -63,8 +66,10 @@ async function runVerify(name: string | undefined, flags: VerifyFlags): Promise<
 }
 
 async function runRepoVerify(location: string, name: string | undefined, flags: VerifyFlags): Promise<number> {
-  const repo = await openRepository(location, loadContext(flags).config);
-  const r = await withProgress(flags, (progress) => verifyRepository(repo, { snapshot: name, readData: flags.readData, progress }));
+  const { config } = loadContext(flags);
+  const repo = await openRepository(location, config);
+  const wait = lockWaitSeconds(flags.lockWait, config);
+  const r = await withProgress(flags, (progress) => verifyRepository(repo, { snapshot: name, readData: flags.readData, lockWaitSeconds: wait, onLockWait: repoLockNotice(wait), progress }));
   const code = r.ok ? ExitCode.OK : ExitCode.VERIFY_FAILED;
   if (flags.json) {
     return printJson("verify", {

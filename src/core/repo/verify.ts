@@ -7,7 +7,7 @@ import { BufferChurn, CodecPool, SlabRing, DigestWorker, type Span } from "../ar
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
 import { BlobIndex, IndexParts } from "./index-file.ts";
-import { lockRepository } from "./locks.ts";
+import { lockRepository, type RepoLockInfo } from "./locks.ts";
 import { decodePack } from "./pack.ts";
 import { packKey, type Repository, type RepositoryDamagedError } from "./repository.ts";
 import { headOf, loadSnapshot, resolveSnapshot, shortId, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
@@ -21,6 +21,8 @@ export interface RepoVerifyOptions {
   snapshot?: string;
   readData?: boolean;
   lockWaitSeconds?: number;
+  /** Called once when a cleanup holds the repository and the run starts waiting for it. */
+  onLockWait?: (holder: RepoLockInfo) => void;
   /** With readData: the bytes of the packs to read, advanced as each is checked. */
   progress?: ProgressSink;
   /** The whole repository: bytes of index files whose ids one pass holds (PASS_INDEX_BYTES; more: passes over parts of the id space). */
@@ -39,7 +41,7 @@ export interface RepoVerifyResult {
 }
 
 export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions = {}): Promise<RepoVerifyResult> {
-  const lock = await lockRepository(repo, { exclusive: false, command: "verify", waitSeconds: opts.lockWaitSeconds });
+  const lock = await lockRepository(repo, { exclusive: false, command: "verify", waitSeconds: opts.lockWaitSeconds, onWait: opts.onLockWait });
   const problems: string[] = [];
   const note = (p: string) => {
     // (An index file that cannot be read is met by each scan of the index.)
