@@ -58,7 +58,7 @@ export function targetLocation(raw: string): string {
 /** The destination's password: DUCKBAK_TO_PASSWORD or DUCKBAK_TO_PASSWORD_FILE, else the source's. */
 export function targetPassword(config: Config, env: Record<string, string | undefined> = process.env): string {
   if (env.DUCKBAK_TO_PASSWORD || env.DUCKBAK_TO_PASSWORD_FILE)
-    return resolvePassword({ env: { DUCKBAK_PASSWORD: env.DUCKBAK_TO_PASSWORD, DUCKBAK_PASSWORD_FILE: env.DUCKBAK_TO_PASSWORD_FILE } });
+    return resolvePassword({ env, variable: "DUCKBAK_TO_PASSWORD" });
   return repoPassword(config);
 }
 

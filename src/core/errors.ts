@@ -114,6 +114,10 @@ export function fsError(err: unknown, path: string, action: string): DuckbakErro
       return new DuckbakError(`${path}: a path component is not a folder (${action})`, ExitCode.ERROR, cause);
     case "EISDIR":
       return new DuckbakError(`${path}: is a folder, not a file (${action})`, ExitCode.ERROR, cause);
+    // mkdir (recursive or not) on a path that is taken by a file.
+    case "EEXIST":
+      if (action === "create folder") return new DuckbakError(`${path}: is a file, not a folder`, ExitCode.ERROR, cause);
+      return new DuckbakError(`${path}: already exists (${action})`, ExitCode.ERROR, cause);
     default: {
       const msg = err instanceof Error ? err.message : String(err);
       return new DuckbakError(`${path}: ${action} failed: ${msg}`, ExitCode.ERROR, cause);

@@ -1,6 +1,6 @@
 // Inputs that once made duckbak exit 0 without doing what was asked, or write what it then refused.
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runBinary, runSql, sh, tempDir } from "../helpers.ts";
 
@@ -45,6 +45,26 @@ describe("arguments", () => {
     const real = await runBinary(["schedule", "install", "--at", "25:61", "--method", "cron"], { cwd: dir });
     expect(real.code).toBe(2);
     expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe("restore targets", () => {
+  test("--restore-dir naming a regular file: one line saying so (archive and repository), exit 1, the file untouched", async () => {
+    const dir = tempDir();
+    const db = join(dir, "a.duckdb");
+    await runSql(db, ["CREATE TABLE t AS SELECT range AS i FROM range(100)"]);
+    const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: "pw-target" } as Record<string, string>;
+    expect((await runBinary(["backup", db, "--backup-dir", "bk", "--name", "b1"], { cwd: dir, env })).code).toBe(0);
+    expect((await runBinary(["init", "--repo", "repo"], { cwd: dir, env })).code).toBe(0);
+    expect((await runBinary(["backup", db, "--repo", "repo"], { cwd: dir, env })).code).toBe(0);
+    const file = join(dir, "X");
+    writeFileSync(file, "not a folder\n");
+    for (const args of [["b1", "--backup-dir", "bk"], ["latest", "--repo", "repo"]]) {
+      const r = await runBinary(["restore", ...args, "--restore-dir", file], { cwd: dir, env });
+      expect([args[0], r.code, r.stderr]).toEqual([args[0], 1, `duckbak: error: ${file}: is a file, not a folder\n`]);
+    }
+    expect(readFileSync(file, "utf8")).toBe("not a folder\n");
+    expect(readdirSync(dir).sort()).toEqual(["X", "a.duckdb", "bk", "repo"]);
   });
 });
 

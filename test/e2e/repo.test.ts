@@ -88,6 +88,17 @@ describe("repository", () => {
     const dir = tempDir();
     const repo = join(dir, "repo");
     expect((await run(["init", "--repo", repo])).code).toBe(0);
+    // Without the new password: one line naming the variables key add reads, nothing added.
+    const none = env();
+    delete none.DUCKBAK_NEW_PASSWORD;
+    delete none.DUCKBAK_NEW_PASSWORD_FILE;
+    const missing = await run(["key", "add", "--repo", repo], { env: none });
+    expect([missing.code, missing.stderr]).toEqual([2, "duckbak: error: key add needs the new password: set DUCKBAK_NEW_PASSWORD or DUCKBAK_NEW_PASSWORD_FILE\n"]);
+    const emptyFile = join(dir, "empty");
+    writeFileSync(emptyFile, "");
+    const empty = await run(["key", "add", "--repo", repo], { env: { ...none, DUCKBAK_NEW_PASSWORD_FILE: emptyFile } });
+    expect([empty.code, empty.stderr]).toEqual([2, `duckbak: error: ${emptyFile}: the password file (DUCKBAK_NEW_PASSWORD_FILE) is empty\n`]);
+    expect(walk(join(repo, "keys")).length).toBe(1);
     const add = await run(["key", "add", "--repo", repo, "--json"], { env: env({ DUCKBAK_NEW_PASSWORD: "second password" }) });
     expect(add.code).toBe(0);
     const second = env({ DUCKBAK_PASSWORD: "second password" });

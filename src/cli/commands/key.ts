@@ -25,11 +25,11 @@ async function runKey(action: string, id: string | undefined, flags: KeyFlags): 
   const location = repoLocation(flags.repo, config);
   if (!location) throw new UsageError("key needs --repo LOCATION (or DUCKBAK_REPOSITORY, or repository in duckbak.toml)");
   if (!["list", "add", "remove"].includes(action)) throw new UsageError(`key ${action}: the actions are list, add and remove`);
+  // Before the repository is opened: a missing new password is said at once.
+  const newPassword = action === "add" ? resolvePassword({ variable: "DUCKBAK_NEW_PASSWORD" }) : null;
   const repo = await openRepository(location, config);
-  if (action === "add") {
-    const env = process.env;
-    const password = resolvePassword({ env: { DUCKBAK_PASSWORD: env.DUCKBAK_NEW_PASSWORD, DUCKBAK_PASSWORD_FILE: env.DUCKBAK_NEW_PASSWORD_FILE } });
-    const key = await repo.addKey(password);
+  if (newPassword !== null) {
+    const key = await repo.addKey(newPassword);
     const short = key.slice("keys/".length, "keys/".length + 8);
     if (flags.json) return printJson("key", { repository: repo.location, action, key: key.slice("keys/".length) });
     else console.log(`Added key ${short}: the new password opens ${repo.location} too.`);

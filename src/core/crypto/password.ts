@@ -7,6 +7,12 @@ import { DuckbakError, UsageError } from "../errors.ts";
 
 export interface PasswordSources {
   env?: Record<string, string | undefined>;
+  /**
+   * The variable holding the password (its file: the same name with _FILE): DUCKBAK_PASSWORD
+   * (default), DUCKBAK_NEW_PASSWORD (key add), DUCKBAK_TO_PASSWORD (copy's destination). Errors
+   * name these.
+   */
+  variable?: "DUCKBAK_PASSWORD" | "DUCKBAK_NEW_PASSWORD" | "DUCKBAK_TO_PASSWORD";
   /** `password_command` from duckbak.toml, run with the shell. */
   command?: string;
 }
@@ -18,17 +24,19 @@ function firstLine(text: string): string {
 
 export function resolvePassword(src: PasswordSources = {}): string {
   const env = src.env ?? process.env;
-  if (env.DUCKBAK_PASSWORD) return env.DUCKBAK_PASSWORD;
-  const file = env.DUCKBAK_PASSWORD_FILE;
+  const name = src.variable ?? "DUCKBAK_PASSWORD";
+  const fileName = `${name}_FILE`;
+  if (env[name]) return env[name];
+  const file = env[fileName];
   if (file) {
     let text: string;
     try {
       text = readFileSync(file, "utf8");
     } catch (err) {
-      throw new DuckbakError(`${file}: cannot read the password file (DUCKBAK_PASSWORD_FILE): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new DuckbakError(`${file}: cannot read the password file (${fileName}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     const pw = firstLine(text);
-    if (!pw) throw new UsageError(`${file}: the password file (DUCKBAK_PASSWORD_FILE) is empty`);
+    if (!pw) throw new UsageError(`${file}: the password file (${fileName}) is empty`);
     return pw;
   }
   if (src.command) {
@@ -39,5 +47,6 @@ export function resolvePassword(src: PasswordSources = {}): string {
     if (!pw) throw new UsageError("password_command printed no password");
     return pw;
   }
-  throw new UsageError("the repository needs a password: set DUCKBAK_PASSWORD or DUCKBAK_PASSWORD_FILE, or password_command in duckbak.toml");
+  if (name === "DUCKBAK_NEW_PASSWORD") throw new UsageError(`key add needs the new password: set ${name} or ${fileName}`);
+  throw new UsageError(`the repository needs a password: set ${name} or ${fileName}${name === "DUCKBAK_PASSWORD" ? ", or password_command in duckbak.toml" : ""}`);
 }
