@@ -5,7 +5,7 @@
 import { basename } from "node:path";
 import { DuckbakError, UsageError } from "./errors.ts";
 import { EncryptionKeyError, NO_KEYS, keyForFile, refusedKeyError, type KeyLookup } from "./keys.ts";
-import { withExtractedBackup } from "./restore.ts";
+import { restoreName, selectDatabases, withExtractedBackup } from "./restore.ts";
 import { readArchiveManifest } from "./archive/reader.ts";
 import { DuckDBSession, openDatabase } from "./duckdb/session.ts";
 import { duckdbMessage, isKeyError } from "./duckdb/open.ts";
@@ -136,13 +136,13 @@ export interface TableRestoreResult {
 
 /** The backup's database holding `table`, from the manifest's table lists. */
 export function findTableDatabase(m: { databases: DatabaseFacts[] }, t: { schema: string; name: string }, only: string[] | undefined, archive: string): DatabaseFacts {
-  const candidates = m.databases.filter((d) => !only?.length || only.some((o) => d.name === o || d.entry === o || d.name === `${o}.duckdb`));
+  const candidates = selectDatabases(m, only);
   const holding = candidates.filter((d) => d.tables.some((x) => x.schema === t.schema && x.name === t.name));
   const label = `${t.schema}.${t.name}`;
   if (holding.length === 0)
-    throw new DuckbakError(`${archive}: no table ${label} in ${candidates.map((d) => d.name).join(", ") || "the backup"} (see duckbak ls)`, 10);
+    throw new DuckbakError(`${archive}: no table ${label} in ${candidates.map(restoreName).join(", ") || "the backup"} (see duckbak ls)`, 10);
   if (holding.length > 1)
-    throw new UsageError(`${label} is in several databases of the backup (${holding.map((d) => d.name).join(", ")}); choose one with --only`);
+    throw new UsageError(`${label} is in several databases of the backup (${holding.map(restoreName).join(", ")}); choose one with --only`);
   return holding[0]!;
 }
 
@@ -196,7 +196,8 @@ export async function restoreTable(source: BackupSource, opts: TableRestoreOptio
           await live.run(`DETACH ${SRC}`).catch(() => {});
         }
       },
-      { only: [db.entry], progress: opts.progress },
+      // Its original path: the one name no other database of the backup answers to.
+      { only: [db.original_path], progress: opts.progress },
     );
   } finally {
     live.close();

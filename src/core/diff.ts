@@ -94,7 +94,7 @@ export async function diffBackup(ref: ArchiveRef, opts: DiffOptions = {}): Promi
       }
       return out;
     },
-    { only: [...new Set(pairs.map((p) => p.db.entry))] },
+    { only: [...new Set(pairs.map((p) => p.db.original_path))] },
   );
   return { archive: ref.path, name: ref.name, databases, identical: databases.every((d) => d.ok && d.identical) };
 }

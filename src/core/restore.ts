@@ -67,31 +67,49 @@ export interface Plan<D extends DatabaseFacts = DatabaseFacts> {
 }
 
 
-/** Picks databases for --only; every name given must match. */
+/**
+ * The name a database gets in a --restore-dir, the one `--only` takes and `ls`/`list` show: its
+ * archive entry (repository snapshots record the same), which backup made unique with a numbered
+ * prefix (assignEntryNames) when two databases share a file name (`data/a.duckdb` stays
+ * `a.duckdb`, `proj/a.duckdb` becomes `2-a.duckdb`) or one's name is another's WAL. It depends on
+ * the whole backup, never on which databases --only picked.
+ */
+export function restoreName(db: DatabaseFacts): string {
+  return db.entry;
+}
+
+/**
+ * Picks databases for --only, each by its restore name, file name (with or without `.duckdb`) or
+ * original path. Every name given must match exactly one database: a name two databases answer to
+ * (two `a.duckdb` from different folders) is refused with the choices, never restored twice.
+ */
 export function selectDatabases<D extends DatabaseFacts>(manifest: { databases: D[] }, only: string[] | undefined): D[] {
   if (!only?.length) return manifest.databases;
   const picked = new Set<D>();
+  const choice = (d: D) => `${d.original_path} (as ${restoreName(d)})`;
   for (const want of only) {
     // With or without .duckdb: `--only results` is `--only results.duckdb`.
-    const match = manifest.databases.filter((d) => [want, `${want}.duckdb`].some((w) => d.name === w || d.entry === w) || d.original_path === resolve(want));
+    const names = [want, `${want}.duckdb`];
+    const match = manifest.databases.filter((d) => names.some((w) => d.name === w || restoreName(d) === w) || d.original_path === resolve(want));
     if (match.length === 0)
-      throw new UsageError(`--only ${want}: no such database in the backup (it has ${manifest.databases.map((d) => d.name).join(", ")})`);
-    for (const m of match) picked.add(m);
+      throw new UsageError(`--only ${want}: no such database in the backup (it has ${manifest.databases.map(restoreName).join(", ")})`);
+    if (match.length > 1)
+      throw new UsageError(`--only ${want}: matches ${match.length} databases of the backup: ${match.map(choice).join(", ")}; give one's restore name or original path`);
+    picked.add(match[0]!);
   }
   return manifest.databases.filter((d) => picked.has(d));
 }
 
 /** Where each database goes; refuses manifests whose names could point a write elsewhere. */
 export function planTargets<D extends DatabaseFacts>(dbs: D[], restoreDir: string | undefined, archive: string): { db: D; target: string }[] {
-  const names = dbs.map((d) => d.name);
   return dbs.map((db) => {
     const bad = (why: string) => new CorruptArchiveError(archive, `database ${JSON.stringify(db.name)}: ${why}`);
     if (!isSafeEntryName(db.name)) throw bad("its name is not a plain file name");
     for (const f of db.files)
       if (!isSafeEntryName(f.name) || !f.name.startsWith(db.name)) throw bad(`file ${JSON.stringify(f.name)} does not belong to it`);
     if (restoreDir) {
-      // Two databases of one name (from different folders) keep their distinct archive names.
-      const name = names.filter((n) => n === db.name).length > 1 ? db.entry : db.name;
+      const name = restoreName(db);
+      if (typeof name !== "string" || !isSafeEntryName(name)) throw bad("its entry name is not a plain file name");
       return { db, target: join(resolve(restoreDir), name) };
     }
     if (!isAbsolute(db.original_path) || basename(db.original_path) !== db.name) throw bad("its original_path does not end in its name");

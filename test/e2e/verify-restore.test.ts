@@ -371,3 +371,79 @@ describe("library", () => {
     expect(existsSync(join(f.dir, "r"))).toBe(false);
   });
 });
+
+describe("two databases with the same file name from different folders", () => {
+  // The tester's report: `--only 2-a.duckdb --overwrite` wrote proj/data/a.duckdb over the
+  // restored data/a.duckdb, and `--only a.duckdb` restored both. Archives and snapshots alike.
+  for (const kind of ["archive", "repository"] as const)
+    test(`${kind}: full restore gives a.duckdb and 2-a.duckdb; --only picks exactly one under that name; an ambiguous --only is exit 2 and writes nothing`, async () => {
+      const dir = tempDir();
+      mkdirSync(join(dir, "data"));
+      mkdirSync(join(dir, "proj/data"), { recursive: true });
+      const first = join(dir, "data/a.duckdb");
+      const second = join(dir, "proj/data/a.duckdb");
+      await runSql(first, ["CREATE TABLE t AS SELECT range AS id, 'first' AS who FROM range(200000)", "CHECKPOINT"]);
+      await runSql(second, ["CREATE TABLE t AS SELECT range AS id, 'second' AS who FROM range(10)", "CHECKPOINT"]);
+      const sums: Record<string, string> = { "a.duckdb": sha256File(first), "2-a.duckdb": sha256File(second) };
+      expect(sums["a.duckdb"]).not.toBe(sums["2-a.duckdb"]);
+      const where = kind === "archive" ? ["--backup-dir", "bk"] : ["--repo", "repo"];
+      const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: "same names" } as Record<string, string>;
+      const run = (args: string[]) => runBinary([...args, ...where], { cwd: dir, env });
+      if (kind === "repository") expect((await run(["init"])).code).toBe(0);
+      const made = await run(["backup", "data/a.duckdb", "proj/data/a.duckdb", ...(kind === "archive" ? ["--name", "two"] : [])]);
+      expect(made.code).toBe(0);
+      const ref = kind === "archive" ? "two" : "latest";
+      /** The restored files in `out`, each with whose bytes it holds. */
+      const restored = (out: string) => Object.fromEntries(readdirSync(out).sort().map((n) => [n, sha256File(join(out, n))]));
+
+      // list and ls show the names --only takes.
+      expect((await run(["list"])).stdout).toContain("a.duckdb, 2-a.duckdb");
+      expect(JSON.parse((await run(["list", "--json"])).stdout)[kind === "archive" ? "backups" : "snapshots"][0].databases).toEqual(["a.duckdb", "2-a.duckdb"]);
+      const ls = (await run(["ls", ref])).stdout;
+      expect(ls).toMatch(new RegExp(`\\n2-a\\.duckdb  .*\\n  from ${second.replace(/[.]/g, "\\.")}`));
+
+      const full = join(dir, "full");
+      expect((await run(["restore", ref, "--restore-dir", full])).code).toBe(0);
+      expect(restored(full)).toEqual(sums);
+
+      // The report's command: only 2-a.duckdb is replaced, by its own bytes; a.duckdb is untouched.
+      const again = await run(["restore", ref, "--restore-dir", full, "--only", "2-a.duckdb", "--overwrite"]);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain("restored  full/2-a.duckdb\n          replaced full/2-a.duckdb (--overwrite)\n");
+      expect(again.stdout).not.toContain("full/a.duckdb");
+      expect(restored(full)).toEqual(sums);
+
+      // Each alone, by restore name (with or without .duckdb) or original path (relative or absolute).
+      const picks = [["2-a.duckdb", "2-a.duckdb"], ["2-a", "2-a.duckdb"], [second, "2-a.duckdb"], ["proj/data/a.duckdb", "2-a.duckdb"], [first, "a.duckdb"], ["data/a.duckdb", "a.duckdb"]];
+      for (const [i, [pick, name]] of picks.entries()) {
+        const out = join(dir, `only${i}`);
+        const r = await run(["restore", ref, "--restore-dir", out, "--only", pick!]);
+        expect([pick, r.code]).toEqual([pick, 0]);
+        expect([pick, restored(out)]).toEqual([pick, { [name!]: sums[name!] }]);
+      }
+
+      // A name both answer to: refused with the choices, nothing written (not even the folder).
+      for (const pick of ["a.duckdb", "a"]) {
+        const out = join(dir, "ambiguous");
+        const r = await run(["restore", ref, "--restore-dir", out, "--only", pick]);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain(`--only ${pick}: matches 2 databases of the backup: ${first} (as a.duckdb), ${second} (as 2-a.duckdb)`);
+        expect(existsSync(out)).toBe(false);
+        const over = await run(["restore", ref, "--restore-dir", full, "--only", pick, "--overwrite"]);
+        expect(over.code).toBe(2);
+        expect(restored(full)).toEqual(sums);
+      }
+
+      // To the original paths: --only 2-a.duckdb touches proj/data/a.duckdb only (its .bak beside it).
+      const home = await run(["restore", ref, "--only", "2-a.duckdb"]);
+      expect(home.code).toBe(0);
+      expect(readdirSync(join(dir, "data"))).toEqual(["a.duckdb"]);
+      expect(readdirSync(join(dir, "proj/data")).filter((n) => n.startsWith("a.duckdb.bak.")).length).toBe(1);
+      expect([sha256File(first), sha256File(second)]).toEqual([sums["a.duckdb"]!, sums["2-a.duckdb"]!]);
+
+      // sql takes the same names.
+      const q = await run(["sql", ref, "--only", "2-a", "SELECT DISTINCT who FROM t", "--json"]);
+      expect(JSON.parse(q.stdout).rows).toEqual([{ who: "second" }]);
+      expect((await run(["sql", ref, "--only", "a.duckdb", "SELECT 1"])).code).toBe(2);
+    }, 60_000);
+});

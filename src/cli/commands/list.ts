@@ -1,5 +1,6 @@
 import type { CAC } from "cac";
 import { listBackups } from "../../core/list.ts";
+import { restoreName } from "../../core/restore.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
 import { color, formatBytes, formatTable, formatTimestamp, printJson } from "../output.ts";
 import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
@@ -33,7 +34,7 @@ async function runList(flags: ListFlags): Promise<number> {
         created_at: b.manifest?.timestamp ?? null,
         size_bytes: b.sizeBytes,
         compression: b.compression,
-        databases: b.manifest?.databases.map((d) => d.name) ?? [],
+        databases: b.manifest?.databases.map(restoreName) ?? [],
         failed: b.manifest?.failed.map((f) => f.path) ?? [],
         error: b.error,
       })),
@@ -49,7 +50,7 @@ async function runList(flags: ListFlags): Promise<number> {
     formatBytes(b.sizeBytes),
     b.compression,
     b.manifest
-      ? b.manifest.databases.map((d) => d.name).join(", ") + (b.manifest.failed.length ? color.yellow(` (${b.manifest.failed.length} failed)`) : "")
+      ? b.manifest.databases.map(restoreName).join(", ") + (b.manifest.failed.length ? color.yellow(` (${b.manifest.failed.length} failed)`) : "")
       : color.red(`UNREADABLE: ${b.error}`),
   ]);
   // The last column carries colour codes; formatTable pads every column but the last.
@@ -70,7 +71,7 @@ async function runRepoList(location: string, flags: ListFlags): Promise<number> 
         short_id: s.short,
         created_at: s.snapshot.timestamp,
         host: s.snapshot.host,
-        databases: s.snapshot.databases.map((d) => d.name),
+        databases: s.snapshot.databases.map(restoreName),
         size_bytes: s.snapshot.stats.logical_bytes,
         added_bytes: s.snapshot.stats.added_bytes,
         failed: s.snapshot.failed.map((f) => f.path),
@@ -86,7 +87,7 @@ async function runRepoList(location: string, flags: ListFlags): Promise<number> 
     formatTimestamp(s.timestamp),
     formatBytes(s.snapshot.stats.logical_bytes),
     formatBytes(s.snapshot.stats.added_bytes),
-    s.snapshot.databases.map((d) => d.name).join(", ") + (s.snapshot.failed.length ? color.yellow(` (${s.snapshot.failed.length} failed)`) : ""),
+    s.snapshot.databases.map(restoreName).join(", ") + (s.snapshot.failed.length ? color.yellow(` (${s.snapshot.failed.length} failed)`) : ""),
   ]);
   const [head, ...lines] = formatTable([["ID", "CREATED (UTC)", "SIZE", "ADDED", "DATABASES"], ...rows]);
   console.log(color.bold(head!));

@@ -3,6 +3,7 @@ import { stat } from "node:fs/promises";
 import { readArchiveManifest } from "../../core/archive/reader.ts";
 import { resolveBackupRef } from "../../core/list.ts";
 import type { DatabaseFacts } from "../../core/manifest.ts";
+import { restoreName } from "../../core/restore.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
 import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
 import { snapshotSource } from "../../core/repo/extract.ts";
@@ -33,6 +34,7 @@ const owner = (db: DatabaseFacts) => {
 
 const dbJson = (d: DatabaseFacts) => ({
   name: d.name,
+  restore_name: restoreName(d),
   original_path: d.original_path,
   size_bytes: d.size_bytes,
   consistency: d.consistency,
@@ -97,7 +99,8 @@ function printDatabases(databases: DatabaseFacts[], failed: { path: string; erro
   for (const d of databases) {
     const rows = d.tables.reduce((n, t) => n + t.rows, 0);
     console.log("");
-    console.log(`${color.bold(d.name)}  ${formatBytes(d.size_bytes)}, ${plural(d.tables.length, "table")}, ${plural(rows, "row")}`);
+    // Its restore name (what --only and a --restore-dir use): `2-a.duckdb` beside another a.duckdb.
+    console.log(`${color.bold(restoreName(d))}  ${formatBytes(d.size_bytes)}, ${plural(d.tables.length, "table")}, ${plural(rows, "row")}`);
     console.log(`  from ${d.original_path}${owner(d)}`);
     const wal = d.files.filter((f) => f.role === "wal");
     const walText = wal.length ? `; with ${plural(wal.length, "WAL file")} (${formatBytes(wal.reduce((n, f) => n + f.size_bytes, 0))})` : "";

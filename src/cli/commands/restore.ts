@@ -36,7 +36,7 @@ export function registerRestore(cli: CAC): void {
     .command("restore <name>", "Restore databases from a backup; the current files are kept as .bak.<timestamp>")
     .option("--overwrite", "Replace the current files instead of keeping them as .bak files")
     .option("--restore-dir <dir>", "Restore into this folder (created if needed) instead of each database's original path")
-    .option("--only <database>", "Restore only this database (file name as in the backup); repeatable")
+    .option("--only <database>", "Restore only this database: its name as ls shows it (2-a.duckdb for a second a.duckdb), file name or original path; repeatable")
     .option("--no-verify", "Skip the checksum and block checks before writing (the restored files are still checked)")
     .option("--table <[schema.]table>", "Restore only this table, into the live database --into (one transaction)")
     .option("--into <database>", "With --table: the live database to put the table into (not an encrypted one: duckbak does not write encryption)")
