@@ -1,7 +1,8 @@
 // cleanup --repo: forgets snapshots by the retention policy, deletes only unused packs; the rest
 // still restores byte-identical.
 import { describe, expect, test } from "bun:test";
-import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { runBinary, runSql, sha256File, tempDir } from "../helpers.ts";
 
@@ -157,6 +158,84 @@ describe("repository cleanup", () => {
     cpSync(saved, join(repo, "index", firstIndex!));
     expect((await run(["restore", second, "--repo", repo, "--restore-dir", join(dir, "out")])).code).toBe(0);
     expect(sha256File(join(dir, "out", "a.duckdb"))).toBe(sha256File(db));
+  });
+
+  test("stray files are passed over (verify names them); a snapshot file that is a link is read through it; one that is a folder is damage: list and verify say so, cleanup deletes nothing, other snapshots restore by id", async () => {
+    const dir = tempDir();
+    const repo = join(dir, "repo");
+    const db = join(dir, "a.duckdb");
+    expect((await run(["init", "--repo", repo])).code).toBe(0);
+    await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(60000)", "CHECKPOINT"]);
+    const first = JSON.parse((await run(["backup", "--repo", repo, "--json", db])).stdout).snapshot;
+    const firstSha = sha256File(db);
+    await Bun.sleep(20);
+    rmSync(db);
+    await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5((range * 7)::VARCHAR) AS s FROM range(60000)", "CHECKPOINT"]);
+    const second = JSON.parse((await run(["backup", "--repo", repo, "--json", db])).stdout).snapshot;
+
+    // Stray files: every command passes them over; verify names them.
+    mkdirSync(join(repo, "data", "zz"));
+    for (const f of ["snapshots/README", "index/notes.txt", "data/zz/junk"]) writeFileSync(join(repo, f), "x");
+    const listed = await run(["list", "--repo", repo, "--json"]);
+    expect([listed.code, JSON.parse(listed.stdout).snapshots.length]).toEqual([0, 2]);
+    const v = await run(["verify", "--repo", repo, "--json"]);
+    expect([v.code, JSON.parse(v.stdout).unexpected_files]).toEqual([0, ["data/zz/junk", "index/notes.txt", "snapshots/README"]]);
+    const before = packs(repo);
+    const c = JSON.parse((await run(["cleanup", "--repo", repo, "--keep-last", "2", "--json"])).stdout);
+    expect([c.packs_deleted, packs(repo)]).toEqual([0, before]);
+
+    // The newest snapshot file a link to a copy of itself: read through it, its packs kept.
+    const file = join(repo, "snapshots", second);
+    const saved = join(dir, "saved-snapshot");
+    cpSync(file, saved);
+    rmSync(file);
+    symlinkSync(saved, file);
+    expect(JSON.parse((await run(["list", "--repo", repo, "--json"])).stdout).snapshots.map((s: any) => s.id)).toEqual([second, first]);
+    expect((await run(["cleanup", "--repo", repo, "--keep-last", "2"])).code).toBe(0);
+    expect(packs(repo)).toEqual(before);
+
+    // A folder in its place: damage, said by list and verify; cleanup stops before deleting anything.
+    rmSync(file);
+    mkdirSync(file);
+    const l = await run(["list", "--repo", repo, "--json"]);
+    expect(l.code).toBe(4);
+    const entries = JSON.parse(l.stdout).snapshots;
+    expect(entries.map((s: any) => [s.id, s.error === null])).toEqual([[first, true], [second, false]]);
+    expect((await run(["verify", "--repo", repo])).code).toBe(4);
+    const refused = await run(["cleanup", "--repo", repo, "--keep-last", "1"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(second);
+    expect(packs(repo)).toEqual(before);
+    // The other snapshot restores by its id; "latest" might name the damaged one: refused.
+    expect((await run(["restore", first, "--repo", repo, "--restore-dir", join(dir, "one")])).code).toBe(0);
+    expect(sha256File(join(dir, "one", "a.duckdb"))).toBe(firstSha);
+    const latest = await run(["restore", "latest", "--repo", repo, "--restore-dir", join(dir, "two")]);
+    expect(latest.code).toBe(4);
+    expect(latest.stderr).toContain("'latest' may name it");
+    rmSync(file, { recursive: true });
+    cpSync(saved, file);
+    expect((await run(["restore", "latest", "--repo", repo, "--restore-dir", join(dir, "three")])).code).toBe(0);
+    expect(sha256File(join(dir, "three", "a.duckdb"))).toBe(sha256File(db));
+  });
+
+  test("temporaries that killed runs of this host left (in data/, index/, snapshots/) are removed by cleanup; a live run's are not", async () => {
+    const dir = tempDir();
+    const repo = join(dir, "repo");
+    const db = join(dir, "a.duckdb");
+    expect((await run(["init", "--repo", repo])).code).toBe(0);
+    await runSql(db, ["CREATE TABLE t AS SELECT range AS id FROM range(50000)", "CHECKPOINT"]);
+    expect((await run(["backup", "--repo", repo, db])).code).toBe(0);
+    const dead = Bun.spawnSync(["true"]).pid; // exited: its pid is free
+    const fan = readdirSync(join(repo, "data"))[0]!;
+    const leftovers = [`data/${fan}`, "index", "snapshots"].map((f) => join(repo, f, `.duckbak-tmp.${hostname()}.${dead}.abcd1234.${"0".repeat(64)}`));
+    const live = join(repo, "index", `.duckbak-tmp.${hostname()}.${process.pid}.abcd1234.${"1".repeat(64)}`);
+    for (const f of [...leftovers, live]) writeFileSync(f, "partial");
+    const c = await run(["cleanup", "--repo", repo, "--keep-last", "1", "--json"]);
+    expect(c.code).toBe(0);
+    expect(JSON.parse(c.stdout).removed_temporaries.map((t: any) => t.path).sort()).toEqual([...leftovers].sort());
+    expect(leftovers.filter((f) => existsSync(f))).toEqual([]);
+    expect(existsSync(live)).toBe(true);
+    expect((await run(["verify", "--repo", repo, "--read-data"])).code).toBe(0);
   });
 });
 

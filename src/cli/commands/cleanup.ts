@@ -196,6 +196,7 @@ export function repoCleanupJson(r: RepoCleanupResult) {
     packs_written: r.packsWritten,
     blobs_repacked: r.blobsRepacked,
     freed_bytes: r.bytesFreed,
+    removed_temporaries: r.temporaries.map((t) => ({ path: t.path, size_bytes: t.sizeBytes })),
     errors: r.errors.map((e) => e.message),
   };
 }
@@ -221,5 +222,6 @@ function printRepoCleanup(r: RepoCleanupResult): void {
     .map(({ action, s, note }) => [action, s.short, formatTimestamp(s.timestamp), formatBytes(s.snapshot.stats.logical_bytes), note]);
   for (const line of formatTable(rows)) console.log(line);
   for (const e of r.errors) console.error(`${color.red("FAILED")}  ${e.message}`);
+  for (const t of r.temporaries) console.log(`Removed ${displayPath(t.path)} (${formatBytes(t.sizeBytes)}), a temporary left by an interrupted run`);
   console.log(repoCleanupSummary(r));
 }

@@ -1,10 +1,11 @@
 import type { CAC } from "cac";
+import { ExitCode } from "../../core/errors.ts";
 import { listBackups } from "../../core/list.ts";
 import { restoreName } from "../../core/restore.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
 import { color, formatBytes, formatTable, formatTimestamp, printJson } from "../output.ts";
 import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
-import { loadSnapshots } from "../../core/repo/snapshots.ts";
+import { loadSnapshots, shortId, type UnreadableSnapshot } from "../../core/repo/snapshots.ts";
 
 interface ListFlags extends CommonFlags {
   repo?: string;
@@ -62,25 +63,34 @@ async function runList(flags: ListFlags): Promise<number> {
 
 async function runRepoList(location: string, flags: ListFlags): Promise<number> {
   const repo = await openRepository(location, loadContext(flags).config);
-  const snaps = await loadSnapshots(repo);
+  // A damaged snapshot file is listed as such, as an unreadable archive is (the others still are).
+  const unreadable: UnreadableSnapshot[] = [];
+  const snaps = await loadSnapshots(repo, unreadable);
+  // Damage in the repository is exit 4, as verify gives it.
+  const code = unreadable.length ? ExitCode.VERIFY_FAILED : ExitCode.OK;
   if (flags.json) {
     return printJson("list", {
       repository: repo.location,
-      snapshots: snaps.map((s) => ({
-        id: s.id,
-        short_id: s.short,
-        created_at: s.snapshot.timestamp,
-        host: s.snapshot.host,
-        databases: s.snapshot.databases.map(restoreName),
-        size_bytes: s.snapshot.stats.logical_bytes,
-        added_bytes: s.snapshot.stats.added_bytes,
-        failed: s.snapshot.failed.map((f) => f.path),
-      })),
-    });
+      snapshots: [
+        ...snaps.map((s) => ({
+          id: s.id,
+          short_id: s.short,
+          created_at: s.snapshot.timestamp,
+          host: s.snapshot.host,
+          databases: s.snapshot.databases.map(restoreName),
+          size_bytes: s.snapshot.stats.logical_bytes,
+          added_bytes: s.snapshot.stats.added_bytes,
+          failed: s.snapshot.failed.map((f) => f.path),
+          error: null,
+        })),
+        ...unreadable.map((u) => ({ id: u.id, short_id: shortId(u.id), created_at: null, host: null, databases: [], size_bytes: null, added_bytes: null, failed: [], error: u.error.message })),
+      ],
+    }, code, unreadable[0]?.error.message);
   }
+  for (const u of unreadable) console.error(`${color.red("UNREADABLE")} snapshot ${shortId(u.id)}: ${u.error.message}`);
   if (snaps.length === 0) {
-    console.log(`No snapshots in ${repo.location}`);
-    return 0;
+    console.log(`No ${unreadable.length ? "readable " : ""}snapshots in ${repo.location}`);
+    return code;
   }
   const rows = snaps.map((s) => [
     s.short,
@@ -92,5 +102,5 @@ async function runRepoList(location: string, flags: ListFlags): Promise<number> 
   const [head, ...lines] = formatTable([["ID", "CREATED (UTC)", "SIZE", "ADDED", "DATABASES"], ...rows]);
   console.log(color.bold(head!));
   for (const l of lines) console.log(l);
-  return 0;
+  return code;
 }

@@ -80,10 +80,12 @@ async function runRepoVerify(location: string, name: string | undefined, flags: 
       blobs: r.blobs,
       bytes_read: r.bytesRead,
       unindexed_packs: r.unindexedPacks,
+      unexpected_files: r.unexpectedFiles,
       problems: r.problems,
     }, code, r.problems.join("; "));
   }
   for (const p of r.problems) console.error(`${color.red("FAILED")}  ${p}`);
+  for (const f of r.unexpectedFiles) console.error(`${color.yellow("IGNORED")} ${f}: not named as any of the repository's files (every command passes it over)`);
   const what = name ? `Snapshot ${shortId(r.snapshots[0] ?? name)}` : `Repository ${repo.location} (${plural(r.snapshots.length, "snapshot")})`;
   const how = flags.readData ? `structure and data: ${plural(r.blobs, "chunk")} in ${plural(r.packs, "pack")}, ${formatBytes(r.bytesRead)} read` : "structure (add --read-data to read every byte)";
   if (r.ok) console.log(`${what} is OK: ${how}.`);

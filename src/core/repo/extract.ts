@@ -9,7 +9,7 @@ import type { BackupSource, ExtractedDatabase } from "../browse.ts";
 import { lockRepository } from "./locks.ts";
 import { RepositoryDamagedError, type Repository } from "./repository.ts";
 import { openSnapshot, writeSnapshotFile } from "./restore.ts";
-import { loadSnapshots, resolveSnapshot, type SnapshotInfo } from "./snapshots.ts";
+import { findSnapshot, type SnapshotInfo } from "./snapshots.ts";
 
 export interface SnapshotSource extends BackupSource {
   snapshot: SnapshotInfo;
@@ -17,7 +17,7 @@ export interface SnapshotSource extends BackupSource {
 
 /** The snapshot `ref` names (latest, an id or a unique prefix) as a BackupSource. */
 export async function snapshotSource(repo: Repository, ref: string, opts: { lockWaitSeconds?: number } = {}): Promise<SnapshotSource> {
-  const snap = resolveSnapshot(await loadSnapshots(repo), ref, repo.location);
+  const snap = await findSnapshot(repo, ref);
   return {
     snapshot: snap,
     name: `snapshot ${snap.short}`,

@@ -8,6 +8,7 @@
 // new packs that an index file written before the deletes names.
 import { protectLastOfEachDatabase } from "../cleanup.ts";
 import { DuckbakError, fsError } from "../errors.ts";
+import type { RemovedTemporary } from "../fsutil.ts";
 import { planRetention, validatePolicy, type RetentionPolicy } from "../retention.ts";
 import { IdSet, IdTable } from "./id-table.ts";
 import { BlobIndex, IndexParts, IndexWriter, readIndexFile, scanIndexFile } from "./index-file.ts";
@@ -15,7 +16,7 @@ import { checkLists, ID_BYTES, listLength, readList } from "./lists.ts";
 import type { ProgressSink } from "../progress.ts";
 import { choosePacksToRepack, repackBlobs, type PackUse } from "./repack.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
-import { packKey, RepositoryDamagedError, type Repository } from "./repository.ts";
+import { packKey, packOfKey, RepositoryDamagedError, type Repository } from "./repository.ts";
 import { loadSnapshot, loadSnapshots, type SnapshotInfo } from "./snapshots.ts";
 import { pausePoint } from "../pause.ts";
 
@@ -53,6 +54,8 @@ export interface RepoCleanupResult {
   bytesFreed: number;
   indexFilesRewritten: number;
   errors: DuckbakError[];
+  /** Temporaries that killed runs left in the repository, removed (not in a dry run). */
+  temporaries: RemovedTemporary[];
 }
 
 export async function cleanupRepository(repo: Repository, opts: RepoCleanupOptions): Promise<RepoCleanupResult> {
@@ -82,7 +85,9 @@ export async function cleanupRepository(repo: Repository, opts: RepoCleanupOptio
     }
     // What the remaining snapshots use: a snapshot whose deletion failed still counts.
     const gc = await collect(repo, snaps.filter((s) => !gone.has(s.id)), dryRun, opts.maxUnused ?? DEFAULT_MAX_UNUSED, opts);
-    return { policy: opts.policy, dryRun, kept, forgotten, ...gc, errors: [...errors, ...gc.errors] };
+    // Under the exclusive lock no run of this host is writing: its temporaries are a dead run's.
+    const temporaries = dryRun ? [] : ((await repo.store.removeStaleTemporaries?.()) ?? []);
+    return { policy: opts.policy, dryRun, kept, forgotten, ...gc, errors: [...errors, ...gc.errors], temporaries };
   } finally {
     await lock?.release();
   }
@@ -155,7 +160,10 @@ async function collect(repo: Repository, snaps: SnapshotInfo[], dryRun: boolean,
   for (const p of lists.packs.values()) blobs += p.blobs;
   const parts = index.holding(most / Math.max(1, blobs));
   const stored = new Map<string, number>();
-  for await (const e of repo.store.list("data/")) stored.set(e.key.slice(e.key.lastIndexOf("/") + 1), e.size);
+  for await (const e of repo.store.list("data/")) {
+    const pack = packOfKey(e.key);
+    if (pack) stored.set(pack, e.size);
+  }
   // Pass 1: how much of each pack the remaining snapshots use (ids only, no blob lists kept), the
   // ids of one part of the id space at a time when the index is large. A used blob stored in
   // several packs (a repack killed before its old index went) counts in one.

@@ -222,7 +222,7 @@ export class BlobIndex {
 /** The size of the repository's index files together: whether an index is small enough to hold whole. */
 export async function indexBytes(repo: Repository): Promise<number> {
   let n = 0;
-  for await (const e of repo.store.list("index/")) n += e.size;
+  for await (const e of repo.store.list("index/")) if (isBlobId(e.key.slice("index/".length))) n += e.size;
   return n;
 }
 
@@ -260,6 +260,7 @@ export class IndexParts {
     const files: string[] = [];
     let bytes = 0;
     for await (const e of repo.store.list("index/")) {
+      if (!isBlobId(e.key.slice("index/".length))) continue;
       files.push(e.key.slice("index/".length));
       bytes += e.size;
     }

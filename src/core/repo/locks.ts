@@ -39,7 +39,7 @@ function isStale(l: RepoLockInfo, now: number): boolean {
 }
 
 async function conflicts(repo: Repository, own: string, exclusive: boolean): Promise<RepoLockInfo | null> {
-  for (const id of await repo.listIds("locks")) {
+  for (const id of await repo.listIds("locks", (name) => /^[0-9a-f]{32}$/.test(name))) {
     if (id === own) continue;
     let info: RepoLockInfo;
     try {

@@ -8,6 +8,7 @@ import { makeKeyFile, newMasterKey, openKeyFile, WrongPasswordError, type KeyFil
 import { seal, unseal, SealError } from "../crypto/seal.ts";
 import { StoreNotFoundError, type Store } from "../store/store.ts";
 import type { BlobKeys } from "./blob.ts";
+import { isBlobId } from "./id-table.ts";
 
 export const REPO_FORMAT = "duckbak-repository";
 /**
@@ -45,6 +46,12 @@ export class NotARepositoryError extends DuckbakError {
 
 export const sha256Hex = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
 export const packKey = (id: string): string => `data/${id.slice(0, 2)}/${id}`;
+
+/** The pack a key of data/ names (`data/ab/ab…`), or null for any other file there. */
+export function packOfKey(key: string): string | null {
+  const id = key.slice(key.lastIndexOf("/") + 1);
+  return isBlobId(id) && key === packKey(id) ? id : null;
+}
 
 const encodeJson = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 export const decodeJson = (b: Uint8Array) => JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(b));
@@ -124,17 +131,26 @@ export class Repository {
   static async open(store: Store, password: string, config: RepoConfig | Promise<RepoConfig> = Repository.readConfig(store), whileDeriving?: () => void): Promise<Repository> {
     config = await config;
     let keys = 0;
+    // A damaged key file is passed over: another may open. Only when none does is it the error.
+    let damaged: RepositoryDamagedError | null = null;
     for await (const e of store.list("keys/")) {
+      if (!isBlobId(e.key.slice("keys/".length))) continue;
       keys++;
-      const file = await readPlainJson<KeyFile>(store, e.key);
-      const opening = openKeyFile(password, file).catch(() => {
-        throw new RepositoryDamagedError(store.location, `${e.key}: not a valid key file`);
-      });
-      if (keys === 1) whileDeriving?.();
-      const master = await opening;
-      if (master) return new Repository(store, config, master, e.key.slice("keys/".length));
+      try {
+        const file = await readPlainJson<KeyFile>(store, e.key);
+        const opening = openKeyFile(password, file).catch(() => {
+          throw new RepositoryDamagedError(store.location, `${e.key}: not a valid key file`);
+        });
+        if (keys === 1) whileDeriving?.();
+        const master = await opening;
+        if (master) return new Repository(store, config, master, e.key.slice("keys/".length));
+      } catch (err) {
+        if (!(err instanceof RepositoryDamagedError)) throw err;
+        damaged ??= err;
+      }
     }
     if (keys === 0) throw new RepositoryDamagedError(store.location, "keys/: no key files; the repository cannot be opened");
+    if (damaged) throw new RepositoryDamagedError(store.location, `${damaged.message.slice(store.location.length + 2)}; no other key file opens with this password`);
     throw new WrongPasswordError(store.location, keys);
   }
 
@@ -208,9 +224,32 @@ export class Repository {
     return bytes;
   }
 
-  async listIds(prefix: string): Promise<string[]> {
+  /** Files in the repository that none of its kinds of object is named as (verify reports them; the rest pass them over). */
+  async unexpectedFiles(): Promise<string[]> {
+    const out: string[] = [];
+    for await (const e of this.store.list("")) {
+      const [kind, name = "", more] = e.key.split("/");
+      const ours =
+        e.key === "config" ||
+        (more === undefined && (kind === "keys" || kind === "snapshots" || kind === "index") && isBlobId(name)) ||
+        (more === undefined && kind === "locks" && /^[0-9a-f]{32}$/.test(name)) ||
+        (kind === "data" && packOfKey(e.key) !== null);
+      if (!ours) out.push(e.key);
+    }
+    return out.sort();
+  }
+
+  /**
+   * The objects under `prefix`: names that are ids (64 hex digits; `isName` for other kinds). A
+   * file of another name (a stray README, an editor's backup) is none of ours: passed over here,
+   * reported by verify.
+   */
+  async listIds(prefix: string, isName: (name: string) => boolean = isBlobId): Promise<string[]> {
     const ids: string[] = [];
-    for await (const e of this.store.list(prefix + "/")) ids.push(e.key.slice(prefix.length + 1));
+    for await (const e of this.store.list(prefix + "/")) {
+      const name = e.key.slice(prefix.length + 1);
+      if (isName(name)) ids.push(name);
+    }
     return ids;
   }
 }

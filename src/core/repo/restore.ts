@@ -7,7 +7,7 @@ import { SnapshotChunks } from "./lists.ts";
 import { lockRepository, type HeldRepoLock } from "./locks.ts";
 import { readFileBlobs } from "./read.ts";
 import { RepositoryDamagedError, type Repository } from "./repository.ts";
-import { loadSnapshot, loadSnapshots, resolveSnapshot, type RepoDatabase, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
+import { findSnapshot, loadSnapshot, type RepoDatabase, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
 
 export interface RepoRestoreResult {
   snapshot: string;
@@ -28,7 +28,7 @@ export interface OpenedSnapshot {
  * 256 KiB blocks) are checked to be indexed before anything is written. Call under a shared lock.
  */
 export async function openSnapshot(repo: Repository, ref: string, only: string[] | undefined, consequence = NOTHING_RESTORED): Promise<OpenedSnapshot> {
-  const snap = resolveSnapshot(await loadSnapshots(repo), ref, repo.location);
+  const snap = await findSnapshot(repo, ref);
   const dbs = selectDatabases(await loadSnapshot(repo, snap.id), only);
   const files = dbs.flatMap((d) => d.files.map((f) => ({ ...f, label: `snapshot ${snap.short} ${f.name}` })));
   // (A damaged repository's error is given the consequence by the callers.)

@@ -1,9 +1,9 @@
 // Snapshot files: what one backup run captured. The database fields are the archive manifest's
 // (src/core/manifest.ts), and each file also names its chunk lists (lists.ts): the list blobs
 // that hold its chunks' ids in order, so a snapshot file stays small whatever the database size.
-import { ArchiveNotFoundError, UsageError } from "../errors.ts";
+import { ArchiveNotFoundError, DuckbakError, UsageError } from "../errors.ts";
 import type { DatabaseFacts, FileFacts, ManifestFailure } from "../manifest.ts";
-import type { Repository } from "./repository.ts";
+import { RepositoryDamagedError, type Repository } from "./repository.ts";
 import type { ChunkLists } from "./lists.ts";
 
 export const SNAPSHOT_FORMAT = "duckbak-snapshot";
@@ -61,21 +61,47 @@ export function loadSnapshot(repo: Repository, id: string): Promise<RepoSnapshot
 
 export const shortId = (id: string) => id.slice(0, 8);
 
+export interface UnreadableSnapshot {
+  id: string;
+  error: DuckbakError;
+}
+
 /**
  * Every snapshot, newest first, without their files' list blob ids. Code that needs a snapshot's
- * chunks loads it with loadSnapshot, one at a time.
+ * chunks loads it with loadSnapshot, one at a time. Given `unreadable`, a snapshot file that
+ * cannot be read goes there instead of failing the whole list (never for cleanup: what it uses
+ * would look unused).
  */
-export async function loadSnapshots(repo: Repository): Promise<SnapshotInfo[]> {
+export async function loadSnapshots(repo: Repository, unreadable?: UnreadableSnapshot[]): Promise<SnapshotInfo[]> {
   const out: SnapshotInfo[] = [];
   for (const id of await repo.listIds("snapshots")) {
-    const snapshot = headOf(await loadSnapshot(repo, id));
-    out.push({ id, short: shortId(id), timestamp: new Date(snapshot.timestamp), snapshot });
+    try {
+      const snapshot = headOf(await loadSnapshot(repo, id));
+      out.push({ id, short: shortId(id), timestamp: new Date(snapshot.timestamp), snapshot });
+    } catch (err) {
+      if (!unreadable || !(err instanceof DuckbakError)) throw err;
+      unreadable.push({ id, error: err });
+    }
   }
   return out.sort((a, b) => b.timestamp.getTime() - a.timestamp.getTime() || (a.id < b.id ? -1 : 1));
 }
 
-/** `latest`, a full id or a unique prefix of one. */
-export function resolveSnapshot(all: SnapshotInfo[], ref: string, location: string): SnapshotInfo {
+/** The snapshot `ref` names; other snapshots' damaged files do not stand in the way (resolveSnapshot). */
+export async function findSnapshot(repo: Repository, ref: string): Promise<SnapshotInfo> {
+  const unreadable: UnreadableSnapshot[] = [];
+  return resolveSnapshot(await loadSnapshots(repo, unreadable), ref, repo.location, unreadable);
+}
+
+/**
+ * `latest`, a full id or a unique prefix of one. An unreadable snapshot (`unreadable`) the ref
+ * could name fails it: it may be the newest, or the one meant.
+ */
+export function resolveSnapshot(all: SnapshotInfo[], ref: string, location: string, unreadable: UnreadableSnapshot[] = []): SnapshotInfo {
+  const doubt = unreadable.find((u) => ref === "latest" || u.id.startsWith(ref));
+  if (doubt) {
+    const detail = doubt.error.message.replace(`${location}: `, "").replace(`${location}/`, "");
+    throw new RepositoryDamagedError(location, `${detail}; '${ref}' may name it (name another snapshot by its id)`);
+  }
   if (ref === "latest") {
     if (!all[0]) throw new ArchiveNotFoundError("latest", `${location} (it has no snapshots)`);
     return all[0];

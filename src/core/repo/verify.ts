@@ -9,7 +9,7 @@ import { DuckbakError } from "../errors.ts";
 import { BlobIndex, IndexParts } from "./index-file.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
 import { decodePack } from "./pack.ts";
-import { packKey, type Repository, type RepositoryDamagedError } from "./repository.ts";
+import { packKey, packOfKey, type Repository, type RepositoryDamagedError } from "./repository.ts";
 import { headOf, loadSnapshot, resolveSnapshot, shortId, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
 import { checkLists, ID_BYTES, idAt, LIST_IDS, listLength, readList, SnapshotChunks } from "./lists.ts";
 import { ALL_IDS, IdSet, type IdPart } from "./id-table.ts";
@@ -38,6 +38,8 @@ export interface RepoVerifyResult {
   problems: string[];
   /** Packs no index names (left by an interrupted backup); cleanup removes them. */
   unindexedPacks: number;
+  /** Whole-repository verify: files none of the repository's objects is named as (passed over by every command). */
+  unexpectedFiles: string[];
 }
 
 export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions = {}): Promise<RepoVerifyResult> {
@@ -56,14 +58,18 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
         const s = headOf(await loadSnapshot(repo, id));
         all.push({ id, short: shortId(id), timestamp: new Date(s.timestamp), snapshot: s });
       } catch (err) {
-        note(errText(err));
+        // Verifying one snapshot, another's damage is not its own (unless it is the one named).
+        if (!opts.snapshot || id.startsWith(opts.snapshot)) note(errText(err));
       }
     }
     all.sort((a, b) => b.timestamp.getTime() - a.timestamp.getTime());
     const selected = opts.snapshot ? [resolveSnapshot(all, opts.snapshot, repo.location)] : all;
 
     const stored = new Map<string, number>();
-    for await (const e of repo.store.list("data/")) stored.set(e.key.slice(e.key.lastIndexOf("/") + 1), e.size);
+    for await (const e of repo.store.list("data/")) {
+      const pack = packOfKey(e.key);
+      if (pack) stored.set(pack, e.size);
+    }
     const st: VerifyState = (state = { stored, needed: new Set(), badBlobs: new Map(), badPacks: new Map(), badLists: new Map(), checkedPacks: new Set(), bytesRead: 0, blobsChecked: 0, note });
     let packs: BlobIndex["packs"];
     if (opts.snapshot) {
@@ -163,6 +169,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
       bytesRead,
       problems,
       unindexedPacks,
+      unexpectedFiles: opts.snapshot ? [] : await repo.unexpectedFiles(),
     };
   } finally {
     state?.workers?.pool.close();

@@ -4,10 +4,12 @@
 import { mkdir, open, readdir, readFile, stat, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { DuckbakError, fsError } from "../errors.ts";
-import { WRITE_PIECE, fsyncDir, readInto, removeStaleTemporaries, renameReplacing, tempPath } from "../fsutil.ts";
+import { WRITE_PIECE, fsyncDir, readInto, removeStaleTemporaries, renameReplacing, tempPath, type RemovedTemporary } from "../fsutil.ts";
 import { StoreNotFoundError, type Store, type StoreEntry } from "./store.ts";
 
 const TMP_MARK = ".duckbak-tmp.";
+/** Objects are named by 64 hex digits (ids); the repository's own folders never are. */
+const OBJECT_NAME = /^[0-9a-f]{64}$/;
 
 export class LocalStore implements Store {
   readonly location: string;
@@ -114,12 +116,20 @@ export class LocalStore implements Store {
     for (const e of entries) {
       if (e.name.startsWith(TMP_MARK)) continue;
       const key = rel === "" ? e.name : `${rel}/${e.name}`;
-      if (e.isDirectory()) {
+      if (e.isDirectory() && !OBJECT_NAME.test(e.name)) {
         if (prefix.startsWith(key + "/") || key.startsWith(prefix)) yield* this.walk(key, prefix);
-      } else if (e.isFile() && key.startsWith(prefix)) {
-        const st = await stat(join(dir, e.name)).catch(() => null);
-        if (st) yield { key, size: st.size };
+        continue;
       }
+      if (!key.startsWith(prefix)) continue;
+      const st = await stat(join(dir, e.name)).catch(() => null);
+      if (e.isFile()) {
+        if (st) yield { key, size: st.size }; // (else removed meanwhile)
+        continue;
+      }
+      // A link, or a folder named as an object, is listed as that object: reading it then fails
+      // loudly (a link to a sound copy reads as one) rather than the object being silently
+      // missing, which would make cleanup take what it uses for unused.
+      yield { key, size: st?.isFile() ? st.size : 0 };
     }
   }
 
@@ -133,8 +143,18 @@ export class LocalStore implements Store {
     }
   }
 
-  /** Removes temporaries that dead runs of this host left in `folder` (a key prefix without '/'). */
-  async removeStaleTemporaries(folder: string): Promise<void> {
-    await removeStaleTemporaries(join(this.location, ...folder.split("/")));
+  /** Removes the temporaries that dead runs of this host left in the store's folders (kill -9, a crash). */
+  async removeStaleTemporaries(): Promise<RemovedTemporary[]> {
+    const removed: RemovedTemporary[] = [];
+    const folders = [this.location];
+    for (const top of await readdir(this.location, { withFileTypes: true }).catch(() => [])) {
+      if (!top.isDirectory() || top.name.startsWith(TMP_MARK)) continue;
+      const dir = join(this.location, top.name);
+      folders.push(dir);
+      if (top.name === "data")
+        for (const fan of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (fan.isDirectory()) folders.push(join(dir, fan.name));
+    }
+    for (const dir of folders) removed.push(...(await removeStaleTemporaries(dir)));
+    return removed;
   }
 }

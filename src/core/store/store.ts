@@ -1,4 +1,5 @@
 import { DuckbakError, ExitCode } from "../errors.ts";
+import type { RemovedTemporary } from "../fsutil.ts";
 
 // Where a repository's bytes live, behind one small interface: a local folder (local.ts) or an
 // S3 bucket prefix (s3.ts). The repository (src/core/repo/) only ever names files by relative
@@ -33,6 +34,8 @@ export interface Store {
   stat(key: string): Promise<{ size: number } | null>;
   /** Every key under `prefix` (e.g. "snapshots/"), in no particular order. */
   list(prefix: string): AsyncIterable<StoreEntry>;
+  /** Removes what dead runs of this host left under temporary names (a store that has such names). */
+  removeStaleTemporaries?(): Promise<RemovedTemporary[]>;
   /** Removes `key`; absent keys are not an error. */
   delete(key: string): Promise<void>;
 }
