@@ -172,9 +172,14 @@ function assertScanOk(scan: ArchiveScan, dbs: ManifestDatabase[], archive: strin
     if (judged.ok) continue;
     const knownDamage = db.source_blocks?.state === "damaged" && judged.checks.checksum === "ok";
     if (!knownDamage) throw new CorruptArchiveError(archive, `${judged.problems[0]}; ${consequence}`);
-    warnings.push(`${db.name}: restored as it was backed up, with its damage: ${judged.problems[0]}`);
+    warnings.push(restoredWithDamage(db.name, judged.problems[0]!));
   }
   return warnings;
+}
+
+/** The warning of a database restored byte for byte although its source was damaged when backed up. */
+export function restoredWithDamage(name: string, problem: string): string {
+  return `${name}: restored as it was backed up, with its damage: ${problem}`;
 }
 
 export const NOTHING_RESTORED = "nothing was restored";

@@ -74,10 +74,23 @@ export function judgeDatabase(scan: ArchiveScan, db: ManifestDatabase, blocks: b
     const b = seen.blocks;
     if (!b) continue;
     r.badBlocks = b.badBlocks.map((x) => x.offset);
-    const known = db.source_blocks?.state === "damaged" ? " (the source was already damaged when backed up; the archive holds it as it was)" : "";
-    for (const problem of blockDamage(b)) fail("blocks", `${f.entry}: ${problem}${known}`);
+    const known = db.source_blocks?.state === "damaged";
+    for (const problem of blockDamage(b)) fail("blocks", known ? sourceDamage(f.entry, problem, "archive") : `${f.entry}: ${problem}`);
   }
   return r;
+}
+
+/**
+ * A problem of a database's main file (`entry`) that was already in the source when it was backed
+ * up (its source_blocks are "damaged"): the backup (`holder`) is faithful, yet does not verify.
+ */
+export function sourceDamage(entry: string, problem: string, holder: "archive" | "snapshot"): string {
+  return `${entry}: ${problem} (the source was already damaged when backed up; the ${holder} holds it as it was)`;
+}
+
+/** A repository snapshot's database: the damage its source had when backed up, as recorded (no block is read). */
+export function recordedSourceDamage(db: DatabaseFacts): string[] {
+  return db.source_blocks?.state === "damaged" ? db.source_blocks.problems.map((p) => sourceDamage(db.entry, p, "snapshot")) : [];
 }
 
 /** Check 3: open the restored copy read-only and read every column of every table. */

@@ -48,6 +48,7 @@ const CASES: Case[] = [
   { doc: "list (repository)", argv: ["list", "--repo", "repo"], env: REPO_ENV },
   { doc: "ls (repository)", argv: ["ls", "latest", "--repo", "repo"], env: REPO_ENV },
   { doc: "sql (repository)", argv: ["sql", "latest", "--repo", "repo", "SELECT count(*) AS n FROM tca.tca_fills"], env: REPO_ENV },
+  { doc: "restore (repository)", argv: ["restore", "latest", "--repo", "repo", "--restore-dir", "restored-repo"], env: REPO_ENV },
   { doc: "restore (table, repository)", argv: ["restore", "latest", "--repo", "repo", "--table", "audit_log", "--into", "restored/audit_trail.duckdb", "--replace"], env: REPO_ENV },
   { doc: "verify (repository)", argv: ["verify", "--repo", "repo"], env: REPO_ENV },
   { doc: "cleanup (repository)", argv: ["cleanup", "--repo", "repo", "--dry-run"], env: REPO_ENV },

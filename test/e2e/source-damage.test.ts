@@ -64,7 +64,7 @@ describe("damage in the source at backup time", () => {
     const sj = JSON.parse((await runBinary(["status", "--json"], { cwd: dir })).stdout);
     expect(sj.databases.find((d: any) => d.path === bad)).toMatchObject({ source_damaged: true });
     expect(sj.databases.find((d: any) => d.path !== bad)).toMatchObject({ source_damaged: false });
-  });
+  }, 60_000);
 
   test("daily: exit 7, logged, and cleanup deletes nothing (older backups may hold the last sound copy)", async () => {
     const { dir } = await setup();
@@ -110,7 +110,49 @@ describe("damage in the source at backup time", () => {
     const b = await runBinary(["backup", "--repo", repo, big, "--json"], { env });
     expect(b.code).toBe(7);
     expect(JSON.parse(b.stdout).manifest.databases[0].source_blocks.problems).toEqual([`1 block(s) fail DuckDB's checksum at offset ${far}`]);
-  });
+  }, 60_000);
+
+  test("repository: verify fails (exit 4) on a snapshot of a damaged source, restore gives it back byte for byte with a warning; a sound snapshot verifies", async () => {
+    const { dir, bad } = await setup();
+    const env = { DUCKBAK_PASSWORD: "pw", NO_COLOR: "1" };
+    const run = (args: string[]) => runBinary(args, { cwd: dir, env });
+    expect((await run(["init", "--repo", "repo"])).code).toBe(0);
+    expect((await run(["backup", "--repo", "repo"])).code).toBe(7);
+    const id: string = JSON.parse((await run(["list", "--repo", "repo", "--json"])).stdout).snapshots[0].id;
+    const problem = `snapshot ${id.slice(0, 8)} bad.duckdb: 1 block(s) fail DuckDB's checksum at offset ${DAMAGED_AT} (the source was already damaged when backed up; the snapshot holds it as it was)`;
+    for (const args of [["verify", "latest"], ["verify", "latest", "--read-data"], ["verify"], ["verify", "--read-data"]]) {
+      const v = await run([...args, "--repo", "repo"]);
+      expect(v.code, `${args.join(" ")}: ${v.stdout}${v.stderr}`).toBe(4);
+      expect(v.stderr).toContain(`FAILED  ${problem}`);
+      expect(v.stderr).toContain("FAILED verification.");
+    }
+    const vj = await run(["verify", "latest", "--repo", "repo", "--read-data", "--json"]);
+    expect(vj.code).toBe(4);
+    expect(JSON.parse(vj.stdout)).toMatchObject({ ok: false, exit_code: 4, problems: [problem] });
+
+    // Restore: the snapshot's bytes (the damaged source as it was), with the archive's warning.
+    const warning = `bad.duckdb: restored as it was backed up, with its damage: ${problem.slice(`snapshot ${id.slice(0, 8)} `.length)}`;
+    const r = await run(["restore", "latest", "--repo", "repo", "--restore-dir", "out"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`duckbak: warning: ${warning}`);
+    expect(sha256File(join(dir, "out/bad.duckdb"))).toBe(sha256File(bad));
+    expect(sha256File(join(dir, "out/good.duckdb"))).toBe(sha256File(join(dir, "data/good.duckdb")));
+    const rj = await run(["restore", id, "--repo", "repo", "--restore-dir", "out2", "--only", "bad.duckdb", "--json"]);
+    expect(rj.code, rj.stderr).toBe(0);
+    expect(JSON.parse(rj.stdout)).toMatchObject({ ok: true, snapshot: id, warnings: [warning] });
+    expect(sha256File(join(dir, "out2/bad.duckdb"))).toBe(sha256File(bad));
+    const good = await run(["restore", id, "--repo", "repo", "--restore-dir", "out3", "--only", "good.duckdb", "--json"]);
+    expect(JSON.parse(good.stdout)).toMatchObject({ ok: true, warnings: [] });
+
+    // A snapshot of the sound database alone verifies; the repository as a whole still holds the damaged one.
+    expect((await run(["backup", "--repo", "repo", "data/good.duckdb"])).code).toBe(0);
+    const ok = await run(["verify", "latest", "--repo", "repo", "--read-data"]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/Snapshot [0-9a-f]{8} is OK/);
+    const whole = await run(["verify", "--repo", "repo", "--json"]);
+    expect(whole.code).toBe(4);
+    expect(JSON.parse(whole.stdout).problems).toEqual([problem]);
+  }, 60_000);
 
   test("repository: daily exits 7 and skips the repository's cleanup; cleanup keeps the newest snapshot whose source was sound, which restores it", async () => {
     const dir = tempDir();
@@ -145,5 +187,5 @@ describe("damage in the source at backup time", () => {
     await Bun.sleep(20);
     expect((await run(["daily"])).code).toBe(0);
     expect((await snapshots()).length).toBe(1);
-  });
+  }, 60_000);
 });

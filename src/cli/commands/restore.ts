@@ -78,8 +78,8 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
         progress,
       }),
     );
-    if (flags.json) return printJson("restore", { repository: (await opening).location, snapshot: r.snapshot, databases: snakeKeys(r.databases) });
-    printRestored(r.databases, `snapshot ${shortId(r.snapshot)}`);
+    if (flags.json) return printJson("restore", { repository: (await opening).location, snapshot: r.snapshot, databases: snakeKeys(r.databases), warnings: r.warnings });
+    printRestored(r.databases, `snapshot ${shortId(r.snapshot)}`, r.warnings);
     return 0;
   }
   const ref = resolveBackupRef(name, backupDir);
@@ -98,12 +98,11 @@ async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
   const result =
     dirname(ref.path) === backupDir ? await withRepoLock(backupDir, "restore", lockWaitSeconds(flags.lockWait, config), restore) : await restore();
   if (flags.json) return printJson("restore", snakeKeys(result) as object);
-  printRestored(result.databases, result.name);
-  for (const w of result.warnings) printWarning(w);
+  printRestored(result.databases, result.name, result.warnings);
   return 0;
 }
 
-function printRestored(databases: RestoredDatabase[], from: string): void {
+function printRestored(databases: RestoredDatabase[], from: string, warnings: string[]): void {
   for (const d of databases) {
     console.log(`${color.green("restored")}  ${displayPath(d.target)}${d.folded_from_backup.length ? " (the backup's WAL folded in: same content, other bytes)" : ""}`);
     for (const f of d.folded_at_target) console.log(`          ${displayPath(f)}: its transactions were folded into the current database first`);
@@ -111,6 +110,7 @@ function printRestored(databases: RestoredDatabase[], from: string): void {
     for (const r of d.replaced) console.log(`          replaced ${displayPath(r)} (--overwrite)`);
   }
   console.log(`Restored ${plural(databases.length, "database")} from ${from}.`);
+  for (const w of warnings) printWarning(w);
 }
 
 function checkTableFlags(flags: RestoreFlags): void {

@@ -2,7 +2,8 @@
 // (restore.ts: temp names, sha256 against the recorded value, DuckDB open, .bak, stale WAL).
 import { CodecPool } from "../archive/codec-pool.ts";
 import type { EntrySink } from "../archive/reader.ts";
-import { NOTHING_RESTORED, restoreDatabases, selectDatabases, type RestoreOptions, type RestoredDatabase } from "../restore.ts";
+import { NOTHING_RESTORED, restoreDatabases, restoredWithDamage, selectDatabases, type RestoreOptions, type RestoredDatabase } from "../restore.ts";
+import { recordedSourceDamage } from "../verify.ts";
 import { SnapshotChunks } from "./lists.ts";
 import { lockRepository, type HeldRepoLock } from "./locks.ts";
 import { readFileBlobs } from "./read.ts";
@@ -12,6 +13,8 @@ import { findSnapshot, loadSnapshot, type RepoDatabase, type RepoFile, type Snap
 export interface RepoRestoreResult {
   snapshot: string;
   databases: RestoredDatabase[];
+  /** As an archive's restore: a file this DuckDB cannot open, a source damaged when backed up. */
+  warnings: string[];
 }
 
 export interface OpenedSnapshot {
@@ -67,14 +70,16 @@ export async function restoreRepoSnapshot(opening: Repository | Promise<Reposito
     const opened = await openSnapshot(repo, ref, opts.only);
     const { snap, dbs } = opened;
     const source = `${repo.location} snapshot ${snap.short}`;
+    // Restored byte for byte (its chunks are checked against their ids), with the damage it had.
+    const warnings = dbs.flatMap((d) => recordedSourceDamage(d).slice(0, 1).map((p) => restoredWithDamage(d.name, p)));
     const databases = await restoreDatabases(dbs, source, opts, async (plans, sink) => {
       const total = plans.reduce((n, p) => n + p.db.files.reduce((m, f) => m + f.size_bytes, 0), 0);
       opts.progress?.start(total, `restoring snapshot ${snap.short}`);
       for (const p of plans)
         for (const f of p.db.files)
           await writeSnapshotFile(repo, pool, opened, f, sink(p.temps.get(f.entry)!, p.target), (n) => opts.progress?.advance(n));
-    });
-    return { snapshot: snap.id, databases };
+    }, warnings);
+    return { snapshot: snap.id, databases, warnings };
   } catch (err) {
     if (err instanceof RepositoryDamagedError && !err.message.includes(NOTHING_RESTORED))
       throw new RepositoryDamagedError(repo.location, `${err.message.slice(repo.location.length + 2)}; ${NOTHING_RESTORED}`);

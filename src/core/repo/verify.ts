@@ -15,6 +15,7 @@ import { checkLists, ID_BYTES, idAt, LIST_IDS, listLength, readList, SnapshotChu
 import { ALL_IDS, IdSet, type IdPart } from "./id-table.ts";
 import type { BlobLocation } from "./index-file.ts";
 import type { ProgressSink } from "../progress.ts";
+import { recordedSourceDamage } from "../verify.ts";
 
 export interface RepoVerifyOptions {
   /** A snapshot (id, prefix, latest); all of them when absent. */
@@ -64,6 +65,8 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     }
     all.sort((a, b) => b.timestamp.getTime() - a.timestamp.getTime());
     const selected = opts.snapshot ? [resolveSnapshot(all, opts.snapshot, repo.location)] : all;
+    // A source already damaged when backed up: the snapshot holds it faithfully, yet it is no sound copy.
+    for (const s of selected) for (const db of s.snapshot.databases) for (const p of recordedSourceDamage(db)) note(`snapshot ${s.short} ${p}`);
 
     const stored = new Map<string, number>();
     for await (const e of repo.store.list("data/")) {
