@@ -4,6 +4,8 @@ import { readFileSync } from "node:fs";
 import type { Config } from "../core/config.ts";
 import { DuckbakError, ExitCode } from "../core/errors.ts";
 import { listBackups } from "../core/list.ts";
+import { archiveTarget, snapshotTarget, type BackupTarget } from "../core/monitoring/targets.ts";
+import type { Repository } from "../core/repo/repository.ts";
 import type { BackupLog } from "../core/log.ts";
 import { ping, tail } from "../core/monitoring/healthcheck.ts";
 import { writeMetricsFile } from "../core/monitoring/metrics.ts";
@@ -11,13 +13,16 @@ import { runNotifyCommand } from "../core/monitoring/notify.ts";
 import type { MonitoredCommand, RunOutcome } from "../core/monitoring/outcome.ts";
 import { printWarning } from "./output.ts";
 
-/** What a command reports about its run; times, command and folder are added here. */
-export type RunReport = Omit<RunOutcome, "command" | "startedAt" | "endedAt" | "backupDir">;
+/** What a command reports about its run; times, command, folder and repository are added here. */
+export type RunReport = Omit<RunOutcome, "command" | "startedAt" | "endedAt" | "backupDir" | "repository">;
 
 export interface MonitorContext {
   command: MonitoredCommand;
   config: Config;
-  backupDir: string;
+  /** The backup folder, or null when the command does not use one (a repository alone). */
+  backupDir: string | null;
+  /** The repository the command uses: the metrics file reports its snapshots. */
+  repository?: { location: string; open: () => Promise<Repository> };
   /** daily's log: warnings go there too, and its tail goes with a /fail ping. */
   log?: BackupLog;
 }
@@ -48,19 +53,34 @@ export async function monitored(ctx: MonitorContext, fn: () => Promise<{ exitCod
     result = await fn();
   } catch (err) {
     const exitCode = err instanceof DuckbakError ? err.exitCode : ExitCode.ERROR;
-    const report: RunReport = { status: "failed", exitCode, archive: null, archiveBytes: null, databases: [], deleted: 0, errors: [(err as Error).message] };
-    await afterRun(ctx, { ...report, command: ctx.command, startedAt, endedAt: new Date(), backupDir: ctx.backupDir });
+    const report: RunReport = { status: "failed", exitCode, archive: null, archiveBytes: null, snapshot: null, databases: [], deleted: 0, errors: [(err as Error).message] };
+    await afterRun(ctx, { ...report, ...where(ctx), startedAt, endedAt: new Date() });
     throw err;
   }
-  await afterRun(ctx, { ...result.report, command: ctx.command, startedAt, endedAt: new Date(), backupDir: ctx.backupDir });
+  await afterRun(ctx, { ...result.report, ...where(ctx), startedAt, endedAt: new Date() });
   return result.exitCode;
+}
+
+const where = (ctx: MonitorContext) => ({ command: ctx.command, backupDir: ctx.backupDir, repository: ctx.repository?.location ?? null });
+
+/** The targets' backups for the metrics file; a repository that cannot be read is left out, with a warning. */
+async function metricsTargets(ctx: MonitorContext): Promise<BackupTarget[]> {
+  const targets = ctx.backupDir === null ? [] : [archiveTarget(ctx.backupDir, await listBackups(ctx.backupDir))];
+  if (ctx.repository) {
+    try {
+      targets.push(await snapshotTarget(await ctx.repository.open()));
+    } catch (err) {
+      warn(ctx, `metrics file: the repository's snapshots are left out: ${(err as Error).message}`);
+    }
+  }
+  return targets;
 }
 
 async function afterRun(ctx: MonitorContext, outcome: RunOutcome): Promise<void> {
   const { metricsFile, notifyCommand } = ctx.config;
   if (metricsFile) {
     try {
-      await writeMetricsFile(metricsFile, await listBackups(ctx.backupDir), outcome);
+      await writeMetricsFile(metricsFile, await metricsTargets(ctx), outcome);
     } catch (err) {
       warn(ctx, `metrics file not written: ${(err as Error).message}`);
     }

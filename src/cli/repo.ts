@@ -28,6 +28,11 @@ export function repoLocation(flag: unknown, config: Config): string | null {
   return isUrl(raw) ? raw : resolve(raw);
 }
 
+/** Whether the backup folder's archives are in use: a repository alone replaces them; with backup_dir (or --backup-dir) too, both are made. */
+export function archivesInUse(location: string | null, config: Config, backupDirFlag: unknown): boolean {
+  return !location || config.backupDir !== undefined || backupDirFlag !== undefined;
+}
+
 export function repoPassword(config: Config): string {
   return resolvePassword({ command: config.passwordCommand });
 }

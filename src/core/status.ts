@@ -1,11 +1,14 @@
 // `status`, for monitoring: does every database have a recent backup, and did the last `daily`
-// succeed? The facts come from the archives' manifests and the backup log; the verdict is pure.
+// succeed? The facts come from the archives' manifests, the repository's snapshots and the backup
+// log; the verdict is pure.
 import { ExitCode, UsageError } from "./errors.ts";
 import { runningHere } from "./fsutil.ts";
 import { listBackups, type BackupInfo } from "./list.ts";
 import { readLock, type LockHolder } from "./lock.ts";
 import { readLogRecords, type LogRecord } from "./log.ts";
 import { bakSearchDatabases, findBakFiles, type BakFile } from "./bakfiles.ts";
+import { archiveTarget, describeBackup, snapshotTarget, type BackupTarget, type TargetKind } from "./monitoring/targets.ts";
+import type { Repository } from "./repo/repository.ts";
 
 export const DEFAULT_MAX_AGE = "26h";
 
@@ -31,12 +34,35 @@ export function formatAge(ms: number): string {
   return parts.slice(0, 2).join(" ");
 }
 
-export interface DatabaseStatus {
-  path: string;
-  /** The newest backup holding this database, or null when none does. */
-  newest: { name: string; file: string; createdAt: Date; sourceDamage: string[] } | null;
+/** A database's newest backup in one target. */
+export interface NewestBackup {
+  kind: TargetKind;
+  /** The archive's name or the snapshot's id. */
+  name: string;
+  /** The archive's file name or the snapshot's short id. */
+  file: string;
+  createdAt: Date;
+  sourceDamage: string[];
+}
+
+export interface TargetStatus {
+  kind: TargetKind;
+  /** The backup folder or the repository. */
+  location: string;
+  newest: NewestBackup | null;
   ageMs: number | null;
   stale: boolean;
+}
+
+export interface DatabaseStatus {
+  path: string;
+  /** The newest backup holding this database in any target, or null when none does. */
+  newest: NewestBackup | null;
+  ageMs: number | null;
+  /** Some configured target has no backup of it within the maximum age. */
+  stale: boolean;
+  /** One per configured target (backup folder, repository), in that order. */
+  targets: TargetStatus[];
 }
 
 export interface DailyRun {
@@ -57,7 +83,10 @@ export interface DailyRun {
 
 export interface StatusReport {
   exitCode: typeof ExitCode.OK | typeof ExitCode.STALE;
-  backupDir: string;
+  /** The backup folder, or null when only a repository is configured. */
+  backupDir: string | null;
+  /** The repository, when one is configured. */
+  repository: string | null;
   logFile: string;
   maxAgeMs: number;
   databases: DatabaseStatus[];
@@ -67,6 +96,8 @@ export interface StatusReport {
   /** Things worth knowing that do not fail the status (a failed daily since made up for). */
   notes: string[];
   unreadable: BackupInfo[];
+  /** Snapshot files of the repository that cannot be read. */
+  unreadableSnapshots: { id: string; error: string }[];
   /** Who holds the backup folder's lock now. */
   lock: { holder: LockHolder | null } | null;
   /** Copies restore set aside beside the databases (.bak.<timestamp>), oldest first. */
@@ -93,31 +124,46 @@ export function lastDailyRun(records: LogRecord[]): DailyRun | null {
   };
 }
 
-/** Newest backup of each database, by manifest timestamp; `expected` empty means every database seen. */
-export function databaseStatuses(backups: BackupInfo[], expected: string[], maxAgeMs: number, now: Date): DatabaseStatus[] {
-  const newest = new Map<string, DatabaseStatus["newest"]>();
-  for (const b of backups) {
-    for (const d of b.manifest?.databases ?? []) {
-      if (newest.has(d.original_path)) continue;
-      const sourceDamage = d.source_blocks?.state === "damaged" ? d.source_blocks.problems : [];
-      newest.set(d.original_path, { name: b.name, file: b.file, createdAt: b.createdAt!, sourceDamage });
+/**
+ * Newest backup of each database in each target, by manifest or snapshot timestamp; `expected`
+ * empty means every database seen. A database is stale when any target lacks a recent backup of
+ * it: each configured target is expected to be kept up (see README, "status").
+ */
+export function databaseStatuses(targets: BackupTarget[], expected: string[], maxAgeMs: number, now: Date): DatabaseStatus[] {
+  const newest = targets.map((t) => {
+    const byPath = new Map<string, NewestBackup>();
+    for (const b of t.backups) {
+      for (const d of b.databases) {
+        if (byPath.has(d.original_path)) continue;
+        const sourceDamage = d.source_blocks?.state === "damaged" ? d.source_blocks.problems : [];
+        byPath.set(d.original_path, { kind: t.kind, name: b.name, file: b.file, createdAt: b.createdAt, sourceDamage });
+      }
     }
-  }
-  const paths = expected.length > 0 ? expected : [...newest.keys()].sort();
+    return byPath;
+  });
+  const paths = expected.length > 0 ? expected : [...new Set(newest.flatMap((m) => [...m.keys()]))].sort();
+  const age = (n: NewestBackup | null) => (n ? now.getTime() - n.createdAt.getTime() : null);
   return paths.map((path) => {
-    const n = newest.get(path) ?? null;
-    const ageMs = n ? now.getTime() - n.createdAt.getTime() : null;
-    return { path, newest: n, ageMs, stale: ageMs === null || ageMs > maxAgeMs };
+    const perTarget = targets.map((t, i): TargetStatus => {
+      const n = newest[i]!.get(path) ?? null;
+      const ageMs = age(n);
+      return { kind: t.kind, location: t.location, newest: n, ageMs, stale: ageMs === null || ageMs > maxAgeMs };
+    });
+    const n = perTarget.reduce<NewestBackup | null>((m, t) => (t.newest && (!m || t.newest.createdAt > m.createdAt) ? t.newest : m), null);
+    return { path, newest: n, ageMs: age(n), stale: perTarget.length === 0 || perTarget.some((t) => t.stale), targets: perTarget };
   });
 }
 
 /** Whether every database has a backup newer than the start of the (failed) daily run. */
 export function dailySuperseded(databases: DatabaseStatus[], run: DailyRun): boolean {
-  return databases.length > 0 && databases.every((d) => d.newest !== null && d.newest.createdAt > run.startedAt);
+  return databases.length > 0 && databases.every((d) => d.targets.every((t) => t.newest !== null && t.newest.createdAt > run.startedAt));
 }
 
 export interface StatusOptions {
-  backupDir: string;
+  /** The backup folder, or null when only a repository is configured. */
+  backupDir: string | null;
+  /** Opens the repository, when one is configured; its errors (a wrong password) are the status's. */
+  repository?: { location: string; open: () => Promise<Repository> };
   /** Databases that must have a recent backup; empty: every database found in the backups. */
   databases: string[];
   logFile: string;
@@ -125,20 +171,34 @@ export interface StatusOptions {
   now?: Date;
 }
 
+function targetProblem(d: DatabaseStatus, t: TargetStatus, maxAgeMs: number): string | null {
+  const where = t.kind === "archive" ? t.location : `the repository ${t.location}`;
+  if (t.newest === null) return `${d.path}: no ${t.kind === "archive" ? "backup" : "snapshot"} in ${where}`;
+  if (!t.stale) return null;
+  const what = t.kind === "archive" ? `backup ${t.newest.name}` : `snapshot ${t.newest.file} in ${where}`;
+  return `${d.path}: newest ${what} is ${formatAge(t.ageMs!)} old, over the maximum of ${formatAge(maxAgeMs)}`;
+}
+
 export async function checkStatus(opts: StatusOptions): Promise<StatusReport> {
   const now = opts.now ?? new Date();
-  const backups = await listBackups(opts.backupDir);
-  const databases = databaseStatuses(backups, opts.databases, opts.maxAgeMs, now);
+  const backups = opts.backupDir === null ? [] : await listBackups(opts.backupDir);
+  const targets = opts.backupDir === null ? [] : [archiveTarget(opts.backupDir, backups)];
+  // Opened before anything is judged: a repository that cannot be opened fails the status with its own error.
+  const snapshots = opts.repository ? await snapshotTarget(await opts.repository.open()) : null;
+  if (snapshots) targets.push(snapshots);
+  const databases = databaseStatuses(targets, opts.databases, opts.maxAgeMs, now);
   const lastDaily = lastDailyRun(readLogRecords(opts.logFile));
   if (lastDaily?.status === "unfinished" && runningHere(lastDaily.host, lastDaily.pid)) lastDaily.status = "running";
 
   const problems: string[] = [];
-  if (databases.length === 0) problems.push(`no backups in ${opts.backupDir}`);
+  if (databases.length === 0) problems.push(`no backups in ${targets.map((t) => t.location).join(" or ")}`);
   for (const d of databases) {
-    if (d.newest === null) problems.push(`${d.path}: no backup`);
-    else if (d.stale) problems.push(`${d.path}: newest backup ${d.newest.name} is ${formatAge(d.ageMs!)} old, over the maximum of ${formatAge(opts.maxAgeMs)}`);
-    if (d.newest?.sourceDamage.length)
-      problems.push(`${d.path}: SOURCE DAMAGED when backed up in ${d.newest.name}: ${d.newest.sourceDamage.join("; ")}`);
+    for (const t of d.targets) {
+      const p = targetProblem(d, t, opts.maxAgeMs);
+      if (p) problems.push(p);
+      if (t.newest?.sourceDamage.length)
+        problems.push(`${d.path}: SOURCE DAMAGED when backed up in ${describeBackup(t.kind, t.newest)}: ${t.newest.sourceDamage.join("; ")}`);
+    }
   }
   const notes: string[] = [];
   if (lastDaily && lastDaily.status !== "ok" && lastDaily.status !== "running") {
@@ -150,9 +210,13 @@ export async function checkStatus(opts: StatusOptions): Promise<StatusReport> {
   }
   const unreadable = backups.filter((b) => b.createdAt === null);
   for (const b of unreadable) problems.push(`unreadable archive ${b.path}: ${b.error}`);
+  const unreadableSnapshots = (snapshots?.unreadable ?? []).map((u) => ({ id: u.name, error: u.error }));
+  for (const u of unreadableSnapshots) problems.push(`unreadable snapshot ${u.id}: ${u.error}`);
+  const paths = [...opts.databases, ...databases.map((d) => d.path)];
   return {
     exitCode: problems.length > 0 ? ExitCode.STALE : ExitCode.OK,
     backupDir: opts.backupDir,
+    repository: snapshots?.location ?? null,
     logFile: opts.logFile,
     maxAgeMs: opts.maxAgeMs,
     databases,
@@ -160,7 +224,8 @@ export async function checkStatus(opts: StatusOptions): Promise<StatusReport> {
     problems,
     notes,
     unreadable,
-    lock: await readLock(opts.backupDir),
-    bakFiles: await findBakFiles(bakSearchDatabases(backups, opts.databases)),
+    unreadableSnapshots,
+    lock: opts.backupDir === null ? null : await readLock(opts.backupDir),
+    bakFiles: await findBakFiles(bakSearchDatabases(backups, paths)),
   };
 }

@@ -4,6 +4,7 @@ import { ExitCode, UsageError } from "../../src/core/errors.ts";
 import type { BackupInfo } from "../../src/core/list.ts";
 import { formatLogLine, parseLogLine, type LogFields, type LogLevel } from "../../src/core/log.ts";
 import type { Manifest } from "../../src/core/manifest.ts";
+import { archiveTarget, type BackupTarget } from "../../src/core/monitoring/targets.ts";
 import { databaseStatuses, formatAge, lastDailyRun, parseDuration } from "../../src/core/status.ts";
 
 const H = 3_600_000;
@@ -81,18 +82,36 @@ describe("databaseStatuses", () => {
   // Newest first, as listBackups returns them.
   const backups = [backup("b2", "2024-01-15T02:00:00Z", ["/d/a.duckdb"]), backup("b1", "2024-01-12T02:00:00Z", ["/d/a.duckdb", "/d/b.duckdb"])];
 
+  const archives = [archiveTarget("/b", backups)];
+  const newest = (name: string, at: string) => ({ kind: "archive", name, file: `${name}.tar.gz`, createdAt: new Date(at), sourceDamage: [] });
+
   test("each expected database's newest backup and age; a missing one is stale", () => {
-    expect(databaseStatuses(backups, ["/d/a.duckdb", "/d/b.duckdb", "/d/c.duckdb"], 26 * H, now)).toEqual([
-      { path: "/d/a.duckdb", newest: { name: "b2", file: "b2.tar.gz", createdAt: new Date("2024-01-15T02:00:00Z"), sourceDamage: [] }, ageMs: 10 * H, stale: false },
-      { path: "/d/b.duckdb", newest: { name: "b1", file: "b1.tar.gz", createdAt: new Date("2024-01-12T02:00:00Z"), sourceDamage: [] }, ageMs: 82 * H, stale: true },
+    expect(databaseStatuses(archives, ["/d/a.duckdb", "/d/b.duckdb", "/d/c.duckdb"], 26 * H, now)).toMatchObject([
+      { path: "/d/a.duckdb", newest: newest("b2", "2024-01-15T02:00:00Z"), ageMs: 10 * H, stale: false },
+      { path: "/d/b.duckdb", newest: newest("b1", "2024-01-12T02:00:00Z"), ageMs: 82 * H, stale: true },
       { path: "/d/c.duckdb", newest: null, ageMs: null, stale: true },
     ]);
   });
 
   test("with nothing configured, every database found in the backups is checked", () => {
-    expect(databaseStatuses(backups, [], 4 * 24 * H, now).map((d) => [d.path, d.stale])).toEqual([
+    expect(databaseStatuses(archives, [], 4 * 24 * H, now).map((d) => [d.path, d.stale])).toEqual([
       ["/d/a.duckdb", false],
       ["/d/b.duckdb", false],
     ]);
+  });
+
+  test("archives and snapshots: the newest of either is shown, but each target needs a recent backup", () => {
+    const snapshots: BackupTarget = {
+      kind: "snapshot",
+      location: "/repo",
+      unreadable: [],
+      backups: [{ name: "ab".repeat(32), file: "abababab", createdAt: new Date("2024-01-15T11:00:00Z"), sizeBytes: 1, databases: [{ original_path: "/d/b.duckdb", size_bytes: 1 }] }],
+    };
+    const [a, b] = databaseStatuses([...archives, snapshots], ["/d/a.duckdb", "/d/b.duckdb"], 26 * H, now);
+    // a: a fresh archive, in no snapshot; b: a fresh snapshot, an old archive.
+    expect([a!.stale, a!.targets.map((t) => [t.kind, t.stale, t.newest?.name ?? null])]).toEqual([true, [["archive", false, "b2"], ["snapshot", true, null]]]);
+    expect([b!.stale, b!.newest!.kind, b!.ageMs, b!.targets.map((t) => t.stale)]).toEqual([true, "snapshot", 1 * H, [true, false]]);
+    // The repository alone: b is fresh.
+    expect(databaseStatuses([snapshots], [], 26 * H, now).map((d) => [d.path, d.stale, d.newest?.file])).toEqual([["/d/b.duckdb", false, "abababab"]]);
   });
 });

@@ -264,3 +264,105 @@ describe("status", () => {
     expect(broken.stdout).toMatch(/unreadable archive .*backup_20200101_000000\.tar\.gz: /);
   });
 });
+
+describe("with a snapshot repository", () => {
+  const env = { ...process.env, NO_COLOR: "1", DUCKBAK_PASSWORD: "pw-monitor" } as Record<string, string>;
+  const notify = `notify_command = "env | grep ^DUCKBAK_ | sort > notify.env"\nmetrics_file = "m.prom"\n`;
+
+  async function repoProject(toml: (dbs: string[]) => string) {
+    const { dir, dbs } = await project("");
+    expect((await runBinary(["init", "--repo", join(dir, "repo")], { env })).code).toBe(0);
+    writeFileSync(join(dir, "duckbak.toml"), toml(dbs));
+    return { dir, dbs, repo: join(dir, "repo") };
+  }
+  const list = (s: string) => `databases = [${s}]\n`;
+  const quoted = (dbs: string[]) => dbs.map((d) => JSON.stringify(d)).join(", ");
+
+  test("repository only: after daily, status is OK by the snapshot; notify and the metrics file report the snapshot", async () => {
+    const { dir, dbs, repo } = await repoProject((dbs) => `${list(quoted(dbs))}repository = "repo"\n${notify}`);
+    const daily = await runBinary(["daily"], { cwd: dir, env });
+    expect([daily.code, daily.stderr]).toEqual([0, ""]);
+    const [snap] = JSON.parse((await runBinary(["list", "--json"], { cwd: dir, env })).stdout).snapshots;
+
+    const text = await runBinary(["status"], { cwd: dir, env });
+    expect([text.code, text.stderr]).toEqual([0, ""]);
+    expect(text.stdout).toContain(`Snapshots in the repository ${repo} (maximum age 26h):`);
+    for (const db of dbs) expect(text.stdout).toMatch(new RegExp(`  ok +${db} +snapshot ${snap.short_id} `));
+    expect(text.stdout).toContain("Status: OK");
+    expect(text.stdout).not.toContain("data/backups");
+    const json = JSON.parse((await runBinary(["status", "--json"], { cwd: dir, env })).stdout);
+    expect(json).toMatchObject({ ok: true, command: "status", exit_code: 0, backup_dir: null, repository: repo, problems: [], unreadable_snapshots: [] });
+    for (const [i, db] of dbs.entries())
+      expect(json.databases[i]).toMatchObject({
+        path: db, newest_backup: snap.id, created_at: snap.created_at, stale: false,
+        targets: [{ kind: "snapshot", location: repo, newest_backup: snap.id, created_at: snap.created_at, stale: false, source_damage: [] }],
+      });
+
+    const notified = readFileSync(join(dir, "notify.env"), "utf8");
+    expect(notified).toContain(`DUCKBAK_DATABASES_OK=${dbs.length}\n`);
+    expect(notified).toContain("DUCKBAK_DATABASES_FAILED=0\n");
+    expect(notified).toContain(`DUCKBAK_SNAPSHOT=${snap.id}\n`);
+    expect(notified).toContain(`DUCKBAK_REPOSITORY=${repo}\n`);
+    expect(notified).toContain("DUCKBAK_BACKUP_DIR=\n");
+    expect(notified).toContain("DUCKBAK_ARCHIVE=\n");
+
+    const s = parseExposition(readFileSync(join(dir, "m.prom"), "utf8"));
+    for (const db of dbs) {
+      expect(value(s, "duckbak_database_last_success_timestamp_seconds", { database: db, repository: repo })).toBe(new Date(snap.created_at).getTime() / 1000);
+      expect(value(s, "duckbak_database_backups", { database: db, repository: repo })).toBe(1);
+      expect(value(s, "duckbak_database_last_backup_duration_seconds", { database: db })).toBeGreaterThan(0);
+    }
+    expect(value(s, "duckbak_snapshots", { repository: repo })).toBe(1);
+    expect(value(s, "duckbak_newest_snapshot_timestamp_seconds", { repository: repo })).toBe(new Date(snap.created_at).getTime() / 1000);
+    expect(s.filter((x) => x.labels.backup_dir !== undefined)).toEqual([]);
+
+    // Too old, then a configured database no snapshot holds: STALE, exit 12, naming the snapshot.
+    await Bun.sleep(1100);
+    const old = await runBinary(["status", "--max-age", "1s"], { cwd: dir, env });
+    expect(old.code).toBe(12);
+    for (const db of dbs) expect(old.stdout).toMatch(new RegExp(`  - ${db}: newest snapshot ${snap.short_id} in the repository ${repo} is \\d+s old, over the maximum of 1s`));
+    const extra = join(dir, "data/new.duckdb");
+    writeFileSync(join(dir, "duckbak.toml"), `${list(quoted([...dbs, extra]))}repository = "repo"\n`);
+    const missing = await runBinary(["status"], { cwd: dir, env });
+    expect(missing.code).toBe(12);
+    expect(missing.stdout).toMatch(new RegExp(`  MISSING +${extra} +in no snapshot`));
+    expect(missing.stdout).toContain(`  - ${extra}: no snapshot in the repository ${repo}\n`);
+
+    // A repository status cannot open is its error (wrong password: 6, none: 2), never STALE.
+    const wrong = await runBinary(["status"], { cwd: dir, env: { ...env, DUCKBAK_PASSWORD: "nope" } });
+    expect([wrong.code, wrong.stdout]).toEqual([6, ""]);
+    expect(wrong.stderr).toContain("wrong password");
+    const wrongJson = await runBinary(["status", "--json"], { cwd: dir, env: { ...env, DUCKBAK_PASSWORD: "nope" } });
+    expect(JSON.parse(wrongJson.stdout)).toMatchObject({ ok: false, command: "status", exit_code: 6 });
+    const none = { ...env };
+    delete none.DUCKBAK_PASSWORD;
+    const noPassword = await runBinary(["status"], { cwd: dir, env: none });
+    expect([noPassword.code, noPassword.stdout]).toEqual([2, ""]);
+    expect(noPassword.stderr).toContain("the repository needs a password");
+  }, 30_000);
+
+  test("archives and a repository: each must be recent; a fresh archive does not hide an old snapshot", async () => {
+    const both = (dbs: string[]) => `${list(quoted(dbs))}backup_dir = "bk"\nrepository = "repo"\n`;
+    const { dir, dbs, repo } = await repoProject(both);
+    expect((await runBinary(["daily"], { cwd: dir, env })).code).toBe(0);
+    const ok = await runBinary(["status", "--json"], { cwd: dir, env });
+    expect(ok.code).toBe(0);
+    const report = JSON.parse(ok.stdout);
+    expect([report.backup_dir, report.repository]).toEqual([join(dir, "bk"), repo]);
+    for (const d of report.databases) expect(d.targets.map((t: any) => [t.kind, t.stale])).toEqual([["archive", false], ["snapshot", false]]);
+
+    // An archive made later without the repository: it is fresh, the snapshot is not.
+    await Bun.sleep(3000);
+    writeFileSync(join(dir, "duckbak.toml"), `${list(quoted(dbs))}backup_dir = "bk"\n`);
+    expect((await runBinary(["backup"], { cwd: dir, env })).code).toBe(0);
+    writeFileSync(join(dir, "duckbak.toml"), both(dbs));
+    const stale = await runBinary(["status", "--max-age", "3s"], { cwd: dir, env });
+    expect(stale.code).toBe(12);
+    expect(stale.stdout).toContain(`Backups in ${join(dir, "bk")} and snapshots in the repository ${repo} (maximum age 3s; each database needs a recent one in both):`);
+    for (const db of dbs) {
+      expect(stale.stdout).toMatch(new RegExp(`  ok +${db} +backup_\\d+_\\d+ `));
+      expect(stale.stdout).toMatch(new RegExp(`  STALE +${db} +snapshot [0-9a-f]{8} `));
+      expect(stale.stdout).toMatch(new RegExp(`  - ${db}: newest snapshot [0-9a-f]{8} in the repository ${repo} is \\d+s old`));
+    }
+  }, 30_000);
+});

@@ -92,10 +92,23 @@ export function backupReport(result: BackupResult, exitCode: number): RunReport 
     exitCode,
     archive: result.archive,
     archiveBytes: result.archive ? result.archiveBytes : null,
-    databases: result.databases.map((d) => (d.ok ? { path: d.path, ok: true, bytes: d.bytes, durationMs: d.durationMs } : { path: d.path, ok: false, error: d.error.message })),
+    snapshot: null,
+    databases: databaseOutcomes([result.databases]),
     deleted: 0,
     errors: failed.map((d) => (d as { error: Error }).error.message),
   };
+}
+
+/** Each database once, over the backups a run wrote (archive, snapshot): ok only when it made it into all. */
+export function databaseOutcomes(lists: DatabaseBackupResult[][]): RunReport["databases"] {
+  const out = new Map<string, RunReport["databases"][number]>();
+  for (const d of lists.flat()) {
+    const seen = out.get(d.path);
+    if (seen && !seen.ok) continue;
+    if (!d.ok) out.set(d.path, { path: d.path, ok: false, error: d.error.message });
+    else if (!seen) out.set(d.path, { path: d.path, ok: true, bytes: d.bytes, durationMs: d.durationMs });
+  }
+  return [...out.values()];
 }
 
 /** A hook's result and output, on stderr (stdout may carry --json). */

@@ -87,7 +87,7 @@ async function runCleanup(flags: CleanupFlags): Promise<number> {
     const errors = result.errors.map((e) => e.message);
     if (flags.json) printJson("cleanup", cleanupJson(result), exitCode, errors.join("; "));
     else printCleanup(result);
-    const report: RunReport = { status: errors.length ? "failed" : "ok", exitCode, archive: null, archiveBytes: null, databases: [], deleted: result.deleted.length, errors };
+    const report: RunReport = { status: errors.length ? "failed" : "ok", exitCode, archive: null, archiveBytes: null, snapshot: null, databases: [], deleted: result.deleted.length, errors };
     return { exitCode, report };
   };
   // A dry run is not a run to monitor.

@@ -8,10 +8,11 @@ import { describePolicy, validatePolicy } from "../../core/retention.ts";
 import { DEFAULT_MAX_UNUSED } from "../../core/repo/gc.ts";
 import { LOCK_WAIT_OPTION, lockNotices, lockWaitSeconds, releaseLocksOnSignal } from "../lock.ts";
 import { formatBytes, plural, printError, printJson, printWarning, snakeKeys } from "../output.ts";
-import { backupJson, backupReport, printBackupResult, printRepoBackupResult, repoBackupJson } from "./backup.ts";
+import { backupJson, backupReport, databaseOutcomes, printBackupResult, printRepoBackupResult, repoBackupJson } from "./backup.ts";
 import { monitored, type RunReport } from "../monitoring.ts";
+import type { Repository } from "../../core/repo/repository.ts";
 import { cleanupJson, cleanupSummary, repoCleanupJson, repoCleanupSummary } from "./cleanup.ts";
-import { REPO_OPTION, openRepository, repoLocation, targetLocation, targetPassword } from "../repo.ts";
+import { REPO_OPTION, archivesInUse, openRepository, repoLocation, targetLocation, targetPassword } from "../repo.ts";
 
 interface DailyFlags extends CommonFlags {
   logFile?: string;
@@ -45,9 +46,8 @@ interface DailyTargets {
 }
 
 function dailyTargets(flags: DailyFlags, { config }: Context): DailyTargets {
-  // A repository alone replaces the archive; with backup_dir (or --backup-dir) configured too, both are made.
   const location = repoLocation(flags.repo, config);
-  const archive = !location || config.backupDir !== undefined || flags.backupDir !== undefined;
+  const archive = archivesInUse(location, config, flags.backupDir);
   return { archive, location, offsite: config.offsite ? targetLocation(config.offsite) : null };
 }
 
@@ -105,7 +105,11 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
   const log = new BackupLog(resolveLogFile(flags.logFile, config));
   releaseLocksOnSignal();
   const notices = lockNotices(lockWait);
-  return monitored({ command: "daily", config, backupDir, log }, async () => {
+  // Opened once: the run and then the metrics file use it.
+  let opening: Promise<Repository> | undefined;
+  const openRepo = location ? () => (opening ??= openRepository(location, config)) : undefined;
+  const repository = location && openRepo ? { location, open: openRepo } : undefined;
+  return monitored({ command: "daily", config, backupDir: archive ? backupDir : null, repository, log }, async () => {
     const result = await runDaily({
       databases: resolveDatabases([], config),
       backupDir,
@@ -122,7 +126,7 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
       onLockWait: notices.onWait,
       onLockBreak: notices.onBreak,
       archive,
-      repository: location ? { location, open: () => openRepository(location, config) } : undefined,
+      repository,
       offsite: offsite ? { location: offsite, open: () => openRepository(offsite, config, targetPassword(config)) } : undefined,
     });
     if (log.error) printWarning(`${log.error.message}; this run is missing from the log`);
@@ -159,12 +163,15 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
       console.log(`Daily run ${result.run}: ${result.status} (exit ${result.exitCode}), logged to ${log.path}`);
     }
     const base = result.backup ? backupReport(result.backup, result.exitCode) : null;
+    // Without a local repository, off-site's direct snapshot is tonight's snapshot.
+    const snapshot = result.snapshot ?? result.offsite?.snapshot ?? null;
     const report: RunReport = {
       status: result.status,
       exitCode: result.exitCode,
       archive: base?.archive ?? null,
       archiveBytes: base?.archiveBytes ?? null,
-      databases: base?.databases ?? [],
+      snapshot: snapshot?.snapshot ?? null,
+      databases: databaseOutcomes([result.backup?.databases ?? [], snapshot?.databases ?? []]),
       deleted: result.cleanup?.dryRun === false ? result.cleanup.deleted.length : 0,
       errors: [...(base?.errors ?? []), ...result.errors.map((e) => e.message)],
     };

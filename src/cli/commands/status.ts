@@ -1,31 +1,39 @@
 import type { CAC } from "cac";
 import { describeHolder } from "../../core/lock.ts";
-import { checkStatus, DEFAULT_MAX_AGE, formatAge, parseDuration, type StatusReport } from "../../core/status.ts";
+import { checkStatus, DEFAULT_MAX_AGE, formatAge, parseDuration, type NewestBackup, type StatusReport, type TargetStatus } from "../../core/status.ts";
+import { describeBackup } from "../../core/monitoring/targets.ts";
+import { archivesInUse, openRepository, REPO_OPTION, repoLocation } from "../repo.ts";
 import { configuredDatabases, loadContext, resolveLogFile, type CommonFlags } from "../context.ts";
 import { bakJson, color, formatBytes, formatTable, formatTimestamp, printJson } from "../output.ts";
 
 interface StatusFlags extends CommonFlags {
   maxAge?: string;
   logFile?: string;
+  repo?: string;
 }
 
 export function registerStatus(cli: CAC): void {
   cli
     .command("status", "For monitoring: exit 12 when a database has no recent backup or the last daily run failed, else 0")
     .option("--max-age <duration>", `Oldest acceptable newest backup, like 26h, 90m or 2d (default ${DEFAULT_MAX_AGE})`)
-    .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups)")
+    .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups; not checked when only a repository is configured)")
+    .option(...REPO_OPTION)
     .option("--config <file>", "Config file (default: ./duckbak.toml when present): the databases that must be backed up")
     .option("--log-file <file>", "Backup log with the daily runs (default: log_file from the config, else data/backup.log)")
     .option("--json", "Print the report as JSON")
     .example("duckbak status --max-age 26h || alert 'duckbak backups are stale'")
+    .example("DUCKBAK_PASSWORD_FILE=/etc/duckbak.pw duckbak status   # repository = ... in duckbak.toml: its snapshots are checked")
     .action(async (flags: StatusFlags) => runStatus(flags));
 }
 
 async function runStatus(flags: StatusFlags): Promise<number> {
   const { config, backupDir } = loadContext(flags);
   const maxAge = String(flags.maxAge ?? DEFAULT_MAX_AGE);
+  // The targets daily writes to: the repository alone, or with backup_dir configured, both.
+  const location = repoLocation(flags.repo, config);
   const report = await checkStatus({
-    backupDir,
+    backupDir: archivesInUse(location, config, flags.backupDir) ? backupDir : null,
+    repository: location ? { location, open: () => openRepository(location, config) } : undefined,
     databases: configuredDatabases(config),
     logFile: resolveLogFile(flags.logFile, config),
     maxAgeMs: parseDuration(maxAge),
@@ -35,20 +43,33 @@ async function runStatus(flags: StatusFlags): Promise<number> {
   return report.exitCode;
 }
 
+const damageOf = (targets: TargetStatus[]) => [...new Set(targets.flatMap((t) => t.newest?.sourceDamage ?? []))];
+
 function statusJson(r: StatusReport) {
   const d = r.lastDaily;
+  const ageSeconds = (ms: number | null) => (ms === null ? null : Math.round(ms / 1000));
   return {
     max_age_seconds: r.maxAgeMs / 1000,
     backup_dir: r.backupDir,
+    repository: r.repository,
     log_file: r.logFile,
     databases: r.databases.map((db) => ({
       path: db.path,
       newest_backup: db.newest?.name ?? null,
       created_at: db.newest?.createdAt.toISOString() ?? null,
-      age_seconds: db.ageMs === null ? null : Math.round(db.ageMs / 1000),
+      age_seconds: ageSeconds(db.ageMs),
       stale: db.stale,
-      source_damaged: (db.newest?.sourceDamage.length ?? 0) > 0,
-      source_damage: db.newest?.sourceDamage ?? [],
+      source_damaged: damageOf(db.targets).length > 0,
+      source_damage: damageOf(db.targets),
+      targets: db.targets.map((t) => ({
+        kind: t.kind,
+        location: t.location,
+        newest_backup: t.newest?.name ?? null,
+        created_at: t.newest?.createdAt.toISOString() ?? null,
+        age_seconds: ageSeconds(t.ageMs),
+        stale: t.stale,
+        source_damage: t.newest?.sourceDamage ?? [],
+      })),
     })),
     last_daily: d && {
       run: d.run,
@@ -62,19 +83,25 @@ function statusJson(r: StatusReport) {
     problems: r.problems,
     notes: r.notes,
     unreadable: r.unreadable.map((b) => ({ file: b.file, error: b.error })),
+    unreadable_snapshots: r.unreadableSnapshots,
     lock: r.lock && { holder: r.lock.holder, description: describeHolder(r.lock.holder) },
     bak_files: r.bakFiles.map(bakJson),
   };
 }
 
 function printStatus(r: StatusReport, maxAge: string): void {
-  console.log(`Backups in ${r.backupDir} (maximum age ${maxAge}):`);
-  const rows = r.databases.map((d) => [
-    d.newest === null ? "MISSING" : d.newest.sourceDamage.length ? "DAMAGED" : d.stale ? "STALE" : "ok",
-    d.path,
-    d.newest?.name ?? "no backup",
-    d.newest ? `${formatTimestamp(d.newest.createdAt)}, ${formatAge(d.ageMs!)} ago` : "",
-  ]);
+  const where = [r.backupDir && `Backups in ${r.backupDir}`, r.repository && `${r.backupDir ? "snapshots" : "Snapshots"} in the repository ${r.repository}`];
+  const each = r.backupDir && r.repository ? "; each database needs a recent one in both" : "";
+  console.log(`${where.filter(Boolean).join(" and ")} (maximum age ${maxAge}${each}):`);
+  const shown = (n: NewestBackup) => describeBackup(n.kind, n);
+  const rows = r.databases.flatMap((d) =>
+    d.targets.map((t) => [
+      t.newest === null ? "MISSING" : t.newest.sourceDamage.length ? "DAMAGED" : t.stale ? "STALE" : "ok",
+      d.path,
+      t.newest ? shown(t.newest) : t.kind === "archive" ? "no backup" : "in no snapshot",
+      t.newest ? `${formatTimestamp(t.newest.createdAt)}, ${formatAge(t.ageMs!)} ago` : "",
+    ]),
+  );
   for (const line of formatTable(rows)) console.log(`  ${line}`);
   const d = r.lastDaily;
   if (d) {

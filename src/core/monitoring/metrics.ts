@@ -1,6 +1,6 @@
 // The Prometheus text file (node_exporter's textfile collector) written after daily, backup and
-// cleanup: facts from the backup folder (newest backup of each database, counts, sizes) plus the
-// last run of each command. Values the folder cannot tell (a database's backup duration, the
+// cleanup: facts from the backup folder and the repository (newest backup of each database, counts,
+// sizes) plus the last run of each command. Values they cannot tell (a database's backup duration, the
 // other commands' last runs) are carried over from the file's previous version, so a cleanup does
 // not erase what the backup before it reported.
 import { readFileSync } from "node:fs";
@@ -8,8 +8,8 @@ import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fsError } from "../errors.ts";
 import { writeFileAtomic } from "../fsutil.ts";
-import type { BackupInfo } from "../list.ts";
 import type { RunOutcome } from "./outcome.ts";
+import type { BackupTarget } from "./targets.ts";
 
 export interface MetricFamily {
   name: string;
@@ -60,24 +60,31 @@ export function parseSamples(text: string): Map<string, { labels: Record<string,
 
 const seconds = (d: Date) => d.getTime() / 1000;
 
-/** The families for the backup folder's state after `outcome`, with carried-over values from `previous`. */
-export function buildMetrics(backups: BackupInfo[], outcome: RunOutcome, previous: string): MetricFamily[] {
+/**
+ * The families for the targets' state after `outcome` (the backup folder's archives, the
+ * repository's snapshots), with carried-over values from `previous`. A database's series carry
+ * the label `repository` for its snapshots, none for its archives.
+ */
+export function buildMetrics(targets: BackupTarget[], outcome: RunOutcome, previous: string): MetricFamily[] {
   const prev = parseSamples(previous);
-  const dir = { backup_dir: outcome.backupDir };
-  const newest = new Map<string, { at: Date; bytes: number }>();
-  const counts = new Map<string, number>();
-  for (const b of backups) {
-    for (const d of b.manifest?.databases ?? []) {
-      counts.set(d.original_path, (counts.get(d.original_path) ?? 0) + 1);
-      const n = newest.get(d.original_path);
-      if (!n || b.createdAt! > n.at) newest.set(d.original_path, { at: b.createdAt!, bytes: d.size_bytes });
+  // Per target and database: the newest backup holding it and how many do.
+  const perDb = targets.map((t) => {
+    const dbs = new Map<string, { at: Date; bytes: number; count: number }>();
+    for (const b of t.backups) {
+      for (const d of b.databases) {
+        const n = dbs.get(d.original_path);
+        if (n) n.count++;
+        else dbs.set(d.original_path, { at: b.createdAt, bytes: d.size_bytes, count: 1 });
+      }
     }
-  }
-  const dbs = [...newest.keys()].sort();
-  // Durations: this run's, else the last reported one of a database still in the folder.
+    const where: Record<string, string> = t.kind === "snapshot" ? { repository: t.location } : {};
+    return [...dbs.keys()].sort().map((p) => ({ labels: { database: p, ...where }, ...dbs.get(p)! }));
+  }).flat();
+  const known = new Set(perDb.map((d) => d.labels.database));
+  // Durations: this run's, else the last reported one of a database still backed up.
   const durations = new Map<string, number>();
   for (const s of prev.get("duckbak_database_last_backup_duration_seconds") ?? [])
-    if (s.labels.database && newest.has(s.labels.database)) durations.set(s.labels.database, s.value);
+    if (s.labels.database && known.has(s.labels.database)) durations.set(s.labels.database, s.value);
   for (const d of outcome.databases) if (d.ok && d.durationMs !== undefined) durations.set(d.path, d.durationMs / 1000);
 
   const run = { command: outcome.command };
@@ -85,23 +92,28 @@ export function buildMetrics(backups: BackupInfo[], outcome: RunOutcome, previou
     ...(prev.get(name) ?? []).filter((s) => s.labels.command && s.labels.command !== outcome.command),
     { labels: run, value },
   ].sort((a, b) => a.labels.command!.localeCompare(b.labels.command!));
-  const readable = backups.filter((b) => b.createdAt !== null);
-  const newestArchive = readable.reduce<BackupInfo | null>((n, b) => (!n || b.createdAt! > n.createdAt! ? b : n), null);
+  const of = (kind: BackupTarget["kind"]) => targets.filter((t) => t.kind === kind);
+  const dir = (t: BackupTarget) => ({ backup_dir: t.location });
+  const repo = (t: BackupTarget) => ({ repository: t.location });
   const g = (name: string, help: string, samples: MetricFamily["samples"]): MetricFamily => ({ name, help, type: "gauge", samples });
   return [
-    g("duckbak_database_last_success_timestamp_seconds", "Time of the newest backup holding the database (Unix seconds).",
-      dbs.map((p) => ({ labels: { database: p }, value: seconds(newest.get(p)!.at) }))),
-    g("duckbak_database_last_backup_size_bytes", "Size of the database file in its newest backup.",
-      dbs.map((p) => ({ labels: { database: p }, value: newest.get(p)!.bytes }))),
+    g("duckbak_database_last_success_timestamp_seconds", "Time of the newest backup (archive, or snapshot with a repository label) holding the database (Unix seconds).",
+      perDb.map((d) => ({ labels: d.labels, value: seconds(d.at) }))),
+    g("duckbak_database_last_backup_size_bytes", "Size of the database file in its newest backup.", perDb.map((d) => ({ labels: d.labels, value: d.bytes }))),
     g("duckbak_database_last_backup_duration_seconds", "How long the database's last backup by duckbak took.",
-      dbs.filter((p) => durations.has(p)).map((p) => ({ labels: { database: p }, value: durations.get(p)! }))),
-    g("duckbak_database_backups", "Readable backups holding the database.", dbs.map((p) => ({ labels: { database: p }, value: counts.get(p)! }))),
-    g("duckbak_backups", "Readable backup archives in the backup folder.", [{ labels: dir, value: readable.length }]),
-    g("duckbak_backups_unreadable", "Archives in the backup folder whose manifest cannot be read.", [{ labels: dir, value: backups.length - readable.length }]),
-    g("duckbak_backups_size_bytes", "Total size of the backup archives.", [{ labels: dir, value: backups.reduce((n, b) => n + b.sizeBytes, 0) }]),
+      [...durations.keys()].filter((p) => known.has(p)).sort().map((p) => ({ labels: { database: p }, value: durations.get(p)! }))),
+    g("duckbak_database_backups", "Readable backups (archives, or snapshots with a repository label) holding the database.", perDb.map((d) => ({ labels: d.labels, value: d.count }))),
+    g("duckbak_backups", "Readable backup archives in the backup folder.", of("archive").map((t) => ({ labels: dir(t), value: t.backups.length }))),
+    g("duckbak_backups_unreadable", "Archives in the backup folder whose manifest cannot be read.", of("archive").map((t) => ({ labels: dir(t), value: t.unreadable.length }))),
+    g("duckbak_backups_size_bytes", "Total size of the backup archives.", of("archive").map((t) => ({ labels: dir(t), value: t.totalBytes ?? 0 }))),
     g("duckbak_newest_backup_timestamp_seconds", "Time of the newest readable backup (Unix seconds).",
-      newestArchive ? [{ labels: dir, value: seconds(newestArchive.createdAt!) }] : []),
-    g("duckbak_newest_backup_size_bytes", "Size of the newest readable backup archive.", newestArchive ? [{ labels: dir, value: newestArchive.sizeBytes }] : []),
+      of("archive").filter((t) => t.backups[0]).map((t) => ({ labels: dir(t), value: seconds(t.backups[0]!.createdAt) }))),
+    g("duckbak_newest_backup_size_bytes", "Size of the newest readable backup archive.",
+      of("archive").filter((t) => t.backups[0]).map((t) => ({ labels: dir(t), value: t.backups[0]!.sizeBytes }))),
+    g("duckbak_snapshots", "Readable snapshots in the repository.", of("snapshot").map((t) => ({ labels: repo(t), value: t.backups.length }))),
+    g("duckbak_snapshots_unreadable", "Snapshot files in the repository that cannot be read.", of("snapshot").map((t) => ({ labels: repo(t), value: t.unreadable.length }))),
+    g("duckbak_newest_snapshot_timestamp_seconds", "Time of the repository's newest readable snapshot (Unix seconds).",
+      of("snapshot").filter((t) => t.backups[0]).map((t) => ({ labels: repo(t), value: seconds(t.backups[0]!.createdAt) }))),
     g("duckbak_last_run_timestamp_seconds", "When the command's last run ended (Unix seconds).", lastRun("duckbak_last_run_timestamp_seconds", seconds(outcome.endedAt))),
     g("duckbak_last_run_duration_seconds", "How long the command's last run took.",
       lastRun("duckbak_last_run_duration_seconds", (outcome.endedAt.getTime() - outcome.startedAt.getTime()) / 1000)),
@@ -111,7 +123,7 @@ export function buildMetrics(backups: BackupInfo[], outcome: RunOutcome, previou
 }
 
 /** Writes the metrics file by temp + rename, so the collector never reads half a file. */
-export async function writeMetricsFile(path: string, backups: BackupInfo[], outcome: RunOutcome): Promise<void> {
+export async function writeMetricsFile(path: string, targets: BackupTarget[], outcome: RunOutcome): Promise<void> {
   let previous = "";
   try {
     previous = readFileSync(path, "utf8");
@@ -121,5 +133,5 @@ export async function writeMetricsFile(path: string, backups: BackupInfo[], outc
   await mkdir(dirname(path), { recursive: true }).catch((err) => {
     throw fsError(err, dirname(path), "create folder");
   });
-  await writeFileAtomic(path, renderMetrics(buildMetrics(backups, outcome, previous)));
+  await writeFileAtomic(path, renderMetrics(buildMetrics(targets, outcome, previous)));
 }

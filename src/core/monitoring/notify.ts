@@ -13,8 +13,11 @@ export function notifyEnvironment(o: RunOutcome): Record<string, string> {
     DUCKBAK_OK: o.status === "ok" ? "1" : "0",
     DUCKBAK_EXIT_CODE: String(o.exitCode),
     DUCKBAK_SUMMARY: outcomeLine(o),
-    DUCKBAK_BACKUP_DIR: o.backupDir,
+    // Empty when not used, so an inherited value cannot pass for this run's.
+    DUCKBAK_BACKUP_DIR: o.backupDir ?? "",
     DUCKBAK_ARCHIVE: o.archive ?? "",
+    DUCKBAK_REPOSITORY: o.repository ?? "",
+    DUCKBAK_SNAPSHOT: o.snapshot ?? "",
     DUCKBAK_DURATION_SECONDS: String((o.endedAt.getTime() - o.startedAt.getTime()) / 1000),
     DUCKBAK_DATABASES_OK: String(o.databases.filter((d) => d.ok).length),
     DUCKBAK_DATABASES_FAILED: String(o.databases.filter((d) => !d.ok).length),

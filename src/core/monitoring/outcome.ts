@@ -11,10 +11,16 @@ export interface RunOutcome {
   exitCode: number;
   startedAt: Date;
   endedAt: Date;
-  backupDir: string;
+  /** The backup folder, or null when the run did not use one (a repository alone). */
+  backupDir: string | null;
+  /** The repository the run used, if any. */
+  repository: string | null;
+  /** The snapshot written by this run, if any. */
+  snapshot: string | null;
   /** The archive written by this run, if any. */
   archive: string | null;
   archiveBytes: number | null;
+  /** Each database once: ok when it made it into every backup the run wrote (archive, snapshot). */
   databases: { path: string; ok: boolean; bytes?: number; durationMs?: number; error?: string }[];
   /** Archives deleted by retention in this run. */
   deleted: number;
@@ -28,6 +34,7 @@ export function outcomeLine(o: RunOutcome): string {
   const parts = [`duckbak ${o.command} ${o.status} (exit ${o.exitCode})`];
   if (o.databases.length) parts.push(`${ok}/${o.databases.length} databases backed up`);
   if (o.archive) parts.push(`archive ${o.archive}`);
+  if (o.snapshot) parts.push(`snapshot ${o.snapshot.slice(0, 8)}`);
   if (o.deleted) parts.push(`${o.deleted} old backups deleted`);
   if (o.errors.length) parts.push(o.errors[0]!);
   return parts.join("; ");
@@ -47,6 +54,8 @@ export function outcomeJson(o: RunOutcome) {
     ended_at: o.endedAt.toISOString(),
     duration_seconds: (o.endedAt.getTime() - o.startedAt.getTime()) / 1000,
     backup_dir: o.backupDir,
+    repository: o.repository,
+    snapshot: o.snapshot,
     archive: o.archive,
     archive_bytes: o.archiveBytes,
     databases: o.databases.map((d) => ({
