@@ -51,6 +51,13 @@ describe("damage in the source at backup time", () => {
     expect(v.code).toBe(4);
     expect(v.stderr).toContain("the source was already damaged when backed up");
 
+    // ls flags it (text and JSON), as ls --repo does (below).
+    const ls = await runBinary(["ls", "b2"], { cwd: dir, env: { NO_COLOR: "1" } });
+    expect(ls.stdout).toContain(`DAMAGED when backed up (the source failed DuckDB's block checksums): 1 block(s) fail DuckDB's checksum at offset ${DAMAGED_AT}`);
+    expect(ls.stdout.match(/DAMAGED/g)?.length).toBe(1);
+    const lsj = JSON.parse((await runBinary(["ls", "b2", "--json"], { cwd: dir })).stdout);
+    expect(lsj.databases.map((d: any) => d.source_blocks.state).sort()).toEqual(["damaged", "ok"]);
+
     // restore gives back that best copy, byte for byte, with a warning (damage found in the archive itself is refused: verify-restore.test.ts).
     const r2 = await runBinary(["restore", "b2", "--restore-dir", join(dir, "restored"), "--only", "bad.duckdb"], { cwd: dir });
     expect(r2.code).toBe(0);
@@ -129,6 +136,12 @@ describe("damage in the source at backup time", () => {
     const vj = await run(["verify", "latest", "--repo", "repo", "--read-data", "--json"]);
     expect(vj.code).toBe(4);
     expect(JSON.parse(vj.stdout)).toMatchObject({ ok: false, exit_code: 4, problems: [problem] });
+
+    const ls = await run(["ls", "latest", "--repo", "repo"]);
+    expect(ls.stdout).toContain(`DAMAGED when backed up (the source failed DuckDB's block checksums): 1 block(s) fail DuckDB's checksum at offset ${DAMAGED_AT}`);
+    expect(ls.stdout.match(/DAMAGED/g)?.length).toBe(1);
+    const lsj = JSON.parse((await run(["ls", "latest", "--repo", "repo", "--json"])).stdout);
+    expect(lsj.databases.find((d: any) => d.name === "bad.duckdb").source_blocks.state).toBe("damaged");
 
     // Restore: the snapshot's bytes (the damaged source as it was), with the archive's warning.
     const warning = `bad.duckdb: restored as it was backed up, with its damage: ${problem.slice(`snapshot ${id.slice(0, 8)} `.length)}`;

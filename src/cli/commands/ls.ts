@@ -38,6 +38,7 @@ const dbJson = (d: DatabaseFacts) => ({
   original_path: d.original_path,
   size_bytes: d.size_bytes,
   consistency: d.consistency,
+  source_blocks: d.source_blocks ?? null,
   duckdb: d.duckdb,
   files: d.files,
   tables: d.tables,
@@ -102,6 +103,8 @@ function printDatabases(databases: DatabaseFacts[], failed: { path: string; erro
     // Its restore name (what --only and a --restore-dir use): `2-a.duckdb` beside another a.duckdb.
     console.log(`${color.bold(restoreName(d))}  ${formatBytes(d.size_bytes)}, ${plural(d.tables.length, "table")}, ${plural(rows, "row")}`);
     console.log(`  from ${d.original_path}${owner(d)}`);
+    // As verify says: the backup holds the source as it was, damage included.
+    if (d.source_blocks?.state === "damaged") console.log(`  ${color.red("DAMAGED")} when backed up (the source failed DuckDB's block checksums): ${d.source_blocks.problems.join("; ")}`);
     const wal = d.files.filter((f) => f.role === "wal");
     const walText = wal.length ? `; with ${plural(wal.length, "WAL file")} (${formatBytes(wal.reduce((n, f) => n + f.size_bytes, 0))})` : "";
     // Its key is needed only to open it (sql, restore --table), not here: the facts are the manifest's.
