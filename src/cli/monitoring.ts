@@ -21,6 +21,11 @@ export interface MonitorContext {
   config: Config;
   /** The backup folder, or null when the command does not use one (a repository alone). */
   backupDir: string | null;
+  /**
+   * The backup folder the metrics file reports when the run itself did not use it (a repository
+   * backup or cleanup with backup_dir configured too): its series stay in the file.
+   */
+  configuredBackupDir?: string | null;
   /** The repository the command uses: the metrics file reports its snapshots. */
   repository?: { location: string; open: () => Promise<Repository> };
   /** daily's log: warnings go there too, and its tail goes with a /fail ping. */
@@ -65,7 +70,8 @@ const where = (ctx: MonitorContext) => ({ command: ctx.command, backupDir: ctx.b
 
 /** The targets' backups for the metrics file; a repository that cannot be read is left out, with a warning. */
 async function metricsTargets(ctx: MonitorContext): Promise<BackupTarget[]> {
-  const targets = ctx.backupDir === null ? [] : [archiveTarget(ctx.backupDir, await listBackups(ctx.backupDir))];
+  const dir = ctx.backupDir ?? ctx.configuredBackupDir ?? null;
+  const targets = dir === null ? [] : [archiveTarget(dir, await listBackups(dir))];
   if (ctx.repository) {
     try {
       targets.push(await snapshotTarget(await ctx.repository.open()));

@@ -41,6 +41,12 @@ export async function openRepository(location: string, config: Config, password 
   return Repository.open(openStore(location, { s3: config.s3 }), password);
 }
 
+/** A repository opened at most once, however many times `open` is called (a run, then its monitoring). */
+export function repositoryOnce(location: string, config: Config): { location: string; open: () => Promise<Repository> } {
+  let opening: Promise<Repository> | undefined;
+  return { location, open: () => (opening ??= openRepository(location, config)) };
+}
+
 /**
  * Starts opening a repository: its config arrives first, then (the password's key derived) the
  * repository; `whileDeriving` runs once the derivation is under way (Repository.open).

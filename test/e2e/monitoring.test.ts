@@ -339,7 +339,25 @@ describe("with a snapshot repository", () => {
     const noPassword = await runBinary(["status"], { cwd: dir, env: none });
     expect([noPassword.code, noPassword.stdout]).toEqual([2, ""]);
     expect(noPassword.stderr).toContain("the repository needs a password");
-  }, 30_000);
+
+    // A manual backup and cleanup into the repository are monitored too.
+    writeFileSync(join(dir, "duckbak.toml"), `${list(quoted(dbs))}repository = "repo"\n${notify}`);
+    expect((await runBinary(["backup"], { cwd: dir, env })).code).toBe(0);
+    const [second] = JSON.parse((await runBinary(["list", "--json"], { cwd: dir, env })).stdout).snapshots;
+    const afterBackup = readFileSync(join(dir, "notify.env"), "utf8");
+    expect(afterBackup).toContain("DUCKBAK_COMMAND=backup\n");
+    expect(afterBackup).toContain(`DUCKBAK_SNAPSHOT=${second.id}\n`);
+    expect(afterBackup).toContain(`DUCKBAK_DATABASES_OK=${dbs.length}\n`);
+    let m = parseExposition(readFileSync(join(dir, "m.prom"), "utf8"));
+    expect(value(m, "duckbak_snapshots", { repository: repo })).toBe(2);
+    expect(value(m, "duckbak_last_run_success", { command: "backup" })).toBe(1);
+    expect(value(m, "duckbak_last_run_success", { command: "daily" })).toBe(1);
+    expect((await runBinary(["cleanup", "--keep-last", "1"], { cwd: dir, env })).code).toBe(0);
+    m = parseExposition(readFileSync(join(dir, "m.prom"), "utf8"));
+    expect(value(m, "duckbak_snapshots", { repository: repo })).toBe(1);
+    expect(value(m, "duckbak_last_run_success", { command: "cleanup" })).toBe(1);
+    expect(readFileSync(join(dir, "notify.env"), "utf8")).toContain("DUCKBAK_COMMAND=cleanup\n");
+  });
 
   test("archives and a repository: each must be recent; a fresh archive does not hide an old snapshot", async () => {
     const both = (dbs: string[]) => `${list(quoted(dbs))}backup_dir = "bk"\nrepository = "repo"\n`;
@@ -364,5 +382,5 @@ describe("with a snapshot repository", () => {
       expect(stale.stdout).toMatch(new RegExp(`  STALE +${db} +snapshot [0-9a-f]{8} `));
       expect(stale.stdout).toMatch(new RegExp(`  - ${db}: newest snapshot [0-9a-f]{8} in the repository ${repo} is \\d+s old`));
     }
-  }, 30_000);
+  });
 });

@@ -10,7 +10,7 @@ import { DEFAULT_HOT_RETRIES } from "../../core/hot/copy.ts";
 import type { HookRun } from "../../core/hooks.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { color, formatBytes, formatDuration, plural, printJson, printWarning, displayPath } from "../output.ts";
-import { REPO_OPTION, startOpening, repoLocation, repoLockNotice } from "../repo.ts";
+import { REPO_OPTION, archivesInUse, startOpening, repoLocation, repoLockNotice } from "../repo.ts";
 import { createRepoSnapshot, type RepoBackupResult } from "../../core/repo/backup.ts";
 import { headOf, shortId } from "../../core/repo/snapshots.ts";
 
@@ -193,41 +193,53 @@ async function runRepoBackup(location: string, args: string[], flags: BackupFlag
   // Opened (the password's key derived) while the databases' capture starts: see createRepoSnapshot.
   const opening = startOpening(location, ctx.config);
   const lockWait = lockWaitSeconds(flags.lockWait, ctx.config);
-  // One bar per database: the repository reports each database's total, then bytes done within it.
-  let seen = 0;
-  const result = await withProgress(flags, (progress) => createRepoSnapshot(opening, {
-    databases,
-    waitSeconds,
-    lockWaitSeconds: lockWait,
-    onLockWait: repoLockNotice(lockWait),
-    settings: settingsFrom(ctx.config, flags.hot === true),
-    hookTimeoutSeconds: ctx.config.hookTimeoutSeconds,
-    hotRetries: parseCount("--hot-retries", flags.hotRetries),
-    rehash: flags.rehash === true,
-    onEvent: (e) => {
-      if (e.type === "hook") printHook(e.run);
-      else if (e.type === "database-start") {
-        progress.start(e.bytes, `backing up ${basename(e.path)}`);
-        seen = 0;
-      } else if (e.type === "progress") {
-        progress.advance(e.bytes - seen);
-        seen = e.bytes;
-      }
-    },
-    keys: keysFor(flags, ctx.config),
-  }));
-  const failed = result.databases.filter((d) => !d.ok);
-  // No snapshot because the store failed (S3 after its retries): the store's own exit code.
-  const storeFailed = !result.snapshot && failed.some((d) => d.error.exitCode === ExitCode.STORE_ERROR);
-  const damaged = result.databases.some((d) => d.ok && d.sourceDamage.length > 0);
-  const code =
-    failed.length > 0 ? (result.snapshot ? ExitCode.PARTIAL : storeFailed ? ExitCode.STORE_ERROR : ExitCode.ERROR) : damaged ? ExitCode.SOURCE_DAMAGED : ExitCode.OK;
-  if (flags.json) {
+  const repository = { location, open: () => opening.repository };
+  const configuredBackupDir = archivesInUse(location, ctx.config, flags.backupDir) ? ctx.backupDir : null;
+  return monitored({ command: "backup", config: ctx.config, backupDir: null, configuredBackupDir, repository }, async () => {
+    // One bar per database: the repository reports each database's total, then bytes done within it.
+    let seen = 0;
+    const result = await withProgress(flags, (progress) => createRepoSnapshot(opening, {
+      databases,
+      waitSeconds,
+      lockWaitSeconds: lockWait,
+      onLockWait: repoLockNotice(lockWait),
+      settings: settingsFrom(ctx.config, flags.hot === true),
+      hookTimeoutSeconds: ctx.config.hookTimeoutSeconds,
+      hotRetries: parseCount("--hot-retries", flags.hotRetries),
+      rehash: flags.rehash === true,
+      onEvent: (e) => {
+        if (e.type === "hook") printHook(e.run);
+        else if (e.type === "database-start") {
+          progress.start(e.bytes, `backing up ${basename(e.path)}`);
+          seen = 0;
+        } else if (e.type === "progress") {
+          progress.advance(e.bytes - seen);
+          seen = e.bytes;
+        }
+      },
+      keys: keysFor(flags, ctx.config),
+    }));
+    const failed = result.databases.filter((d) => !d.ok);
+    // No snapshot because the store failed (S3 after its retries): the store's own exit code.
+    const storeFailed = !result.snapshot && failed.some((d) => d.error.exitCode === ExitCode.STORE_ERROR);
+    const damaged = result.databases.some((d) => d.ok && d.sourceDamage.length > 0);
+    const code =
+      failed.length > 0 ? (result.snapshot ? ExitCode.PARTIAL : storeFailed ? ExitCode.STORE_ERROR : ExitCode.ERROR) : damaged ? ExitCode.SOURCE_DAMAGED : ExitCode.OK;
     const failures = result.databases.flatMap((d) => (d.ok ? [] : [d.error.message]));
-    return printJson("backup", repoBackupJson(result, (await opening).location), code, failures.length ? `${plural(failures.length, "database")} failed: ${failures.join("; ")}` : undefined);
-  }
-  printRepoBackupResult(result, (await opening).location);
-  return code;
+    if (flags.json) printJson("backup", repoBackupJson(result, location), code, failures.length ? `${plural(failures.length, "database")} failed: ${failures.join("; ")}` : undefined);
+    else printRepoBackupResult(result, location);
+    const report: RunReport = {
+      status: failed.length === 0 ? "ok" : result.snapshot ? "partial" : "failed",
+      exitCode: code,
+      archive: null,
+      archiveBytes: null,
+      snapshot: result.snapshot,
+      databases: databaseOutcomes([result.databases]),
+      deleted: 0,
+      errors: failures,
+    };
+    return { exitCode: code, report };
+  });
 }
 
 /** The JSON body of a snapshot (shared with `daily`). */

@@ -6,15 +6,14 @@ import type { BackupInfo } from "../../core/list.ts";
 import { describePolicy, type RetentionPolicy } from "../../core/retention.ts";
 import { withProgress } from "../progress.ts";
 import { monitored, type RunReport } from "../monitoring.ts";
-import { configuredDatabases, loadContext, parseCount, type CommonFlags } from "../context.ts";
+import { configuredDatabases, loadContext, parseCount, type CommonFlags, type Context } from "../context.ts";
 import { parseDuration } from "../../core/status.ts";
 import { LOCK_WAIT_OPTION, lockWaitSeconds, withRepoLock } from "../lock.ts";
 import { bakJson, color, formatBytes, formatTable, formatTimestamp, plural, printJson, snakeKeys, displayPath } from "../output.ts";
-import { REPO_OPTION, openRepository, repoLocation, repoLockNotice } from "../repo.ts";
+import { REPO_OPTION, archivesInUse, repoLocation, repoLockNotice, repositoryOnce } from "../repo.ts";
 import { cleanupRepository, DEFAULT_MAX_UNUSED, type RepoCleanupResult } from "../../core/repo/gc.ts";
 import { maxUnusedFraction } from "../../core/repo/repack.ts";
 import type { SnapshotInfo } from "../../core/repo/snapshots.ts";
-import type { Config } from "../../core/config.ts";
 
 interface CleanupFlags extends CommonFlags {
   keepDays?: unknown;
@@ -75,7 +74,7 @@ async function runCleanup(flags: CleanupFlags): Promise<number> {
   const policy = effectivePolicy(config.retention, policyFlags(flags));
   const dryRun = flags.dryRun === true;
   const location = repoLocation(flags.repo, config);
-  if (location) return runRepoCleanup(location, config, policy, dryRun, flags);
+  if (location) return runRepoCleanup(location, { config, backupDir }, policy, dryRun, flags);
   if (flags.maxUnused !== undefined) throw new UsageError("--max-unused is for a repository (--repo): archives have no packs to repack");
   const bakOlderThanMs = flags.bakOlderThan === undefined ? undefined : parseDuration(String(flags.bakOlderThan));
   const cleanup = () =>
@@ -158,15 +157,22 @@ function printRetention(r: CleanupResult): void {
   console.log(cleanupSummary(r));
 }
 
-async function runRepoCleanup(location: string, config: Config, policy: RetentionPolicy, dryRun: boolean, flags: CleanupFlags): Promise<number> {
-  const repo = await openRepository(location, config);
+async function runRepoCleanup(location: string, { config, backupDir }: Context, policy: RetentionPolicy, dryRun: boolean, flags: CleanupFlags): Promise<number> {
+  const repository = repositoryOnce(location, config);
   const wait = lockWaitSeconds(flags.lockWait, config);
   const maxUnused = parseMaxUnused(flags.maxUnused) ?? config.maxUnused;
-  const r = await withProgress(flags, (progress) => cleanupRepository(repo, { policy, dryRun, lockWaitSeconds: wait, onLockWait: repoLockNotice(wait), maxUnused, progress }));
-  const code = r.errors.length > 0 ? ExitCode.ERROR : ExitCode.OK;
-  if (flags.json) return printJson("cleanup", { ...repoCleanupJson(r), repository: repo.location }, code, r.errors.map((e) => e.message).join("; "));
-  printRepoCleanup(r);
-  return code;
+  const run = async () => {
+    const repo = await repository.open();
+    const r = await withProgress(flags, (progress) => cleanupRepository(repo, { policy, dryRun, lockWaitSeconds: wait, onLockWait: repoLockNotice(wait), maxUnused, progress }));
+    const exitCode = r.errors.length > 0 ? ExitCode.ERROR : ExitCode.OK;
+    const errors = r.errors.map((e) => e.message);
+    if (flags.json) printJson("cleanup", { ...repoCleanupJson(r), repository: repo.location }, exitCode, errors.join("; "));
+    else printRepoCleanup(r);
+    const report: RunReport = { status: errors.length ? "failed" : "ok", exitCode, archive: null, archiveBytes: null, snapshot: null, databases: [], deleted: r.forgotten.length, errors };
+    return { exitCode, report };
+  };
+  // A dry run is not a run to monitor.
+  return dryRun ? (await run()).exitCode : monitored({ command: "cleanup", config, backupDir: null, configuredBackupDir: archivesInUse(location, config, flags.backupDir) ? backupDir : null, repository }, run);
 }
 
 /** --max-unused as a fraction; undefined when not given. */

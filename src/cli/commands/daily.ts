@@ -10,9 +10,8 @@ import { LOCK_WAIT_OPTION, lockNotices, lockWaitSeconds, releaseLocksOnSignal } 
 import { formatBytes, plural, printError, printJson, printWarning, snakeKeys } from "../output.ts";
 import { backupJson, backupReport, databaseOutcomes, printBackupResult, printRepoBackupResult, repoBackupJson } from "./backup.ts";
 import { monitored, type RunReport } from "../monitoring.ts";
-import type { Repository } from "../../core/repo/repository.ts";
 import { cleanupJson, cleanupSummary, repoCleanupJson, repoCleanupSummary } from "./cleanup.ts";
-import { REPO_OPTION, archivesInUse, openRepository, repoLocation, targetLocation, targetPassword } from "../repo.ts";
+import { REPO_OPTION, archivesInUse, openRepository, repoLocation, repositoryOnce, targetLocation, targetPassword } from "../repo.ts";
 
 interface DailyFlags extends CommonFlags {
   logFile?: string;
@@ -106,9 +105,7 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
   releaseLocksOnSignal();
   const notices = lockNotices(lockWait);
   // Opened once: the run and then the metrics file use it.
-  let opening: Promise<Repository> | undefined;
-  const openRepo = location ? () => (opening ??= openRepository(location, config)) : undefined;
-  const repository = location && openRepo ? { location, open: openRepo } : undefined;
+  const repository = location ? repositoryOnce(location, config) : undefined;
   return monitored({ command: "daily", config, backupDir: archive ? backupDir : null, repository, log }, async () => {
     const result = await runDaily({
       databases: resolveDatabases([], config),
