@@ -2,7 +2,7 @@ import type { CAC } from "cac";
 import { describeHolder } from "../../core/lock.ts";
 import { checkStatus, DEFAULT_MAX_AGE, formatAge, parseDuration, type NewestBackup, type StatusReport, type TargetStatus } from "../../core/status.ts";
 import { describeBackup } from "../../core/monitoring/targets.ts";
-import { archivesInUse, openRepository, REPO_OPTION, repoLocation } from "../repo.ts";
+import { archivesInUse, openRepository, repoLocation } from "../repo.ts";
 import { configuredDatabases, loadContext, resolveLogFile, type CommonFlags } from "../context.ts";
 import { bakJson, color, formatBytes, formatTable, formatTimestamp, printJson } from "../output.ts";
 
@@ -14,10 +14,10 @@ interface StatusFlags extends CommonFlags {
 
 export function registerStatus(cli: CAC): void {
   cli
-    .command("status", "For monitoring: exit 12 when a database has no recent backup or the last daily run failed, else 0")
+    .command("status", "For monitoring: exit 12 when a database has no recent backup (archive, snapshot) or the last daily run failed, else 0")
     .option("--max-age <duration>", `Oldest acceptable newest backup, like 26h, 90m or 2d (default ${DEFAULT_MAX_AGE})`)
     .option("--backup-dir <dir>", "Backup folder (default: backup_dir from the config, else data/backups; not checked when only a repository is configured)")
-    .option(...REPO_OPTION)
+    .option("--repo <location>", "Snapshot repository to check (default: DUCKBAK_REPOSITORY, else repository from the config); with backup_dir configured too, both are checked")
     .option("--config <file>", "Config file (default: ./duckbak.toml when present): the databases that must be backed up")
     .option("--log-file <file>", "Backup log with the daily runs (default: log_file from the config, else data/backup.log)")
     .option("--json", "Print the report as JSON")
