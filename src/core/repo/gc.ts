@@ -11,12 +11,12 @@ import { DuckbakError, fsError } from "../errors.ts";
 import type { RemovedTemporary } from "../fsutil.ts";
 import { planRetention, validatePolicy, type RetentionPolicy } from "../retention.ts";
 import { IdSet, IdTable } from "./id-table.ts";
-import { BlobIndex, IndexParts, IndexWriter, readIndexFile, scanIndexFile } from "./index-file.ts";
+import { BlobIndex, IndexParts, IndexWriter, readIndexFile, scanIndexFile, storedPacks } from "./index-file.ts";
 import { checkLists, ID_BYTES, listLength, readList } from "./lists.ts";
 import type { ProgressSink } from "../progress.ts";
 import { choosePacksToRepack, repackBlobs, type PackUse } from "./repack.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
-import { packKey, packOfKey, RepositoryDamagedError, type Repository } from "./repository.ts";
+import { packKey, RepositoryDamagedError, type Repository } from "./repository.ts";
 import { loadSnapshot, loadSnapshots, type SnapshotInfo } from "./snapshots.ts";
 import { pausePoint } from "../pause.ts";
 
@@ -159,11 +159,7 @@ async function collect(repo: Repository, snaps: SnapshotInfo[], dryRun: boolean,
   let blobs = 0;
   for (const p of lists.packs.values()) blobs += p.blobs;
   const parts = index.holding(most / Math.max(1, blobs));
-  const stored = new Map<string, number>();
-  for await (const e of repo.store.list("data/")) {
-    const pack = packOfKey(e.key);
-    if (pack) stored.set(pack, e.size);
-  }
+  const stored = await storedPacks(repo);
   // Pass 1: how much of each pack the remaining snapshots use (ids only, no blob lists kept), the
   // ids of one part of the id space at a time when the index is large. A used blob stored in
   // several packs (a repack killed before its old index went) counts in one.

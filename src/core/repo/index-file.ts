@@ -4,7 +4,7 @@
 // contents; commands that read some snapshots keep only the entries of the chunks those name.
 import { BufferChurn } from "../archive/codec-pool.ts";
 import { ALL_IDS, IdPart, IdTable, isBlobId } from "./id-table.ts";
-import { decodeJson, RepositoryDamagedError, type Repository } from "./repository.ts";
+import { decodeJson, packOfKey, RepositoryDamagedError, type Repository } from "./repository.ts";
 import type { PackInfo } from "./pack.ts";
 
 export interface IndexFile {
@@ -51,6 +51,8 @@ export class BlobIndex {
   constructor(
     wanted?: Iterable<string>,
     private readonly part: IdPart = ALL_IDS,
+    /** Packs whose blobs are passed over as if no index file named them (see DeadPack). */
+    private readonly dead?: DeadPack,
   ) {
     this.filtered = wanted !== undefined;
     // A malformed id (a damaged snapshot) is simply never located.
@@ -121,7 +123,7 @@ export class BlobIndex {
 
   /** A pack just stored (its index file not yet written: copy.ts passes null). */
   add(pack: PackInfo, _indexFile?: null): void {
-    if (!this.startPack(pack.id, pack.size)) return;
+    if (!this.startPack(pack.id, pack.size, false)) return;
     this.listing.blobs = pack.blobs.length;
     for (const b of pack.blobs) if (this.part.has(b.id)) this.locate(this.filtered ? this.table.lookup(b.id) : this.table.insert(b.id), b.offset, b.length, b.raw);
   }
@@ -147,8 +149,8 @@ export class BlobIndex {
     });
   }
 
-  /** Registers a pack, which the next `locate` calls are in; false when its blobs are already located. */
-  private startPack(id: string, size: number): boolean {
+  /** Registers a pack, which the next `locate` calls are in; false when its blobs are already located, or are not to be (a dead pack an index file names). */
+  private startPack(id: string, size: number, named = true): boolean {
     let p = this.packs.get(id);
     const known = p !== undefined;
     if (!p) {
@@ -160,7 +162,7 @@ export class BlobIndex {
     this.listing = p;
     this.grouped = null;
     // A pack's content never changes (its name is its hash): listed again, it adds nothing.
-    return !known;
+    return !known && !(named && this.dead?.(id, size));
   }
 
   /** `e`: the table's answer for the blob (an entry, ~entry when just added, -1 when not wanted). */
@@ -199,9 +201,9 @@ export class BlobIndex {
     return { order, starts };
   }
 
-  /** The repository's index; with `wanted`, only those blobs' locations. */
-  static async load(repo: Repository, wanted?: Iterable<string>): Promise<BlobIndex> {
-    const index = new BlobIndex(wanted);
+  /** The repository's index; with `wanted`, only those blobs' locations; without the blobs of `dead` packs. */
+  static async load(repo: Repository, wanted?: Iterable<string>, dead?: DeadPack): Promise<BlobIndex> {
+    const index = new BlobIndex(wanted, ALL_IDS, dead);
     await index.loadAll(repo);
     return index;
   }
@@ -217,6 +219,24 @@ export class BlobIndex {
       }
     }
   }
+}
+
+/**
+ * Whether a pack an index file names is gone from the store, or not whole there (a lost or cut
+ * pack). Backup and restore pass such packs over: a backup stores their chunks again, so its
+ * snapshot restores, and a restore reads the new copies (verify still reports the old snapshots
+ * that need the lost ones).
+ */
+export type DeadPack = (pack: string, size: number) => boolean;
+
+/** The packs in the store, with their sizes: one listing of data/ (files of other names passed over). */
+export async function storedPacks(repo: Repository): Promise<Map<string, number>> {
+  const stored = new Map<string, number>();
+  for await (const e of repo.store.list("data/")) {
+    const pack = packOfKey(e.key);
+    if (pack) stored.set(pack, e.size);
+  }
+  return stored;
 }
 
 /** The size of the repository's index files together: whether an index is small enough to hold whole. */

@@ -10,8 +10,8 @@ import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
 import { BufferChurn } from "../archive/codec-pool.ts";
 import { BlobError, openBlob, sealBlob, type BlobKeys } from "./blob.ts";
-import { BlobIndex, type BlobLocation } from "./index-file.ts";
-import { isBlobId } from "./id-table.ts";
+import { BlobIndex, type BlobLocation, type DeadPack } from "./index-file.ts";
+import { ALL_IDS, isBlobId } from "./id-table.ts";
 import { packKey, RepositoryDamagedError, type Repository } from "./repository.ts";
 import type { PackWriter } from "./pack.ts";
 
@@ -214,13 +214,15 @@ export class SnapshotChunks {
     /** Units of each window. */
     readonly windows: Unit[][],
     private readonly onDamagedIndex?: (err: RepositoryDamagedError) => void,
+    private readonly dead?: DeadPack,
   ) {}
 
   /**
    * `files`: each with the label its errors name (snapshot, database, file). Given
-   * `onDamagedIndex`, an index file that cannot be read is reported there and skipped.
+   * `onDamagedIndex`, an index file that cannot be read is reported there and skipped; given
+   * `dead`, the copies of blobs in those packs are passed over (restore: a backup stored them again).
    */
-  static async open(repo: Repository, files: (ChunkLists & { label: string })[], onDamagedIndex?: (err: RepositoryDamagedError) => void, windowChunks = WINDOW_CHUNKS): Promise<SnapshotChunks> {
+  static async open(repo: Repository, files: (ChunkLists & { label: string })[], onDamagedIndex?: (err: RepositoryDamagedError) => void, windowChunks = WINDOW_CHUNKS, dead?: DeadPack): Promise<SnapshotChunks> {
     const windows: Unit[][] = [];
     let w: Unit[] = [];
     let n = 0;
@@ -239,9 +241,9 @@ export class SnapshotChunks {
       }
     }
     if (w.length) windows.push(w);
-    const lists = new BlobIndex(files.flatMap((f) => f.lists));
+    const lists = new BlobIndex(files.flatMap((f) => f.lists), ALL_IDS, dead);
     await lists.loadAll(repo, onDamagedIndex);
-    return new SnapshotChunks(repo, files, lists, windows, onDamagedIndex);
+    return new SnapshotChunks(repo, files, lists, windows, onDamagedIndex, dead);
   }
 
   /** Where a list blob is (undefined: in no index file). */
@@ -261,7 +263,7 @@ export class SnapshotChunks {
       Bun.gc(true);
     }
     const units: ChunkWindow["units"] = [];
-    const index = new BlobIndex([]);
+    const index = new BlobIndex([], ALL_IDS, this.dead);
     for (const u of this.windows[n]!) {
       const f = this.files[u.file]!;
       const id = f.lists[u.list]!;

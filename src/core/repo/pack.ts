@@ -75,7 +75,7 @@ export class PackWriter {
     private readonly repo: Repository,
     private readonly maxUploads = 2,
     /** Given: each stored pack goes to it instead of `written`. */
-    private readonly index?: IndexWriter,
+    private readonly index?: Pick<IndexWriter, "add">,
   ) {}
 
   /**

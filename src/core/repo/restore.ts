@@ -4,6 +4,7 @@ import { CodecPool } from "../archive/codec-pool.ts";
 import type { EntrySink } from "../archive/reader.ts";
 import { NOTHING_RESTORED, restoreDatabases, restoredWithDamage, selectDatabases, type RestoreOptions, type RestoredDatabase } from "../restore.ts";
 import { recordedSourceDamage } from "../verify.ts";
+import { storedPacks } from "./index-file.ts";
 import { SnapshotChunks } from "./lists.ts";
 import { lockRepository, type HeldRepoLock } from "./locks.ts";
 import { readFileBlobs } from "./read.ts";
@@ -34,8 +35,10 @@ export async function openSnapshot(repo: Repository, ref: string, only: string[]
   const snap = await findSnapshot(repo, ref);
   const dbs = selectDatabases(await loadSnapshot(repo, snap.id), only);
   const files = dbs.flatMap((d) => d.files.map((f) => ({ ...f, label: `snapshot ${snap.short} ${f.name}` })));
-  // (A damaged repository's error is given the consequence by the callers.)
-  const chunks = await SnapshotChunks.open(repo, files);
+  // (A damaged repository's error is given the consequence by the callers.) Copies in lost packs
+  // are passed over: a later backup may have stored those chunks again.
+  const stored = await storedPacks(repo);
+  const chunks = await SnapshotChunks.open(repo, files, undefined, undefined, (pack, size) => stored.get(pack) !== size);
   if (chunks.windows.length) chunks.checkIndexed(await chunks.window(0), consequence);
   return { snap, dbs, chunks, consequence };
 }

@@ -6,10 +6,10 @@
 import { BufferChurn, CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-pool.ts";
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
-import { BlobIndex, IndexParts } from "./index-file.ts";
+import { BlobIndex, IndexParts, storedPacks } from "./index-file.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
 import { decodePack } from "./pack.ts";
-import { packKey, packOfKey, type Repository, type RepositoryDamagedError } from "./repository.ts";
+import { packKey, type Repository, type RepositoryDamagedError } from "./repository.ts";
 import { headOf, loadSnapshot, resolveSnapshot, shortId, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
 import { checkLists, ID_BYTES, idAt, LIST_IDS, listLength, readList, SnapshotChunks } from "./lists.ts";
 import { ALL_IDS, IdSet, type IdPart } from "./id-table.ts";
@@ -68,11 +68,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
     // A source already damaged when backed up: the snapshot holds it faithfully, yet it is no sound copy.
     for (const s of selected) for (const db of s.snapshot.databases) for (const p of recordedSourceDamage(db)) note(`snapshot ${s.short} ${p}`);
 
-    const stored = new Map<string, number>();
-    for await (const e of repo.store.list("data/")) {
-      const pack = packOfKey(e.key);
-      if (pack) stored.set(pack, e.size);
-    }
+    const stored = await storedPacks(repo);
     const st: VerifyState = (state = { stored, needed: new Set(), badBlobs: new Map(), badPacks: new Map(), badLists: new Map(), checkedPacks: new Set(), bytesRead: 0, blobsChecked: 0, note });
     let packs: BlobIndex["packs"];
     if (opts.snapshot) {
@@ -86,7 +82,9 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
           if (bad) note(`${label}: ${bad}`);
           else files.push({ ...f, label });
         }
-      const chunks = await SnapshotChunks.open(repo, files, (err) => note(err.message));
+      // As restore reads it: copies in lost packs passed over (a later backup may have stored them again).
+      const dead = (pack: string, size: number) => stored.get(pack) !== size;
+      const chunks = await SnapshotChunks.open(repo, files, (err) => note(err.message), undefined, dead);
       let index = new BlobIndex([]);
       for (const [n, units] of chunks.windows.entries()) {
         const w = await chunks.window(n, (file, list, err) => st.badLists.set(files[file]!.lists[list]!, err.message.slice(repo.location.length + 2)));
@@ -328,7 +326,7 @@ async function nameBroken(each: (pass: (part: IdPart) => Promise<void>) => Promi
     const index = await indexOf(part);
     const problemOf = (c: string): string | undefined => {
       const loc = index.get(c);
-      return loc ? (badBlobs.get(c) ?? badPacks.get(loc.pack)) : "in no index file";
+      return loc ? (badBlobs.get(c) ?? badPacks.get(loc.pack)) : "in no index file (or only in a pack that is missing)";
     };
     const files = new Map<string, number>();
     const named = new Set<string>();
