@@ -3,6 +3,7 @@
 // `password_command`.
 import { resolve } from "node:path";
 import type { Config } from "../core/config.ts";
+import { UsageError } from "../core/errors.ts";
 import { resolvePassword } from "../core/crypto/password.ts";
 import { Repository } from "../core/repo/repository.ts";
 import { openStore } from "../core/store/index.ts";
@@ -26,6 +27,17 @@ export function repoLocation(flag: unknown, config: Config): string | null {
   const raw = flag !== undefined && flag !== true ? String(flag) : process.env.DUCKBAK_REPOSITORY || config.repository;
   if (!raw) return null;
   return isUrl(raw) ? raw : resolve(raw);
+}
+
+/**
+ * The repository a command that reads one target (list, verify, restore, ls, sql) reads, or null
+ * for the backup folder's archives: --backup-dir given means the archives (over a configured
+ * repository); with --repo too it is refused rather than one of them silently ignored.
+ */
+export function readLocation(flags: { repo?: unknown; backupDir?: unknown }, config: Config): string | null {
+  if (flags.backupDir === undefined) return repoLocation(flags.repo, config);
+  if (flags.repo !== undefined) throw new UsageError("--repo and --backup-dir: give one (the repository's snapshots, or the folder's archives)");
+  return null;
 }
 
 /** Whether the backup folder's archives are in use: a repository alone replaces them; with backup_dir (or --backup-dir) too, both are made. */

@@ -304,5 +304,30 @@ describe("repository", () => {
     expect((await run(["cleanup", "--repo", repo, "--keep-last", "1"])).code).toBe(0);
     expect((await run(["verify", "--repo", repo, "--read-data"])).code).toBe(0);
   });
+
+  test("flags of the other target are refused (exit 2, nothing written); --backup-dir alone means the archives over a configured repository", async () => {
+    const dir = tempDir();
+    const repo = join(dir, "repo");
+    const db = join(dir, "a.duckdb");
+    await bigDb(db, 10_000);
+    expect((await run(["init", "--repo", repo])).code).toBe(0);
+    expect((await run(["backup", "--backup-dir", join(dir, "bk"), "--name", "one", db])).code).toBe(0);
+    for (const [args, says] of [
+      [["backup", "--repo", repo, "--name", "x", db], "--name: for archives"],
+      [["backup", "--repo", repo, "--compression", "gzip", "--no-compress", db], "--compression, --no-compress: for archives"],
+      [["verify", "--repo", repo, "--quick"], "--quick is for archives"],
+      [["list", "--repo", repo, "--backup-dir", join(dir, "bk")], "--repo and --backup-dir: give one"],
+      [["restore", "latest", "--repo", repo, "--backup-dir", join(dir, "bk"), "--restore-dir", join(dir, "out")], "--repo and --backup-dir: give one"],
+    ] as [string[], string][]) {
+      const r = await run(args);
+      expect([args.join(" "), r.code, r.stderr]).toEqual([args.join(" "), 2, expect.stringContaining(says)]);
+    }
+    expect(existsSync(join(repo, "snapshots"))).toBe(false); // no snapshot was made
+    expect(existsSync(join(dir, "out"))).toBe(false);
+    // A configured repository; --backup-dir names the archives.
+    writeFileSync(join(dir, "duckbak.toml"), `repository = "repo"\ndatabases = ["a.duckdb"]\n`);
+    const listed = await run(["list", "--backup-dir", "bk", "--json"], { cwd: dir });
+    expect([listed.code, JSON.parse(listed.stdout).backups.map((b: any) => b.name)]).toEqual([0, ["one"]]);
+  });
 });
 

@@ -187,6 +187,8 @@ export function printBackupResult(result: BackupResult, compression: Compression
 }
 
 async function runRepoBackup(location: string, args: string[], flags: BackupFlags): Promise<number> {
+  const archiveOnly = Object.entries({ "--name": flags.name, "--compression": flags.compression, "--no-compress": flags.compress === false || undefined }).filter(([, v]) => v !== undefined);
+  if (archiveOnly.length) throw new UsageError(`${archiveOnly.map(([n]) => n).join(", ")}: for archives; a snapshot is named by its id, its chunks always zstd-compressed`);
   const ctx = loadContext(flags);
   const databases = resolveDatabases(args, ctx.config);
   const waitSeconds = parseSeconds("--wait", flags.wait) ?? ctx.config.waitSeconds ?? 0;

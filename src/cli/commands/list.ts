@@ -4,7 +4,7 @@ import { listBackups } from "../../core/list.ts";
 import { restoreName } from "../../core/restore.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
 import { color, formatBytes, formatTable, formatTimestamp, printJson } from "../output.ts";
-import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
+import { REPO_OPTION, openRepository, readLocation } from "../repo.ts";
 import { loadSnapshots, shortId, type UnreadableSnapshot } from "../../core/repo/snapshots.ts";
 
 interface ListFlags extends CommonFlags {
@@ -23,7 +23,7 @@ export function registerList(cli: CAC): void {
 
 async function runList(flags: ListFlags): Promise<number> {
   const { backupDir, config } = loadContext(flags);
-  const location = repoLocation(flags.repo, config);
+  const location = readLocation(flags, config);
   if (location) return runRepoList(location, flags);
   const backups = await listBackups(backupDir);
   if (flags.json) {

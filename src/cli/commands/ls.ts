@@ -5,7 +5,7 @@ import { resolveBackupRef } from "../../core/list.ts";
 import type { DatabaseFacts } from "../../core/manifest.ts";
 import { restoreName } from "../../core/restore.ts";
 import { loadContext, type CommonFlags } from "../context.ts";
-import { REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
+import { REPO_OPTION, openRepository, readLocation } from "../repo.ts";
 import { snapshotSource } from "../../core/repo/extract.ts";
 import { color, formatBytes, formatTable, formatTimestamp, plural, printJson } from "../output.ts";
 
@@ -47,7 +47,7 @@ const dbJson = (d: DatabaseFacts) => ({
 
 async function runLs(name: string, flags: LsFlags): Promise<number> {
   const { backupDir, config } = loadContext(flags);
-  const location = repoLocation(flags.repo, config);
+  const location = readLocation(flags, config);
   if (location) return runRepoLs(name, location, flags);
   const ref = resolveBackupRef(name, backupDir);
   const m = await readArchiveManifest(ref.path, ref.compression);

@@ -11,7 +11,7 @@ import { archiveSource, restoreTable, type BackupSource } from "../../core/brows
 import { snapshotSource } from "../../core/repo/extract.ts";
 import { UsageError } from "../../core/errors.ts";
 import { parseSeconds } from "../context.ts";
-import { REPO_OPTION, openRepository, repoLocation, startOpening } from "../repo.ts";
+import { REPO_OPTION, openRepository, readLocation, startOpening } from "../repo.ts";
 import { restoreRepoSnapshot } from "../../core/repo/restore.ts";
 import { preloadDuckDB } from "../../core/duckdb/open.ts";
 import { shortId } from "../../core/repo/snapshots.ts";
@@ -57,7 +57,7 @@ export function registerRestore(cli: CAC): void {
 
 async function runRestore(name: string, flags: RestoreFlags): Promise<number> {
   const { backupDir, config } = loadContext(flags);
-  const location = repoLocation(flags.repo, config);
+  const location = readLocation(flags, config);
   if (location) {
     if (flags.table !== undefined || flags.into !== undefined || flags.replace) {
       checkTableFlags(flags);

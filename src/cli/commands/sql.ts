@@ -4,7 +4,7 @@ import { resolveBackupRef } from "../../core/list.ts";
 import { snapshotSource } from "../../core/repo/extract.ts";
 import { ENCRYPTION_KEY_OPTION, asList, keysFor, loadContext, type CommonFlags } from "../context.ts";
 import { lockWaitSeconds } from "../lock.ts";
-import { REPO_LOCK_WAIT_OPTION, REPO_OPTION, openRepository, repoLocation } from "../repo.ts";
+import { REPO_LOCK_WAIT_OPTION, REPO_OPTION, openRepository, readLocation } from "../repo.ts";
 import { color, formatTable, plural, printJson } from "../output.ts";
 import { withProgress } from "../progress.ts";
 
@@ -35,7 +35,7 @@ const cell = (v: unknown): string => (v === null || v === undefined ? "NULL" : t
 
 async function runSql(name: string, query: string, flags: SqlFlags): Promise<number> {
   const { backupDir, config } = loadContext(flags);
-  const location = repoLocation(flags.repo, config);
+  const location = readLocation(flags, config);
   let source: BackupSource;
   let from: Record<string, string>;
   if (location) {

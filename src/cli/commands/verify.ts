@@ -5,7 +5,7 @@ import { ExitCode } from "../../core/errors.ts";
 import { withProgress } from "../progress.ts";
 import { ENCRYPTION_KEY_OPTION, keysFor, loadContext, type CommonFlags } from "../context.ts";
 import { color, formatBytes, plural, printJson, snakeKeys } from "../output.ts";
-import { REPO_LOCK_WAIT_OPTION, REPO_OPTION, openRepository, repoLocation, repoLockNotice } from "../repo.ts";
+import { REPO_LOCK_WAIT_OPTION, REPO_OPTION, openRepository, readLocation, repoLockNotice } from "../repo.ts";
 import { lockWaitSeconds } from "../lock.ts";
 import { verifyRepository } from "../../core/repo/verify.ts";
 import { UsageError } from "../../core/errors.ts";
@@ -37,7 +37,7 @@ export function registerVerify(cli: CAC): void {
 
 async function runVerify(name: string | undefined, flags: VerifyFlags): Promise<number> {
   const { backupDir, config } = loadContext(flags);
-  const location = repoLocation(flags.repo, config);
+  const location = readLocation(flags, config);
   if (location) return runRepoVerify(location, name, flags);
   if (name === undefined) throw new UsageError("verify needs the NAME of a backup (or --repo to verify a repository)");
   const ref = resolveBackupRef(name, backupDir);
@@ -66,6 +66,7 @@ async function runVerify(name: string | undefined, flags: VerifyFlags): Promise<
 }
 
 async function runRepoVerify(location: string, name: string | undefined, flags: VerifyFlags): Promise<number> {
+  if (flags.quick) throw new UsageError("--quick is for archives; verify --repo checks the structure, and with --read-data every byte");
   const { config } = loadContext(flags);
   const repo = await openRepository(location, config);
   const wait = lockWaitSeconds(flags.lockWait, config);
