@@ -72,12 +72,17 @@ export class DatabaseLockedError extends DuckbakError {
     readonly holder: { pid?: number; program?: string },
     waitedSeconds: number,
     consequence = "not copied, because a copy taken while a writer runs can be torn",
+    remedy = "stop the writer or retry with --wait SECONDS",
   ) {
     const who = holder.pid ? `PID ${holder.pid}${holder.program ? ` (${holder.program})` : ""}` : "another process";
     const waited = waitedSeconds > 0 ? ` after waiting ${waitedSeconds}s` : "";
-    super(`${path}: locked by ${who}${waited}; ${consequence} (stop the writer or retry with --wait SECONDS)`);
+    super(`${path}: locked by ${who}${waited}; ${consequence} (${remedy})`);
   }
 }
+
+/** A restore target a writer has open: what restore says instead of a backup's words. */
+export const restoreTargetLocked = (path: string, holder: { pid?: number; program?: string }) =>
+  new DatabaseLockedError(path, holder, 0, "not restored over, because the writer would corrupt the restored file or be corrupted", "stop the writer, then restore again");
 
 export class ArchiveNotFoundError extends DuckbakError {
   constructor(readonly ref: string, where: string, hint = "") {

@@ -15,7 +15,7 @@ import { chmodIfSupported, removeStaleTemporaries, tempPath } from "./fsutil.ts"
 import { commitDatabase, foldWal } from "./restore/commit.ts";
 import { openableWhileWriting } from "../platform/fs.ts";
 import { pausePoint } from "./pause.ts";
-import { CorruptArchiveError, DatabaseLockedError, DuckbakError, ExitCode, UsageError, fsError } from "./errors.ts";
+import { CorruptArchiveError, DuckbakError, ExitCode, UsageError, fsError, restoreTargetLocked } from "./errors.ts";
 import { isSafeEntryName, utcStamp } from "./naming.ts";
 import type { ArchiveRef } from "./list.ts";
 import { parseMode, type Manifest, type DatabaseFacts, type FileFacts, type ManifestDatabase } from "./manifest.ts";
@@ -127,7 +127,7 @@ async function assertNotLocked(target: string): Promise<void> {
   } catch (err) {
     const msg = (err as Error).message;
     // A damaged current database does not open either: that is often why one restores.
-    if (isLockError(msg)) throw new DatabaseLockedError(target, parseLockHolder(msg), 0);
+    if (isLockError(msg)) throw restoreTargetLocked(target, parseLockHolder(msg));
   }
 }
 

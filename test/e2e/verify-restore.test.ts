@@ -257,6 +257,8 @@ describe("restore", () => {
       const r = await runBinary(["restore", "b_gzip", "--only", "tca.duckdb"], { cwd: f.dir });
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`${f.dbs[2]}: locked by PID ${writer.pid}`);
+      // Restore's own words: nothing about copies or --wait, which a restore does not take.
+      expect(r.stderr).toContain("not restored over, because the writer would corrupt the restored file or be corrupted (stop the writer, then restore again)");
     } finally {
       await writer.stop();
     }

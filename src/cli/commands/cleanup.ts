@@ -210,7 +210,8 @@ export function repoCleanupJson(r: RepoCleanupResult) {
 export function repoCleanupSummary(r: RepoCleanupResult): string {
   const n = plural(r.forgotten.length, "snapshot");
   if (r.dryRun) {
-    const packs = plural(r.packsDeleted, "unused pack");
+    // (packsDeleted counts the repacked ones too, as the real run deletes them.)
+    const packs = plural(r.packsDeleted - r.packsRepacked, "unused pack");
     const repack = r.packsRepacked ? ` and repack ${plural(r.packsRepacked, "partly used pack")}` : "";
     return `Dry run: would forget ${n}, delete ${packs}${repack}, freeing about ${formatBytes(r.bytesFreed)}; kept ${r.kept.length}. Nothing was changed.`;
   }

@@ -18,7 +18,7 @@ import { copyFile, constants, link, open, readdir, stat, unlink } from "node:fs/
 import { basename, dirname, join } from "node:path";
 import { BOUNDED_MEMORY, createInstance, duckdbMessage, isLockError, parseLockHolder, readDuckDBHeader } from "../duckdb/open.ts";
 import { fsyncDir, renameReplacing } from "../fsutil.ts";
-import { DatabaseLockedError, DuckbakError, fsError } from "../errors.ts";
+import { DatabaseLockedError, DuckbakError, fsError, restoreTargetLocked } from "../errors.ts";
 import { isWalFile } from "../naming.ts";
 import { pausePoint } from "../pause.ts";
 
@@ -67,7 +67,7 @@ export async function foldWal(path: string, label: string): Promise<string[]> {
     instance = await createInstance(path, BOUNDED_MEMORY);
   } catch (err) {
     const msg = duckdbMessage(err);
-    if (isLockError(msg)) throw new DatabaseLockedError(label, parseLockHolder(msg), 0);
+    if (isLockError(msg)) throw restoreTargetLocked(label, parseLockHolder(msg));
     throw new DuckbakError(`${label}: has a pending WAL that DuckDB cannot fold into it (${msg})`);
   }
   try {
