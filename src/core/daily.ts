@@ -91,6 +91,8 @@ export interface DailyResult {
   /** The repository snapshot, when a repository is configured and could be opened. */
   snapshot: RepoBackupResult | null;
   repoCleanup: RepoCleanupResult | null;
+  /** Why the repository's cleanup did not run (a database failed, or a source is damaged). */
+  repoCleanupSkipped: string | null;
   /** The off-site part, when `offsite` is configured and it got as far as opening it. */
   offsite: DailyOffsiteResult | null;
   /** What failed beyond single databases: the lock, the backup folder, a deletion. */
@@ -180,7 +182,7 @@ async function dailySnapshot(
   opts: DailyOptions,
   run: string,
   target: { location: string; open: () => Promise<Repository> },
-): Promise<{ repo: Repository; snapshot: RepoBackupResult; cleanup: RepoCleanupResult | null; errors: DuckbakError[] }> {
+): Promise<{ repo: Repository; snapshot: RepoBackupResult; cleanup: RepoCleanupResult | null; skipped?: string; errors: DuckbakError[] }> {
   const { log } = opts;
   const location = target.location;
   const repo = await target.open();
@@ -195,15 +197,17 @@ async function dailySnapshot(
     databases_failed: failed.length,
     added_bytes: snapshot.snapshotData?.stats.added_bytes ?? 0,
   });
-  if (failed.length > 0) {
-    log.write("warn", "repo_cleanup", { run, repository: location, status: "skipped", reason: `${failed.length} databases failed` });
-    return { repo, snapshot, cleanup: null, errors: [] };
-  }
-  // As for archives: older snapshots may hold a damaged source's last sound copy.
+  // As for archives: older snapshots may hold a failed database's last copy, or a damaged one's last sound copy.
   const damaged = snapshot.databases.filter((d) => d.ok && d.sourceDamage.length > 0).length;
-  if (damaged > 0) {
-    log.write("warn", "repo_cleanup", { run, repository: location, status: "skipped", reason: `${damaged} source database(s) are damaged; older snapshots may hold their last sound copy` });
-    return { repo, snapshot, cleanup: null, errors: [] };
+  const skipped =
+    failed.length > 0
+      ? `${failed.length} of ${snapshot.databases.length} databases failed; no snapshot is forgotten until all are backed up`
+      : damaged > 0
+        ? `${damaged} source database(s) are damaged; older snapshots may hold their last sound copy, so none is forgotten`
+        : null;
+  if (skipped) {
+    log.write("warn", "repo_cleanup", { run, repository: location, status: "skipped", reason: skipped });
+    return { repo, snapshot, cleanup: null, skipped, errors: [] };
   }
   return { repo, snapshot, ...(await applyPolicy(opts, run, repo, location)) };
 }
@@ -293,6 +297,7 @@ export async function runDaily(opts: DailyOptions): Promise<DailyResult> {
   let unexpected: unknown = null;
   let snapshot: RepoBackupResult | null = null;
   let repoCleanup: RepoCleanupResult | null = null;
+  let repoCleanupSkipped: string | null = null;
   let offsite: DailyOffsiteResult | null = null;
   let local: { repo: Repository; snapshot: RepoBackupResult } | null = null;
   let lock = null;
@@ -344,6 +349,7 @@ export async function runDaily(opts: DailyOptions): Promise<DailyResult> {
       local = { repo: r.repo, snapshot: r.snapshot };
       snapshot = r.snapshot;
       repoCleanup = r.cleanup;
+      repoCleanupSkipped = r.skipped ?? null;
       errors.push(...r.errors);
     } catch (err) {
       if (err instanceof DuckbakError) errors.push(err);
@@ -368,5 +374,5 @@ export async function runDaily(opts: DailyOptions): Promise<DailyResult> {
   log.write(exitCode === ExitCode.OK ? "info" : "error", "end", { run, status, exit_code: exitCode, duration_ms: Math.round(performance.now() - started) });
   // A bug: logged as a failed run, then reported with its stack trace.
   if (unexpected) throw unexpected;
-  return { run, status, exitCode, backup, cleanup, cleanupSkipped, snapshot, repoCleanup, offsite, errors };
+  return { run, status, exitCode, backup, cleanup, cleanupSkipped, snapshot, repoCleanup, repoCleanupSkipped, offsite, errors };
 }

@@ -183,8 +183,9 @@ describe("damage in the source at backup time", () => {
     const damaged = Buffer.from(sound);
     damaged[DAMAGED_AT + 5000] = damaged[DAMAGED_AT + 5000]! ^ 0x10;
     writeFileSync(db, damaged);
-    const d = await run(["daily"]);
+    const d = await run(["daily", "--json"]);
     expect(d.code).toBe(7);
+    expect(JSON.parse(d.stdout)).toMatchObject({ repo_cleanup: null, repo_cleanup_skipped: "1 source database(s) are damaged; older snapshots may hold their last sound copy, so none is forgotten" });
     expect(readFileSync(join(dir, "data/backup.log"), "utf8")).toContain("older snapshots may hold their last sound copy");
     expect((await snapshots()).length).toBe(2); // keep_last = 1, yet nothing was forgotten
     // A cleanup by hand keeps the sound one too, and says why.

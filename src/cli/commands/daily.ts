@@ -139,6 +139,7 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
         repository: location ?? null,
         snapshot: result.snapshot && location ? repoBackupJson(result.snapshot, location) : null,
         repo_cleanup: result.repoCleanup && repoCleanupJson(result.repoCleanup),
+        repo_cleanup_skipped: result.repoCleanupSkipped,
         offsite: result.offsite && offsiteJson(result.offsite),
         errors: result.errors.map((e) => e.message),
       };
@@ -149,6 +150,7 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
       if (result.cleanupSkipped) console.log(`Cleanup skipped: ${result.cleanupSkipped}.`);
       if (result.snapshot && location) printRepoBackupResult(result.snapshot, location);
       if (result.repoCleanup) console.log(`Repository cleanup: ${repoCleanupSummary(result.repoCleanup)}`);
+      if (result.repoCleanupSkipped) console.log(`Repository cleanup skipped: ${result.repoCleanupSkipped}.`);
       if (result.offsite?.copy) {
         const c = result.offsite.copy;
         const what = c.copied ? `${plural(c.newBlobs, "new chunk")}, ${formatBytes(c.uploadedBytes)} written` : "already there";
