@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdir, access, constants } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { hostname } from "node:os";
@@ -121,6 +122,9 @@ function* archivePaths(dir: string, stem: string, ext: string, explicit: boolean
 }
 
 async function prepareBackupDir(dir: string): Promise<void> {
+  // A snapshot repository is encrypted: a plain archive written into it would sit there in the clear.
+  if (existsSync(join(dir, "config")) && existsSync(join(dir, "keys")))
+    throw new UsageError(`${dir}: is a snapshot repository, not a backup folder; back up into it with --repo ${dir}`);
   try {
     await mkdir(dir, { recursive: true });
     await access(dir, constants.W_OK);

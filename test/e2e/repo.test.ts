@@ -305,7 +305,7 @@ describe("repository", () => {
     expect((await run(["verify", "--repo", repo, "--read-data"])).code).toBe(0);
   });
 
-  test("flags of the other target are refused (exit 2, nothing written); --backup-dir alone means the archives over a configured repository", async () => {
+  test("flags of the other target are refused (exit 2, nothing written); --backup-dir alone means the archives over a configured repository; restore latest --only of a database the newest snapshot lacks names the one that has it; ids in capitals", async () => {
     const dir = tempDir();
     const repo = join(dir, "repo");
     const db = join(dir, "a.duckdb");
@@ -318,16 +318,29 @@ describe("repository", () => {
       [["verify", "--repo", repo, "--quick"], "--quick is for archives"],
       [["list", "--repo", repo, "--backup-dir", join(dir, "bk")], "--repo and --backup-dir: give one"],
       [["restore", "latest", "--repo", repo, "--backup-dir", join(dir, "bk"), "--restore-dir", join(dir, "out")], "--repo and --backup-dir: give one"],
+      // The reverse of --repo on a backup folder: an archive in the clear inside the encrypted repository.
+      [["backup", "--backup-dir", repo, db], `${repo}: is a snapshot repository, not a backup folder; back up into it with --repo ${repo}`],
     ] as [string[], string][]) {
       const r = await run(args);
       expect([args.join(" "), r.code, r.stderr]).toEqual([args.join(" "), 2, expect.stringContaining(says)]);
     }
     expect(existsSync(join(repo, "snapshots"))).toBe(false); // no snapshot was made
+    expect(readdirSync(repo).sort()).toEqual(["config", "keys"]); // nor an archive
     expect(existsSync(join(dir, "out"))).toBe(false);
     // A configured repository; --backup-dir names the archives.
     writeFileSync(join(dir, "duckbak.toml"), `repository = "repo"\ndatabases = ["a.duckdb"]\n`);
     const listed = await run(["list", "--backup-dir", "bk", "--json"], { cwd: dir });
     expect([listed.code, JSON.parse(listed.stdout).backups.map((b: any) => b.name)]).toEqual([0, ["one"]]);
+    // A snapshot without a.duckdb is the newest: `restore latest --only a.duckdb` points at the one that has it.
+    const first = (await snapshotJson(repo, [db])).snapshot;
+    const other = join(dir, "b.duckdb");
+    await bigDb(other, 1000);
+    await Bun.sleep(20);
+    await snapshotJson(repo, [other]);
+    const r = await run(["restore", "LATEST", "--repo", repo, "--only", "a.duckdb", "--restore-dir", join(dir, "out")]);
+    expect([r.code, r.stderr.trim()]).toEqual([2, expect.stringContaining(`; the newest snapshot that has it is ${first.slice(0, 8)}`)]);
+    expect((await run(["restore", first.slice(0, 8).toUpperCase(), "--repo", repo, "--only", "a.duckdb", "--restore-dir", join(dir, "out")])).code).toBe(0);
+    expect(sha256File(join(dir, "out", "a.duckdb"))).toBe(sha256File(db));
   });
 });
 

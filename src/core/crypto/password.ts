@@ -41,8 +41,10 @@ export function resolvePassword(src: PasswordSources = {}): string {
   }
   if (src.command) {
     const proc = Bun.spawnSync(["sh", "-c", src.command], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
-    if (proc.exitCode !== 0)
-      throw new DuckbakError(`password_command failed with exit code ${proc.exitCode}: ${firstLine(proc.stderr.toString()).slice(0, 200)}`);
+    if (proc.exitCode !== 0) {
+      const said = firstLine(proc.stderr.toString()).slice(0, 200);
+      throw new DuckbakError(`password_command failed with exit code ${proc.exitCode}${said ? `: ${said}` : " (it printed nothing on stderr)"}`);
+    }
     const pw = firstLine(proc.stdout.toString());
     if (!pw) throw new UsageError("password_command printed no password");
     return pw;

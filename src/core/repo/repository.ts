@@ -86,7 +86,8 @@ export class Repository {
   /** Creates a repository in an empty location; refuses one that has anything in it. */
   static async init(store: Store, password: string, opts: { scrypt?: ScryptParams; now?: Date } = {}): Promise<Repository> {
     for await (const e of store.list("")) {
-      throw new DuckbakError(`${store.location}: not empty (${e.key} exists); a repository is created only in an empty folder`);
+      const there = e.key === "config" ? "a repository is there already (its config file exists)" : `${e.key} exists`;
+      throw new DuckbakError(`${store.location}: not empty (${there}); a repository is created only in an empty folder`);
     }
     const now = opts.now ?? new Date();
     const config: RepoConfig = {

@@ -4,12 +4,13 @@ import { CodecPool } from "../archive/codec-pool.ts";
 import type { EntrySink } from "../archive/reader.ts";
 import { NOTHING_RESTORED, restoreDatabases, restoredWithDamage, selectDatabases, type RestoreOptions, type RestoredDatabase } from "../restore.ts";
 import { recordedSourceDamage } from "../verify.ts";
+import { UsageError } from "../errors.ts";
 import { storedPacks } from "./index-file.ts";
 import { SnapshotChunks } from "./lists.ts";
 import { lockRepository, type HeldRepoLock } from "./locks.ts";
 import { readFileBlobs } from "./read.ts";
 import { RepositoryDamagedError, type Repository } from "./repository.ts";
-import { findSnapshot, loadSnapshot, type RepoDatabase, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
+import { findSnapshot, loadSnapshot, loadSnapshots, type RepoDatabase, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
 
 export interface RepoRestoreResult {
   snapshot: string;
@@ -33,7 +34,21 @@ export interface OpenedSnapshot {
  */
 export async function openSnapshot(repo: Repository, ref: string, only: string[] | undefined, consequence = NOTHING_RESTORED): Promise<OpenedSnapshot> {
   const snap = await findSnapshot(repo, ref);
-  const dbs = selectDatabases(await loadSnapshot(repo, snap.id), only);
+  let dbs: RepoDatabase[];
+  try {
+    dbs = selectDatabases(await loadSnapshot(repo, snap.id), only);
+  } catch (err) {
+    // `latest` without the database (it failed last night, say): point at the newest that has it.
+    if (!(err instanceof UsageError) || !err.message.includes(": no such database in the backup") || ref.toLowerCase() !== "latest") throw err;
+    const has = (await loadSnapshots(repo, [])).find((s) => {
+      try {
+        return selectDatabases(s.snapshot, only).length > 0;
+      } catch {
+        return false;
+      }
+    });
+    throw has ? new UsageError(`${err.message}; the newest snapshot that has it is ${has.short} (${has.snapshot.timestamp}): restore ${has.short} --only …`) : err;
+  }
   const files = dbs.flatMap((d) => d.files.map((f) => ({ ...f, label: `snapshot ${snap.short} ${f.name}` })));
   // (A damaged repository's error is given the consequence by the callers.) Copies in lost packs
   // are passed over: a later backup may have stored those chunks again.

@@ -97,6 +97,7 @@ export async function findSnapshot(repo: Repository, ref: string): Promise<Snaps
  * could name fails it: it may be the newest, or the one meant.
  */
 export function resolveSnapshot(all: SnapshotInfo[], ref: string, location: string, unreadable: UnreadableSnapshot[] = []): SnapshotInfo {
+  ref = ref.toLowerCase(); // ids are printed in lowercase; LATEST or an id typed in capitals means the same
   const doubt = unreadable.find((u) => ref === "latest" || u.id.startsWith(ref));
   if (doubt) {
     const detail = doubt.error.message.replace(`${location}: `, "").replace(`${location}/`, "");
