@@ -54,9 +54,9 @@ export async function openRepository(location: string, config: Config, password 
 }
 
 /** A repository opened at most once, however many times `open` is called (a run, then its monitoring). */
-export function repositoryOnce(location: string, config: Config): { location: string; open: () => Promise<Repository> } {
+export function repositoryOnce(location: string, config: Config, password = () => repoPassword(config)): { location: string; open: () => Promise<Repository> } {
   let opening: Promise<Repository> | undefined;
-  return { location, open: () => (opening ??= openRepository(location, config)) };
+  return { location, open: () => (opening ??= openRepository(location, config, password())) };
 }
 
 /**

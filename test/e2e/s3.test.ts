@@ -242,9 +242,14 @@ describe("repository on S3", () => {
     expect(sha256File(join(out, "a.duckdb"))).toBe(sha);
 
     // No repository: the archive locally, and a snapshot taken straight into the off-site one.
-    writeFileSync(join(dir, "duckbak.toml"), `databases = ["a.duckdb"]\noffsite = "s3://offsite/daily"\n[retention]\nkeep_last = 2\n`);
+    // notify_command is told of that snapshot and where it went.
+    writeFileSync(join(dir, "duckbak.toml"), `databases = ["a.duckdb"]\noffsite = "s3://offsite/daily"\nnotify_command = "env | grep ^DUCKBAK_ > notify.env"\n[retention]\nkeep_last = 2\n`);
     await ok(["daily"], { cwd: dir });
-    expect(JSON.parse((await ok(["list", "--repo", "s3://offsite/daily", "--json"])).stdout).snapshots.length).toBe(2);
+    const snaps = JSON.parse((await ok(["list", "--repo", "s3://offsite/daily", "--json"])).stdout).snapshots;
+    expect(snaps.length).toBe(2);
+    const notified = readFileSync(join(dir, "notify.env"), "utf8");
+    for (const line of [`DUCKBAK_SNAPSHOT=${snaps[0].id}`, "DUCKBAK_REPOSITORY=s3://offsite/daily", "DUCKBAK_DATABASES_OK=1", `DUCKBAK_BACKUP_DIR=${join(dir, "data/backups")}`])
+      expect(notified).toContain(`${line}\n`);
     // The store failing: the run fails with exit 8, the local archive is still made.
     writeFileSync(join(dir, "duckbak.toml"), `databases = ["a.duckdb"]\noffsite = "s3://offsite/daily"\n[s3]\nretries = 1\n`);
     proxy.fail("drop");

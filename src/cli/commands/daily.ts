@@ -11,7 +11,7 @@ import { formatBytes, plural, printError, printJson, printWarning, snakeKeys } f
 import { backupJson, backupReport, databaseOutcomes, printBackupResult, printRepoBackupResult, repoBackupJson } from "./backup.ts";
 import { monitored, type RunReport } from "../monitoring.ts";
 import { cleanupJson, cleanupSummary, repoCleanupJson, repoCleanupSummary } from "./cleanup.ts";
-import { REPO_OPTION, archivesInUse, openRepository, repoLocation, repositoryOnce, targetLocation, targetPassword } from "../repo.ts";
+import { REPO_OPTION, archivesInUse, repoLocation, repositoryOnce, targetLocation, targetPassword } from "../repo.ts";
 
 interface DailyFlags extends CommonFlags {
   logFile?: string;
@@ -106,7 +106,9 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
   const notices = lockNotices(lockWait);
   // Opened once: the run and then the metrics file use it.
   const repository = location ? repositoryOnce(location, config) : undefined;
-  return monitored({ command: "daily", config, backupDir: archive ? backupDir : null, repository, log }, async () => {
+  const offsiteRepository = offsite ? repositoryOnce(offsite, config, () => targetPassword(config)) : undefined;
+  // Without a local repository, off-site is where tonight's snapshot goes: monitoring reports it.
+  return monitored({ command: "daily", config, backupDir: archive ? backupDir : null, repository: repository ?? offsiteRepository, log }, async () => {
     const result = await runDaily({
       databases: resolveDatabases([], config),
       backupDir,
@@ -124,7 +126,7 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
       onLockBreak: notices.onBreak,
       archive,
       repository,
-      offsite: offsite ? { location: offsite, open: () => openRepository(offsite, config, targetPassword(config)) } : undefined,
+      offsite: offsiteRepository,
     });
     if (log.error) printWarning(`${log.error.message}; this run is missing from the log`);
     if (flags.json) {
@@ -162,7 +164,6 @@ async function runDailyCommand(flags: DailyFlags): Promise<number> {
       console.log(`Daily run ${result.run}: ${result.status} (exit ${result.exitCode}), logged to ${log.path}`);
     }
     const base = result.backup ? backupReport(result.backup, result.exitCode) : null;
-    // Without a local repository, off-site's direct snapshot is tonight's snapshot.
     const snapshot = result.snapshot ?? result.offsite?.snapshot ?? null;
     const report: RunReport = {
       status: result.status,
