@@ -83,6 +83,9 @@ export function restoreName(db: DatabaseFacts): string {
  * original path. Every name given must match exactly one database: a name two databases answer to
  * (two `a.duckdb` from different folders) is refused with the choices, never restored twice.
  */
+/** `--only` names no database of the backup (a usage error; repository restore says where one is). */
+export class NoSuchDatabaseError extends UsageError {}
+
 export function selectDatabases<D extends DatabaseFacts>(manifest: { databases: D[] }, only: string[] | undefined): D[] {
   if (!only?.length) return manifest.databases;
   const picked = new Set<D>();
@@ -92,7 +95,7 @@ export function selectDatabases<D extends DatabaseFacts>(manifest: { databases: 
     const names = [want, `${want}.duckdb`];
     const match = manifest.databases.filter((d) => names.some((w) => d.name === w || restoreName(d) === w) || d.original_path === resolve(want));
     if (match.length === 0)
-      throw new UsageError(`--only ${want}: no such database in the backup (it has ${manifest.databases.map(restoreName).join(", ")})`);
+      throw new NoSuchDatabaseError(`--only ${want}: no such database in the backup (it has ${manifest.databases.map(restoreName).join(", ")})`);
     if (match.length > 1)
       throw new UsageError(`--only ${want}: matches ${match.length} databases of the backup: ${match.map(choice).join(", ")}; give one's restore name or original path`);
     picked.add(match[0]!);

@@ -13,6 +13,18 @@ function packs(repo: string): string[] {
   return readdirSync(join(repo, "data"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name).sort();
 }
 
+/** A new repository with one snapshot of a.duckdb (`rows` rows of t(id, s)). */
+async function oneSnapshot(rows: number): Promise<{ dir: string; repo: string; db: string; snapshot: string }> {
+  const dir = tempDir();
+  const repo = join(dir, "repo");
+  const db = join(dir, "a.duckdb");
+  expect((await run(["init", "--repo", repo])).code).toBe(0);
+  await runSql(db, [`CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(${rows})`, "CHECKPOINT"]);
+  const r = await run(["backup", "--repo", repo, "--json", db]);
+  expect(r.code).toBe(0);
+  return { dir, repo, db, snapshot: JSON.parse(r.stdout).snapshot };
+}
+
 describe("repository cleanup", () => {
   test("forgets by policy, deletes the packs only forgotten snapshots used, keeps the rest restorable", async () => {
     const dir = tempDir();
@@ -138,12 +150,7 @@ describe("repository cleanup", () => {
   });
 
   test("an index file missing: cleanup refuses (exit 4) and deletes no pack a kept snapshot needs; with the index file back, it restores", async () => {
-    const dir = tempDir();
-    const repo = join(dir, "repo");
-    const db = join(dir, "a.duckdb");
-    expect((await run(["init", "--repo", repo])).code).toBe(0);
-    await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(100000)", "CHECKPOINT"]);
-    expect((await run(["backup", "--repo", repo, db])).code).toBe(0);
+    const { dir, repo, db } = await oneSnapshot(100_000);
     const [firstIndex] = readdirSync(join(repo, "index"));
     await Bun.sleep(20);
     await runSql(db, ["INSERT INTO t SELECT range, 'new' FROM range(100000, 110000)", "CHECKPOINT"]);
@@ -163,12 +170,7 @@ describe("repository cleanup", () => {
   });
 
   test("stray files are passed over (verify names them); a snapshot file that is a link is read through it; one that is a folder is damage: list and verify say so, cleanup deletes nothing, other snapshots restore by id", async () => {
-    const dir = tempDir();
-    const repo = join(dir, "repo");
-    const db = join(dir, "a.duckdb");
-    expect((await run(["init", "--repo", repo])).code).toBe(0);
-    await runSql(db, ["CREATE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(60000)", "CHECKPOINT"]);
-    const first = JSON.parse((await run(["backup", "--repo", repo, "--json", db])).stdout).snapshot;
+    const { dir, repo, db, snapshot: first } = await oneSnapshot(60_000);
     const firstSha = sha256File(db);
     await Bun.sleep(20);
     rmSync(db);
@@ -221,12 +223,7 @@ describe("repository cleanup", () => {
   });
 
   test("temporaries that killed runs of this host left (in data/, index/, snapshots/) are removed by cleanup; a live run's are not", async () => {
-    const dir = tempDir();
-    const repo = join(dir, "repo");
-    const db = join(dir, "a.duckdb");
-    expect((await run(["init", "--repo", repo])).code).toBe(0);
-    await runSql(db, ["CREATE TABLE t AS SELECT range AS id FROM range(50000)", "CHECKPOINT"]);
-    expect((await run(["backup", "--repo", repo, db])).code).toBe(0);
+    const { repo } = await oneSnapshot(50_000);
     const dead = Bun.spawnSync(["true"]).pid; // exited: its pid is free
     const fan = readdirSync(join(repo, "data"))[0]!;
     const leftovers = [`data/${fan}`, "index", "snapshots"].map((f) => join(repo, f, `.duckbak-tmp.${hostname()}.${dead}.abcd1234.${"0".repeat(64)}`));

@@ -15,7 +15,7 @@ import { CodecPool, SlabRing, type JobResult, type Span } from "../archive/codec
 import { FileDigest, SUM_BYTES, blobId } from "../crypto/seal.ts";
 import type { CheckedBlocks } from "../duckdb/blocks.ts";
 import { DUCKBAK_VERSION } from "../version.ts";
-import { BlobIndex, IndexWriter, indexBytes, storedPacks, type DeadPack } from "./index-file.ts";
+import { BlobIndex, IndexWriter, indexBytes, missingFrom, storedPacks, type DeadPack } from "./index-file.ts";
 import { IdSet } from "./id-table.ts";
 import { PackWriter } from "./pack.ts";
 import { ListWriter, type ChunkLists } from "./lists.ts";
@@ -559,9 +559,9 @@ async function openTarget(opening: Repository | RepositoryOpening, opts: RepoBac
   });
   try {
     // A chunk whose pack is lost (or cut short) is stored again: this snapshot then restores.
-    const stored = await storedPacks(repo);
+    const missing = missingFrom(await storedPacks(repo));
     const own = new Set<string>(); // packs this run stored (after the listing)
-    const dead: DeadPack = (pack, size) => stored.get(pack) !== size && !own.has(pack);
+    const dead: DeadPack = (pack, size) => missing(pack, size) && !own.has(pack);
     // Memory stays bounded whatever the repository's size: a large index is looked up a window of chunks at a time.
     const index = (await indexBytes(repo)) <= (opts.wholeIndexBytes ?? WHOLE_INDEX_BYTES) ? await BlobIndex.load(repo, undefined, dead) : null;
     // Each index file is written as it fills: the new blobs' entries are not all held to the end.

@@ -229,6 +229,9 @@ export class BlobIndex {
  */
 export type DeadPack = (pack: string, size: number) => boolean;
 
+/** DeadPack of a listing (storedPacks): a pack not there, or not of its indexed size. */
+export const missingFrom = (stored: Map<string, number>): DeadPack => (pack, size) => stored.get(pack) !== size;
+
 /** The packs in the store, with their sizes: one listing of data/ (files of other names passed over). */
 export async function storedPacks(repo: Repository): Promise<Map<string, number>> {
   const stored = new Map<string, number>();
@@ -241,9 +244,20 @@ export async function storedPacks(repo: Repository): Promise<Map<string, number>
 
 /** The size of the repository's index files together: whether an index is small enough to hold whole. */
 export async function indexBytes(repo: Repository): Promise<number> {
-  let n = 0;
-  for await (const e of repo.store.list("index/")) if (isBlobId(e.key.slice("index/".length))) n += e.size;
-  return n;
+  return (await listIndexFiles(repo)).bytes;
+}
+
+/** The index files (files of other names passed over) and their size together. */
+async function listIndexFiles(repo: Repository): Promise<{ files: string[]; bytes: number }> {
+  const files: string[] = [];
+  let bytes = 0;
+  for await (const e of repo.store.list("index/")) {
+    const id = e.key.slice("index/".length);
+    if (!isBlobId(id)) continue;
+    files.push(id);
+    bytes += e.size;
+  }
+  return { files, bytes };
 }
 
 /**
@@ -277,13 +291,7 @@ export class IndexParts {
   }
 
   static async of(repo: Repository, passBytes = PASS_INDEX_BYTES): Promise<IndexParts> {
-    const files: string[] = [];
-    let bytes = 0;
-    for await (const e of repo.store.list("index/")) {
-      if (!isBlobId(e.key.slice("index/".length))) continue;
-      files.push(e.key.slice("index/".length));
-      bytes += e.size;
-    }
+    const { files, bytes } = await listIndexFiles(repo);
     return new IndexParts(repo, files, bytes, passBytes);
   }
 

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { DuckbakError, ExitCode } from "../errors.ts";
 import { pidAlive } from "../fsutil.ts";
-import type { Repository } from "./repository.ts";
+import { isLockName, type Repository } from "./repository.ts";
 
 export interface RepoLockInfo {
   host: string;
@@ -39,7 +39,7 @@ function isStale(l: RepoLockInfo, now: number): boolean {
 }
 
 async function conflicts(repo: Repository, own: string, exclusive: boolean): Promise<RepoLockInfo | null> {
-  for (const id of await repo.listIds("locks", (name) => /^[0-9a-f]{32}$/.test(name))) {
+  for (const id of await repo.listIds("locks", isLockName)) {
     if (id === own) continue;
     let info: RepoLockInfo;
     try {

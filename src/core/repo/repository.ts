@@ -47,6 +47,9 @@ export class NotARepositoryError extends DuckbakError {
 export const sha256Hex = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
 export const packKey = (id: string): string => `data/${id.slice(0, 2)}/${id}`;
 
+/** A lock file's name under locks/ (locks.ts: 16 random bytes in hex). */
+export const isLockName = (name: string): boolean => /^[0-9a-f]{32}$/.test(name);
+
 /** The pack a key of data/ names (`data/ab/ab…`), or null for any other file there. */
 export function packOfKey(key: string): string | null {
   const id = key.slice(key.lastIndexOf("/") + 1);
@@ -233,7 +236,7 @@ export class Repository {
       const ours =
         e.key === "config" ||
         (more === undefined && (kind === "keys" || kind === "snapshots" || kind === "index") && isBlobId(name)) ||
-        (more === undefined && kind === "locks" && /^[0-9a-f]{32}$/.test(name)) ||
+        (more === undefined && kind === "locks" && isLockName(name)) ||
         (kind === "data" && packOfKey(e.key) !== null);
       if (!ours) out.push(e.key);
     }

@@ -2,10 +2,10 @@
 // (restore.ts: temp names, sha256 against the recorded value, DuckDB open, .bak, stale WAL).
 import { CodecPool } from "../archive/codec-pool.ts";
 import type { EntrySink } from "../archive/reader.ts";
-import { NOTHING_RESTORED, restoreDatabases, restoredWithDamage, selectDatabases, type RestoreOptions, type RestoredDatabase } from "../restore.ts";
+import { NOTHING_RESTORED, NoSuchDatabaseError, restoreDatabases, restoredWithDamage, selectDatabases, type RestoreOptions, type RestoredDatabase } from "../restore.ts";
 import { recordedSourceDamage } from "../verify.ts";
 import { UsageError } from "../errors.ts";
-import { storedPacks } from "./index-file.ts";
+import { missingFrom, storedPacks } from "./index-file.ts";
 import { SnapshotChunks } from "./lists.ts";
 import { lockRepository, type HeldRepoLock } from "./locks.ts";
 import { readFileBlobs } from "./read.ts";
@@ -39,7 +39,7 @@ export async function openSnapshot(repo: Repository, ref: string, only: string[]
     dbs = selectDatabases(await loadSnapshot(repo, snap.id), only);
   } catch (err) {
     // `latest` without the database (it failed last night, say): point at the newest that has it.
-    if (!(err instanceof UsageError) || !err.message.includes(": no such database in the backup") || ref.toLowerCase() !== "latest") throw err;
+    if (!(err instanceof NoSuchDatabaseError) || ref.toLowerCase() !== "latest") throw err;
     const has = (await loadSnapshots(repo, [])).find((s) => {
       try {
         return selectDatabases(s.snapshot, only).length > 0;
@@ -52,8 +52,7 @@ export async function openSnapshot(repo: Repository, ref: string, only: string[]
   const files = dbs.flatMap((d) => d.files.map((f) => ({ ...f, label: `snapshot ${snap.short} ${f.name}` })));
   // (A damaged repository's error is given the consequence by the callers.) Copies in lost packs
   // are passed over: a later backup may have stored those chunks again.
-  const stored = await storedPacks(repo);
-  const chunks = await SnapshotChunks.open(repo, files, undefined, undefined, (pack, size) => stored.get(pack) !== size);
+  const chunks = await SnapshotChunks.open(repo, files, undefined, undefined, missingFrom(await storedPacks(repo)));
   if (chunks.windows.length) chunks.checkIndexed(await chunks.window(0), consequence);
   return { snap, dbs, chunks, consequence };
 }

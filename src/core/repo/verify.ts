@@ -6,11 +6,11 @@
 import { BufferChurn, CodecPool, SlabRing, DigestWorker, type Span } from "../archive/codec-pool.ts";
 import { StoreNotFoundError } from "../store/store.ts";
 import { DuckbakError } from "../errors.ts";
-import { BlobIndex, IndexParts, storedPacks } from "./index-file.ts";
+import { BlobIndex, IndexParts, missingFrom, storedPacks } from "./index-file.ts";
 import { lockRepository, type RepoLockInfo } from "./locks.ts";
 import { decodePack } from "./pack.ts";
 import { packKey, type Repository, type RepositoryDamagedError } from "./repository.ts";
-import { headOf, loadSnapshot, resolveSnapshot, shortId, type RepoFile, type SnapshotInfo } from "./snapshots.ts";
+import { loadSnapshot, loadSnapshots, resolveSnapshot, type RepoFile, type UnreadableSnapshot } from "./snapshots.ts";
 import { checkLists, ID_BYTES, idAt, LIST_IDS, listLength, readList, SnapshotChunks } from "./lists.ts";
 import { ALL_IDS, IdSet, type IdPart } from "./id-table.ts";
 import type { BlobLocation } from "./index-file.ts";
@@ -53,17 +53,10 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
   let state: VerifyState | undefined;
   try {
     // Heads only (no chunk lists) for all; each snapshot's chunks are read again when needed.
-    const all: SnapshotInfo[] = [];
-    for (const id of await repo.listIds("snapshots")) {
-      try {
-        const s = headOf(await loadSnapshot(repo, id));
-        all.push({ id, short: shortId(id), timestamp: new Date(s.timestamp), snapshot: s });
-      } catch (err) {
-        // Verifying one snapshot, another's damage is not its own (unless it is the one named).
-        if (!opts.snapshot || id.startsWith(opts.snapshot)) note(errText(err));
-      }
-    }
-    all.sort((a, b) => b.timestamp.getTime() - a.timestamp.getTime());
+    const unreadable: UnreadableSnapshot[] = [];
+    const all = await loadSnapshots(repo, unreadable);
+    // Verifying one snapshot, another's damage is not its own (unless it is the one named).
+    for (const u of unreadable) if (!opts.snapshot || u.id.startsWith(opts.snapshot)) note(u.error.message);
     const selected = opts.snapshot ? [resolveSnapshot(all, opts.snapshot, repo.location)] : all;
     // A source already damaged when backed up: the snapshot holds it faithfully, yet it is no sound copy.
     for (const s of selected) for (const db of s.snapshot.databases) for (const p of recordedSourceDamage(db)) note(`snapshot ${s.short} ${p}`);
@@ -83,8 +76,7 @@ export async function verifyRepository(repo: Repository, opts: RepoVerifyOptions
           else files.push({ ...f, label });
         }
       // As restore reads it: copies in lost packs passed over (a later backup may have stored them again).
-      const dead = (pack: string, size: number) => stored.get(pack) !== size;
-      const chunks = await SnapshotChunks.open(repo, files, (err) => note(err.message), undefined, dead);
+      const chunks = await SnapshotChunks.open(repo, files, (err) => note(err.message), undefined, missingFrom(stored));
       let index = new BlobIndex([]);
       for (const [n, units] of chunks.windows.entries()) {
         const w = await chunks.window(n, (file, list, err) => st.badLists.set(files[file]!.lists[list]!, err.message.slice(repo.location.length + 2)));

@@ -146,15 +146,12 @@ export class LocalStore implements Store {
   /** Removes the temporaries that dead runs of this host left in the store's folders (kill -9, a crash). */
   async removeStaleTemporaries(): Promise<RemovedTemporary[]> {
     const removed: RemovedTemporary[] = [];
-    const folders = [this.location];
-    for (const top of await readdir(this.location, { withFileTypes: true }).catch(() => [])) {
-      if (!top.isDirectory() || top.name.startsWith(TMP_MARK)) continue;
-      const dir = join(this.location, top.name);
-      folders.push(dir);
-      if (top.name === "data")
-        for (const fan of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (fan.isDirectory()) folders.push(join(dir, fan.name));
-    }
-    for (const dir of folders) removed.push(...(await removeStaleTemporaries(dir)));
+    const sweep = async (dir: string): Promise<void> => {
+      removed.push(...(await removeStaleTemporaries(dir)));
+      for (const e of await readdir(dir, { withFileTypes: true }).catch(() => []))
+        if (e.isDirectory() && !e.name.startsWith(TMP_MARK)) await sweep(join(dir, e.name));
+    };
+    await sweep(this.location);
     return removed;
   }
 }
